@@ -1,0 +1,96 @@
+// Cgroups v1 and v2: detect the layout, create a container's cgroup with its
+// limits, attach the container's init, destroy it after exit.
+//
+// All file and directory work goes through Sys, so the same code runs on the
+// real kernel and on FakeKernel. Control file names follow the kernel docs
+// (Documentation/admin-guide/cgroup-v1/, cgroup-v2.rst).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/sys/sys.h"
+#include "runtime/util/error.h"
+
+namespace mydocker {
+
+struct CgroupLimits {
+  std::optional<int64_t> memory_bytes;     // -m/--memory
+  std::optional<uint64_t> cpu_shares;      // --cpu-shares (v1 units, 2..262144)
+  std::optional<double> cpus;              // --cpus: quota = cpus * period
+  std::optional<std::string> cpuset_cpus;  // --cpuset-cpus "0-1,3"
+  std::optional<int64_t> pids_limit;       // --pids-limit
+  bool empty() const {
+    return !memory_bytes && !cpu_shares && !cpus && !cpuset_cpus && !pids_limit;
+  }
+};
+
+enum class CgroupVersion { kV1, kV2 };
+
+struct CgroupLayout {
+  CgroupVersion version = CgroupVersion::kV2;
+  // v2: the unified mount point. v1: unused.
+  std::string unified;
+  // v1: mount point of each controller mydocker uses (memory, cpu, cpuset,
+  // pids); a controller the host lacks is absent.
+  std::vector<std::pair<std::string, std::string>> v1_mounts;
+};
+
+// Reads /proc/self/mountinfo through sys. v2 when cgroup2 is mounted at
+// /sys/fs/cgroup, otherwise v1 (a hybrid host's v2 mount is not used).
+Expected<CgroupLayout> DetectCgroupLayout(Sys& sys);
+// The same from mountinfo text (pure; for tests).
+Expected<CgroupLayout> CgroupLayoutFromMountinfo(const std::string& mountinfo);
+
+// Value parsing, shared by the CLI and the scenario files.
+// "32m", "1g", "512k", "1048576" -> bytes. Errors name the value.
+Expected<int64_t> ParseMemorySize(std::string_view text);
+// "1.5" -> 1.5; must be > 0.
+Expected<double> ParseCpus(std::string_view text);
+// "0-2,4" -> validated text; error on a malformed list.
+Expected<std::string> ParseCpuList(std::string_view text);
+// v1 cpu.shares -> v2 cpu.weight (the runc/crun formula).
+uint64_t SharesToWeight(uint64_t shares);
+// cpus -> "quota period" for cpu.max (period 100000).
+std::string CpusToMax(double cpus);
+
+class Cgroup {
+ public:
+  // Creates <parent>/<name> in every hierarchy mydocker manages (v1: memory,
+  // cpu, cpuset, pids, where present; v2: one directory, with the needed
+  // controllers enabled in the parent's cgroup.subtree_control), creating
+  // <parent> if missing, then writes the limits. A failure at any step
+  // removes what this call created, in reverse order, and returns an error
+  // naming the step, the file and the errno.
+  static Expected<Cgroup> Create(Sys& sys, const CgroupLayout& layout,
+                                 const std::string& parent,
+                                 const std::string& name,
+                                 const CgroupLimits& limits);
+
+  // Rebuilds the handle of an existing cgroup (for gc): nothing is touched.
+  static Cgroup Existing(Sys& sys, const CgroupLayout& layout,
+                         const std::string& parent, const std::string& name);
+
+  // Moves pid into the cgroup (cgroup.procs of every hierarchy).
+  Outcome Attach(pid_t pid);
+
+  // Removes the cgroup directories; missing ones are fine (idempotent).
+  // EBUSY when a process is still inside.
+  Outcome Destroy();
+
+  // Absolute paths of the cgroup's directories, one per hierarchy.
+  const std::vector<std::string>& paths() const { return paths_; }
+
+ private:
+  Cgroup(Sys& sys, std::vector<std::string> paths)
+      : sys_(&sys), paths_(std::move(paths)) {}
+  Sys* sys_;
+  std::vector<std::string> paths_;
+};
+
+}  // namespace mydocker

@@ -1,0 +1,165 @@
+#include "runtime/sys/fs_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+namespace mydocker {
+
+std::string JoinPath(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  std::string out = a;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  size_t start = 0;
+  while (start < b.size() && b[start] == '/') ++start;
+  if (out != "/") out += '/';
+  out.append(b, start, std::string::npos);
+  return out;
+}
+
+Outcome MkdirAll(Sys& sys, const std::string& path, mode_t mode,
+                 const std::string& step) {
+  if (path.empty()) return MakeError(step, path, EINVAL, "empty path");
+  std::string cur;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    pos = next + 1;
+    if (cur.empty() || cur == "/") continue;
+    Status st = sys.Mkdir(cur, mode);
+    if (!st.ok() && st.err != EEXIST) return MakeError(step, cur, st.err);
+    if (st.err == EEXIST) {
+      auto s = sys.Lstat(cur);
+      if (!s.ok()) return MakeError(step, cur, s.err);
+      if (!S_ISDIR(s.value.mode)) return MakeError(step, cur, ENOTDIR);
+    }
+  }
+  return Outcome::Ok();
+}
+
+static Outcome WriteAll(Sys& sys, int fd, const std::string& path,
+                        const std::string& content, const std::string& step) {
+  size_t off = 0;
+  while (off < content.size()) {
+    auto w = sys.Write(fd, content.data() + off, content.size() - off);
+    if (!w.ok()) {
+      if (w.err == EINTR) continue;
+      return MakeError(step, path, w.err);
+    }
+    if (w.value == 0) return MakeError(step, path, EIO, "short write");
+    off += w.value;
+  }
+  return Outcome::Ok();
+}
+
+static Outcome OpenWriteClose(Sys& sys, const std::string& path, int flags,
+                              mode_t mode, const std::string& content,
+                              const std::string& step) {
+  auto fd = sys.Open(path, flags | O_CLOEXEC, mode);
+  if (!fd.ok()) return MakeError(step, path, fd.err);
+  Outcome w = WriteAll(sys, fd.value, path, content, step);
+  Status c = sys.Close(fd.value);
+  if (!w.ok()) return w;
+  if (!c.ok()) return MakeError(step, path, c.err);
+  return Outcome::Ok();
+}
+
+Outcome WriteFile(Sys& sys, const std::string& path, const std::string& content,
+                  mode_t mode, const std::string& step) {
+  return OpenWriteClose(sys, path, O_WRONLY | O_CREAT | O_TRUNC, mode, content,
+                        step);
+}
+
+Outcome WriteExisting(Sys& sys, const std::string& path,
+                      const std::string& content, const std::string& step) {
+  return OpenWriteClose(sys, path, O_WRONLY, 0, content, step);
+}
+
+Outcome WriteFileAtomic(Sys& sys, const std::string& path,
+                        const std::string& content, mode_t mode,
+                        const std::string& step) {
+  const std::string tmp = path + ".tmp";
+  Outcome w = WriteFile(sys, tmp, content, mode, step);
+  if (!w.ok()) {
+    sys.Unlink(tmp);
+    return w;
+  }
+  Status r = sys.Rename(tmp, path);
+  if (!r.ok()) {
+    sys.Unlink(tmp);
+    return MakeError(step, path, r.err);
+  }
+  return Outcome::Ok();
+}
+
+Expected<std::string> ReadFile(Sys& sys, const std::string& path,
+                               const std::string& step) {
+  auto fd = sys.Open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (!fd.ok()) return MakeError(step, path, fd.err);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    auto r = sys.Read(fd.value, buf, sizeof buf);
+    if (!r.ok()) {
+      if (r.err == EINTR) continue;
+      sys.Close(fd.value);
+      return MakeError(step, path, r.err);
+    }
+    if (r.value == 0) break;
+    out.append(buf, r.value);
+  }
+  sys.Close(fd.value);
+  return out;
+}
+
+bool Exists(Sys& sys, const std::string& path) { return sys.Lstat(path).ok(); }
+
+static Outcome RemoveBelow(Sys& sys, const std::string& path, uint64_t dev,
+                           const std::string& step) {
+  auto entries = sys.ReadDir(path);
+  if (!entries.ok()) return MakeError(step, path, entries.err);
+  for (const DirEntry& e : entries.value) {
+    const std::string child = JoinPath(path, e.name);
+    auto st = sys.Lstat(child);
+    if (!st.ok()) {
+      if (st.err == ENOENT) continue;
+      return MakeError(step, child, st.err);
+    }
+    if (st.value.dev != dev) {
+      return MakeError(step, child, EBUSY,
+                       "another filesystem is mounted here; not removing");
+    }
+    if (S_ISDIR(st.value.mode)) {
+      MYDOCKER_TRY(RemoveBelow(sys, child, dev, step));
+      Status r = sys.Rmdir(child);
+      if (!r.ok() && r.err != ENOENT) return MakeError(step, child, r.err);
+    } else {
+      Status u = sys.Unlink(child);
+      if (!u.ok() && u.err != ENOENT) return MakeError(step, child, u.err);
+    }
+  }
+  return Outcome::Ok();
+}
+
+Outcome RemoveTree(Sys& sys, const std::string& path, const std::string& step) {
+  auto st = sys.Lstat(path);
+  if (!st.ok()) {
+    if (st.err == ENOENT) return Outcome::Ok();
+    return MakeError(step, path, st.err);
+  }
+  if (!S_ISDIR(st.value.mode)) {
+    Status u = sys.Unlink(path);
+    if (!u.ok() && u.err != ENOENT) return MakeError(step, path, u.err);
+    return Outcome::Ok();
+  }
+  MYDOCKER_TRY(RemoveBelow(sys, path, st.value.dev, step));
+  Status r = sys.Rmdir(path);
+  if (!r.ok() && r.err != ENOENT) return MakeError(step, path, r.err);
+  return Outcome::Ok();
+}
+
+}  // namespace mydocker

@@ -1,0 +1,47 @@
+// File helpers composed from Sys calls, so they run on every Sys backend.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/sys/sys.h"
+#include "runtime/util/error.h"
+
+namespace mydocker {
+
+// Creates path and its missing parents (like mkdir -p). EEXIST is success
+// when the existing entry is a directory.
+Outcome MkdirAll(Sys& sys, const std::string& path, mode_t mode,
+                 const std::string& step);
+
+// Writes content to path (created or truncated) with mode.
+Outcome WriteFile(Sys& sys, const std::string& path, const std::string& content,
+                  mode_t mode, const std::string& step);
+
+// Writes content to path.tmp, then renames it over path.
+Outcome WriteFileAtomic(Sys& sys, const std::string& path,
+                        const std::string& content, mode_t mode,
+                        const std::string& step);
+
+// Writes content to an existing file opened O_WRONLY (cgroup files).
+Outcome WriteExisting(Sys& sys, const std::string& path,
+                      const std::string& content, const std::string& step);
+
+Expected<std::string> ReadFile(Sys& sys, const std::string& path,
+                               const std::string& step);
+
+// True when lstat(path) succeeds.
+bool Exists(Sys& sys, const std::string& path);
+
+// Removes path and everything below it, like rm -rf, but never crosses into
+// another filesystem: an entry on a different st_dev than path (a mount
+// point, a bind-mounted volume) fails with EBUSY and nothing below it is
+// touched. A missing path is success.
+Outcome RemoveTree(Sys& sys, const std::string& path, const std::string& step);
+
+// "a/b" + "c" with exactly one slash between.
+std::string JoinPath(const std::string& a, const std::string& b);
+
+}  // namespace mydocker
