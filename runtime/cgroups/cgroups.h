@@ -41,22 +41,32 @@ struct CgroupLayout {
   std::vector<std::pair<std::string, std::string>> v1_mounts;
 };
 
-// Reads /proc/self/mountinfo through sys. v2 when cgroup2 is mounted at
-// /sys/fs/cgroup, otherwise v1 (a hybrid host's v2 mount is not used).
+// Reads /proc/self/mountinfo through sys (ReadMountinfo's parser, libmount).
+// v2 when cgroup2 is mounted at /sys/fs/cgroup, otherwise v1: each of
+// memory, cpu, cpuset, pids maps to the first "cgroup" mount whose super
+// options name it ("rw,cpu,cpuacct" serves cpu). A hybrid host's v2 mount is
+// not used. Fails (step "cgroup: detect layout", ENOENT) when there is
+// neither; a read or parse failure is returned as is.
 Expected<CgroupLayout> DetectCgroupLayout(Sys& sys);
 // The same from mountinfo text (pure; for tests).
 Expected<CgroupLayout> CgroupLayoutFromMountinfo(const std::string& mountinfo);
 
-// Value parsing, shared by the CLI and the scenario files.
-// "32m", "1g", "512k", "1048576" -> bytes. Errors name the value.
+// Value parsing, shared by the CLI and the scenario files. Errors carry
+// errno EINVAL (ERANGE for too large) and the offending value in the detail.
+// "32m", "1g", "512K", "2kb", "1048576" -> bytes: a decimal integer, then an
+// optional k/m/g/t (powers of 1024, any case) and an optional "b". Empty,
+// negative, overflowing or other text is an error.
 Expected<int64_t> ParseMemorySize(std::string_view text);
-// "1.5" -> 1.5; must be > 0.
+// "1.5" -> 1.5: plain decimal, finite and > 0 ("1e3", "inf", "0x1" refused).
 Expected<double> ParseCpus(std::string_view text);
-// "0-2,4" -> validated text; error on a malformed list.
+// "0-2,4" -> the same text, validated: comma-separated N or N-M with N <= M,
+// every number <= 8191. Whether the cpus exist is the kernel's call.
 Expected<std::string> ParseCpuList(std::string_view text);
-// v1 cpu.shares -> v2 cpu.weight (the runc/crun formula).
+// v1 cpu.shares -> v2 cpu.weight (the runc/crun formula):
+// 1 + ((shares - 2) * 9999) / 262142, shares clamped to 2..262144 first, so
+// the result is 1..10000.
 uint64_t SharesToWeight(uint64_t shares);
-// cpus -> "quota period" for cpu.max (period 100000).
+// cpus -> "quota period" for cpu.max, period 100000 us: 1.5 -> "150000 100000".
 std::string CpusToMax(double cpus);
 
 class Cgroup {
@@ -67,6 +77,22 @@ class Cgroup {
   // <parent> if missing, then writes the limits. A failure at any step
   // removes what this call created, in reverse order, and returns an error
   // naming the step, the file and the errno.
+  //
+  // parent: a relative path ("mydocker" or "a/b"; "" = the hierarchy root);
+  // name: one path component. An existing <parent>/<name> is EEXIST (never
+  // adopted). Steps: "cgroup: create parent", "cgroup: create",
+  // "cgroup: init cpuset", "cgroup: enable controllers", "cgroup: write limit".
+  // v1: memory.limit_in_bytes (and memory.memsw.limit_in_bytes, same value,
+  // only where swap accounting exists), cpu.shares, cpu.cfs_period_us +
+  // cpu.cfs_quota_us, cpuset.cpus (else copied from the parent) and
+  // cpuset.mems (copied), pids.max. Each parent level with empty cpuset.cpus
+  // or cpuset.mems gets them from the level above (an empty cpuset refuses
+  // tasks with ENOSPC). v2: memory.max, cpu.weight (SharesToWeight), cpu.max,
+  // cpuset.cpus, pids.max. pids_limit <= 0 writes "max".
+  // Left in place on failure, as every runtime leaves them: cpuset values
+  // filled into a parent that existed, and controllers enabled in the
+  // subtree_control of levels that existed.
+  // A v1 limit whose controller the host lacks fails before anything is made.
   static Expected<Cgroup> Create(Sys& sys, const CgroupLayout& layout,
                                  const std::string& parent,
                                  const std::string& name,
@@ -76,11 +102,13 @@ class Cgroup {
   static Cgroup Existing(Sys& sys, const CgroupLayout& layout,
                          const std::string& parent, const std::string& name);
 
-  // Moves pid into the cgroup (cgroup.procs of every hierarchy).
+  // Moves pid into the cgroup (cgroup.procs of every hierarchy), stopping at
+  // the first failure (step "cgroup: attach", that cgroup.procs, the errno).
   Outcome Attach(pid_t pid);
 
-  // Removes the cgroup directories; missing ones are fine (idempotent).
-  // EBUSY when a process is still inside.
+  // Removes the cgroup directories (not the parent); missing ones are fine
+  // (idempotent). Tries every path, then returns the first failure (step
+  // "cgroup: destroy", the directory, EBUSY while a process is inside).
   Outcome Destroy();
 
   // Absolute paths of the cgroup's directories, one per hierarchy.
