@@ -1,0 +1,141 @@
+#include "runtime/cli/args.h"
+
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+namespace mydocker {
+
+Command ParseArgs(int argc, const char* const* argv,
+                  const std::vector<std::string>& env) {
+  Command c;
+  CLI::App app{"mydocker: a minimal container runtime (namespaces, overlayfs, cgroups)",
+               "mydocker"};
+  app.require_subcommand(1);
+  app.add_option("--root", c.root, "state, images and workspaces")->capture_default_str();
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_option("--cgroup-parent", c.cgroup_parent, "parent cgroup of every container")
+      ->capture_default_str();
+
+  auto* run = app.add_subcommand("run", "run a command in a new container");
+  std::string memory, cpus, cpuset;
+  int64_t pids = 0;
+  uint64_t shares = 0;
+  std::vector<std::string> envs, vols;
+  run->add_flag("-t,--tty", c.run.tty, "the caller's terminal is the container's console");
+  run->add_flag("-i,--interactive", c.run.interactive, "keep stdin open");
+  run->add_option("--name", c.run.name, "container name");
+  run->add_option("--hostname", c.run.hostname, "hostname (default: the id)");
+  run->add_option("-e,--env", envs, "KEY=VALUE, or KEY to pass the caller's value");
+  run->add_option("-v,--volume", vols, "HOST_DIR:CONTAINER_DIR[:ro]");
+  run->add_option("-m,--memory", memory, "memory limit: 32m, 1g, ...");
+  run->add_option("--cpu-shares", shares, "relative cpu weight (v1 shares)");
+  run->add_option("--cpus", cpus, "cpu quota in cpus, e.g. 0.5");
+  run->add_option("--cpuset-cpus", cpuset, "cpus allowed, e.g. 0-1");
+  run->add_option("--pids-limit", pids, "maximum number of processes");
+  std::string mount_api = "auto";
+  run->add_option("--mount-api", mount_api, "overlay mount API: auto, legacy, new")
+      ->check(CLI::IsMember({"auto", "legacy", "new"}));
+  run->add_option("image", c.run.image, "image name")->required();
+  run->add_option("command", c.run.argv, "command and arguments")->required();
+  run->prefix_command();
+
+  auto* ps = app.add_subcommand("ps", "list containers");
+  ps->add_flag("-a,--all", c.all, "also containers whose run has ended");
+  auto* rm = app.add_subcommand("rm", "remove containers and what they left");
+  rm->add_flag("-f,--force", c.force, "kill a running container first");
+  rm->add_option("container", c.names, "name or id")->required();
+  app.add_subcommand("gc", "remove what ended or killed runs left behind");
+
+  auto* image = app.add_subcommand("image", "manage images");
+  image->require_subcommand(1);
+  auto* import = image->add_subcommand("import", "import a docker-export tar");
+  import->add_option("tar", c.tar_path, "the tar file")->required()->check(CLI::ExistingFile);
+  import->add_option("name", c.image_name, "image name")->required();
+  image->add_subcommand("ls", "list images");
+  auto* image_rm = image->add_subcommand("rm", "remove images");
+  image_rm->add_option("image", c.names, "image name")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    c.exit_code = app.exit(e, out, err);
+    // CLI11 exits 0 for --help; map real usage errors to docker's 125.
+    if (c.exit_code != 0) c.exit_code = 125;
+    c.output = out.str() + err.str();
+    c.done = true;
+    return c;
+  }
+
+  if (run->parsed()) {
+    c.verb = Verb::kRun;
+    // prefix_command: everything after the image is the command.
+    for (const auto& extra : run->remaining()) c.run.argv.push_back(extra);
+    auto fail = [&](const Error& e) {
+      c.done = true;
+      c.exit_code = 125;
+      c.output = "mydocker: " + e.Message() + "\n";
+      return c;
+    };
+    for (const auto& e : envs) {
+      auto kv = ParseEnv(e, env);
+      if (!kv) return fail(kv.error());
+      c.run.env.push_back(*kv);
+    }
+    for (const auto& v : vols) {
+      auto vol = ParseVolume(v);
+      if (!vol) return fail(vol.error());
+      c.run.volumes.push_back(*vol);
+    }
+    if (!memory.empty()) {
+      auto m = ParseMemorySize(memory);
+      if (!m) return fail(m.error());
+      c.run.limits.memory_bytes = *m;
+    }
+    if (!cpus.empty()) {
+      auto v = ParseCpus(cpus);
+      if (!v) return fail(v.error());
+      c.run.limits.cpus = *v;
+    }
+    if (!cpuset.empty()) {
+      auto v = ParseCpuList(cpuset);
+      if (!v) return fail(v.error());
+      c.run.limits.cpuset_cpus = *v;
+    }
+    if (run->count("--cpu-shares") > 0) {
+      if (shares < 2 || shares > 262144) {
+        return fail(MakeError("parse --cpu-shares", std::to_string(shares), EINVAL,
+                              "must be 2..262144"));
+      }
+      c.run.limits.cpu_shares = shares;
+    }
+    if (run->count("--pids-limit") > 0) {
+      if (pids <= 0) {
+        return fail(MakeError("parse --pids-limit", std::to_string(pids), EINVAL,
+                              "must be positive"));
+      }
+      c.run.limits.pids_limit = pids;
+    }
+    c.run.mount_api = mount_api == "legacy" ? MountApi::kLegacy
+                      : mount_api == "new"  ? MountApi::kNewApi
+                                            : MountApi::kAuto;
+  } else if (ps->parsed()) {
+    c.verb = Verb::kPs;
+  } else if (rm->parsed()) {
+    c.verb = Verb::kRm;
+  } else if (app.got_subcommand("gc")) {
+    c.verb = Verb::kGc;
+  } else if (import->parsed()) {
+    c.verb = Verb::kImageImport;
+  } else if (image->got_subcommand("ls")) {
+    c.verb = Verb::kImageLs;
+  } else if (image_rm->parsed()) {
+    c.verb = Verb::kImageRm;
+  }
+  return c;
+}
+
+}  // namespace mydocker

@@ -1,0 +1,455 @@
+#include "runtime/container/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/sys/fs_util.h"
+
+namespace mydocker {
+namespace {
+
+constexpr const char* kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+bool ValidContainerPath(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p == "/") return false;
+  size_t pos = 0;
+  while (pos < p.size()) {
+    size_t next = p.find('/', pos);
+    if (next == std::string::npos) next = p.size();
+    if (p.compare(pos, next - pos, "..") == 0 && next - pos == 2) return false;
+    pos = next + 1;
+  }
+  return true;
+}
+
+int ExitCodeOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return kExitRuntimeError;
+}
+
+std::string PathOf(const std::vector<std::string>& env) {
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0) return e.substr(5);
+  }
+  return kDefaultPath;
+}
+
+// Later entries override earlier ones with the same key.
+std::vector<std::string> MergeEnv(const std::vector<std::string>& base,
+                                  const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  for (const auto* list : {&base, &extra}) {
+    for (const auto& kv : *list) {
+      bool replaced = false;
+      for (auto& o : out) {
+        if (key(o) == key(kv)) {
+          o = kv;
+          replaced = true;
+          break;
+        }
+      }
+      if (!replaced) out.push_back(kv);
+    }
+  }
+  return out;
+}
+
+// SIGKILLs a process this runtime did not start as a child (rm -f, gc) and
+// waits up to a second for it to go.
+Outcome KillAndWait(Sys& sys, pid_t pid, uint64_t start) {
+  if (Status k = sys.Kill(pid, SIGKILL); !k.ok() && k.err != ESRCH) {
+    return MakeError("kill container init", std::to_string(pid), k.err);
+  }
+  for (int i = 0; i < 200 && ProcessAlive(sys, pid, start); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return Outcome::Ok();
+}
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Expected<Volume> ParseVolume(const std::string& text) {
+  Volume v;
+  size_t c1 = text.find(':');
+  if (c1 == std::string::npos) {
+    return MakeError("parse -v", text, EINVAL, "want HOST_DIR:CONTAINER_DIR[:ro]");
+  }
+  v.host = text.substr(0, c1);
+  std::string rest = text.substr(c1 + 1);
+  size_t c2 = rest.find(':');
+  if (c2 != std::string::npos) {
+    std::string mode = rest.substr(c2 + 1);
+    rest = rest.substr(0, c2);
+    if (mode == "ro") v.read_only = true;
+    else if (mode != "rw")
+      return MakeError("parse -v", text, EINVAL, "mode must be ro or rw, not '" + mode + "'");
+  }
+  v.container = rest;
+  if (v.host.empty() || v.host[0] != '/') {
+    return MakeError("parse -v", text, EINVAL, "the host directory must be an absolute path");
+  }
+  if (!ValidContainerPath(v.container)) {
+    return MakeError("parse -v", text, EINVAL,
+                     "the container directory must be absolute, not '/', without '..'");
+  }
+  return v;
+}
+
+Expected<std::string> ParseEnv(const std::string& text,
+                               const std::vector<std::string>& env) {
+  if (text.empty() || text[0] == '=') {
+    return MakeError("parse -e", text, EINVAL, "want KEY=VALUE or KEY");
+  }
+  if (text.find('=') != std::string::npos) return text;
+  for (const auto& e : env) {
+    if (e.rfind(text + "=", 0) == 0) return e;
+  }
+  return text + "=";
+}
+
+Runtime::Runtime(Sys& sys, RuntimeConfig config)
+    : sys_(sys),
+      config_(std::move(config)),
+      images_(sys, config_.root),
+      states_(sys, config_.root) {}
+
+std::string Runtime::NewId() {
+  if (config_.new_id) return config_.new_id();
+  unsigned char bytes[6] = {};
+  auto fd = sys_.Open("/dev/urandom", O_RDONLY | O_CLOEXEC, 0);
+  if (fd.ok()) {
+    sys_.Read(fd.value, bytes, sizeof bytes);
+    sys_.Close(fd.value);
+  } else {
+    auto t = std::chrono::steady_clock::now().time_since_epoch().count();
+    for (unsigned char& b : bytes) {
+      b = static_cast<unsigned char>(t);
+      t >>= 8;
+    }
+  }
+  char hex[13];
+  for (int i = 0; i < 6; ++i) std::snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+  return hex;
+}
+
+Expected<CgroupLayout> Runtime::Layout() {
+  if (!have_layout_) {
+    auto l = DetectCgroupLayout(sys_);
+    if (!l) return l.error();
+    layout_ = *l;
+    have_layout_ = true;
+  }
+  return layout_;
+}
+
+Outcome Runtime::Cleanup(const ContainerState& s) {
+  // Each step is idempotent; a second pass absorbs a transient failure.
+  Outcome last;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    last = Outcome::Ok();
+    auto layout = Layout();
+    if (!layout) {
+      last = layout.error();
+      continue;
+    }
+    const std::string parent = s.cgroup_parent.empty() ? config_.cgroup_parent
+                                                       : s.cgroup_parent;
+    Outcome cg = Cgroup::Existing(sys_, *layout, parent, s.id).Destroy();
+    if (!cg) {
+      last = cg;
+      continue;
+    }
+    Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy();
+    if (!ws) {
+      last = ws;
+      continue;
+    }
+    Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
+    if (!dir) {
+      last = dir;
+      continue;
+    }
+    return Outcome::Ok();
+  }
+  return last;
+}
+
+Expected<RunResult> Runtime::Run(const RunSpec& spec) {
+  if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
+  auto image = images_.Get(spec.image);
+  if (!image) return image.error();
+  for (const Volume& v : spec.volumes) {
+    auto st = sys_.Lstat(v.host);
+    if (!st.ok()) return MakeError("run: volume host directory", v.host, st.err);
+    if (!S_ISDIR(st.value.mode)) return MakeError("run: volume host directory", v.host, ENOTDIR);
+  }
+
+  ContainerState s;
+  s.id = NewId();
+  s.name = spec.name.empty() ? s.id : spec.name;
+  if (!spec.name.empty()) {
+    auto all = List();
+    if (!all) return all.error();
+    for (const auto& other : *all) {
+      if (other.name == spec.name) {
+        return MakeError("run: name", spec.name, EEXIST,
+                         "a container with this name exists (" + other.id + ")");
+      }
+    }
+  }
+  s.image = spec.image;
+  s.command = spec.argv;
+  s.status = "creating";
+  s.runtime_pid = SelfPid(sys_);
+  s.runtime_start = ProcessStartTime(sys_, s.runtime_pid);
+  s.cgroup_parent = config_.cgroup_parent;
+  s.hostname = spec.hostname.empty() ? s.id : spec.hostname;
+  s.volumes = spec.volumes;
+  s.created_unix = NowUnix();
+  const std::string dir = states_.DirOf(s.id);
+
+  // 1. The directory and the state that lets gc undo everything below.
+  MYDOCKER_TRY(MkdirAll(sys_, states_.ContainersDir(), 0700, "container: create state root"));
+  if (Status st = sys_.Mkdir(dir, 0700); !st.ok()) {
+    return MakeError("container: create directory", dir, st.err);
+  }
+  pid_t child = 0;
+  std::vector<int> open_fds;
+  auto fail = [&](Error e) -> Expected<RunResult> {
+    for (int fd : open_fds) sys_.Close(fd);
+    if (child > 0) {
+      sys_.Kill(child, SIGKILL);
+      sys_.Waitpid(child, 0);
+    }
+    if (Outcome c = Cleanup(s); !c) {
+      spdlog::error("cleanup after failure left {}: {}; run `mydocker gc`",
+                    s.id, c.error().Message());
+    }
+    return e;
+  };
+  if (Outcome o = states_.Write(s); !o) return fail(o.error());
+
+  // 2. Workspace.
+  WorkspaceSpec ws;
+  ws.dir = dir;
+  ws.layers = {image->rootfs};
+  ws.hostname = s.hostname;
+  if (auto resolv = ReadFile(sys_, "/etc/resolv.conf", "read resolv.conf")) {
+    ws.resolv_conf = *resolv;
+  }
+  ws.api = spec.mount_api;
+  auto workspace = Workspace::Create(sys_, ws);
+  if (!workspace) return fail(workspace.error());
+
+  // 3. Cgroup.
+  auto layout = Layout();
+  if (!layout) return fail(layout.error());
+  auto cgroup = Cgroup::Create(sys_, *layout, s.cgroup_parent, s.id, spec.limits);
+  if (!cgroup) return fail(cgroup.error());
+
+  // 4. Pipes and the child.
+  auto cmd_pipe = sys_.Pipe(O_CLOEXEC);
+  if (!cmd_pipe.ok()) return fail(MakeError("container: pipe", "command", cmd_pipe.err));
+  open_fds = {cmd_pipe.value.read_fd, cmd_pipe.value.write_fd};
+  auto report_pipe = sys_.Pipe(O_CLOEXEC);
+  if (!report_pipe.ok()) return fail(MakeError("container: pipe", "report", report_pipe.err));
+  open_fds.push_back(report_pipe.value.read_fd);
+  open_fds.push_back(report_pipe.value.write_fd);
+  int stdin_fd = -1;
+  if (!spec.interactive) {
+    auto null_fd = sys_.Open("/dev/null", O_RDONLY | O_CLOEXEC, 0);
+    if (!null_fd.ok()) return fail(MakeError("container: open stdin", "/dev/null", null_fd.err));
+    stdin_fd = null_fd.value;
+    open_fds.push_back(stdin_fd);
+  }
+
+  InitPlan plan;
+  plan.steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes});
+  plan.env = MergeEnv(config_.inherited_env, spec.env);
+  plan.path_dirs = PathOf(plan.env);
+  plan.command_fd = cmd_pipe.value.read_fd;
+  plan.report_fd = report_pipe.value.write_fd;
+  plan.stdin_fd = stdin_fd;
+  plan.close_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
+  PrepareInitPlan(&plan);
+
+  auto cloned = sys_.Clone([&] { return RunInit(sys_, plan); }, kContainerCloneFlags);
+  if (!cloned.ok()) return fail(MakeError("container: clone", dir, cloned.err));
+  child = cloned.value;
+  // The parent keeps the command pipe's write end and the report's read end.
+  sys_.Close(cmd_pipe.value.read_fd);
+  sys_.Close(report_pipe.value.write_fd);
+  if (stdin_fd >= 0) sys_.Close(stdin_fd);
+  open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
+
+  // 5. Attach, record, go.
+  if (Outcome o = cgroup->Attach(child); !o) return fail(o.error());
+  s.status = "running";
+  s.pid = child;
+  s.pid_start = ProcessStartTime(sys_, child);
+  if (Outcome o = states_.Write(s); !o) return fail(o.error());
+  const std::string command = EncodeCommand(spec.argv);
+  size_t off = 0;
+  while (off < command.size()) {
+    auto w = sys_.Write(cmd_pipe.value.write_fd, command.data() + off, command.size() - off);
+    if (!w.ok()) {
+      if (w.err == EINTR) continue;
+      return fail(MakeError("container: send command", "command pipe", w.err));
+    }
+    off += w.value;
+  }
+  sys_.Close(cmd_pipe.value.write_fd);
+  open_fds = {report_pipe.value.read_fd};
+
+  // 6. Did init reach exec?
+  InitReport report{};
+  size_t got = 0;
+  while (got < sizeof report) {
+    auto r = sys_.Read(report_pipe.value.read_fd, reinterpret_cast<char*>(&report) + got,
+                       sizeof report - got);
+    if (!r.ok()) {
+      if (r.err == EINTR) continue;
+      return fail(MakeError("container: read init report", "report pipe", r.err));
+    }
+    if (r.value == 0) break;
+    got += r.value;
+  }
+  sys_.Close(report_pipe.value.read_fd);
+  open_fds.clear();
+
+  RunResult result;
+  result.id = s.id;
+  std::optional<Error> init_error;
+  if (got == sizeof report) {
+    if (report.step == kStepExec) {
+      result.exit_code = report.err == ENOENT ? kExitNotFound : kExitCannotExecute;
+      result.message = MakeError("container init: exec", spec.argv[0], report.err,
+                                 report.err == ENOENT ? "executable file not found in PATH"
+                                                      : "cannot execute")
+                           .Message();
+    } else {
+      std::string name = "read command", path;
+      if (report.step >= 0 && static_cast<size_t>(report.step) < plan.steps.size()) {
+        name = plan.steps[report.step].name;
+        path = plan.steps[report.step].path;
+      } else if (report.step == kStepStdio) {
+        name = "stdin";
+      } else if (report.step == kStepPdeathsig) {
+        name = "prctl(PR_SET_PDEATHSIG)";
+      }
+      init_error = MakeError("container init: " + name, path, report.err);
+    }
+  } else if (got != 0) {
+    init_error = MakeError("container: read init report", "report pipe", EIO, "short report");
+  } else if (config_.on_running) {
+    config_.on_running(s);
+  }
+
+  // 7. Wait, then tear down.
+  sys_.Signal(SIGINT, SignalDisposition::kIgnore);
+  sys_.Signal(SIGQUIT, SignalDisposition::kIgnore);
+  Result<int> status{0, EINTR};
+  while (status.err == EINTR) status = sys_.Waitpid(child, 0);
+  sys_.Signal(SIGINT, SignalDisposition::kDefault);
+  sys_.Signal(SIGQUIT, SignalDisposition::kDefault);
+  if (!status.ok()) return fail(MakeError("container: wait", std::to_string(child), status.err));
+  child = 0;
+  if (init_error) return fail(*init_error);
+  if (result.message.empty()) result.exit_code = ExitCodeOf(status.value);
+  spdlog::debug("container {} exited with {}", s.id, result.exit_code);
+
+  if (Outcome c = Cleanup(s); !c) {
+    s.status = "stopped";
+    s.pid = 0;
+    s.exit_code = result.exit_code;
+    states_.Write(s);
+    Error e = c.error();
+    e.detail += (e.detail.empty() ? "" : "; ") +
+                std::string("the command exited with ") + std::to_string(result.exit_code) +
+                "; run `mydocker gc` to remove what is left";
+    return e;
+  }
+  return result;
+}
+
+Expected<std::vector<ContainerState>> Runtime::List() {
+  auto ids = states_.Ids();
+  if (!ids) return ids.error();
+  std::vector<ContainerState> out;
+  for (const auto& id : *ids) {
+    auto s = states_.Read(id);
+    if (s) {
+      out.push_back(*s);
+    } else {
+      ContainerState partial;
+      partial.id = id;
+      partial.name = id;
+      partial.status = "unknown";
+      out.push_back(partial);
+    }
+  }
+  return out;
+}
+
+Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
+  auto all = List();
+  if (!all) return all.error();
+  for (const auto& s : *all) {
+    if (s.id != name_or_id && s.name != name_or_id) continue;
+    if (ProcessAlive(sys_, s.pid, s.pid_start)) {
+      if (!force) {
+        return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
+      }
+      MYDOCKER_TRY(KillAndWait(sys_, s.pid, s.pid_start));
+    }
+    return Cleanup(s);
+  }
+  return MakeError("rm", name_or_id, ENOENT, "no such container");
+}
+
+Expected<GcReport> Runtime::Gc() {
+  GcReport report;
+  auto all = List();
+  if (!all) return all.error();
+  for (const auto& s : *all) {
+    if (s.status != "unknown" && ProcessAlive(sys_, s.runtime_pid, s.runtime_start) &&
+        s.runtime_pid != SelfPid(sys_)) {
+      report.skipped.push_back(s.id);
+      continue;
+    }
+    if (ProcessAlive(sys_, s.pid, s.pid_start)) {
+      // Its runtime is gone: nothing will wait for it.
+      if (Outcome k = KillAndWait(sys_, s.pid, s.pid_start); !k) {
+        report.errors.push_back(k.error());
+        continue;
+      }
+    }
+    if (Outcome c = Cleanup(s); !c) {
+      report.errors.push_back(c.error());
+    } else {
+      report.removed.push_back(s.id);
+    }
+  }
+  return report;
+}
+
+}  // namespace mydocker

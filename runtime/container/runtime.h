@@ -1,0 +1,116 @@
+// Runtime: one mydocker run, end to end, and the commands around it (ps, rm,
+// gc). Every kernel call goes through the Sys given to the constructor.
+//
+// Run, in order (each step undone in reverse when a later one fails):
+//   1. <root>/containers/<id>/ and state.json ("creating")
+//   2. the workspace (init layer, write layer, overlay mount)
+//   3. the cgroup with its limits
+//   4. pipes; clone(NEWNS|NEWUTS|NEWPID|NEWIPC|NEWNET) running RunInit
+//   5. cgroup attach of the child; state "running"; the command written to
+//      the command pipe (the child's go signal)
+//   6. the report pipe: EOF = exec succeeded; else {step, errno}
+//   7. waitpid; then teardown: cgroup, workspace, the container directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/cgroups/cgroups.h"
+#include "runtime/container/state.h"
+#include "runtime/image/image_store.h"
+#include "runtime/rootfs/init.h"
+#include "runtime/sys/sys.h"
+#include "runtime/util/error.h"
+#include "runtime/workspace/workspace.h"
+
+namespace mydocker {
+
+// docker's exit codes for failures of the runtime itself.
+constexpr int kExitRuntimeError = 125;
+constexpr int kExitCannotExecute = 126;
+constexpr int kExitNotFound = 127;
+
+constexpr int kContainerCloneFlags =
+    0x00020000 /*CLONE_NEWNS*/ | 0x04000000 /*CLONE_NEWUTS*/ |
+    0x20000000 /*CLONE_NEWPID*/ | 0x08000000 /*CLONE_NEWIPC*/ |
+    0x40000000 /*CLONE_NEWNET*/;
+
+struct RunSpec {
+  std::string image;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // extra KEY=VAL (-e), after the inherited env
+  bool interactive = false;      // -i: keep stdin
+  bool tty = false;              // -t: the caller's terminal is the console
+  std::string name;              // default: the id
+  std::string hostname;          // default: the id
+  CgroupLimits limits;
+  std::vector<Volume> volumes;
+  MountApi mount_api = MountApi::kAuto;
+};
+
+struct RuntimeConfig {
+  std::string root = "/var/lib/mydocker";
+  std::string cgroup_parent = "mydocker";
+  std::vector<std::string> inherited_env;  // passed through to the container
+  // Returns a fresh 12-hex-digit id; default reads /dev/urandom via Sys.
+  std::function<std::string()> new_id;
+  // Called once the container is running, with its state (tests, probes).
+  std::function<void(const ContainerState&)> on_running;
+};
+
+struct RunResult {
+  std::string id;
+  int exit_code = 0;     // the command's status (128+signal when killed)
+  std::string message;   // set when the failure is the runtime's (125/126/127)
+};
+
+struct GcReport {
+  std::vector<std::string> removed;  // ids cleaned up
+  std::vector<std::string> skipped;  // ids still running
+  std::vector<Error> errors;
+};
+
+// Parses "-v /host:/container[:ro]"; errors name the flag value.
+Expected<Volume> ParseVolume(const std::string& text);
+// Parses "KEY=VAL" (-e); "KEY" alone takes the value from env.
+Expected<std::string> ParseEnv(const std::string& text,
+                               const std::vector<std::string>& env);
+
+class Runtime {
+ public:
+  Runtime(Sys& sys, RuntimeConfig config);
+
+  // Runs spec to completion. A runtime failure (before the command runs)
+  // is an Error; the caller exits 125. A command that cannot be found or
+  // executed gives a RunResult with 127 / 126 and a message.
+  Expected<RunResult> Run(const RunSpec& spec);
+
+  Expected<std::vector<ContainerState>> List();
+  // Removes a stopped container's leftovers; with force, kills a running
+  // one first (by its recorded pid, checked against its start time).
+  Outcome Remove(const std::string& name_or_id, bool force);
+  // Removes what runs that are no longer alive left behind.
+  Expected<GcReport> Gc();
+
+  ImageStore& images() { return images_; }
+  StateStore& states() { return states_; }
+  const RuntimeConfig& config() const { return config_; }
+
+ private:
+  std::string NewId();
+  Expected<CgroupLayout> Layout();
+  // Teardown of everything a container may have: cgroup, workspace, dir.
+  Outcome Cleanup(const ContainerState& s);
+
+  Sys& sys_;
+  RuntimeConfig config_;
+  ImageStore images_;
+  StateStore states_;
+  bool have_layout_ = false;
+  CgroupLayout layout_;
+};
+
+}  // namespace mydocker

@@ -1,0 +1,200 @@
+#include "runtime/workspace/workspace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/sys/fs_util.h"
+#include "runtime/util/undo.h"
+
+namespace mydocker {
+namespace {
+
+constexpr size_t kPageSize = 4096;
+
+Outcome MakeDir(Sys& sys, const std::string& path, mode_t mode,
+                const char* step) {
+  Status st = sys.Mkdir(path, mode);
+  if (!st.ok()) return MakeError(step, path, st.err);
+  return Outcome::Ok();
+}
+
+Outcome RemoveDir(Sys& sys, const std::string& path, const char* step) {
+  Status st = sys.Rmdir(path);
+  if (!st.ok() && st.err != ENOENT) return MakeError(step, path, st.err);
+  return Outcome::Ok();
+}
+
+Outcome WriteInitLayer(Sys& sys, const WorkspacePaths& p,
+                       const WorkspaceSpec& spec) {
+  const char* step = "workspace: write init layer";
+  const std::string etc = JoinPath(p.init, "etc");
+  MYDOCKER_TRY(MakeDir(sys, etc, 0755, step));
+  MYDOCKER_TRY(WriteFile(sys, JoinPath(etc, "hostname"), spec.hostname + "\n",
+                         0644, step));
+  MYDOCKER_TRY(
+      WriteFile(sys, JoinPath(etc, "hosts"), HostsFile(spec.hostname), 0644, step));
+  MYDOCKER_TRY(
+      WriteFile(sys, JoinPath(etc, "resolv.conf"), spec.resolv_conf, 0644, step));
+  return Outcome::Ok();
+}
+
+Outcome MountLegacy(Sys& sys, const WorkspacePaths& p,
+                    const std::string& options) {
+  Status st = sys.Mount(MountArgs{"overlay", p.merged, "overlay", 0, options});
+  if (!st.ok()) return MakeError("workspace: mount overlay", p.merged, st.err);
+  return Outcome::Ok();
+}
+
+Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
+                    const std::vector<std::string>& layers) {
+  const char* step = "workspace: mount overlay (fsopen)";
+  auto fs = sys.Fsopen("overlay", FSOPEN_CLOEXEC);
+  if (!fs.ok()) return MakeError(step, p.merged, fs.err, "fsopen overlay");
+  auto config = [&](const std::string& key, const std::string& value) -> Outcome {
+    Status st = sys.Fsconfig(FsconfigArgs{fs.value, FSCONFIG_SET_STRING, key, value, 0});
+    if (!st.ok()) {
+      std::string detail = "fsconfig " + key + "=" + value;
+      if (key == "lowerdir+" && st.err == EINVAL) {
+        detail += " (kernel lacks lowerdir+, needs Linux 6.8; " +
+                  std::to_string(layers.size() + 1) +
+                  " layers do not fit mount(2)'s one-page options)";
+      }
+      return MakeError(step, p.merged, st.err, detail);
+    }
+    return Outcome::Ok();
+  };
+  Outcome o = config("lowerdir+", p.init);
+  for (size_t i = 0; o.ok() && i < layers.size(); ++i) o = config("lowerdir+", layers[i]);
+  if (o.ok()) o = config("upperdir", p.upper);
+  if (o.ok()) o = config("workdir", p.work);
+  if (o.ok()) {
+    Status st = sys.Fsconfig(FsconfigArgs{fs.value, FSCONFIG_CMD_CREATE, "", "", 0});
+    if (!st.ok()) o = MakeError(step, p.merged, st.err, "fsconfig create");
+  }
+  Result<int> mnt{-1, 0};
+  if (o.ok()) {
+    mnt = sys.Fsmount(fs.value, FSMOUNT_CLOEXEC, 0);
+    if (!mnt.ok()) o = MakeError(step, p.merged, mnt.err, "fsmount");
+  }
+  sys.Close(fs.value);
+  if (!o.ok()) return o;
+  Status mv = sys.MoveMount(
+      MoveMountArgs{mnt.value, "", AT_FDCWD, p.merged, MOVE_MOUNT_F_EMPTY_PATH});
+  sys.Close(mnt.value);
+  if (!mv.ok()) return MakeError(step, p.merged, mv.err, "move_mount");
+  return Outcome::Ok();
+}
+
+}  // namespace
+
+WorkspacePaths PathsFor(const std::string& dir) {
+  return WorkspacePaths{JoinPath(dir, "init"), JoinPath(dir, "upper"),
+                        JoinPath(dir, "work"), JoinPath(dir, "merged")};
+}
+
+std::string OverlayOptions(const WorkspacePaths& p,
+                           const std::vector<std::string>& layers) {
+  std::string o = "lowerdir=" + p.init;
+  for (const auto& l : layers) o += ":" + l;
+  o += ",upperdir=" + p.upper + ",workdir=" + p.work;
+  return o;
+}
+
+bool FitsLegacyMount(const std::string& options) {
+  return options.size() + 1 <= kPageSize;
+}
+
+MountApi ChooseMountApi(MountApi requested, const std::string& options) {
+  if (requested != MountApi::kAuto) return requested;
+  return FitsLegacyMount(options) ? MountApi::kLegacy : MountApi::kNewApi;
+}
+
+std::string HostsFile(const std::string& hostname) {
+  return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+         "127.0.1.1\t" + hostname + "\n";
+}
+
+Expected<Workspace> Workspace::Create(Sys& sys, const WorkspaceSpec& spec) {
+  const WorkspacePaths p = PathsFor(spec.dir);
+  for (const auto& l : spec.layers) {
+    if (l.find_first_of(":,") != std::string::npos) {
+      return MakeError("workspace: check layer", l, EINVAL,
+                       "overlay layer paths cannot contain ':' or ','");
+    }
+  }
+  const std::string options = OverlayOptions(p, spec.layers);
+  const MountApi api = ChooseMountApi(spec.api, options);
+  if (api == MountApi::kLegacy && !FitsLegacyMount(options)) {
+    return MakeError("workspace: mount overlay", p.merged, E2BIG,
+                     std::to_string(spec.layers.size()) +
+                         " layers need " + std::to_string(options.size()) +
+                         " bytes of mount options; mount(2) takes one page");
+  }
+
+  UndoStack undo;
+  auto fail = [&](Error e) -> Expected<Workspace> {
+    undo.Run();
+    return e;
+  };
+
+  if (Outcome o = MakeDir(sys, p.init, 0755, "workspace: create init layer"); !o)
+    return fail(o.error());
+  undo.Push("remove init layer", [&sys, p] {
+    return RemoveTree(sys, p.init, "workspace: remove init layer");
+  });
+  if (Outcome o = WriteInitLayer(sys, p, spec); !o) return fail(o.error());
+
+  if (Outcome o = MakeDir(sys, p.upper, 0755, "workspace: create write layer"); !o)
+    return fail(o.error());
+  undo.Push("remove write layer", [&sys, p] {
+    return RemoveTree(sys, p.upper, "workspace: remove write layer");
+  });
+  if (Outcome o = MakeDir(sys, p.work, 0700, "workspace: create work dir"); !o)
+    return fail(o.error());
+  undo.Push("remove work dir", [&sys, p] {
+    return RemoveTree(sys, p.work, "workspace: remove work dir");
+  });
+  if (Outcome o = MakeDir(sys, p.merged, 0755, "workspace: create mount point"); !o)
+    return fail(o.error());
+  undo.Push("remove mount point", [&sys, p] {
+    return RemoveDir(sys, p.merged, "workspace: remove mount point");
+  });
+
+  Outcome mounted = api == MountApi::kLegacy ? MountLegacy(sys, p, options)
+                                             : MountNewApi(sys, p, spec.layers);
+  if (!mounted) return fail(mounted.error());
+  undo.Release();
+  spdlog::debug("workspace {}: {} image layer(s) mounted via {}", p.merged,
+                spec.layers.size(), api == MountApi::kLegacy ? "mount(2)" : "fsopen");
+  return Workspace(sys, p, api);
+}
+
+Workspace Workspace::At(Sys& sys, const std::string& dir) {
+  return Workspace(sys, PathsFor(dir), MountApi::kAuto);
+}
+
+Outcome Workspace::Destroy() {
+  Sys& sys = *sys_;
+  Status st = sys.Umount2(paths_.merged, 0);
+  if (st.err == EBUSY) {
+    spdlog::warn("workspace: {} is busy; detaching it lazily", paths_.merged);
+    st = sys.Umount2(paths_.merged, MNT_DETACH);
+  }
+  // EINVAL: not a mount point (never mounted, or already unmounted).
+  // ENOENT: the mount point is gone already.
+  if (!st.ok() && st.err != EINVAL && st.err != ENOENT) {
+    return MakeError("workspace: unmount", paths_.merged, st.err);
+  }
+  MYDOCKER_TRY(RemoveDir(sys, paths_.merged, "workspace: remove mount point"));
+  MYDOCKER_TRY(RemoveTree(sys, paths_.upper, "workspace: remove write layer"));
+  MYDOCKER_TRY(RemoveTree(sys, paths_.work, "workspace: remove work dir"));
+  MYDOCKER_TRY(RemoveTree(sys, paths_.init, "workspace: remove init layer"));
+  return Outcome::Ok();
+}
+
+}  // namespace mydocker

@@ -1,0 +1,75 @@
+// Workspace: the container's filesystem, in the layer roles of the classic
+// "write your own docker" series (AUFS there, overlayfs here):
+//
+//   <dir>/init/    container-init layer: etc/hostname, etc/hosts, etc/resolv.conf
+//   image layers   read-only, shared by every container of the image
+//   <dir>/upper/   the write layer
+//   <dir>/work/    overlayfs's work directory
+//   <dir>/merged/  the mount point: init + image layers below, upper on top
+//
+// Create and Destroy are explicit steps. A failure at any step of Create
+// undoes the earlier ones in reverse order. Destroy is idempotent: it can run
+// after a crash at any point of Create (gc) and after a successful Destroy.
+//
+// The classic mount(2) option string is cut at one page; when the string for
+// the layers does not fit, the workspace uses fsopen/fsconfig with one
+// "lowerdir+" per layer (Linux 6.8+). Where the kernel lacks that, Create
+// fails with E2BIG naming the layer count: a layer is never dropped silently.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/sys/sys.h"
+#include "runtime/util/error.h"
+
+namespace mydocker {
+
+enum class MountApi { kAuto, kLegacy, kNewApi };
+
+struct WorkspaceSpec {
+  std::string dir;                    // the container's directory; must exist
+  std::vector<std::string> layers;    // image layers, topmost first
+  std::string hostname;
+  std::string resolv_conf;            // content of etc/resolv.conf
+  MountApi api = MountApi::kAuto;
+};
+
+struct WorkspacePaths {
+  std::string init, upper, work, merged;
+};
+
+WorkspacePaths PathsFor(const std::string& dir);
+
+// "lowerdir=<init>:<l1>:...,upperdir=...,workdir=..." (pure).
+std::string OverlayOptions(const WorkspacePaths& p,
+                           const std::vector<std::string>& layers);
+// True when options fit mount(2)'s one-page data argument (with its NUL).
+bool FitsLegacyMount(const std::string& options);
+// The API Create would use for these options.
+MountApi ChooseMountApi(MountApi requested, const std::string& options);
+// /etc/hosts content for a hostname.
+std::string HostsFile(const std::string& hostname);
+
+class Workspace {
+ public:
+  static Expected<Workspace> Create(Sys& sys, const WorkspaceSpec& spec);
+  // Handle of a workspace that may exist partly (gc, rm): touches nothing.
+  static Workspace At(Sys& sys, const std::string& dir);
+
+  // Unmounts merged (lazily when busy, with a warning) and removes init,
+  // upper, work and merged. Never removes the image layers or dir itself.
+  Outcome Destroy();
+
+  const WorkspacePaths& paths() const { return paths_; }
+  MountApi api_used() const { return api_used_; }
+
+ private:
+  Workspace(Sys& sys, WorkspacePaths paths, MountApi api)
+      : sys_(&sys), paths_(std::move(paths)), api_used_(api) {}
+  Sys* sys_;
+  WorkspacePaths paths_;
+  MountApi api_used_;
+};
+
+}  // namespace mydocker
