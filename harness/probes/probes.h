@@ -1,0 +1,59 @@
+// Probes: what a run may leave behind, seen from outside the runtime.
+//
+// Take a Snapshot before a run and one after; Compare says what appeared
+// (a leak) or vanished. Everything is read through a mydocker::Sys, so the
+// same code answers from the real kernel (LinuxSys) and from FakeKernel's
+// model. Each probe is one named set of strings:
+//   mounts     the caller's mount table (/proc/self/mountinfo), as
+//              "<mount point> <fstype> <source>" (ids left out: they change)
+//   holders    mounts of every other process's namespace whose mount point,
+//              root or options name a scope directory, "pid=<pid> <line>"
+//              (a mount kept alive by a forgotten namespace)
+//   dirs       every path under the scope directories (recursive)
+//   cgroups    every cgroup directory under <hierarchy>/<cgroup_parent>
+//   processes  processes whose cgroup is under cgroup_parent, or whose
+//              parent is the caller (children left running)
+//   fds        the caller's open fds: "<fd> -> <target>"
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/sys/sys.h"
+
+namespace faultline {
+
+struct ProbeScope {
+  std::vector<std::string> dirs;  // runtime roots to walk (state, workspaces)
+  std::string cgroup_parent;      // e.g. "faultline-1234"; "" skips cgroups
+  bool holders = true;            // scan other processes' mount tables
+  bool fds = true;
+  // Paths below these are not listed in `dirs` (e.g. image layers, which
+  // are checked byte for byte elsewhere); they must still exist.
+  std::vector<std::string> dirs_prune;
+};
+
+struct Snapshot {
+  std::map<std::string, std::set<std::string>> probes;  // probe name -> items
+  std::vector<std::string> errors;  // a probe that could not read: never silent
+};
+
+struct ProbeDiff {
+  std::string probe;
+  std::vector<std::string> appeared;
+  std::vector<std::string> vanished;
+};
+
+Snapshot TakeSnapshot(mydocker::Sys& sys, const ProbeScope& scope);
+
+// Differences per probe; empty when after == before.
+std::vector<ProbeDiff> Compare(const Snapshot& before, const Snapshot& after);
+
+// "mounts: +/tmp/x/merged overlay overlay; dirs: +/tmp/x/containers/c1"
+std::string Describe(const std::vector<ProbeDiff>& diffs);
+
+}  // namespace faultline
