@@ -1,15 +1,41 @@
 // The image store: a docker-export tar becomes one read-only layer directory.
 //
-// Layout under the store root:
-//   <root>/images/<name>/rootfs/   the unpacked layer
-//   <root>/images/<name>/image.json {"name":..., "source":..., "size":...}
-// Every write goes through Sys. Import reads the archive with libarchive and
-// refuses, with an error naming the entry, anything that would escape the
-// layer: "..", absolute paths, symlinks or hardlinks whose target resolves
-// outside it, device nodes, FIFOs and sockets. A refused or broken archive
-// leaves nothing behind (the partial layer is removed).
+// Layout under the store root (an absolute path):
+//   <root>/images/<name>/rootfs/          the unpacked layer
+//   <root>/images/<name>/rootfs.partial/  only while Import runs
+//   <root>/images/<name>/image.json       {"name","source","size","files"}
+// An image exists once its directory exists; it is complete once image.json
+// exists (written last, atomically). A crash mid-import leaves a directory
+// without image.json: List skips it, Import of the same name says EEXIST,
+// Remove deletes it.
+//
+// Every write goes through Sys (Mkdir, Open/Write/Close, Symlink, Link, Chmod,
+// Lchown, Rename); the archive itself is read through Sys::Open/Read too, and
+// parsed by libarchive (plain tar, gzip, xz, ...: every format and filter
+// libarchive knows).
+//
+// Safety: Import refuses, with an error naming the entry and the reason
+// (step "image import: refuse entry", path "<tar path>:<entry>"), anything
+// that would write outside the layer or create what a layer must not hold:
+//   * CheckTarEntry's rules (below), per entry, without state;
+//   * rules that need the entries seen so far: a parent directory that is a
+//     symlink created earlier by this archive ("l -> /etc", then "l/passwd"),
+//     a hardlink whose target is not (yet) in the layer, a hardlink to a
+//     directory, a second entry with a name already used (except a directory
+//     entry over a directory), and a hardlink to a symlink whose target
+//     escapes from the hardlink's own directory.
+// Symlinks are never followed during import: files are created with
+// O_CREAT|O_EXCL|O_NOFOLLOW, parents are created only by the import itself,
+// link(2) does not follow its source. Absolute symlink targets are kept: they
+// resolve inside the container's root at run time.
+// A refused or broken archive leaves nothing behind: the image directory made
+// by this Import is removed (RemoveTree) before the error is returned.
+// Kept from the archive: permission bits (setuid, setgid, sticky included),
+// uid/gid (Lchown: needs root for foreign owners), hardlinks (same inode).
+// Not kept: mtimes, xattrs, ACLs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,13 +47,25 @@ namespace mydocker {
 struct ImageInfo {
   std::string name;
   std::string rootfs;  // absolute path of the layer directory
-  uint64_t size = 0;   // bytes of regular files
-  uint64_t files = 0;  // entries
+  uint64_t size = 0;   // bytes of regular files (hardlinks counted once)
+  uint64_t files = 0;  // archive entries imported (dirs, files, links)
 };
 
 // Why an archive entry would be refused, or "" when it is safe. Pure: the
-// rules of the import, testable without an archive. type is the entry's
-// AE_IF* file type; link is the symlink or hardlink target ("" otherwise).
+// per-entry rules of the import, testable without an archive.
+//   path            the entry name as stored ("bin/sh", "./bin/", "etc/");
+//                   a leading "./", "." and empty components are ignored.
+//   type            the entry's AE_IF* file type (== S_IF* on Linux); for a
+//                   hardlink entry whatever the archive says (often AE_IFREG).
+//   symlink_target  the symlink's target, "" when not a symlink.
+//   hardlink_target the hardlink's target (an archive path), "" otherwise.
+// Refused: an empty name; an absolute path; a ".." component; a whiteout
+// (".wh.*" base name, not part of a docker export); a non-directory naming
+// the layer root ("." or "./"); character and block devices, FIFOs, sockets
+// and unknown types; an empty symlink target; a relative symlink target that,
+// resolved lexically from the entry's directory, climbs out of the layer root;
+// a hardlink target that is absolute, climbs out of the layer, or names the
+// root. Absolute symlink targets are accepted.
 std::string CheckTarEntry(const std::string& path, unsigned type,
                           const std::string& symlink_target,
                           const std::string& hardlink_target);
@@ -37,15 +75,31 @@ bool ValidImageName(const std::string& name);
 
 class ImageStore {
  public:
+  // root: the store's directory (absolute); created on first Import.
   ImageStore(Sys& sys, std::string root) : sys_(sys), root_(std::move(root)) {}
 
+  // Unpacks the archive at tar_path into a new image `name`.
+  // Errors: EINVAL for a bad name or an archive with no entries; EEXIST
+  // (naming the image) when the name is taken; a refused entry (see above,
+  // errno 0, detail = reason); the errno of any failed Sys call, naming the
+  // step and path; libarchive read errors ("image import: read archive").
   Expected<ImageInfo> Import(const std::string& tar_path,
                              const std::string& name);
+  // Complete images (with image.json), sorted by name. A missing store is an
+  // empty list; incomplete or unreadable image directories are skipped with a
+  // warning in the log.
   Expected<std::vector<ImageInfo>> List();
+  // ENOENT naming the image when it does not exist; an error naming
+  // image.json when it is incomplete or its image.json is unreadable.
   Expected<ImageInfo> Get(const std::string& name);
+  // Removes <root>/images/<name> with everything in it (RemoveTree: does not
+  // cross into another mounted filesystem). ENOENT naming the image when it
+  // does not exist. The caller makes sure no container uses the layer.
   Outcome Remove(const std::string& name);
 
  private:
+  std::string ImageDir(const std::string& name) const;
+
   Sys& sys_;
   std::string root_;
 };

@@ -1,0 +1,701 @@
+#include "runtime/image/image_store.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "runtime/sys/fs_util.h"
+
+namespace mydocker {
+namespace {
+
+constexpr char kRefuseStep[] = "image import: refuse entry";
+
+// Splits an archive path into its components, dropping empty and "."
+// components: "./a//b/." -> {"a", "b"}. ".." is kept.
+std::vector<std::string> Components(std::string_view path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string_view::npos) next = path.size();
+    std::string_view c = path.substr(pos, next - pos);
+    if (!c.empty() && c != ".") out.emplace_back(c);
+    pos = next + 1;
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& comps, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n && i < comps.size(); ++i) {
+    if (i) out += '/';
+    out += comps[i];
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& comps) {
+  return Join(comps, comps.size());
+}
+
+// Resolves `rel` lexically starting in directory `base` (components inside
+// the layer). Returns the resulting components, or nullopt when a ".." would
+// climb above the layer root.
+std::optional<std::vector<std::string>> ResolveInLayer(
+    std::vector<std::string> base, std::string_view rel) {
+  for (std::string& c : Components(rel)) {
+    if (c == "..") {
+      if (base.empty()) return std::nullopt;
+      base.pop_back();
+    } else {
+      base.push_back(std::move(c));
+    }
+  }
+  return base;
+}
+
+// Why a symlink at entry components `entry` with `target` would escape, or "".
+std::string CheckSymlinkTarget(const std::vector<std::string>& entry,
+                               const std::string& target) {
+  if (target.empty()) return "empty symlink target";
+  if (target[0] == '/') return "";  // resolves inside the container root
+  std::vector<std::string> dir(entry.begin(), entry.end() - 1);
+  if (!ResolveInLayer(std::move(dir), target)) {
+    return "symlink target \"" + target + "\" escapes the layer root";
+  }
+  return "";
+}
+
+const char* TypeName(unsigned type) {
+  switch (type) {
+    case AE_IFREG: return "file";
+    case AE_IFDIR: return "directory";
+    case AE_IFLNK: return "symlink";
+    case AE_IFCHR: return "character device";
+    case AE_IFBLK: return "block device";
+    case AE_IFIFO: return "FIFO";
+    case AE_IFSOCK: return "socket";
+    default: return "unknown type";
+  }
+}
+
+// What the import has created so far, by normalized entry path. Holds the
+// rules that need earlier entries.
+class LayerIndex {
+ public:
+  enum class Kind { kDir, kFile, kSymlink };
+  struct Node {
+    Kind kind;
+    std::string symlink_target;  // kSymlink only
+  };
+
+  // Why `comps` cannot be created (parent chain, duplicates), or "".
+  // *existing_dir is set when the entry is a directory over a directory.
+  std::string CheckPath(const std::vector<std::string>& comps, bool is_dir,
+                        bool* existing_dir) const {
+    *existing_dir = false;
+    for (size_t i = 1; i < comps.size(); ++i) {
+      auto it = nodes_.find(Join(comps, i));
+      if (it == nodes_.end()) continue;
+      if (it->second.kind == Kind::kSymlink) {
+        return "parent \"" + it->first +
+               "\" is a symlink created by this archive; writing through it "
+               "could leave the layer";
+      }
+      if (it->second.kind != Kind::kDir) {
+        return "parent \"" + it->first + "\" is not a directory";
+      }
+    }
+    auto it = nodes_.find(Join(comps));
+    if (it != nodes_.end()) {
+      if (is_dir && it->second.kind == Kind::kDir) {
+        *existing_dir = true;
+        return "";
+      }
+      return "duplicate entry: the name is already in the layer";
+    }
+    return "";
+  }
+
+  const Node* Find(const std::string& path) const {
+    auto it = nodes_.find(path);
+    return it == nodes_.end() ? nullptr : &it->second;
+  }
+  bool Has(const std::string& path) const { return nodes_.count(path) != 0; }
+  void Add(const std::string& path, Kind kind, std::string target = {}) {
+    nodes_[path] = Node{kind, std::move(target)};
+  }
+
+ private:
+  std::map<std::string, Node> nodes_;
+};
+
+// libarchive reads the archive through Sys::Read.
+struct ArchiveSource {
+  Sys* sys = nullptr;
+  int fd = -1;
+  std::string path;
+  int err = 0;  // errno of the failed Read, 0 if none
+  std::vector<char> buf = std::vector<char>(1 << 16);
+};
+
+la_ssize_t ArchiveRead(struct archive* a, void* ctx, const void** out) {
+  auto* src = static_cast<ArchiveSource*>(ctx);
+  for (;;) {
+    Result<size_t> r = src->sys->Read(src->fd, src->buf.data(), src->buf.size());
+    if (r.ok()) {
+      *out = src->buf.data();
+      return static_cast<la_ssize_t>(r.value);
+    }
+    if (r.err == EINTR) continue;
+    src->err = r.err;
+    archive_set_error(a, r.err, "read %s", src->path.c_str());
+    return -1;
+  }
+}
+
+// An archive opened for reading through Sys: owns the fd and the libarchive
+// reader; Close() reports the close(2) errno, the destructor only cleans up.
+class ArchiveReader {
+ public:
+  explicit ArchiveReader(Sys& sys) { src_.sys = &sys; }
+  ~ArchiveReader() { Close(); }
+  ArchiveReader(const ArchiveReader&) = delete;
+  ArchiveReader& operator=(const ArchiveReader&) = delete;
+
+  Outcome Open(const std::string& path) {
+    src_.path = path;
+    auto fd = src_.sys->Open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (!fd.ok()) return MakeError("image import: open archive", path, fd.err);
+    src_.fd = fd.value;
+    a_ = archive_read_new();
+    if (a_ == nullptr) {
+      return MakeError("image import: read archive", path, ENOMEM);
+    }
+    archive_read_support_format_all(a_);
+    archive_read_support_filter_all(a_);
+    if (archive_read_open(a_, &src_, nullptr, ArchiveRead, nullptr) !=
+        ARCHIVE_OK) {
+      const char* msg = archive_error_string(a_);
+      return MakeError("image import: read archive", path,
+                       src_.err ? src_.err : EINVAL,
+                       msg ? msg : "cannot open the archive");
+    }
+    return Outcome::Ok();
+  }
+
+  Status Close() {
+    if (a_ != nullptr) {
+      archive_read_free(a_);
+      a_ = nullptr;
+    }
+    Status st;
+    if (src_.fd >= 0) {
+      st = src_.sys->Close(src_.fd);
+      src_.fd = -1;
+    }
+    return st;
+  }
+
+  struct archive* get() const { return a_; }
+  const ArchiveSource& source() const { return src_; }
+
+ private:
+  ArchiveSource src_;
+  struct archive* a_ = nullptr;
+};
+
+// One Import: the state of unpacking one archive into `partial`.
+class Importer {
+ public:
+  Importer(Sys& sys, std::string tar_path, std::string partial)
+      : sys_(sys), tar_path_(std::move(tar_path)),
+        partial_(std::move(partial)) {}
+
+  // Unpacks every entry of `a`; on success the deferred directory modes are
+  // applied.
+  Outcome Run(struct archive* a, const ArchiveSource& src) {
+    for (;;) {
+      struct archive_entry* e = nullptr;
+      int r = archive_read_next_header(a, &e);
+      if (r == ARCHIVE_EOF) break;
+      if (r == ARCHIVE_RETRY) continue;
+      if (r == ARCHIVE_WARN) {
+        spdlog::warn("image import {}: {}", tar_path_,
+                     archive_error_string(a) ? archive_error_string(a) : "");
+      } else if (r != ARCHIVE_OK) {
+        return ArchiveError(a, src);
+      }
+      MYDOCKER_TRY(Entry(a, src, e));
+    }
+    if (files_ == 0) {
+      return MakeError("image import: read archive", tar_path_, EINVAL,
+                       "the archive has no entries");
+    }
+    // Children were created after their parents: apply in reverse so a
+    // read-only directory is restricted only after its contents exist.
+    for (auto it = dir_modes_.rbegin(); it != dir_modes_.rend(); ++it) {
+      Status c = sys_.Chmod(it->first, it->second);
+      if (!c.ok()) {
+        return MakeError("image import: chmod directory", it->first, c.err);
+      }
+    }
+    return Outcome::Ok();
+  }
+
+  uint64_t size() const { return size_; }
+  uint64_t files() const { return files_; }
+
+ private:
+  Error Refuse(const std::string& entry, const std::string& reason) const {
+    return MakeError(kRefuseStep, tar_path_ + ":" + entry, 0, reason);
+  }
+
+  Error ArchiveError(struct archive* a, const ArchiveSource& src) const {
+    int err = src.err != 0 ? src.err : archive_errno(a);
+    if (err < 0) err = EIO;
+    const char* msg = archive_error_string(a);
+    return MakeError("image import: read archive", tar_path_, err,
+                     msg ? msg : "libarchive error");
+  }
+
+  // Creates the missing parents of `comps` (directories 0755, owned by the
+  // importer), recording them in the index.
+  Outcome MakeParents(const std::vector<std::string>& comps,
+                      const std::string& entry) {
+    for (size_t i = 1; i < comps.size(); ++i) {
+      const std::string rel = Join(comps, i);
+      if (index_.Has(rel)) continue;
+      const std::string host = JoinPath(partial_, rel);
+      Status m = sys_.Mkdir(host, 0755);
+      if (!m.ok()) {
+        return MakeError("image import: mkdir parent", host, m.err,
+                         "entry " + entry);
+      }
+      index_.Add(rel, LayerIndex::Kind::kDir);
+    }
+    return Outcome::Ok();
+  }
+
+  Outcome Entry(struct archive* a, const ArchiveSource& src,
+                struct archive_entry* e) {
+    const char* raw_c = archive_entry_pathname(e);
+    const std::string raw = raw_c ? raw_c : "";
+    const unsigned type = archive_entry_filetype(e);
+    const char* sym_c = archive_entry_symlink(e);
+    const char* hard_c = archive_entry_hardlink(e);
+    const std::string symlink = sym_c ? sym_c : "";
+    const std::string hardlink = hard_c ? hard_c : "";
+    const bool is_hardlink = hard_c != nullptr;
+
+    std::string why = CheckTarEntry(raw, type, symlink, hardlink);
+    if (!why.empty()) return Refuse(raw, why);
+
+    const std::vector<std::string> comps = Components(raw);
+    const std::string rel = Join(comps);
+    const mode_t perm = archive_entry_perm(e) & 07777;
+    const uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
+    const gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
+    spdlog::debug("image import {}: entry {} ({}{})", tar_path_, raw,
+                  is_hardlink ? "hardlink to " : TypeName(type),
+                  is_hardlink ? hardlink : "");
+
+    if (rel.empty()) {  // "./": the layer root itself (CheckTarEntry: a dir)
+      MYDOCKER_TRY(Own(partial_, uid, gid, raw));
+      dir_modes_.emplace_back(partial_, perm);
+      ++files_;
+      return Outcome::Ok();
+    }
+
+    bool existing_dir = false;
+    why = index_.CheckPath(comps, !is_hardlink && type == AE_IFDIR,
+                           &existing_dir);
+    if (!why.empty()) return Refuse(raw, why);
+    MYDOCKER_TRY(MakeParents(comps, raw));
+    const std::string host = JoinPath(partial_, rel);
+
+    if (is_hardlink) {
+      MYDOCKER_TRY(Hardlink(raw, comps, hardlink, host));
+    } else if (type == AE_IFDIR) {
+      if (!existing_dir) {
+        Status m = sys_.Mkdir(host, 0700);
+        if (!m.ok()) {
+          return MakeError("image import: mkdir", host, m.err, "entry " + raw);
+        }
+        index_.Add(rel, LayerIndex::Kind::kDir);
+      }
+      MYDOCKER_TRY(Own(host, uid, gid, raw));
+      dir_modes_.emplace_back(host, perm);
+    } else if (type == AE_IFLNK) {
+      Status s = sys_.Symlink(symlink, host);
+      if (!s.ok()) {
+        return MakeError("image import: symlink", host, s.err, "entry " + raw);
+      }
+      index_.Add(rel, LayerIndex::Kind::kSymlink, symlink);
+      MYDOCKER_TRY(Own(host, uid, gid, raw));
+    } else {  // AE_IFREG: CheckTarEntry allowed nothing else
+      MYDOCKER_TRY(RegularFile(a, src, e, raw, host));
+      index_.Add(rel, LayerIndex::Kind::kFile);
+      MYDOCKER_TRY(Own(host, uid, gid, raw));
+      // After Lchown: chown clears setuid/setgid.
+      Status c = sys_.Chmod(host, perm);
+      if (!c.ok()) {
+        return MakeError("image import: chmod", host, c.err, "entry " + raw);
+      }
+    }
+    ++files_;
+    return Outcome::Ok();
+  }
+
+  Outcome Hardlink(const std::string& raw,
+                   const std::vector<std::string>& comps,
+                   const std::string& target, const std::string& host) {
+    // CheckTarEntry made sure the target stays inside and is not the root.
+    const std::string target_rel = Join(*ResolveInLayer({}, target));
+    const LayerIndex::Node* node = index_.Find(target_rel);
+    if (node == nullptr) {
+      return Refuse(raw, "hardlink target \"" + target +
+                             "\" is not in the layer (yet)");
+    }
+    if (node->kind == LayerIndex::Kind::kDir) {
+      return Refuse(raw, "hardlink target \"" + target + "\" is a directory");
+    }
+    // A hardlink to a symlink is that symlink at a new place: its relative
+    // target now resolves from the new directory.
+    LayerIndex::Node copy = *node;
+    if (copy.kind == LayerIndex::Kind::kSymlink) {
+      std::string why = CheckSymlinkTarget(comps, copy.symlink_target);
+      if (!why.empty()) return Refuse(raw, "hardlink to a symlink: " + why);
+    }
+    const std::string existing = JoinPath(partial_, target_rel);
+    Status l = sys_.Link(existing, host);
+    if (!l.ok()) {
+      return MakeError("image import: link", host, l.err,
+                       "entry " + raw + " -> " + target);
+    }
+    index_.Add(Join(comps), copy.kind, copy.symlink_target);
+    return Outcome::Ok();
+  }
+
+  Outcome RegularFile(struct archive* a, const ArchiveSource& src,
+                      struct archive_entry* e, const std::string& raw,
+                      const std::string& host) {
+    auto fd = sys_.Open(host, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                  O_CLOEXEC, 0600);
+    if (!fd.ok()) {
+      return MakeError("image import: create file", host, fd.err,
+                       "entry " + raw);
+    }
+    Outcome w = CopyData(a, src, e, fd.value, raw, host);
+    Status c = sys_.Close(fd.value);
+    if (!w.ok()) return w;
+    if (!c.ok()) {
+      return MakeError("image import: close file", host, c.err, "entry " + raw);
+    }
+    return Outcome::Ok();
+  }
+
+  Outcome WriteAll(int fd, const char* p, size_t n, const std::string& raw,
+                   const std::string& host) {
+    while (n > 0) {
+      auto w = sys_.Write(fd, p, n);
+      if (!w.ok()) {
+        if (w.err == EINTR) continue;
+        return MakeError("image import: write file", host, w.err,
+                         "entry " + raw);
+      }
+      if (w.value == 0) {
+        return MakeError("image import: write file", host, EIO,
+                         "entry " + raw + ": short write");
+      }
+      p += w.value;
+      n -= w.value;
+      size_ += w.value;
+    }
+    return Outcome::Ok();
+  }
+
+  // Copies the entry's data; holes of a sparse entry are written as zeros
+  // (Sys has no lseek).
+  Outcome CopyData(struct archive* a, const ArchiveSource& src,
+                   struct archive_entry* e, int fd, const std::string& raw,
+                   const std::string& host) {
+    static const char kZeros[4096] = {};
+    int64_t pos = 0;
+    auto fill_to = [&](int64_t offset) -> Outcome {
+      while (pos < offset) {
+        size_t n = static_cast<size_t>(
+            std::min<int64_t>(offset - pos, sizeof kZeros));
+        MYDOCKER_TRY(WriteAll(fd, kZeros, n, raw, host));
+        pos += static_cast<int64_t>(n);
+      }
+      return Outcome::Ok();
+    };
+    for (;;) {
+      const void* buf = nullptr;
+      size_t len = 0;
+      la_int64_t offset = 0;
+      int r = archive_read_data_block(a, &buf, &len, &offset);
+      if (r == ARCHIVE_EOF) break;
+      if (r == ARCHIVE_RETRY) continue;
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        Error err = ArchiveError(a, src);
+        err.detail = "entry " + raw + ": " + err.detail;
+        return err;
+      }
+      MYDOCKER_TRY(fill_to(offset));
+      MYDOCKER_TRY(WriteAll(fd, static_cast<const char*>(buf), len, raw, host));
+      pos += static_cast<int64_t>(len);
+    }
+    // A sparse file may end in a hole.
+    if (archive_entry_size_is_set(e) && archive_entry_size(e) > pos) {
+      MYDOCKER_TRY(fill_to(archive_entry_size(e)));
+    }
+    return Outcome::Ok();
+  }
+
+  Outcome Own(const std::string& host, uid_t uid, gid_t gid,
+              const std::string& raw) {
+    Status s = sys_.Lchown(host, uid, gid);
+    if (!s.ok()) {
+      return MakeError("image import: lchown", host, s.err,
+                       "entry " + raw + " owner " + std::to_string(uid) + ":" +
+                           std::to_string(gid));
+    }
+    return Outcome::Ok();
+  }
+
+  Sys& sys_;
+  const std::string tar_path_;
+  const std::string partial_;
+  LayerIndex index_;
+  std::vector<std::pair<std::string, mode_t>> dir_modes_;
+  uint64_t size_ = 0;
+  uint64_t files_ = 0;
+};
+
+}  // namespace
+
+std::string CheckTarEntry(const std::string& path, unsigned type,
+                          const std::string& symlink_target,
+                          const std::string& hardlink_target) {
+  if (path.empty()) return "empty entry name";
+  if (path[0] == '/') return "absolute path";
+  const std::vector<std::string> comps = Components(path);
+  for (const std::string& c : comps) {
+    if (c == "..") return "\"..\" component";
+  }
+  if (!comps.empty() && comps.back().rfind(".wh.", 0) == 0) {
+    return "whiteout entry (.wh.*): a layer diff, not a docker export";
+  }
+  switch (type) {
+    case AE_IFCHR: return "character device";
+    case AE_IFBLK: return "block device";
+    case AE_IFIFO: return "FIFO";
+    case AE_IFSOCK: return "socket";
+    default: break;
+  }
+  if (!hardlink_target.empty()) {
+    if (comps.empty()) return "hardlink names the layer root";
+    if (hardlink_target[0] == '/') {
+      return "hardlink target \"" + hardlink_target + "\" is absolute";
+    }
+    auto resolved = ResolveInLayer({}, hardlink_target);
+    if (!resolved) {
+      return "hardlink target \"" + hardlink_target +
+             "\" escapes the layer root";
+    }
+    if (resolved->empty()) {
+      return "hardlink target \"" + hardlink_target + "\" is the layer root";
+    }
+    return "";
+  }
+  if (comps.empty() && type != AE_IFDIR) {
+    return std::string(TypeName(type)) + " names the layer root";
+  }
+  switch (type) {
+    case AE_IFREG:
+    case AE_IFDIR:
+      return "";
+    case AE_IFLNK:
+      return CheckSymlinkTarget(comps, symlink_target);
+    default: {
+      char buf[64];
+      snprintf(buf, sizeof buf, "unsupported entry type 0%o", type);
+      return buf;
+    }
+  }
+}
+
+bool ValidImageName(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  auto lower_digit = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  if (!lower_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return lower_digit(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string ImageStore::ImageDir(const std::string& name) const {
+  return JoinPath(JoinPath(root_, "images"), name);
+}
+
+Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
+                                       const std::string& name) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!ValidImageName(name)) {
+    return MakeError("image import", name, EINVAL,
+                     "image names are [a-z0-9][a-z0-9._-]*, at most 128");
+  }
+  const std::string dir = ImageDir(name);
+  if (Exists(sys_, dir)) {
+    return MakeError("image import", dir, EEXIST,
+                     "image \"" + name + "\" already exists");
+  }
+
+  // Open the archive before touching the store: a missing or unreadable
+  // archive leaves nothing behind.
+  ArchiveReader reader(sys_);
+  MYDOCKER_TRY(reader.Open(tar_path));
+
+  MYDOCKER_TRY(MkdirAll(sys_, JoinPath(root_, "images"), 0755,
+                        "image import: create store"));
+  Status m = sys_.Mkdir(dir, 0755);
+  if (!m.ok()) {
+    return MakeError("image import", dir, m.err,
+                     m.err == EEXIST ? "image \"" + name + "\" already exists"
+                                     : "create image directory");
+  }
+  // From here on the image directory is ours: remove it on any failure.
+  auto fail = [&](Error err) -> Error {
+    reader.Close();
+    Outcome rm = RemoveTree(sys_, dir, "image import: remove partial image");
+    if (!rm.ok()) {
+      spdlog::error("image import {}: cleanup failed: {}", name,
+                    rm.error().Message());
+      err.detail += (err.detail.empty() ? "" : "; ") +
+                    std::string("cleanup failed: ") + rm.error().Message();
+    }
+    spdlog::warn("image import {} from {} failed: {}", name, tar_path,
+                 err.Message());
+    return err;
+  };
+
+  const std::string partial = JoinPath(dir, "rootfs.partial");
+  const std::string rootfs = JoinPath(dir, "rootfs");
+  Status pm = sys_.Mkdir(partial, 0755);
+  if (!pm.ok()) return fail(MakeError("image import: mkdir", partial, pm.err));
+  Importer importer(sys_, tar_path, partial);
+  Outcome run = importer.Run(reader.get(), reader.source());
+  if (!run.ok()) return fail(run.error());
+  Status closed = reader.Close();
+  if (!closed.ok()) {
+    return fail(MakeError("image import: close archive", tar_path, closed.err));
+  }
+
+  Status rn = sys_.Rename(partial, rootfs);
+  if (!rn.ok()) {
+    return fail(MakeError("image import: rename layer", partial, rn.err,
+                          "to " + rootfs));
+  }
+  nlohmann::json j = {{"name", name},
+                      {"source", tar_path},
+                      {"size", importer.size()},
+                      {"files", importer.files()}};
+  Outcome w = WriteFileAtomic(sys_, JoinPath(dir, "image.json"),
+                              j.dump(2) + "\n", 0644,
+                              "image import: write image.json");
+  if (!w.ok()) return fail(w.error());
+
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  spdlog::info("image import {} from {}: {} entries, {} bytes in {} ms", name,
+               tar_path, importer.files(), importer.size(), ms);
+  return ImageInfo{name, rootfs, importer.size(), importer.files()};
+}
+
+Expected<ImageInfo> ImageStore::Get(const std::string& name) {
+  if (!ValidImageName(name)) {
+    return MakeError("image get", name, EINVAL, "invalid image name");
+  }
+  const std::string dir = ImageDir(name);
+  if (!Exists(sys_, dir)) {
+    return MakeError("image get", dir, ENOENT, "no image \"" + name + "\"");
+  }
+  const std::string meta = JoinPath(dir, "image.json");
+  auto text = ReadFile(sys_, meta, "image get: read image.json");
+  if (!text.ok()) {
+    Error err = text.error();
+    if (err.err == ENOENT) err.detail = "incomplete image (import crashed?)";
+    return err;
+  }
+  try {
+    nlohmann::json j = nlohmann::json::parse(*text);
+    ImageInfo info;
+    info.name = j.at("name").get<std::string>();
+    info.size = j.at("size").get<uint64_t>();
+    info.files = j.at("files").get<uint64_t>();
+    info.rootfs = JoinPath(dir, "rootfs");
+    if (info.name != name) {
+      return MakeError("image get: parse image.json", meta, EINVAL,
+                       "names image \"" + info.name + "\"");
+    }
+    return info;
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError("image get: parse image.json", meta, EINVAL, e.what());
+  }
+}
+
+Expected<std::vector<ImageInfo>> ImageStore::List() {
+  const std::string images = JoinPath(root_, "images");
+  auto entries = sys_.ReadDir(images);
+  if (!entries.ok()) {
+    if (entries.err == ENOENT) return std::vector<ImageInfo>{};
+    return MakeError("image list", images, entries.err);
+  }
+  std::vector<ImageInfo> out;
+  for (const DirEntry& e : entries.value) {
+    if (!ValidImageName(e.name)) continue;
+    auto info = Get(e.name);
+    if (!info.ok()) {
+      spdlog::warn("image list: skipping {}: {}", e.name,
+                   info.error().Message());
+      continue;
+    }
+    out.push_back(std::move(*info));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ImageInfo& a, const ImageInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+Outcome ImageStore::Remove(const std::string& name) {
+  if (!ValidImageName(name)) {
+    return MakeError("image remove", name, EINVAL, "invalid image name");
+  }
+  const std::string dir = ImageDir(name);
+  if (!Exists(sys_, dir)) {
+    return MakeError("image remove", dir, ENOENT, "no image \"" + name + "\"");
+  }
+  MYDOCKER_TRY(RemoveTree(sys_, dir, "image remove"));
+  spdlog::info("image remove {}", name);
+  return Outcome::Ok();
+}
+
+}  // namespace mydocker
