@@ -39,8 +39,9 @@ Command ParseArgs(int argc, const char* const* argv,
   run->add_option("--mount-api", mount_api, "overlay mount API: auto, legacy, new")
       ->check(CLI::IsMember({"auto", "legacy", "new"}));
   run->add_option("image", c.run.image, "image name")->required();
-  run->add_option("command", c.run.argv, "command and arguments")->required();
+  // Everything after IMAGE is the command, options included.
   run->prefix_command();
+  run->footer("Usage: mydocker run [OPTIONS] IMAGE COMMAND [ARG...]");
 
   auto* ps = app.add_subcommand("ps", "list containers");
   ps->add_flag("-a,--all", c.all, "also containers whose run has ended");
@@ -73,13 +74,17 @@ Command ParseArgs(int argc, const char* const* argv,
   if (run->parsed()) {
     c.verb = Verb::kRun;
     // prefix_command: everything after the image is the command.
-    for (const auto& extra : run->remaining()) c.run.argv.push_back(extra);
+    c.run.argv = run->remaining();
     auto fail = [&](const Error& e) {
       c.done = true;
       c.exit_code = 125;
       c.output = "mydocker: " + e.Message() + "\n";
       return c;
     };
+    if (c.run.argv.empty()) {
+      return fail(MakeError("parse run", c.run.image, EINVAL,
+                            "no command: mydocker run [OPTIONS] IMAGE COMMAND [ARG...]"));
+    }
     for (const auto& e : envs) {
       auto kv = ParseEnv(e, env);
       if (!kv) return fail(kv.error());
