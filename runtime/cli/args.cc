@@ -28,8 +28,10 @@ Command ParseArgs(int argc, const char* const* argv,
   run->add_flag("-i,--interactive", c.run.interactive, "keep stdin open");
   run->add_option("--name", c.run.name, "container name");
   run->add_option("--hostname", c.run.hostname, "hostname (default: the id)");
-  run->add_option("-e,--env", envs, "KEY=VALUE, or KEY to pass the caller's value");
-  run->add_option("-v,--volume", vols, "HOST_DIR:CONTAINER_DIR[:ro]");
+  // One value per -e / -v, repeatable; never swallow IMAGE.
+  run->add_option("-e,--env", envs, "KEY=VALUE, or KEY to pass the caller's value")
+      ->allow_extra_args(false);
+  run->add_option("-v,--volume", vols, "HOST_DIR:CONTAINER_DIR[:ro]")->allow_extra_args(false);
   run->add_option("-m,--memory", memory, "memory limit: 32m, 1g, ...");
   run->add_option("--cpu-shares", shares, "relative cpu weight (v1 shares)");
   run->add_option("--cpus", cpus, "cpu quota in cpus, e.g. 0.5");
@@ -81,7 +83,12 @@ Command ParseArgs(int argc, const char* const* argv,
       c.output = "mydocker: " + e.Message() + "\n";
       return c;
     };
-    if (c.run.argv.empty()) {
+    // An unknown option lands in remaining() too: a command never starts
+    // with '-', so that is a usage error, not the command.
+    if (!c.run.argv.empty() && c.run.argv[0][0] == '-') {
+      return fail(MakeError("parse run", c.run.argv[0], EINVAL, "unknown option"));
+    }
+    if (c.run.image.empty() || c.run.argv.empty()) {
       return fail(MakeError("parse run", c.run.image, EINVAL,
                             "no command: mydocker run [OPTIONS] IMAGE COMMAND [ARG...]"));
     }
