@@ -224,6 +224,8 @@ struct EscapeCase {
   std::string outside;    // an absolute path that must not appear ("" none)
 };
 
+void PrintTo(const EscapeCase& c, std::ostream* os) { *os << c.name; }
+
 class ImageEscapeTest : public ImageStoreTest,
                         public ::testing::WithParamInterface<EscapeCase> {};
 
