@@ -36,8 +36,9 @@ struct CgroupLayout {
   CgroupVersion version = CgroupVersion::kV2;
   // v2: the unified mount point. v1: unused.
   std::string unified;
-  // v1: mount point of each controller mydocker uses (memory, cpu, cpuset,
-  // pids); a controller the host lacks is absent.
+  // v1: mount point of each controller mydocker uses, in the order memory,
+  // cpu, cpuset, pids; a controller the host lacks is absent. Co-mounted
+  // controllers share a mount point ("cpu" -> /sys/fs/cgroup/cpu,cpuacct).
   std::vector<std::pair<std::string, std::string>> v1_mounts;
 };
 
@@ -55,7 +56,8 @@ Expected<CgroupLayout> CgroupLayoutFromMountinfo(const std::string& mountinfo);
 // errno EINVAL (ERANGE for too large) and the offending value in the detail.
 // "32m", "1g", "512K", "2kb", "1048576" -> bytes: a decimal integer, then an
 // optional k/m/g/t (powers of 1024, any case) and an optional "b". Empty,
-// negative, overflowing or other text is an error.
+// negative, overflowing or other text is an error. "0" parses to 0 (which
+// Cgroup::Create refuses as a limit).
 Expected<int64_t> ParseMemorySize(std::string_view text);
 // "1.5" -> 1.5: plain decimal, finite and > 0 ("1e3", "inf", "0x1" refused).
 Expected<double> ParseCpus(std::string_view text);
