@@ -265,7 +265,7 @@ TEST_F(CgroupsPrivileged, RefusedLimitLeavesNothingBehind) {
   EXPECT_THAT(cg.error().path, HasSubstr(parent_ + "/c1/cpuset.cpus"));
   // Measured: the kernel refuses a cpu number >= nr_cpu_ids with ERANGE
   // (v1 on 6.18 and 6.1, v2 on 6.1 in ci/vm-test); a cpu that exists but is
-  // outside the parent's set would be EINVAL.
+  // outside the parent's set is EACCES on v1 (measured on 6.18).
   EXPECT_EQ(cg.error().err, ERANGE) << cg.error().Message();
   EXPECT_THAT(cg.error().Message(), HasSubstr("\"999\""));
   EXPECT_TRUE(Leftovers().empty()) << Leftovers().front();
