@@ -91,6 +91,52 @@ std::vector<InitStep> BuildRootfsSteps(const RootfsSpec& spec) {
           MountArgs{"", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""}));
     }
   }
+  // /dev is built before pivot_root, under the new root, so the console
+  // (a host pty) can be bind-mounted onto it while the host's /dev/pts is
+  // still reachable. /proc and /sys follow the pivot.
+  const std::string dev = JoinPath(spec.merged, "dev");
+  auto in_dev = [&](const char* name) { return JoinPath(dev, name); };
+  s.push_back(PathStep(InitStepKind::kMkdir, "mkdir /dev", dev, 0755));
+  s.push_back(MountStep("mount /dev", MountArgs{"tmpfs", dev, "tmpfs",
+                                                MS_NOSUID | MS_STRICTATIME,
+                                                "mode=755,size=65536k"}));
+  for (const Device& d : kDevices) {
+    const std::string path = in_dev(d.name);
+    const std::string shown = std::string("/dev/") + d.name;
+    s.push_back(PathStep(InitStepKind::kMknod, "mknod " + shown, path, S_IFCHR | 0666,
+                         makedev(d.major, d.minor)));
+    // mknod's mode is cut by the umask.
+    s.push_back(PathStep(InitStepKind::kChmod, "chmod " + shown, path, 0666));
+  }
+  s.push_back(PathStep(InitStepKind::kMkdir, "mkdir /dev/pts", in_dev("pts"), 0755));
+  s.push_back(MountStep("mount /dev/pts",
+                        MountArgs{"devpts", in_dev("pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+                                  "newinstance,ptmxmode=0666,mode=0620"}));
+  InitStep ptmx = PathStep(InitStepKind::kSymlink, "symlink /dev/ptmx", "pts/ptmx");
+  ptmx.path2 = in_dev("ptmx");
+  s.push_back(ptmx);
+  s.push_back(PathStep(InitStepKind::kMkdir, "mkdir /dev/shm", in_dev("shm"), 01777));
+  s.push_back(MountStep("mount /dev/shm",
+                        MountArgs{"shm", in_dev("shm"), "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+                                  "mode=1777,size=65536k"}));
+  const std::pair<const char*, const char*> links[] = {
+      {"/proc/self/fd", "fd"},
+      {"/proc/self/fd/0", "stdin"},
+      {"/proc/self/fd/1", "stdout"},
+      {"/proc/self/fd/2", "stderr"},
+  };
+  for (const auto& [target, link] : links) {
+    InitStep l = PathStep(InitStepKind::kSymlink, std::string("symlink /dev/") + link, target);
+    l.path2 = in_dev(link);
+    s.push_back(l);
+  }
+  if (!spec.console.empty()) {
+    s.push_back(PathStep(InitStepKind::kMknod, "create /dev/console", in_dev("console"),
+                         S_IFREG | 0600));
+    s.push_back(MountStep("bind /dev/console",
+                          MountArgs{spec.console, in_dev("console"), "", MS_BIND, ""}));
+  }
+
   s.push_back(PathStep(InitStepKind::kChdir, "chdir to new root", spec.merged));
   InitStep pivot = PathStep(InitStepKind::kPivotRoot, "pivot_root", spec.merged);
   pivot.path2 = spec.merged;  // pivot_root(".", "."): old root stacked on new
@@ -107,41 +153,6 @@ std::vector<InitStep> BuildRootfsSteps(const RootfsSpec& spec) {
   s.push_back(MountStep("mount /sys",
                         MountArgs{"sysfs", "/sys", "sysfs",
                                   MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, ""}));
-  s.push_back(PathStep(InitStepKind::kMkdir, "mkdir /dev", "/dev", 0755));
-  s.push_back(MountStep("mount /dev", MountArgs{"tmpfs", "/dev", "tmpfs",
-                                                MS_NOSUID | MS_STRICTATIME,
-                                                "mode=755,size=65536k"}));
-  for (const Device& d : kDevices) {
-    const std::string path = std::string("/dev/") + d.name;
-    s.push_back(PathStep(InitStepKind::kMknod, "mknod " + path, path,
-                         S_IFCHR | 0666, makedev(d.major, d.minor)));
-    // mknod's mode is cut by the umask.
-    s.push_back(PathStep(InitStepKind::kChmod, "chmod " + path, path, 0666));
-  }
-  s.push_back(PathStep(InitStepKind::kMkdir, "mkdir /dev/pts", "/dev/pts", 0755));
-  s.push_back(MountStep("mount /dev/pts",
-                        MountArgs{"devpts", "/dev/pts", "devpts",
-                                  MS_NOSUID | MS_NOEXEC,
-                                  "newinstance,ptmxmode=0666,mode=0620"}));
-  InitStep ptmx = PathStep(InitStepKind::kSymlink, "symlink /dev/ptmx", "pts/ptmx");
-  ptmx.path2 = "/dev/ptmx";
-  s.push_back(ptmx);
-  s.push_back(PathStep(InitStepKind::kMkdir, "mkdir /dev/shm", "/dev/shm", 01777));
-  s.push_back(MountStep("mount /dev/shm",
-                        MountArgs{"shm", "/dev/shm", "tmpfs",
-                                  MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                                  "mode=1777,size=65536k"}));
-  const std::pair<const char*, const char*> links[] = {
-      {"/proc/self/fd", "/dev/fd"},
-      {"/proc/self/fd/0", "/dev/stdin"},
-      {"/proc/self/fd/1", "/dev/stdout"},
-      {"/proc/self/fd/2", "/dev/stderr"},
-  };
-  for (const auto& [target, link] : links) {
-    InitStep l = PathStep(InitStepKind::kSymlink, std::string("symlink ") + link, target);
-    l.path2 = link;
-    s.push_back(l);
-  }
   InitStep host = PathStep(InitStepKind::kSethostname, "sethostname", spec.hostname);
   s.push_back(host);
   return s;

@@ -13,9 +13,9 @@
 //      the parent writes it after the cgroup attach, which also makes this
 //      the "go" signal); an empty command means "abort";
 //   3. runs the rootfs steps: make / rprivate, bind the merged dir onto
-//      itself, volumes, pivot_root(".", "."), detach the old root, /proc,
-//      /sys, a minimal /dev (tmpfs: null zero full random urandom tty, pts,
-//      ptmx, shm), sethostname;
+//      itself, volumes, a minimal /dev (tmpfs: null zero full random urandom
+//      tty, pts, ptmx, shm, console), pivot_root(".", "."), detach the old
+//      root, /proc, /sys, sethostname;
 //   4. execs the command, trying each PATH candidate.
 // On failure it writes InitReport{step index, errno} to the report pipe
 // (close-on-exec: EOF there means the exec succeeded) and exits with 125,
@@ -65,6 +65,7 @@ struct RootfsSpec {
   std::string merged;      // the workspace's merged dir, absolute
   std::string hostname;
   std::vector<Volume> volumes;
+  std::string console;     // host pty slave path for -t; "" for none
 };
 
 // The rootfs steps for spec (pure; unit-tested).
