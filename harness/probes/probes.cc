@@ -166,7 +166,7 @@ class Prober {
   // ---- cgroups: every directory under <hierarchy>/<cgroup_parent> --------
   void Cgroups() {
     if (!have_self_mounts_) {
-      Fail("probe cgroups: find hierarchies", "/proc/self/mountinfo", EIO,
+      Fail("probe cgroups: find hierarchies", "/proc/self/mountinfo", 0,
            "the mount table could not be read");
       return;
     }
