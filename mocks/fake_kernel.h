@@ -1,0 +1,224 @@
+// FakeKernel: a stateful in-memory kernel behind the Sys seam, enough to run
+// the whole mydocker runtime unprivileged and fast (a lifecycle is a few
+// hundred calls and costs tens of microseconds).
+//
+// What it models (see fake_kernel.cc for the exact rules and errnos):
+//  * Filesystems: one global inode table; every superblock (ext4 root, tmpfs,
+//    devtmpfs, sysfs, devpts, cgroup v1/v2, proc, overlay) has its own st_dev
+//    and statfs magic. Dirs, regular files with content, symlinks, device
+//    nodes, fifos, hard links, mode/uid/gid. Path resolution follows
+//    symlinks in every intermediate component (and in the last one except
+//    for Lstat/Readlink/Unlink/...), handles "." and ".." across mounts, and
+//    fails like the kernel: ENOENT, EEXIST, ENOTDIR, ENOTEMPTY, EISDIR,
+//    EBADF, EXDEV, EROFS, ELOOP, EBUSY, EINVAL.
+//  * Overlay: lowerdir=a:b,upperdir=u,workdir=w (mount(2) data or the new
+//    mount API). The merged view is upper over lowers; reads see the top
+//    layer that has the name; every write copies the file (and its parent
+//    dirs) up into upper first; a removed lower name leaves a whiteout
+//    (char 0:0) in upper; a dir recreated over a whiteout is opaque.
+//    Renaming a dir that exists only in a lower layer is EXDEV (no
+//    redirect_dir), as the kernel.
+//  * Mount namespaces with parent links, stacking, shared/private/slave
+//    propagation (peer groups; mount and umount events propagate to peers),
+//    bind (MS_REC), move, remount read-only, umount2 with EBUSY rules and
+//    MNT_DETACH, pivot_root with the kernel's checks, and the new mount API
+//    (fsopen/fsconfig/fsmount/move_mount). rmdir/unlink of a mount point in
+//    the caller's namespace is EBUSY; mounts on it in other namespaces are
+//    detached (as since Linux 3.18). A namespace no process uses is dropped.
+//  * Processes: pid, parent, pid/mount/UTS namespace, hostname, cwd, root, fd
+//    table with close-on-exec, pdeathsig, signal dispositions, cgroups, exit
+//    status. The runtime is one process (pid 100 by default), child of a
+//    fake init (pid 1). Clone() creates the child but DEFERS running it:
+//    the child's fn runs in-process, on the caller's thread, with the
+//    "current process" switched to the child, when the parent would block
+//    on it: a Read on an empty pipe whose write end the child holds, or a
+//    Waitpid on it. Every Sys call made while fn runs acts as the child.
+//    Execve resolves the program in the child's root and runs a fake
+//    program by basename(argv[0]) (true, false, sh -c "exit N" / sh -c CMD,
+//    hostname, echo, cat, ls, sleep; unknown programs exit 0), then ends the
+//    child by throwing an internal exception that the clone driver catches:
+//    child code must not swallow exceptions with catch (...).
+//    A read that would block with no deferred process able to satisfy it
+//    (the writer is the blocked parent itself) returns EDEADLK: in the real
+//    kernel that program would hang.
+//  * Pipes (unbounded buffer), EOF when no writer is left, EPIPE when no
+//    reader is left. Fds 0-2 of the runtime are a console whose output is
+//    kept (console()).
+//  * Cgroups: v1 hybrid (tmpfs at /sys/fs/cgroup, one hierarchy per
+//    controller, cgroup2 at /sys/fs/cgroup/unified) or v2 unified. mkdir
+//    creates the control files; limit files validate their values (EINVAL);
+//    cgroup.procs moves processes (ESRCH, v1 empty cpuset ENOSPC, v2
+//    no-internal-process EBUSY); v2 subtree_control gates controller files;
+//    rmdir with tasks or child cgroups is EBUSY.
+//  * /proc from the model: self, <pid>/{mountinfo,mounts,stat,status,comm,
+//    cmdline,cgroup,fd/,ns/{mnt,uts,pid}}, mounts, filesystems-free.
+//  * Sethostname outside a new UTS namespace is EPERM.
+//
+// Not modeled: permissions beyond the execute bit (everyone is root), user
+// namespaces, pipe capacity, file timestamps, xattrs other than overlay
+// opaque, signals other than termination.
+//
+// Value semantics: a FakeKernel is copyable; copy a prepared kernel per run.
+// Not thread-safe: one run per FakeKernel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/sys/sys.h"
+
+namespace faultline {
+
+// Optional interface of a Sys backend that knows which process is calling
+// (FaultInjectingSys asks its target for trace pids).
+class ProcessIdentity {
+ public:
+  virtual ~ProcessIdentity() = default;
+  // The pid of the process on whose behalf the current call runs.
+  virtual pid_t CurrentPid() const = 0;
+};
+
+enum class FakeCgroupMode {
+  kV1Hybrid,   // like this host: tmpfs /sys/fs/cgroup + v1 hierarchies + unified
+  kV2Unified,  // cgroup2 at /sys/fs/cgroup, controllers cpuset cpu io memory pids
+};
+
+struct FakeKernelOptions {
+  FakeCgroupMode cgroups = FakeCgroupMode::kV1Hybrid;
+  std::string hostname = "faultline-host";
+  pid_t runtime_pid = 100;
+  // systemd hosts mount "/" shared; a runtime that forgets to make its new
+  // namespace private then fails pivot_root (EINVAL) or leaks mounts.
+  bool host_root_shared = true;
+  std::string cpus = "0-1";  // the host's cpuset.cpus / cpuset.mems
+  std::string mems = "0";
+};
+
+// What an exec'd fake program sees (for FakeKernel::SetExecHook).
+struct FakeExec {
+  pid_t pid = 0;
+  std::string path;  // the resolved program path
+  std::vector<std::string> argv;
+  std::vector<std::string> envp;
+};
+
+class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
+ public:
+  explicit FakeKernel(FakeKernelOptions options = {});
+  ~FakeKernel() override;
+  // Deep copies. Copying while a child runs is not supported.
+  FakeKernel(const FakeKernel& other);
+  FakeKernel& operator=(const FakeKernel& other);
+  FakeKernel(FakeKernel&&) noexcept;
+  FakeKernel& operator=(FakeKernel&&) noexcept;
+
+  // ---- Sys ----
+  mydocker::Status Mount(const mydocker::MountArgs& a) override;
+  mydocker::Status Umount2(const std::string& target, int flags) override;
+  mydocker::Status PivotRoot(const std::string& new_root,
+                             const std::string& put_old) override;
+  mydocker::Result<int> Fsopen(const std::string& fstype,
+                               unsigned int flags) override;
+  mydocker::Status Fsconfig(const mydocker::FsconfigArgs& a) override;
+  mydocker::Result<int> Fsmount(int fs_fd, unsigned int flags,
+                                unsigned int attr_flags) override;
+  mydocker::Status MoveMount(const mydocker::MoveMountArgs& a) override;
+  mydocker::Status Mkdir(const std::string& path, mode_t mode) override;
+  mydocker::Status Rmdir(const std::string& path) override;
+  mydocker::Status Unlink(const std::string& path) override;
+  mydocker::Status Rename(const std::string& from,
+                          const std::string& to) override;
+  mydocker::Status Symlink(const std::string& target,
+                           const std::string& linkpath) override;
+  mydocker::Status Link(const std::string& existing,
+                        const std::string& newpath) override;
+  mydocker::Status Mknod(const std::string& path, mode_t mode,
+                         dev_t dev) override;
+  mydocker::Status Chmod(const std::string& path, mode_t mode) override;
+  mydocker::Status Lchown(const std::string& path, uid_t uid,
+                          gid_t gid) override;
+  mydocker::Result<mydocker::FileStat> Lstat(const std::string& path) override;
+  mydocker::Result<int64_t> Statfs(const std::string& path) override;
+  mydocker::Result<std::vector<mydocker::DirEntry>> ReadDir(
+      const std::string& path) override;
+  mydocker::Result<std::string> Readlink(const std::string& path) override;
+  mydocker::Result<int> Open(const std::string& path, int flags,
+                             mode_t mode) override;
+  mydocker::Status Close(int fd) override;
+  mydocker::Result<size_t> Read(int fd, void* buf, size_t len) override;
+  mydocker::Result<size_t> Write(int fd, const void* buf, size_t len) override;
+  mydocker::Result<mydocker::PipeFds> Pipe(int flags) override;
+  mydocker::Status Dup2(int oldfd, int newfd) override;
+  mydocker::Status Chdir(const std::string& path) override;
+  mydocker::Status Sethostname(const std::string& name) override;
+  mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn,
+                                int flags) override;
+  mydocker::Status Execve(const char* path, char* const argv[],
+                          char* const envp[]) override;
+  mydocker::Result<int> Waitpid(pid_t pid, int options) override;
+  mydocker::Status Kill(pid_t pid, int sig) override;
+  mydocker::Status Signal(int sig,
+                          mydocker::SignalDisposition disposition) override;
+  mydocker::Status Prctl(int option, unsigned long arg2) override;
+
+  // ---- ProcessIdentity ----
+  pid_t CurrentPid() const override;
+
+  // ---- Seeding (acts as the current process; parents are created) ----
+  mydocker::Status AddDir(const std::string& path, mode_t mode = 0755,
+                          uid_t uid = 0, gid_t gid = 0);
+  mydocker::Status AddFile(const std::string& path, const std::string& content,
+                           mode_t mode = 0644, uid_t uid = 0, gid_t gid = 0);
+  mydocker::Status AddSymlink(const std::string& target,
+                              const std::string& linkpath);
+  mydocker::Status AddDevice(const std::string& path, mode_t mode, dev_t dev);
+  // A tiny busybox rootfs under dir: bin/busybox (executable) and applet
+  // links sh true false hostname ls ps cat echo sleep; etc/{passwd,group,
+  // hostname}, proc/ dev/ sys/ tmp/ root/ ... Returns the first error.
+  mydocker::Status BuildBusyboxImage(const std::string& dir);
+  // Whole content of a file as the current process would read it.
+  mydocker::Result<std::string> ReadWholeFile(const std::string& path);
+
+  // ---- Observation ----
+  pid_t RuntimePid() const;
+  // Mounts visible in pid's namespace (mountinfo lines); -1: all live mounts
+  // of every namespace plus detached ones still referenced.
+  size_t MountCount(pid_t pid) const;
+  size_t TotalMountCount() const;
+  size_t MountNamespaceCount() const;
+  // Live (not yet reaped) processes other than init, zombies included.
+  std::vector<pid_t> Pids() const;
+  bool ProcessExists(pid_t pid) const;  // not reaped (zombies count)
+  bool ProcessRunnable(pid_t pid) const;  // cloned, not yet run, not dead
+  size_t OpenFdCount(pid_t pid) const;
+  std::string Hostname(pid_t pid) const;
+  // /proc/<pid>/mountinfo as that process would read it.
+  std::string Mountinfo(pid_t pid) const;
+  // Text written to the console (fds 0-2 of the runtime and inherited).
+  const std::string& console() const;
+  // Called while an exec'd program runs (the process is alive, in its
+  // cgroups and namespaces): probes can look at a running container.
+  void SetExecHook(std::function<void(FakeKernel&, const FakeExec&)> hook);
+  // Every exec so far, in order.
+  const std::vector<FakeExec>& execs() const;
+
+  // The runtime process died (a crash): its fds close, children with a
+  // pdeathsig die, it leaves its cgroups; its other children are reparented
+  // to init. A fresh runtime process is started in the host namespaces
+  // (cwd "/", console fds) for a later `gc`; returns its pid.
+  pid_t RuntimeCrashed();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace faultline
