@@ -1221,13 +1221,15 @@ struct FakeKernel::State {
       else if (o.master == pg) targets.push_back({static_cast<int>(k), true});
     }
     for (auto [k, slave] : targets) {
+      Node mp = at;
+      mp.mnt = k;
+      // Only peers that can see the mount point receive the event.
+      if (!IsSubdir(mp, RootOf(k))) continue;
       int c = CloneTree(m);
       if (slave) {
         mounts[c].peer = 0;
         mounts[c].master = group;
       }
-      Node mp = at;
-      mp.mnt = k;
       AttachRaw(c, mp);
     }
   }
@@ -1294,6 +1296,16 @@ struct FakeKernel::State {
     }
     for (const OpenFile& f : ofds)
       if (f.refs > 0 && f.node.mnt == m) return true;
+    return false;
+  }
+  // Is n at or below root within one filesystem?
+  bool IsSubdir(Node n, const Node& root) {
+    for (int guard = 0; guard < 4096; ++guard) {
+      if (Same(n, root)) return true;
+      Node up = ParentInFs(n);
+      if (Same(up, n)) return false;
+      n = up;
+    }
     return false;
   }
   // Is x at or below top (walking up through mounts)?
