@@ -1,0 +1,110 @@
+// Runtime adapters: one interface over every runtime the harness drives.
+//
+//   builtin   the in-process core (mydocker::Runtime) over LinuxSys, optionally
+//             under FaultInjectingSys with the scenario's fault plan; each run
+//             is a fresh `faultline __run-builtin` process (its stdout and
+//             stderr are the container's, a crash stays contained)
+//   fake      the same core over FakeKernel, in the harness process: no
+//             privileges, no kernel side effects (the `mock` label)
+//   mydocker  the mydocker binary
+//   runc/crun an OCI bundle (harness/oci) over the same busybox image and an
+//             overlay workspace the harness owns; create, state, start, wait,
+//             delete
+//
+// Contract: Prepare once per `faultline run` (image import), BeginScenario
+// before each scenario (fake: a fresh kernel), then Run from any number of
+// threads at once (fake serializes). Run never throws; everything it learned
+// is in the ContainerResult. ProbeSys and ProbeScopeFor give the runner what
+// to snapshot so the same probe code serves every runtime.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "harness/probes/probes.h"
+#include "runtime/cgroups/cgroups.h"
+#include "runtime/rootfs/init.h"
+#include "runtime/sys/sys.h"
+#include "runtime/util/error.h"
+
+namespace faultline {
+
+// Shared by every run of one `faultline run`.
+struct RunEnv {
+  std::string scratch;        // per-run scratch directory (absolute)
+  std::string cgroup_parent;  // per-run cgroup parent, e.g. "faultline-1234"
+  std::string image_tar;      // the busybox docker-export tar
+  std::string self_exe;       // the faultline binary (workers)
+  std::string mydocker_bin;   // the mydocker binary
+  bool private_mounts = true; // the harness runs in its own mount namespace
+};
+
+struct ContainerRequest {
+  std::string id;  // unique per run: [a-z0-9-]
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // KEY=VAL
+  std::string hostname;          // "" -> the runtime's default
+  mydocker::CgroupLimits limits;
+  std::vector<mydocker::Volume> volumes;  // host paths already exist
+  YAML::Node faults;             // a fault plan (builtin and fake only)
+  int timeout_seconds = 60;
+  // Called with the container's write layer after the container exited and
+  // before it is removed (adapters that own the workspace: runc, crun).
+  std::function<void(const std::string& upper)> before_teardown;
+};
+
+struct ContainerResult {
+  bool ran = false;             // the runtime was started at all
+  int exit_code = -1;           // the container's, or the runtime's on failure
+  std::string out, err;         // the container's stdout/stderr (and the runtime's)
+  bool runtime_error = false;   // the runtime failed before/around the command
+  std::string error_step;       // builtin: Error::step; others: "" (see error_message)
+  int error_errno = 0;
+  std::string error_message;    // the whole message (builtin: Error::Message())
+  bool timed_out = false;
+  bool crashed = false;         // the runtime process died by a signal
+  std::vector<std::string> live_cgroups;  // cgroup dirs seen while it ran
+  bool live_checked = false;    // the adapter looked while it ran
+  std::string replay;           // a shell command that repeats this run
+  std::vector<std::string> notes;
+  double seconds = 0;
+};
+
+class RuntimeAdapter {
+ public:
+  virtual ~RuntimeAdapter() = default;
+  virtual std::string name() const = 0;
+  // Imports the image, makes the adapter's directories; once per run.
+  virtual mydocker::Outcome Prepare() = 0;
+  // Before each scenario.
+  virtual mydocker::Outcome BeginScenario() { return mydocker::Outcome::Ok(); }
+  virtual bool SupportsFaults() const { return false; }
+  virtual ContainerResult Run(const ContainerRequest& req) = 0;
+  // Tears the container down again (after its run already did): must
+  // succeed or say "not found" cleanly. Returns the error text, "" if fine.
+  virtual std::string TeardownAgain(const std::string& id, bool* not_found) = 0;
+  // What /proc/self/cgroup shows inside for this container; "/x/*" means any
+  // child of /x (when the runtime picks the name).
+  virtual std::string ExpectedCgroup(const std::string& id) const = 0;
+  // The Sys the probes read (LinuxSys, or the adapter's FakeKernel).
+  virtual mydocker::Sys& ProbeSys() = 0;
+  virtual ProbeScope Scope() const = 0;
+  // The image layer directory as the probes' Sys sees it.
+  virtual std::string ImageLayer() const = 0;
+  // The hostname the harness's side sees (the fake's model, or the host's).
+  virtual std::string HostHostname() = 0;
+  // True when the container's output, isolation and OOM behaviour come from
+  // a real kernel (false for fake: isolation checks cannot run there).
+  virtual bool RealKernel() const { return true; }
+};
+
+std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env);
+
+// The real host's hostname (uname).
+std::string HostHostnameNow();
+
+}  // namespace faultline

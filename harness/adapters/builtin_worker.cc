@@ -1,0 +1,122 @@
+#include "harness/adapters/builtin_worker.h"
+
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "harness/adapters/fault_bridge.h"
+#include "harness/adapters/process.h"
+#include "runtime/container/runtime.h"
+#include "runtime/sys/linux_sys.h"
+
+namespace faultline {
+
+nlohmann::json LimitsToJson(const mydocker::CgroupLimits& l) {
+  nlohmann::json j = nlohmann::json::object();
+  if (l.memory_bytes) j["memory_bytes"] = *l.memory_bytes;
+  if (l.cpu_shares) j["cpu_shares"] = *l.cpu_shares;
+  if (l.cpus) j["cpus"] = *l.cpus;
+  if (l.cpuset_cpus) j["cpuset_cpus"] = *l.cpuset_cpus;
+  if (l.pids_limit) j["pids_limit"] = *l.pids_limit;
+  return j;
+}
+
+mydocker::CgroupLimits LimitsFromJson(const nlohmann::json& j) {
+  mydocker::CgroupLimits l;
+  if (j.contains("memory_bytes")) l.memory_bytes = j["memory_bytes"].get<int64_t>();
+  if (j.contains("cpu_shares")) l.cpu_shares = j["cpu_shares"].get<uint64_t>();
+  if (j.contains("cpus")) l.cpus = j["cpus"].get<double>();
+  if (j.contains("cpuset_cpus")) l.cpuset_cpus = j["cpuset_cpus"].get<std::string>();
+  if (j.contains("pids_limit")) l.pids_limit = j["pids_limit"].get<int64_t>();
+  return l;
+}
+
+int RunBuiltinWorker(const std::string& request_path, const std::string& result_path) {
+  nlohmann::json q, r;
+  try {
+    q = nlohmann::json::parse(ReadTextFile(request_path));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "faultline __run-builtin: bad request %s: %s\n", request_path.c_str(),
+                 e.what());
+    return mydocker::kExitRuntimeError;
+  }
+  auto finish = [&](int code) {
+    r["exit_code"] = code;
+    WriteTextFile(result_path, r.dump(2));
+    return code;
+  };
+
+  mydocker::LinuxSys linux_sys;
+  mydocker::Sys* sys = &linux_sys;
+  std::unique_ptr<mydocker::Sys> faulty;
+  if (q.contains("faults")) {
+    std::string error;
+    YAML::Node plan;
+    try {
+      plan = YAML::Load(q["faults"].get<std::string>());
+    } catch (const YAML::Exception& e) {
+      error = e.what();
+    }
+    if (error.empty()) faulty = MakeFaultySys(linux_sys, plan, &error);
+    if (!faulty) {
+      r["runtime_error"] = true;
+      r["error_step"] = "fault plan";
+      r["error_message"] = error;
+      std::fprintf(stderr, "faultline: %s\n", error.c_str());
+      return finish(mydocker::kExitRuntimeError);
+    }
+    sys = faulty.get();
+  }
+
+  const std::string id = q["id"].get<std::string>();
+  const std::string cgroup_parent = q["cgroup_parent"].get<std::string>();
+  mydocker::RuntimeConfig config;
+  config.root = q["root"].get<std::string>();
+  config.cgroup_parent = cgroup_parent;
+  config.inherited_env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                          "HOME=/root"};
+  config.new_id = [id] { return id; };
+  config.on_running = [&](const mydocker::ContainerState&) {
+    // The probes read the real kernel, never through the fault plan.
+    ProbeScope scope;
+    scope.cgroup_parent = cgroup_parent;
+    scope.holders = false;
+    scope.fds = false;
+    Snapshot s = TakeSnapshot(linux_sys, scope);
+    r["live_checked"] = true;
+    r["live_cgroups"] = s.probes["cgroups"];
+    for (const auto& e : s.errors) r["notes"].push_back("live probe: " + e);
+  };
+  mydocker::Runtime rt(*sys, config);
+
+  mydocker::RunSpec spec;
+  spec.image = q["image"].get<std::string>();
+  spec.argv = q["argv"].get<std::vector<std::string>>();
+  spec.env = q["env"].get<std::vector<std::string>>();
+  spec.hostname = q.value("hostname", "");
+  spec.limits = LimitsFromJson(q["limits"]);
+  for (const auto& v : q["volumes"]) {
+    spec.volumes.push_back(mydocker::Volume{v["host"].get<std::string>(),
+                                            v["container"].get<std::string>(),
+                                            v["ro"].get<bool>()});
+  }
+  std::fflush(stdout);
+  auto result = rt.Run(spec);
+  if (!result) {
+    const mydocker::Error& e = result.error();
+    r["runtime_error"] = true;
+    r["error_step"] = e.step;
+    r["error_errno"] = e.err;
+    r["error_message"] = e.Message();
+    std::fprintf(stderr, "mydocker: %s\n", e.Message().c_str());
+    return finish(mydocker::kExitRuntimeError);
+  }
+  r["runtime_error"] = false;
+  if (!result->message.empty()) {
+    r["error_message"] = result->message;
+    std::fprintf(stderr, "mydocker: %s\n", result->message.c_str());
+  }
+  return finish(result->exit_code);
+}
+
+}  // namespace faultline

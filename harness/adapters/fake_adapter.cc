@@ -1,0 +1,158 @@
+// The in-process core over FakeKernel: the `mock` label's runtime. No
+// privileges and no kernel side effects; the probes read the same FakeKernel
+// the runtime ran on. Fake programs only (true, false, sh -c "exit N",
+// hostname, echo, cat, ls, sleep): isolation checks cannot run here.
+#include <errno.h>
+
+#include <chrono>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
+
+#include "harness/adapters/builtin_worker.h"
+#include "harness/adapters/fault_bridge.h"
+#include "mocks/fake_kernel.h"
+#include "runtime/container/runtime.h"
+
+namespace faultline {
+namespace {
+
+using mydocker::Outcome;
+
+constexpr const char* kRoot = "/var/lib/faultline-fake";
+
+class FakeAdapter : public RuntimeAdapter {
+ public:
+  explicit FakeAdapter(RunEnv env) : env_(std::move(env)) {}
+  std::string name() const override { return "fake"; }
+  bool SupportsFaults() const override { return true; }
+  bool RealKernel() const override { return false; }
+
+  Outcome Prepare() override { return BeginScenario(); }
+
+  // A fresh kernel with the busybox image in the store, per scenario.
+  Outcome BeginScenario() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    kernel_ = std::make_unique<FakeKernel>();
+    const std::string dir = std::string(kRoot) + "/images/busybox";
+    if (auto s = kernel_->BuildBusyboxImage(dir + "/rootfs"); !s.ok()) {
+      return mydocker::MakeError("fake: build busybox image", dir, s.err);
+    }
+    if (auto s = kernel_->AddFile(dir + "/image.json",
+                                  R"({"name":"busybox","source":"fake","size":0,"files":0})");
+        !s.ok()) {
+      return mydocker::MakeError("fake: write image.json", dir, s.err);
+    }
+    layer_ = dir + "/rootfs";
+    return Outcome::Ok();
+  }
+
+  ContainerResult Run(const ContainerRequest& req) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ContainerResult res;
+    res.ran = true;
+    res.replay = "faultline run --runtime fake <scenario file>";
+    auto start = std::chrono::steady_clock::now();
+    mydocker::Sys* sys = kernel_.get();
+    std::unique_ptr<mydocker::Sys> faulty;
+    if (req.faults && !req.faults.IsNull()) {
+      std::string error;
+      faulty = MakeFaultySys(*kernel_, req.faults, &error);
+      if (!faulty) {
+        res.runtime_error = true;
+        res.error_step = "fault plan";
+        res.error_message = error;
+        res.exit_code = mydocker::kExitRuntimeError;
+        return res;
+      }
+      sys = faulty.get();
+    }
+    mydocker::RuntimeConfig config;
+    config.root = kRoot;
+    config.cgroup_parent = env_.cgroup_parent;
+    config.inherited_env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    const std::string id = req.id;
+    config.new_id = [id] { return id; };
+    config.on_running = [&](const mydocker::ContainerState&) {
+      ProbeScope scope;
+      scope.cgroup_parent = env_.cgroup_parent;
+      scope.holders = false;
+      scope.fds = false;
+      Snapshot s = TakeSnapshot(*kernel_, scope);
+      res.live_checked = true;
+      for (const auto& c : s.probes["cgroups"]) res.live_cgroups.push_back(c);
+    };
+    mydocker::Runtime rt(*sys, config);
+    mydocker::RunSpec spec;
+    spec.image = "busybox";
+    spec.argv = req.argv;
+    spec.env = req.env;
+    spec.hostname = req.hostname;
+    spec.limits = req.limits;
+    spec.volumes = req.volumes;
+    const size_t console_before = kernel_->console().size();
+    auto r = rt.Run(spec);
+    res.out = kernel_->console().substr(console_before);
+    if (!r) {
+      res.runtime_error = true;
+      res.error_step = r.error().step;
+      res.error_errno = r.error().err;
+      res.error_message = r.error().Message();
+      res.exit_code = mydocker::kExitRuntimeError;
+      res.err = "mydocker: " + res.error_message + "\n";
+    } else {
+      res.exit_code = r->exit_code;
+      if (!r->message.empty()) {
+        res.error_message = r->message;
+        res.err = "mydocker: " + r->message + "\n";
+      }
+    }
+    res.notes.push_back("fake kernel: stdout and stderr share the console");
+    res.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return res;
+  }
+
+  std::string TeardownAgain(const std::string& id, bool* not_found) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    mydocker::RuntimeConfig config;
+    config.root = kRoot;
+    config.cgroup_parent = env_.cgroup_parent;
+    mydocker::Runtime rt(*kernel_, config);
+    Outcome o = rt.Remove(id, true);
+    *not_found = !o.ok() && o.error().err == ENOENT;
+    if (o.ok() || *not_found) return "";
+    return o.error().Message();
+  }
+
+  std::string ExpectedCgroup(const std::string& id) const override {
+    return "/" + env_.cgroup_parent + "/" + id;
+  }
+  mydocker::Sys& ProbeSys() override { return *kernel_; }
+  ProbeScope Scope() const override {
+    ProbeScope s;
+    s.dirs = {kRoot};
+    s.cgroup_parent = env_.cgroup_parent;
+    s.dirs_prune = {std::string(kRoot) + "/images"};
+    return s;
+  }
+  std::string ImageLayer() const override { return layer_; }
+  std::string HostHostname() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return kernel_->Hostname(kernel_->RuntimePid());
+  }
+
+ private:
+  RunEnv env_;
+  std::mutex mu_;
+  std::unique_ptr<FakeKernel> kernel_;
+  std::string layer_;
+};
+
+}  // namespace
+
+std::unique_ptr<RuntimeAdapter> MakeFakeAdapter(const RunEnv& env) {
+  return std::make_unique<FakeAdapter>(env);
+}
+
+}  // namespace faultline

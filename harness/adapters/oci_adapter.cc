@@ -1,0 +1,292 @@
+// runc and crun: an OCI bundle per container (harness/oci), then
+//   <rt> --root R create --bundle B ID   (stdio: the container's, into files)
+//   <rt> --root R state ID               (pid; the cgroups probe while it waits)
+//   <rt> --root R start ID
+//   wait for the init pid (the harness is a child subreaper, so the init
+//   becomes its child once `create` exits, and its status is the exit code)
+//   <rt> --root R delete ID              (then delete -f if that failed)
+// then the workspace is unmounted and the bundle removed.
+//
+// crun 1.8 refuses a hybrid cgroup layout whose v2 mount still has a
+// controller enabled; when /sys/fs/cgroup/unified/cgroup.controllers is not
+// empty, Prepare bind-mounts an empty file over it, inside the harness's
+// private mount namespace only (never on the host).
+#include <errno.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "harness/adapters/builtin_worker.h"
+#include "harness/adapters/process.h"
+#include "harness/oci/bundle.h"
+#include "runtime/image/image_store.h"
+#include "runtime/container/runtime.h"
+#include "runtime/sys/fs_util.h"
+#include "runtime/sys/linux_sys.h"
+
+namespace faultline {
+namespace {
+
+using mydocker::MakeError;
+using mydocker::Outcome;
+
+constexpr const char* kUnifiedControllers = "/sys/fs/cgroup/unified/cgroup.controllers";
+
+class OciAdapter : public RuntimeAdapter {
+ public:
+  OciAdapter(std::string runtime, RunEnv env) : rt_(std::move(runtime)), env_(std::move(env)) {
+    base_ = env_.scratch + "/" + rt_;
+    state_root_ = base_ + "/state";
+    bundles_ = base_ + "/bundles";
+    work_ = base_ + "/work";
+  }
+  std::string name() const override { return rt_; }
+
+  Outcome Prepare() override {
+    binary_ = FindBinary(rt_);
+    if (binary_.empty()) return MakeError(rt_ + ": find binary", rt_, ENOENT, "not installed");
+    for (const auto& d : {state_root_, bundles_, work_}) {
+      MYDOCKER_TRY(mydocker::MkdirAll(sys_, d, 0700, rt_ + ": create directory"));
+    }
+    mydocker::ImageStore images(sys_, base_ + "/images-root");
+    auto info = images.Import(env_.image_tar, "busybox");
+    if (!info) return info.error();
+    layer_ = info->rootfs;
+    // Container inits become our children once `create` exits.
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+      return MakeError(rt_ + ": prctl(PR_SET_CHILD_SUBREAPER)", "", errno);
+    }
+    if (rt_ == "crun") MYDOCKER_TRY(HideUnifiedControllers());
+    return Outcome::Ok();
+  }
+
+  ContainerResult Run(const ContainerRequest& req) override {
+    ContainerResult res;
+    const std::string bundle_dir = bundles_ + "/" + req.id;
+    OciSpecInput in;
+    in.argv = req.argv;
+    in.env = req.env;
+    in.hostname = req.hostname.empty() ? req.id : req.hostname;
+    in.cgroups_path = ExpectedCgroup(req.id);
+    in.limits = req.limits;
+    in.volumes = req.volumes;
+    auto bundle = CreateBundle(sys_, bundle_dir, layer_, in);
+    if (!bundle) {
+      res.runtime_error = true;
+      res.error_step = bundle.error().step;
+      res.error_errno = bundle.error().err;
+      res.error_message = bundle.error().Message();
+      return res;
+    }
+    const std::string out = work_ + "/" + req.id + ".out";
+    const std::string err = work_ + "/" + req.id + ".err";
+    std::vector<std::string> create = Cmd({"create", "--bundle", bundle_dir, req.id});
+    res.replay = "(bundle " + bundle_dir + ") " + ShellJoin(create) + " && " +
+                 ShellJoin(Cmd({"start", req.id}));
+    res.ran = true;
+    ProcessResult c = RunProcess({create, {}, out, err, true}, req.timeout_seconds);
+    if (c.exit_code != 0) {
+      // The runtime failed before the container ran.
+      res.runtime_error = true;
+      res.exit_code = c.exit_code;
+      res.timed_out = c.timed_out;
+      res.error_message = LastLine(ReadTextFile(err)) + c.start_error;
+      Finish(req, bundle_dir, out, err, &res);
+      return res;
+    }
+    pid_t pid = StatePid(req.id, &res);
+    if (pid <= 0) {
+      res.runtime_error = true;
+      res.exit_code = mydocker::kExitRuntimeError;
+      Finish(req, bundle_dir, out, err, &res);
+      return res;
+    }
+    AdoptPid(pid);
+    // The container exists and waits for start: its cgroup must be visible.
+    {
+      ProbeScope scope;
+      scope.cgroup_parent = env_.cgroup_parent;
+      scope.holders = false;
+      scope.fds = false;
+      Snapshot s = TakeSnapshot(sys_, scope);
+      res.live_checked = true;
+      for (const auto& cg : s.probes["cgroups"]) res.live_cgroups.push_back(cg);
+    }
+    ProcessResult st = RunProcess({Cmd({"start", req.id}), {}, work_ + "/" + req.id + ".start.out",
+                                   work_ + "/" + req.id + ".start.err", true},
+                                  req.timeout_seconds);
+    if (st.exit_code != 0) {
+      res.runtime_error = true;
+      res.error_message = "start: " + LastLine(ReadTextFile(work_ + "/" + req.id + ".start.err"));
+      Kill(req.id);
+    }
+    ProcessResult w = WaitFor(pid, req.timeout_seconds);
+    if (w.timed_out) Kill(req.id);
+    res.exit_code = st.exit_code != 0 && res.exit_code < 0 ? st.exit_code : w.exit_code;
+    if (!w.start_error.empty()) {
+      res.notes.push_back("wait for init " + std::to_string(pid) + ": " + w.start_error);
+    }
+    res.timed_out = w.timed_out;
+    res.seconds = c.seconds + w.seconds;
+    Finish(req, bundle_dir, out, err, &res);
+    return res;
+  }
+
+  std::string TeardownAgain(const std::string& id, bool* not_found) override {
+    const std::string err = work_ + "/" + id + ".again.err";
+    ProcessResult p = RunProcess({Cmd({"delete", id}), {}, "", err, true}, 60);
+    std::string text = ReadTextFile(err);
+    std::error_code ec;
+    std::filesystem::remove(err, ec);
+    *not_found = p.exit_code != 0 && (text.find("does not exist") != std::string::npos ||
+                                      text.find("No such file") != std::string::npos ||
+                                      text.find("not found") != std::string::npos);
+    std::string bundle_err;
+    if (Outcome o = DestroyBundle(sys_, bundles_ + "/" + id); !o) {
+      bundle_err = "; workspace teardown again: " + o.error().Message();
+    }
+    if ((p.exit_code == 0 || *not_found) && bundle_err.empty()) return "";
+    return rt_ + " delete " + id + " exited " + std::to_string(p.exit_code) + ": " +
+           LastLine(text) + bundle_err;
+  }
+
+  std::string ExpectedCgroup(const std::string& id) const override {
+    return "/" + env_.cgroup_parent + "/" + id;
+  }
+  mydocker::Sys& ProbeSys() override { return sys_; }
+  ProbeScope Scope() const override {
+    ProbeScope s;
+    s.dirs = {state_root_, bundles_};
+    s.cgroup_parent = env_.cgroup_parent;
+    return s;
+  }
+  std::string ImageLayer() const override { return layer_; }
+  std::string HostHostname() override { return HostHostnameNow(); }
+
+ private:
+  static std::string FindBinary(const std::string& name) {
+    for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"}) {
+      std::string p = std::string(dir) + "/" + name;
+      if (access(p.c_str(), X_OK) == 0) return p;
+    }
+    return "";
+  }
+
+  std::vector<std::string> Cmd(const std::vector<std::string>& rest) const {
+    std::vector<std::string> v = {binary_, "--root", state_root_};
+    if (rt_ == "crun") v.push_back("--cgroup-manager=cgroupfs");
+    v.insert(v.end(), rest.begin(), rest.end());
+    return v;
+  }
+
+  static std::string LastLine(const std::string& text) {
+    std::string t = text;
+    while (!t.empty() && t.back() == '\n') t.pop_back();
+    size_t nl = t.rfind('\n');
+    return nl == std::string::npos ? t : t.substr(nl + 1);
+  }
+
+  pid_t StatePid(const std::string& id, ContainerResult* res) {
+    const std::string out = work_ + "/" + id + ".state.json";
+    const std::string err = work_ + "/" + id + ".state.err";
+    ProcessResult p = RunProcess({Cmd({"state", id}), {}, out, err, true}, 30);
+    std::string text = ReadTextFile(out);
+    std::error_code ec;
+    std::filesystem::remove(out, ec);
+    std::filesystem::remove(err, ec);
+    if (p.exit_code != 0) {
+      res->error_message = "state " + id + " exited " + std::to_string(p.exit_code);
+      return -1;
+    }
+    try {
+      auto j = nlohmann::json::parse(text);
+      if (j.value("status", "") != "created") {
+        res->notes.push_back("state after create: " + j.value("status", "?"));
+      }
+      return j.value("pid", 0);
+    } catch (const std::exception& e) {
+      res->error_message = std::string("state: unreadable JSON: ") + e.what();
+      return -1;
+    }
+  }
+
+  void Kill(const std::string& id) {
+    RunProcess({Cmd({"kill", id, "KILL"}), {}, "", "", true}, 30);
+  }
+
+  // Collects output, runs before_teardown, deletes the container and the
+  // bundle, and records every teardown failure (a leftover's first witness).
+  void Finish(const ContainerRequest& req, const std::string& bundle_dir, const std::string& out,
+              const std::string& err, ContainerResult* res) {
+    res->out = ReadTextFile(out);
+    res->err = ReadTextFile(err);
+    std::error_code ec;
+    for (const auto& f : {out, err, work_ + "/" + req.id + ".start.out",
+                          work_ + "/" + req.id + ".start.err"}) {
+      std::filesystem::remove(f, ec);
+    }
+    if (req.before_teardown) req.before_teardown(bundle_dir + "/upper");
+    const std::string derr = work_ + "/" + req.id + ".delete.err";
+    ProcessResult d = RunProcess({Cmd({"delete", req.id}), {}, "", derr, true}, 60);
+    if (d.exit_code != 0) {
+      std::string text = ReadTextFile(derr);
+      // A create that failed may leave nothing to delete: that is fine.
+      if (!(res->runtime_error && (text.find("does not exist") != std::string::npos ||
+                                   text.find("No such file") != std::string::npos))) {
+        res->notes.push_back("delete exited " + std::to_string(d.exit_code) + ": " +
+                             LastLine(text) + "; ran delete -f");
+        RunProcess({Cmd({"delete", "-f", req.id}), {}, "", "", true}, 60);
+      }
+    }
+    std::filesystem::remove(derr, ec);
+    if (Outcome o = DestroyBundle(sys_, bundle_dir); !o) {
+      res->notes.push_back("bundle teardown: " + o.error().Message());
+    }
+    ReapOrphans();
+  }
+
+  Outcome HideUnifiedControllers() {
+    std::string controllers = ReadTextFile(kUnifiedControllers);
+    while (!controllers.empty() && controllers.back() == '\n') controllers.pop_back();
+    if (controllers.empty()) return Outcome::Ok();
+    if (!env_.private_mounts) {
+      return MakeError("crun: hide unified controllers", kUnifiedControllers, EPERM,
+                       "the v2 mount has controllers (" + controllers +
+                           ") and crun 1.8 refuses that layout; the workaround needs "
+                           "faultline's private mount namespace (drop --no-unshare)");
+    }
+    const std::string empty = work_ + "/empty-controllers";
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, empty, "", 0444, "crun: write empty controllers"));
+    if (auto st = sys_.Mount({empty, kUnifiedControllers, "", MS_BIND, ""}); !st.ok()) {
+      return MakeError("crun: bind empty cgroup.controllers", kUnifiedControllers, st.err);
+    }
+    spdlog::info("crun: hid unified controllers '{}' in the private namespace", controllers);
+    return Outcome::Ok();
+  }
+
+  std::string rt_;
+  RunEnv env_;
+  mydocker::LinuxSys sys_;
+  std::string binary_, base_, state_root_, bundles_, work_, layer_;
+};
+
+}  // namespace
+
+std::unique_ptr<RuntimeAdapter> MakeOciAdapter(const std::string& runtime, const RunEnv& env) {
+  return std::make_unique<OciAdapter>(runtime, env);
+}
+
+std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env) {
+  if (runtime == "builtin") return MakeBuiltinAdapter(env);
+  if (runtime == "fake") return MakeFakeAdapter(env);
+  if (runtime == "mydocker") return MakeMydockerAdapter(env);
+  if (runtime == "runc" || runtime == "crun") return MakeOciAdapter(runtime, env);
+  return nullptr;
+}
+
+}  // namespace faultline

@@ -1,0 +1,149 @@
+#include "harness/oci/bundle.h"
+
+#include <errno.h>
+
+#include <cmath>
+
+#include "runtime/sys/fs_util.h"
+
+namespace faultline {
+namespace {
+
+using nlohmann::json;
+
+// Every capability up to CAP_CHECKPOINT_RESTORE: mydocker's containers are
+// full root, so the peers get the same for the same checks to mean the same.
+const std::vector<std::string>& AllCaps() {
+  static const std::vector<std::string> caps = {
+      "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+      "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
+      "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+      "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
+      "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
+      "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
+      "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
+      "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
+      "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
+      "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ"};
+  return caps;
+}
+
+}  // namespace
+
+json BuildOciConfig(const OciSpecInput& in) {
+  std::vector<std::string> env = in.env;
+  bool has_path = false;
+  for (const auto& e : env) has_path |= e.rfind("PATH=", 0) == 0;
+  if (!has_path) {
+    env.insert(env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  }
+  json caps = AllCaps();
+  json process = {{"terminal", false},
+                  {"user", {{"uid", 0}, {"gid", 0}}},
+                  {"args", in.argv},
+                  {"env", env},
+                  {"cwd", "/"},
+                  {"capabilities",
+                   {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+                  {"rlimits", json::array({{{"type", "RLIMIT_NOFILE"},
+                                            {"hard", 1024},
+                                            {"soft", 1024}}})},
+                  {"noNewPrivileges", false}};
+  json mounts = json::array({
+      {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+      {{"destination", "/dev"},
+       {"type", "tmpfs"},
+       {"source", "tmpfs"},
+       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+      {{"destination", "/dev/pts"},
+       {"type", "devpts"},
+       {"source", "devpts"},
+       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
+      {{"destination", "/dev/shm"},
+       {"type", "tmpfs"},
+       {"source", "shm"},
+       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+      {{"destination", "/dev/mqueue"},
+       {"type", "mqueue"},
+       {"source", "mqueue"},
+       {"options", {"nosuid", "noexec", "nodev"}}},
+      {{"destination", "/sys"},
+       {"type", "sysfs"},
+       {"source", "sysfs"},
+       {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+  });
+  for (const auto& v : in.volumes) {
+    mounts.push_back({{"destination", v.container},
+                      {"type", "bind"},
+                      {"source", v.host},
+                      {"options", {"rbind", v.read_only ? "ro" : "rw"}}});
+  }
+  json resources = {{"devices", json::array({{{"allow", false}, {"access", "rwm"}}})}};
+  const auto& l = in.limits;
+  if (l.memory_bytes) {
+    // No swap beyond the limit, as mydocker (memsw = limit where it exists).
+    resources["memory"] = {{"limit", *l.memory_bytes}, {"swap", *l.memory_bytes}};
+  }
+  json cpu = json::object();
+  if (l.cpu_shares) cpu["shares"] = *l.cpu_shares;
+  if (l.cpus) {
+    cpu["period"] = 100000;
+    cpu["quota"] = static_cast<int64_t>(std::llround(*l.cpus * 100000));
+  }
+  if (l.cpuset_cpus) cpu["cpus"] = *l.cpuset_cpus;
+  if (!cpu.empty()) resources["cpu"] = cpu;
+  if (l.pids_limit) resources["pids"] = {{"limit", *l.pids_limit <= 0 ? -1 : *l.pids_limit}};
+  json linux_section = {
+      {"cgroupsPath", in.cgroups_path},
+      {"resources", resources},
+      {"namespaces",
+       json::array({{{"type", "pid"}},
+                    {{"type", "network"}},
+                    {{"type", "ipc"}},
+                    {{"type", "uts"}},
+                    {{"type", "mount"}}})},
+      {"maskedPaths",
+       {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
+      {"readonlyPaths",
+       {"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"}}};
+  return {{"ociVersion", "1.0.2"},
+          {"process", process},
+          {"root", {{"path", in.rootfs}, {"readonly", false}}},
+          {"hostname", in.hostname},
+          {"mounts", mounts},
+          {"linux", linux_section}};
+}
+
+mydocker::Expected<Bundle> CreateBundle(mydocker::Sys& sys, const std::string& dir,
+                                        const std::string& layer, OciSpecInput in) {
+  if (auto st = sys.Mkdir(dir, 0700); !st.ok()) {
+    return mydocker::MakeError("oci bundle: create directory", dir, st.err);
+  }
+  mydocker::WorkspaceSpec ws;
+  ws.dir = dir;
+  ws.layers = {layer};
+  ws.hostname = in.hostname;
+  auto w = mydocker::Workspace::Create(sys, ws);
+  if (!w) {
+    (void)mydocker::RemoveTree(sys, dir, "oci bundle: remove directory");
+    return w.error();
+  }
+  in.rootfs = w->paths().merged;
+  mydocker::Outcome o = mydocker::WriteFile(sys, mydocker::JoinPath(dir, "config.json"),
+                                            BuildOciConfig(in).dump(2) + "\n", 0600,
+                                            "oci bundle: write config.json");
+  if (!o) {
+    (void)DestroyBundle(sys, dir);
+    return o.error();
+  }
+  return Bundle{dir, w->paths()};
+}
+
+mydocker::Outcome DestroyBundle(mydocker::Sys& sys, const std::string& dir) {
+  if (!mydocker::Exists(sys, dir)) return mydocker::Outcome::Ok();
+  MYDOCKER_TRY(mydocker::Workspace::At(sys, dir).Destroy());
+  return mydocker::RemoveTree(sys, dir, "oci bundle: remove directory");
+}
+
+}  // namespace faultline

@@ -1,0 +1,676 @@
+#include "harness/scenario/scenario.h"
+
+#include "harness/scenario/isolation.h"
+
+#include <errno.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace faultline {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Collects the first error; every Get* helper returns false after one.
+class Reader {
+ public:
+  Reader(std::string file, ScenarioError* out) : file_(std::move(file)), out_(out) {}
+
+  bool Fail(const YAML::Node& at, const std::string& field, const std::string& msg) {
+    return FailAt(at.IsDefined() ? at.Mark() : YAML::Mark::null_mark(), field, msg);
+  }
+  bool FailAt(const YAML::Mark& m, const std::string& field, const std::string& msg) {
+    if (failed_) return false;
+    failed_ = true;
+    if (out_ != nullptr) {
+      out_->file = file_;
+      out_->line = m.is_null() ? 0 : m.line + 1;
+      out_->column = m.is_null() ? 0 : m.column + 1;
+      out_->field = field;
+      out_->message = msg;
+    }
+    return false;
+  }
+  bool failed() const { return failed_; }
+  const std::string& file() const { return file_; }
+
+  // Every key of map must be in allowed.
+  bool Keys(const YAML::Node& map, const std::string& field,
+            std::initializer_list<const char*> allowed) {
+    if (!map.IsMap()) return Fail(map, field, "must be a mapping");
+    for (const auto& kv : map) {
+      std::string k = kv.first.Scalar();
+      bool ok = std::any_of(allowed.begin(), allowed.end(),
+                            [&](const char* a) { return k == a; });
+      if (!ok) {
+        std::string list;
+        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        return Fail(kv.first, Join(field, k), "unknown key (known: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  bool String(const YAML::Node& n, const std::string& field, std::string* out) {
+    if (!n.IsScalar()) return Fail(n, field, "must be a string");
+    *out = n.Scalar();
+    return true;
+  }
+  bool Int(const YAML::Node& n, const std::string& field, long long min, long long max,
+           long long* out) {
+    if (!n.IsScalar()) return Fail(n, field, "must be an integer");
+    const std::string& s = n.Scalar();
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || errno != 0) {
+      return Fail(n, field, "must be an integer, not '" + s + "'");
+    }
+    if (v < min || v > max) {
+      return Fail(n, field, "must be in " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    *out = v;
+    return true;
+  }
+  bool Bool(const YAML::Node& n, const std::string& field, bool* out) {
+    if (!n.IsScalar()) return Fail(n, field, "must be true or false");
+    const std::string& s = n.Scalar();
+    if (s == "true") *out = true;
+    else if (s == "false") *out = false;
+    else return Fail(n, field, "must be true or false, not '" + s + "'");
+    return true;
+  }
+  // A string or a list of strings.
+  bool Strings(const YAML::Node& n, const std::string& field,
+               std::vector<std::string>* out) {
+    if (n.IsScalar()) {
+      out->push_back(n.Scalar());
+      return true;
+    }
+    if (!n.IsSequence()) return Fail(n, field, "must be a string or a list of strings");
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) {
+        return Fail(n[i], field + "[" + std::to_string(i) + "]", "must be a string");
+      }
+      out->push_back(n[i].Scalar());
+    }
+    return true;
+  }
+  bool Patterns(const YAML::Node& n, const std::string& field,
+                std::vector<OutputPattern>* out) {
+    std::vector<std::string> list;
+    if (!Strings(n, field, &list)) return false;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node& at = n.IsSequence() ? n[i] : n;
+      try {
+        std::regex re(list[i]);
+      } catch (const std::regex_error& e) {
+        return Fail(at, field, "bad regular expression '" + list[i] + "': " + e.what());
+      }
+      out->push_back(OutputPattern{list[i], at.Mark().line + 1});
+    }
+    return true;
+  }
+
+  static std::string Join(const std::string& a, const std::string& b) {
+    return a.empty() ? b : a + "." + b;
+  }
+
+ private:
+  std::string file_;
+  ScenarioError* out_;
+  bool failed_ = false;
+};
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+bool ParseLimits(Reader& r, const YAML::Node& n, mydocker::CgroupLimits* out) {
+  if (!r.Keys(n, "limits", {"memory", "cpus", "cpu_shares", "cpuset_cpus", "pids"})) {
+    return false;
+  }
+  auto bad = [&](const YAML::Node& at, const char* field, const mydocker::Error& e) {
+    return r.Fail(at, std::string("limits.") + field, e.Message());
+  };
+  if (n["memory"]) {
+    if (!n["memory"].IsScalar()) return r.Fail(n["memory"], "limits.memory", "must be a size");
+    auto v = mydocker::ParseMemorySize(n["memory"].Scalar());
+    if (!v) return bad(n["memory"], "memory", v.error());
+    out->memory_bytes = *v;
+  }
+  if (n["cpus"]) {
+    if (!n["cpus"].IsScalar()) return r.Fail(n["cpus"], "limits.cpus", "must be a number");
+    auto v = mydocker::ParseCpus(n["cpus"].Scalar());
+    if (!v) return bad(n["cpus"], "cpus", v.error());
+    out->cpus = *v;
+  }
+  if (n["cpu_shares"]) {
+    long long v = 0;
+    if (!r.Int(n["cpu_shares"], "limits.cpu_shares", 2, 262144, &v)) return false;
+    out->cpu_shares = static_cast<uint64_t>(v);
+  }
+  if (n["cpuset_cpus"]) {
+    if (!n["cpuset_cpus"].IsScalar()) {
+      return r.Fail(n["cpuset_cpus"], "limits.cpuset_cpus", "must be a cpu list");
+    }
+    auto v = mydocker::ParseCpuList(n["cpuset_cpus"].Scalar());
+    if (!v) return bad(n["cpuset_cpus"], "cpuset_cpus", v.error());
+    out->cpuset_cpus = *v;
+  }
+  if (n["pids"]) {
+    long long v = 0;
+    if (!r.Int(n["pids"], "limits.pids", -1, 1 << 22, &v)) return false;
+    out->pids_limit = v;
+  }
+  return true;
+}
+
+bool ParseVolumes(Reader& r, const YAML::Node& n, std::vector<VolumeSpec>* out) {
+  if (!n.IsSequence()) return r.Fail(n, "volumes", "must be a list");
+  static const std::regex kName("[A-Za-z0-9_.-]+");
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string f = "volumes[" + std::to_string(i) + "]";
+    const YAML::Node& v = n[i];
+    if (!r.Keys(v, f, {"host", "container", "read_only", "files"})) return false;
+    VolumeSpec spec;
+    if (!v["host"]) return r.Fail(v, f + ".host", "missing");
+    if (!r.String(v["host"], f + ".host", &spec.host)) return false;
+    if (!std::regex_match(spec.host, kName) || spec.host == "." || spec.host == "..") {
+      return r.Fail(v["host"], f + ".host",
+                    "must be a name (a directory the harness makes), not a path");
+    }
+    if (!v["container"]) return r.Fail(v, f + ".container", "missing");
+    if (!r.String(v["container"], f + ".container", &spec.container)) return false;
+    if (spec.container.empty() || spec.container[0] != '/' || spec.container == "/" ||
+        spec.container.find("..") != std::string::npos) {
+      return r.Fail(v["container"], f + ".container",
+                    "must be an absolute path other than /, without ..");
+    }
+    if (v["read_only"] && !r.Bool(v["read_only"], f + ".read_only", &spec.read_only)) {
+      return false;
+    }
+    if (v["files"]) {
+      if (!v["files"].IsMap()) return r.Fail(v["files"], f + ".files", "must be a mapping");
+      for (const auto& kv : v["files"]) {
+        std::string fname = kv.first.Scalar();
+        if (!std::regex_match(fname, kName) || fname == "." || fname == "..") {
+          return r.Fail(kv.first, f + ".files", "a file name, not a path: '" + fname + "'");
+        }
+        std::string content;
+        if (!r.String(kv.second, f + ".files." + fname, &content)) return false;
+        spec.files[fname] = content;
+      }
+    }
+    out->push_back(spec);
+  }
+  return true;
+}
+
+bool ParseExpect(Reader& r, const YAML::Node& n, Expectations* e) {
+  if (!r.Keys(n, "expect", {"exit", "stdout", "stdout_not", "stderr", "stderr_not", "error",
+                            "isolation", "probes", "cgroup_live", "teardown_twice"})) {
+    return false;
+  }
+  if (n["exit"]) {
+    const YAML::Node& x = n["exit"];
+    if (x.IsScalar() && x.Scalar() == "nonzero") {
+      e->exit_nonzero = true;
+      e->exit_code.reset();
+    } else {
+      long long v = 0;
+      if (!r.Int(x, "expect.exit", 0, 255, &v)) return false;
+      e->exit_code = static_cast<int>(v);
+      e->exit_nonzero = false;
+    }
+  }
+  if (n["stdout"]) {
+    e->stdout_has.clear();
+    if (!r.Patterns(n["stdout"], "expect.stdout", &e->stdout_has)) return false;
+  }
+  if (n["stdout_not"]) {
+    e->stdout_lacks.clear();
+    if (!r.Patterns(n["stdout_not"], "expect.stdout_not", &e->stdout_lacks)) return false;
+  }
+  if (n["stderr"]) {
+    e->stderr_has.clear();
+    if (!r.Patterns(n["stderr"], "expect.stderr", &e->stderr_has)) return false;
+  }
+  if (n["stderr_not"]) {
+    e->stderr_lacks.clear();
+    if (!r.Patterns(n["stderr_not"], "expect.stderr_not", &e->stderr_lacks)) return false;
+  }
+  if (n["error"]) {
+    const YAML::Node& x = n["error"];
+    if (x.IsNull()) {
+      e->error.reset();
+    } else {
+      if (!r.Keys(x, "expect.error", {"step", "errno"})) return false;
+      ExpectedError err;
+      if (!x["step"]) return r.Fail(x, "expect.error.step", "missing");
+      if (!r.String(x["step"], "expect.error.step", &err.step)) return false;
+      if (x["errno"]) {
+        if (!r.String(x["errno"], "expect.error.errno", &err.errno_name)) return false;
+        if (err.errno_name.size() < 2 || err.errno_name[0] != 'E') {
+          return r.Fail(x["errno"], "expect.error.errno", "an errno name like EIO");
+        }
+      }
+      e->error = err;
+    }
+  }
+  if (n["isolation"]) {
+    e->isolation.clear();
+    if (!r.Strings(n["isolation"], "expect.isolation", &e->isolation)) return false;
+    for (size_t i = 0; i < e->isolation.size(); ++i) {
+      if (!Contains(KnownIsolationChecks(), e->isolation[i])) {
+        std::string known;
+        for (const auto& k : KnownIsolationChecks()) known += (known.empty() ? "" : ", ") + k;
+        const YAML::Node& at = n["isolation"].IsSequence() ? n["isolation"][i] : n["isolation"];
+        return r.Fail(at, "expect.isolation",
+                      "unknown check '" + e->isolation[i] + "' (known: " + known + ")");
+      }
+    }
+  }
+  if (n["probes"]) {
+    e->probes.clear();
+    if (n["probes"].IsScalar() && n["probes"].Scalar() == "none") {
+      // an explicit empty set
+    } else {
+      if (!r.Strings(n["probes"], "expect.probes", &e->probes)) return false;
+      for (size_t i = 0; i < e->probes.size(); ++i) {
+        if (!Contains(KnownProbes(), e->probes[i])) {
+          const YAML::Node& at = n["probes"].IsSequence() ? n["probes"][i] : n["probes"];
+          return r.Fail(at, "expect.probes", "unknown probe '" + e->probes[i] + "'");
+        }
+      }
+    }
+  }
+  if (n["cgroup_live"] && !r.Bool(n["cgroup_live"], "expect.cgroup_live", &e->cgroup_live)) {
+    return false;
+  }
+  if (n["teardown_twice"] &&
+      !r.Bool(n["teardown_twice"], "expect.teardown_twice", &e->teardown_twice)) {
+    return false;
+  }
+  return true;
+}
+
+bool ParseLabels(Reader& r, const YAML::Node& n, const std::string& text,
+                 std::vector<std::string>* out) {
+  if (!n.IsSequence() || n.Style() != YAML::EmitterStyle::Flow) {
+    return r.Fail(n, "labels", "must be a one-line flow list: labels: [privileged, ...]");
+  }
+  static const std::regex kLabel("[a-z0-9_-]+");
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (!n[i].IsScalar() || !std::regex_match(n[i].Scalar(), kLabel)) {
+      return r.Fail(n[i], "labels", "a label is [a-z0-9_-]+");
+    }
+    if (n[i].Mark().line != n.Mark().line) {
+      return r.Fail(n[i], "labels", "the list must stay on one line (CMake reads it)");
+    }
+    out->push_back(n[i].Scalar());
+  }
+  // The configure-time reader (scenarios/CMakeLists.txt) takes the first
+  // line that starts with `labels:` (or `"labels":`): it must be this one.
+  std::istringstream in(text);
+  std::string line;
+  int lineno = 0;
+  static const std::regex kLabelsLine(R"(^\s*"?labels"?\s*:)");
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, kLabelsLine)) {
+      if (lineno != n.Mark().line) {
+        return r.Fail(n, "labels", "another line starting with labels: comes first (line " +
+                                       std::to_string(lineno + 1) + ")");
+      }
+      break;
+    }
+    ++lineno;
+  }
+  return true;
+}
+
+std::optional<Scenario> Parse(const std::string& text, const std::string& file,
+                              const std::string& name, ScenarioError* error) {
+  Reader r(file, error);
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    r.FailAt(e.mark, "", e.msg);
+    return std::nullopt;
+  }
+  if (!doc.IsMap()) {
+    r.Fail(doc, "", "a scenario is a mapping of keys (runtimes, command, expect, ...)");
+    return std::nullopt;
+  }
+  if (!r.Keys(doc, "", {"description", "labels", "runtimes", "image", "command", "hostname",
+                        "env", "limits", "volumes", "faults", "sweep", "load", "setup",
+                        "timeout", "expect"})) {
+    return std::nullopt;
+  }
+  Scenario s;
+  s.name = name;
+  s.file = file;
+  s.labels = {"privileged"};
+  if (doc["description"] && !r.String(doc["description"], "description", &s.description)) {
+    return std::nullopt;
+  }
+  if (doc["labels"]) {
+    s.labels.clear();
+    if (!ParseLabels(r, doc["labels"], text, &s.labels)) return std::nullopt;
+  }
+  if (doc["runtimes"]) {
+    if (!r.Strings(doc["runtimes"], "runtimes", &s.runtimes)) return std::nullopt;
+    for (size_t i = 0; i < s.runtimes.size(); ++i) {
+      if (!Contains(KnownRuntimes(), s.runtimes[i])) {
+        const YAML::Node& at =
+            doc["runtimes"].IsSequence() ? doc["runtimes"][i] : doc["runtimes"];
+        r.Fail(at, "runtimes",
+               "unknown runtime '" + s.runtimes[i] + "' (builtin, fake, mydocker, runc, crun)");
+        return std::nullopt;
+      }
+    }
+  }
+  if (doc["image"] && !r.String(doc["image"], "image", &s.image)) return std::nullopt;
+  if (doc["command"]) {
+    const YAML::Node& c = doc["command"];
+    if (c.IsScalar()) {
+      s.command = {"sh", "-c", c.Scalar()};
+    } else if (!r.Strings(c, "command", &s.command)) {
+      return std::nullopt;
+    }
+    if (s.command.empty()) {
+      r.Fail(c, "command", "must not be empty");
+      return std::nullopt;
+    }
+  }
+  if (doc["hostname"] && !r.String(doc["hostname"], "hostname", &s.hostname)) {
+    return std::nullopt;
+  }
+  if (doc["env"]) {
+    const YAML::Node& e = doc["env"];
+    if (e.IsMap()) {
+      for (const auto& kv : e) {
+        std::string v;
+        if (!r.String(kv.second, "env." + kv.first.Scalar(), &v)) return std::nullopt;
+        s.env.push_back(kv.first.Scalar() + "=" + v);
+      }
+    } else {
+      if (!r.Strings(e, "env", &s.env)) return std::nullopt;
+      for (size_t i = 0; i < s.env.size(); ++i) {
+        if (s.env[i].find('=') == std::string::npos || s.env[i][0] == '=') {
+          r.Fail(e.IsSequence() ? e[i] : e, "env", "want KEY=VALUE, not '" + s.env[i] + "'");
+          return std::nullopt;
+        }
+      }
+    }
+  }
+  if (doc["limits"] && !ParseLimits(r, doc["limits"], &s.limits)) return std::nullopt;
+  if (doc["volumes"] && !ParseVolumes(r, doc["volumes"], &s.volumes)) return std::nullopt;
+  if (doc["faults"]) {
+    if (!doc["faults"].IsSequence()) {
+      r.Fail(doc["faults"], "faults", "must be a list of fault plan rules");
+      return std::nullopt;
+    }
+    s.faults = YAML::Clone(doc["faults"]);
+  }
+  if (doc["sweep"]) {
+    const YAML::Node& w = doc["sweep"];
+    if (!r.Keys(w, "sweep", {"errnos", "modes"})) return std::nullopt;
+    SweepSpec sw;
+    sw.line = w.Mark().line + 1;
+    if (w["errnos"] && !r.Strings(w["errnos"], "sweep.errnos", &sw.errnos)) return std::nullopt;
+    if (w["modes"]) {
+      if (!r.Strings(w["modes"], "sweep.modes", &sw.modes)) return std::nullopt;
+      for (const auto& m : sw.modes) {
+        if (m != "transient" && m != "persistent" && m != "crash") {
+          r.Fail(w["modes"], "sweep.modes", "a mode is transient, persistent or crash");
+          return std::nullopt;
+        }
+      }
+    }
+    s.sweep = sw;
+  }
+  if (doc["faults"] && doc["sweep"]) {
+    r.Fail(doc["sweep"], "sweep", "a scenario has faults or a sweep, not both");
+    return std::nullopt;
+  }
+  if (doc["load"]) {
+    const YAML::Node& l = doc["load"];
+    if (!r.Keys(l, "load", {"count", "parallel", "crosstalk_check", "sample_every"})) {
+      return std::nullopt;
+    }
+    long long v = 0;
+    if (l["count"]) {
+      if (!r.Int(l["count"], "load.count", 1, 100000, &v)) return std::nullopt;
+      s.load.count = static_cast<int>(v);
+    }
+    if (l["parallel"]) {
+      if (!r.Int(l["parallel"], "load.parallel", 1, 1000, &v)) return std::nullopt;
+      s.load.parallel = static_cast<int>(v);
+    }
+    if (l["sample_every"]) {
+      if (!r.Int(l["sample_every"], "load.sample_every", 0, 100000, &v)) return std::nullopt;
+      s.load.sample_every = static_cast<int>(v);
+    }
+    if (l["crosstalk_check"] &&
+        !r.Bool(l["crosstalk_check"], "load.crosstalk_check", &s.load.crosstalk_check)) {
+      return std::nullopt;
+    }
+  }
+  if (doc["setup"]) {
+    const YAML::Node& u = doc["setup"];
+    if (!r.Keys(u, "setup", {"shared_parent", "host_shm"})) return std::nullopt;
+    if (u["shared_parent"] &&
+        !r.Bool(u["shared_parent"], "setup.shared_parent", &s.setup.shared_parent)) {
+      return std::nullopt;
+    }
+    if (u["host_shm"] && !r.Bool(u["host_shm"], "setup.host_shm", &s.setup.host_shm)) {
+      return std::nullopt;
+    }
+  }
+  if (doc["timeout"]) {
+    long long v = 0;
+    if (!r.Int(doc["timeout"], "timeout", 1, 3600, &v)) return std::nullopt;
+    s.timeout_seconds = static_cast<int>(v);
+  }
+  s.expect.probes = KnownProbes();
+  if (doc["expect"] && !ParseExpect(r, doc["expect"], &s.expect)) return std::nullopt;
+  if (!doc["expect"]) {
+    r.Fail(doc, "expect", "missing: a scenario says what to expect");
+    return std::nullopt;
+  }
+  // Consistency between sections.
+  for (size_t i = 0; i < s.expect.isolation.size(); ++i) {
+    std::string need = IsolationRequirement(s.expect.isolation[i], s.limits, s.setup.host_shm);
+    if (!need.empty()) {
+      r.Fail(doc["expect"]["isolation"], "expect.isolation", need);
+      return std::nullopt;
+    }
+  }
+  if (!s.sweep && s.command.empty() && s.expect.isolation.empty()) {
+    r.Fail(doc, "command", "missing (needed unless expect.isolation gives the checks)");
+    return std::nullopt;
+  }
+  if (!s.command.empty() && !s.expect.isolation.empty()) {
+    r.Fail(doc["command"], "command",
+           "give a command or expect.isolation, not both: the isolation checks are the command");
+    return std::nullopt;
+  }
+  if (s.load.crosstalk_check && !s.command.empty()) {
+    r.Fail(doc["command"], "command", "load.crosstalk_check supplies the command itself");
+    return std::nullopt;
+  }
+  return s;
+}
+
+}  // namespace
+
+const std::vector<std::string>& KnownRuntimes() {
+  static const std::vector<std::string> k = {"builtin", "fake", "mydocker", "runc", "crun"};
+  return k;
+}
+
+const std::vector<std::string>& KnownIsolationChecks() {
+  static const std::vector<std::string> k = {"uts",    "pid",  "mount",  "ipc",
+                                             "net",    "memory", "pids", "cpu",
+                                             "cgroup", "image_layer", "cpuset"};
+  return k;
+}
+
+const std::vector<std::string>& KnownProbes() {
+  static const std::vector<std::string> k = {"mounts",  "holders",   "dirs",
+                                             "cgroups", "processes", "fds"};
+  return k;
+}
+
+std::string ScenarioError::Message() const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  out += ": ";
+  if (!field.empty()) out += field + ": ";
+  return out + message;
+}
+
+bool Scenario::AppliesTo(const std::string& runtime) const {
+  return runtimes.empty() || Contains(runtimes, runtime);
+}
+
+std::optional<Scenario> ParseScenarioText(const std::string& text, const std::string& file,
+                                          const std::string& name, ScenarioError* error) {
+  return Parse(text, file, name, error);
+}
+
+std::optional<Scenario> ParseScenarioFile(const std::string& path, const std::string& root,
+                                          ScenarioError* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (error != nullptr) *error = ScenarioError{path, 0, 0, "", "cannot read the file"};
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::error_code ec;
+  fs::path rel = fs::relative(fs::path(path), fs::path(root), ec);
+  if (ec || rel.empty() || rel.native().rfind("..", 0) == 0) rel = fs::path(path).filename();
+  rel.replace_extension();
+  return Parse(ss.str(), path, rel.generic_string(), error);
+}
+
+std::vector<ScenarioFile> FindScenarioFiles(const std::vector<std::string>& paths,
+                                            std::vector<std::string>* errors) {
+  std::vector<ScenarioFile> out;
+  auto is_scenario = [](const fs::path& p) {
+    auto ext = p.extension().string();
+    return ext == ".yaml" || ext == ".yml" || ext == ".json";
+  };
+  auto root_of = [](fs::path p, const fs::path& fallback) {
+    std::error_code ec;
+    for (fs::path d = fs::absolute(p, ec); !d.empty(); d = d.parent_path()) {
+      if (fs::is_directory(d / "runtimes", ec)) return d.string();
+      if (d == d.parent_path()) break;
+    }
+    return fs::absolute(fallback, ec).string();
+  };
+  for (const auto& given : paths) {
+    std::error_code ec;
+    fs::path p(given);
+    if (fs::is_regular_file(p, ec)) {
+      fs::path abs = fs::absolute(p, ec);
+      out.push_back({abs.string(), root_of(abs.parent_path(), abs.parent_path())});
+      continue;
+    }
+    if (!fs::is_directory(p, ec)) {
+      if (errors != nullptr) errors->push_back(given + ": no such file or directory");
+      continue;
+    }
+    fs::path abs = fs::absolute(p, ec);
+    std::string root = root_of(abs, abs);
+    for (auto it = fs::recursive_directory_iterator(abs, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_directory() && it->path().filename() == "runtimes") {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file() && is_scenario(it->path())) {
+        out.push_back({it->path().string(), root});
+      }
+    }
+    if (ec && errors != nullptr) errors->push_back(given + ": " + ec.message());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ScenarioFile& a, const ScenarioFile& b) { return a.path < b.path; });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const ScenarioFile& a, const ScenarioFile& b) {
+                          return a.path == b.path;
+                        }),
+            out.end());
+  return out;
+}
+
+std::optional<Expectations> ApplyExpectOverride(const Expectations& base,
+                                                const YAML::Node& node,
+                                                const std::string& file,
+                                                ScenarioError* error) {
+  Reader r(file, error);
+  Expectations e = base;
+  if (!ParseExpect(r, node, &e)) return std::nullopt;
+  return e;
+}
+
+std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
+    const std::string& root, const std::string& runtime, std::vector<ScenarioError>* errors) {
+  std::map<std::string, ExpectedDifference> out;
+  fs::path file = fs::path(root) / "runtimes" / (runtime + ".yaml");
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return out;
+  ScenarioError err;
+  Reader r(file.string(), &err);
+  YAML::Node doc;
+  try {
+    doc = YAML::LoadFile(file.string());
+  } catch (const YAML::Exception& e) {
+    r.FailAt(e.mark, "", e.msg);
+    errors->push_back(err);
+    return out;
+  }
+  if (doc.IsNull()) return out;
+  if (!doc.IsMap()) {
+    r.Fail(doc, "", "a mapping of scenario name -> {difference, reason, expect}");
+    errors->push_back(err);
+    return out;
+  }
+  for (const auto& kv : doc) {
+    Reader er(file.string(), &err);
+    const std::string name = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    ExpectedDifference d;
+    d.scenario = name;
+    d.file = file.string();
+    d.line = kv.first.Mark().line + 1;
+    if (!er.Keys(v, name, {"difference", "reason", "expect"}) ||
+        !v["difference"] || !er.String(v["difference"], name + ".difference", &d.difference) ||
+        !v["reason"] || !er.String(v["reason"], name + ".reason", &d.reason)) {
+      if (!er.failed()) er.Fail(v, name, "needs difference and reason (one line each)");
+      errors->push_back(err);
+      continue;
+    }
+    if (v["expect"]) {
+      Expectations probe;
+      if (!ApplyExpectOverride(probe, v["expect"], file.string(), &err)) {
+        errors->push_back(err);
+        continue;
+      }
+      d.expect = YAML::Clone(v["expect"]);
+    }
+    out[name] = d;
+  }
+  return out;
+}
+
+}  // namespace faultline

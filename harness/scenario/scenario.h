@@ -1,0 +1,180 @@
+// Scenario: one declarative file (YAML, or JSON) that says what to run in a
+// container and what to expect. The format is documented in
+// docs/scenarios.md; this header is its C++ model and its parser.
+//
+// Contract:
+//  * ParseScenarioFile never throws and never exits: a broken file gives a
+//    ScenarioError naming the file, the line and column (1-based, from
+//    yaml-cpp's Mark) and the field ("expect.exit", "limits.memory"), so
+//    the runner can report it and go on with the other files.
+//  * Unknown keys are errors (a typo must not turn a check off).
+//  * `labels` must be a one-line flow list ("labels: [privileged, mock]"):
+//    scenarios/CMakeLists.txt reads it with a regex at configure time, and
+//    the parser refuses any other form so that both always agree.
+//  * The `faults` section is kept as a YAML node and handed to the fault
+//    plan parser (harness/faults/plan.h) unchanged; `sweep` is parsed here
+//    (errnos, modes) and handed to the sweep engine.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "runtime/cgroups/cgroups.h"
+#include "runtime/util/error.h"
+
+namespace faultline {
+
+// The runtimes a scenario can name. "builtin" is the in-process core over
+// LinuxSys, "fake" the same core over FakeKernel (no privileges),
+// "mydocker" the mydocker binary, "runc" and "crun" the OCI runtimes.
+const std::vector<std::string>& KnownRuntimes();
+
+// Isolation checks the harness knows (harness/scenario/isolation.h).
+const std::vector<std::string>& KnownIsolationChecks();
+// Probe names (harness/probes/probes.h).
+const std::vector<std::string>& KnownProbes();
+
+struct ScenarioError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the whole file is at fault
+  int column = 0;  // 1-based
+  std::string field;
+  std::string message;
+  // "scenarios/x.yaml:12:3: expect.exit: not an integer"
+  std::string Message() const;
+};
+
+struct VolumeSpec {
+  // A directory the harness creates under the run's scratch directory
+  // (a name, not a path: "data" -> <scratch>/volumes/<run id>/data).
+  std::string host;
+  std::string container;  // absolute path inside the container
+  bool read_only = false;
+  // Files the harness writes into the host directory before the run.
+  std::map<std::string, std::string> files;
+};
+
+struct OutputPattern {
+  std::string regex;  // ECMAScript, searched (not anchored)
+  int line = 0;       // where it was written, for messages
+};
+
+struct ExpectedError {
+  std::string step;     // substring of the runtime error's step/message
+  std::string errno_name;  // "EIO"; empty: any
+};
+
+struct Expectations {
+  // Exit status of the container (or of the runtime when it fails first).
+  std::optional<int> exit_code;
+  bool exit_nonzero = false;  // "exit: nonzero"
+  std::vector<OutputPattern> stdout_has, stdout_lacks, stderr_has, stderr_lacks;
+  // A runtime failure that names a step (built-in runtime: the Error; other
+  // runtimes: their stderr must contain the step text).
+  std::optional<ExpectedError> error;
+  std::vector<std::string> isolation;  // checks run inside the container
+  std::vector<std::string> probes;     // default: every probe
+  // The container's cgroup directories must be seen while it runs.
+  bool cgroup_live = false;
+  // The scenario's teardown must be idempotent: run it a second time.
+  bool teardown_twice = false;
+};
+
+struct SweepSpec {
+  std::vector<std::string> errnos;  // "EIO", "ENOMEM", ...
+  std::vector<std::string> modes;   // "transient", "persistent", "crash"
+  int line = 0;
+};
+
+struct LoadSpec {
+  int count = 1;     // containers to run in total
+  int parallel = 1;  // how many at once
+  // Each container gets hostname "<hostname>-<i>" and a file /id holding i
+  // in its own volume; the command must print both back.
+  bool crosstalk_check = false;
+  // Check mount and cgroup counts after every `sample_every` runs stay flat.
+  int sample_every = 0;
+};
+
+struct SetupSpec {
+  // Make the run's scratch directory a shared mount (in the harness's own
+  // namespace) before the run: the rootfs lives under a shared parent.
+  bool shared_parent = false;
+  // Create a SysV shared memory segment on the host for the run.
+  bool host_shm = false;
+};
+
+struct Scenario {
+  std::string name;  // path under scenarios/ without extension
+  std::string file;  // the file it was read from
+  std::string description;
+  std::vector<std::string> labels;
+  std::vector<std::string> runtimes;  // empty: every runtime
+  std::string image = "busybox";
+  std::vector<std::string> command;
+  std::string hostname;               // empty: the runtime's default
+  std::vector<std::string> env;       // KEY=VAL
+  mydocker::CgroupLimits limits;
+  std::vector<VolumeSpec> volumes;
+  YAML::Node faults;                  // null when absent
+  std::optional<SweepSpec> sweep;
+  LoadSpec load;
+  SetupSpec setup;
+  int timeout_seconds = 60;
+  Expectations expect;
+
+  bool AppliesTo(const std::string& runtime) const;
+};
+
+// Parses one file. `root` is the scenarios directory: the name is the path
+// relative to it without the extension ("isolation/uts").
+std::optional<Scenario> ParseScenarioFile(const std::string& path,
+                                          const std::string& root,
+                                          ScenarioError* error);
+// The same from text (tests); `file` is used in names and messages.
+std::optional<Scenario> ParseScenarioText(const std::string& text,
+                                          const std::string& file,
+                                          const std::string& name,
+                                          ScenarioError* error);
+
+// Every *.yaml, *.yml and *.json under each path (a file or a directory,
+// recursively), sorted, skipping any "runtimes" directory (expectation
+// files). Each file is paired with the scenarios root it belongs to (the
+// nearest ancestor holding a "runtimes" directory, else the directory
+// given).
+struct ScenarioFile {
+  std::string path;
+  std::string root;
+};
+std::vector<ScenarioFile> FindScenarioFiles(const std::vector<std::string>& paths,
+                                            std::vector<std::string>* errors);
+
+// A difference a peer runtime has by design (scenarios/runtimes/<rt>.yaml).
+struct ExpectedDifference {
+  std::string scenario;
+  std::string difference;  // what differs, one line
+  std::string reason;      // why, one line
+  // Expectations that replace the scenario's (only the keys given);
+  // without them the scenario is expected to fail on this runtime.
+  std::optional<YAML::Node> expect;
+  std::string file;
+  int line = 0;
+};
+
+// Reads <root>/runtimes/<runtime>.yaml; a missing file is an empty map.
+// Errors (file, line, field) go to *errors and the entry is dropped.
+std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
+    const std::string& root, const std::string& runtime,
+    std::vector<ScenarioError>* errors);
+
+// Applies an override (the keys of an `expect` mapping) to expectations.
+std::optional<Expectations> ApplyExpectOverride(const Expectations& base,
+                                                const YAML::Node& node,
+                                                const std::string& file,
+                                                ScenarioError* error);
+
+}  // namespace faultline
