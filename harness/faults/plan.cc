@@ -1,0 +1,607 @@
+#include "harness/faults/plan.h"
+
+#include <fnmatch.h>
+#include <string.h>
+
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <yaml-cpp/yaml.h>
+
+namespace faultline {
+namespace {
+
+using mydocker::Error;
+using mydocker::Expected;
+using mydocker::MakeError;
+
+Error PlanError(const std::string& field, const std::string& detail) {
+  return MakeError("fault plan", field, 0, detail);
+}
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    s.remove_prefix(2);
+    base = 16;
+  }
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out, base);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+bool ParseDouble(std::string_view s, double* out) {
+  if (s.empty()) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+std::string DoubleText(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+std::string Hex(uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// splitmix64: the deterministic coin of probability rules.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+double Coin(uint64_t seed, size_t rule, uint64_t n) {
+  uint64_t h = Mix(Mix(seed) ^ Mix(rule * 0x100000001b3ULL + 1) ^ n);
+  return static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
+}
+
+bool GlobMatch(const std::string& glob, std::string_view s) {
+  if (glob.empty()) return true;
+  std::string str(s);
+  return fnmatch(glob.c_str(), str.c_str(), 0) == 0;
+}
+
+// ---- compact form ----
+std::string Escape(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    switch (c) {
+      case '%': out += "%25"; break;
+      case ',': out += "%2C"; break;
+      case ';': out += "%3B"; break;
+      case '=': out += "%3D"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+bool Unescape(std::string_view v, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != '%') {
+      *out += v[i];
+      continue;
+    }
+    if (i + 2 >= v.size()) return false;  // needs two hex digits
+    unsigned x = 0;
+    auto r = std::from_chars(v.data() + i + 1, v.data() + i + 3, x, 16);
+    if (r.ec != std::errc() || r.ptr != v.data() + i + 3) return false;
+    *out += static_cast<char>(x);
+    i += 2;
+  }
+  return true;
+}
+
+std::vector<std::string_view> SplitOn(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  for (;;) {
+    size_t j = s.find(sep, i);
+    out.push_back(s.substr(i, j == std::string_view::npos ? s.npos : j - i));
+    if (j == std::string_view::npos) break;
+    i = j + 1;
+  }
+  return out;
+}
+
+Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
+  Rule r;
+  std::string where = "rule " + std::to_string(index + 1);
+  bool has_nth = false, has_range = false, has_prob = false;
+  bool has_action = false, has_errno = false, has_delay = false;
+  std::string action_word;
+  for (std::string_view field : SplitOn(text, ',')) {
+    if (field.empty()) continue;
+    auto eq = field.find('=');
+    if (eq == std::string_view::npos)
+      return PlanError(where, "field '" + std::string(field) + "' is not key=value");
+    std::string key(field.substr(0, eq));
+    std::string val;
+    if (!Unescape(field.substr(eq + 1), &val))
+      return PlanError(where + ": " + key, "bad %-escape in '" +
+                                               std::string(field.substr(eq + 1)) + "'");
+    auto bad = [&](const std::string& what) {
+      return PlanError(where + ": " + key, what + ", got '" + val + "'");
+    };
+    uint64_t u = 0;
+    if (key == "op") {
+      for (auto op : SplitOn(val, '|')) {
+        if (op.empty()) return bad("expected op names joined by '|'");
+        r.match.ops.emplace_back(op);
+      }
+    } else if (key == "path") {
+      r.match.path = val;
+    } else if (key == "path2") {
+      r.match.path2 = val;
+    } else if (key == "fstype") {
+      r.match.fstype = val;
+    } else if (key == "flags") {
+      if (!ParseU64(val, &u)) return bad("expected a number (decimal or 0x hex)");
+      r.match.flags = u;
+    } else if (key == "pid") {
+      if (!ParseU64(val, &u) || u == 0) return bad("expected a positive pid");
+      r.match.pid = static_cast<pid_t>(u);
+    } else if (key == "nth") {
+      if (!ParseU64(val, &u) || u == 0) return bad("expected a positive integer");
+      r.when.kind = When::Kind::kNth;
+      r.when.nth = u;
+      has_nth = true;
+    } else if (key == "first" || key == "last" || key == "step") {
+      if (!ParseU64(val, &u)) return bad("expected a non-negative integer");
+      if ((key == "first" || key == "step") && u == 0) return bad("expected >= 1");
+      (key == "first" ? r.when.first : key == "last" ? r.when.last : r.when.step) = u;
+      r.when.kind = When::Kind::kRange;
+      has_range = true;
+    } else if (key == "prob") {
+      double p = 0;
+      if (!ParseDouble(val, &p) || p < 0 || p > 1) return bad("expected 0..1");
+      r.when.kind = When::Kind::kProbability;
+      r.when.probability = p;
+      has_prob = true;
+    } else if (key == "seed") {
+      if (!ParseU64(val, &u)) return bad("expected a non-negative integer");
+      r.when.seed = u;
+    } else if (key == "counter") {
+      if (val == "global") r.when.counter = CounterScope::kGlobal;
+      else if (val == "per_op") r.when.counter = CounterScope::kPerOp;
+      else return bad("expected global or per_op");
+    } else if (key == "action") {
+      action_word = val;
+      has_action = true;
+    } else if (key == "errno") {
+      int e = 0;
+      if (!ErrnoFromName(val, &e)) return bad("expected an errno name like EBUSY");
+      r.action.err = e;
+      has_errno = true;
+    } else if (key == "delay_ms") {
+      if (!ParseU64(val, &u) || u > 3600000) return bad("expected milliseconds");
+      r.action.delay_ms = static_cast<int>(u);
+      has_delay = true;
+    } else if (key == "mode") {
+      if (val == "transient" || val == "once") r.times = Times::kOnce;
+      else if (val == "persistent") r.times = Times::kPersistent;
+      else return bad("expected transient, once or persistent");
+    } else {
+      return PlanError(where + ": " + key, "unknown key");
+    }
+  }
+  if (has_nth + has_range + has_prob > 1)
+    return PlanError(where, "use one of nth, first/last/step, prob");
+  if (has_range && r.when.last && r.when.last < r.when.first)
+    return PlanError(where + ": last", "last is before first");
+  if (has_action) {
+    if (action_word == "fail") r.action.kind = ActionKind::kFail;
+    else if (action_word == "lie") r.action.kind = ActionKind::kLie;
+    else if (action_word == "delay") r.action.kind = ActionKind::kDelay;
+    else if (action_word == "crash" || action_word == "kill") r.action.kind = ActionKind::kCrash;
+    else return PlanError(where + ": action", "expected fail, lie, delay or crash, got '" +
+                                                  action_word + "'");
+  } else if (has_errno) {
+    r.action.kind = ActionKind::kFail;
+  } else if (has_delay) {
+    r.action.kind = ActionKind::kDelay;
+  } else {
+    return PlanError(where, "no action: give errno=, action= or delay_ms=");
+  }
+  if (r.action.kind == ActionKind::kFail && !has_errno)
+    return PlanError(where + ": errno", "action fail needs errno=");
+  if (r.action.kind != ActionKind::kFail && has_errno)
+    return PlanError(where + ": errno", "errno= only goes with action fail");
+  if (r.action.kind != ActionKind::kDelay && has_delay)
+    return PlanError(where + ": delay_ms", "delay_ms= only goes with action delay");
+  return r;
+}
+
+// ---- YAML ----
+struct YamlReader {
+  std::string where;
+  std::optional<Error> error;
+
+  bool Fail(const std::string& field, const std::string& what) {
+    if (!error) error = PlanError(field, what);
+    return false;
+  }
+  bool Str(const YAML::Node& n, const std::string& field, std::string* out) {
+    if (!n.IsScalar()) return Fail(field, "expected a string");
+    *out = n.Scalar();
+    return true;
+  }
+  bool U64(const YAML::Node& n, const std::string& field, uint64_t* out) {
+    if (!n.IsScalar() || !ParseU64(n.Scalar(), out))
+      return Fail(field, "expected a non-negative integer");
+    return true;
+  }
+  bool CheckKeys(const YAML::Node& n, const std::string& field,
+                 std::initializer_list<const char*> keys) {
+    if (!n.IsMap()) return Fail(field, "expected a mapping");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k = it->first.Scalar();
+      bool known = false;
+      for (const char* key : keys) known |= k == key;
+      if (!known) return Fail(field + "." + k, "unknown key");
+    }
+    return true;
+  }
+
+  bool ReadMatch(const YAML::Node& n, const std::string& f, Match* m) {
+    if (!CheckKeys(n, f, {"op", "ops", "path", "path2", "fstype", "flags", "pid"}))
+      return false;
+    for (const char* key : {"op", "ops"}) {
+      YAML::Node op = n[key];
+      if (!op) continue;
+      if (op.IsScalar()) {
+        m->ops.push_back(op.Scalar());
+      } else if (op.IsSequence()) {
+        for (size_t i = 0; i < op.size(); ++i) {
+          std::string s;
+          if (!Str(op[i], f + "." + key + "[" + std::to_string(i) + "]", &s)) return false;
+          m->ops.push_back(s);
+        }
+      } else {
+        return Fail(f + "." + key, "expected an op name or a list of them");
+      }
+    }
+    if (n["path"] && !Str(n["path"], f + ".path", &m->path)) return false;
+    if (n["path2"] && !Str(n["path2"], f + ".path2", &m->path2)) return false;
+    if (n["fstype"] && !Str(n["fstype"], f + ".fstype", &m->fstype)) return false;
+    if (n["flags"] && !U64(n["flags"], f + ".flags", &m->flags)) return false;
+    if (n["pid"]) {
+      uint64_t p = 0;
+      if (!U64(n["pid"], f + ".pid", &p) || p == 0) return Fail(f + ".pid", "expected a positive pid");
+      m->pid = static_cast<pid_t>(p);
+    }
+    return true;
+  }
+  bool ReadWhen(const YAML::Node& n, const std::string& f, When* w) {
+    if (!CheckKeys(n, f, {"nth", "first", "last", "step", "probability", "seed", "counter"}))
+      return false;
+    int kinds = 0;
+    if (n["nth"]) {
+      ++kinds;
+      w->kind = When::Kind::kNth;
+      if (!U64(n["nth"], f + ".nth", &w->nth) || w->nth == 0)
+        return Fail(f + ".nth", "expected a positive integer");
+    }
+    if (n["first"] || n["last"] || n["step"]) {
+      ++kinds;
+      w->kind = When::Kind::kRange;
+      if (n["first"] && (!U64(n["first"], f + ".first", &w->first) || w->first == 0))
+        return Fail(f + ".first", "expected a positive integer");
+      if (n["last"] && !U64(n["last"], f + ".last", &w->last)) return false;
+      if (n["step"] && (!U64(n["step"], f + ".step", &w->step) || w->step == 0))
+        return Fail(f + ".step", "expected a positive integer");
+      if (w->last && w->last < w->first) return Fail(f + ".last", "last is before first");
+    }
+    if (n["probability"]) {
+      ++kinds;
+      w->kind = When::Kind::kProbability;
+      if (!n["probability"].IsScalar() ||
+          !ParseDouble(n["probability"].Scalar(), &w->probability) ||
+          w->probability < 0 || w->probability > 1)
+        return Fail(f + ".probability", "expected a number in 0..1");
+    }
+    if (kinds > 1) return Fail(f, "use one of nth, first/last/step, probability");
+    if (n["seed"] && !U64(n["seed"], f + ".seed", &w->seed)) return false;
+    if (n["counter"]) {
+      std::string c;
+      if (!Str(n["counter"], f + ".counter", &c)) return false;
+      if (c == "global") w->counter = CounterScope::kGlobal;
+      else if (c == "per_op") w->counter = CounterScope::kPerOp;
+      else return Fail(f + ".counter", "expected global or per_op");
+    }
+    return true;
+  }
+  bool ReadAction(const YAML::Node& n, const std::string& f, Action* a) {
+    if (n.IsScalar()) {
+      std::string s = n.Scalar();
+      if (s == "lie") a->kind = ActionKind::kLie;
+      else if (s == "crash" || s == "kill") a->kind = ActionKind::kCrash;
+      else return Fail(f, "expected lie, crash, {fail: ERRNO} or {delay_ms: N}, got '" + s + "'");
+      return true;
+    }
+    if (!CheckKeys(n, f, {"fail", "errno", "delay_ms"})) return false;
+    if (n.size() != 1) return Fail(f, "give exactly one of fail, errno, delay_ms");
+    for (const char* key : {"fail", "errno"}) {
+      if (!n[key]) continue;
+      std::string e;
+      if (!Str(n[key], f + "." + key, &e)) return false;
+      if (!ErrnoFromName(e, &a->err)) return Fail(f + "." + key, "unknown errno '" + e + "'");
+      a->kind = ActionKind::kFail;
+    }
+    if (n["delay_ms"]) {
+      uint64_t ms = 0;
+      if (!U64(n["delay_ms"], f + ".delay_ms", &ms) || ms > 3600000)
+        return Fail(f + ".delay_ms", "expected milliseconds");
+      a->kind = ActionKind::kDelay;
+      a->delay_ms = static_cast<int>(ms);
+    }
+    return true;
+  }
+  bool ReadRule(const YAML::Node& n, const std::string& f, Rule* r) {
+    if (!CheckKeys(n, f, {"match", "when", "action", "times"})) return false;
+    if (n["match"] && !ReadMatch(n["match"], f + ".match", &r->match)) return false;
+    if (n["when"] && !ReadWhen(n["when"], f + ".when", &r->when)) return false;
+    if (!n["action"]) return Fail(f + ".action", "missing");
+    if (!ReadAction(n["action"], f + ".action", &r->action)) return false;
+    if (n["times"]) {
+      std::string t;
+      if (!Str(n["times"], f + ".times", &t)) return false;
+      if (t == "once" || t == "transient") r->times = Times::kOnce;
+      else if (t == "persistent") r->times = Times::kPersistent;
+      else return Fail(f + ".times", "expected once, transient or persistent");
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+std::string ErrnoToName(int err) {
+  const char* n = err > 0 ? strerrorname_np(err) : nullptr;
+  return n ? n : "E" + std::to_string(err);
+}
+
+bool ErrnoFromName(std::string_view name, int* err) {
+  uint64_t v = 0;
+  if (ParseU64(name, &v) && v > 0 && v < 4096) {
+    *err = static_cast<int>(v);
+    return true;
+  }
+  if (name.size() > 1 && name[0] == 'E' && ParseU64(name.substr(1), &v) && v > 0 &&
+      v < 4096) {
+    *err = static_cast<int>(v);
+    return true;
+  }
+  for (int e = 1; e < 134; ++e) {
+    const char* n = strerrorname_np(e);
+    if (n && name == n) {
+      *err = e;
+      return true;
+    }
+  }
+  if (name == "EWOULDBLOCK") return *err = EAGAIN, true;
+  if (name == "EDEADLOCK") return *err = EDEADLK, true;
+  if (name == "ENOTSUP") return *err = EOPNOTSUPP, true;
+  return false;
+}
+
+const char* ActionName(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kNone: return "none";
+    case ActionKind::kFail: return "fail";
+    case ActionKind::kLie: return "lie";
+    case ActionKind::kDelay: return "delay";
+    case ActionKind::kCrash: return "crash";
+  }
+  return "?";
+}
+
+bool Matches(const Match& m, const CallInfo& c) {
+  if (!m.ops.empty()) {
+    bool any = false;
+    for (const std::string& op : m.ops) any |= op == c.op;
+    if (!any) return false;
+  }
+  if ((c.flags & m.flags) != m.flags) return false;
+  if (!m.fstype.empty() && m.fstype != c.fstype) return false;
+  if (m.pid && *m.pid != c.pid) return false;
+  if (!GlobMatch(m.path, c.path)) return false;
+  if (!GlobMatch(m.path2, c.path2)) return false;
+  return true;
+}
+
+FaultPlan::FaultPlan(std::vector<Rule> rules)
+    : rules_(std::move(rules)), state_(rules_.size()) {}
+
+void FaultPlan::Reset() { state_.assign(rules_.size(), RuleState{}); }
+
+Decision FaultPlan::Decide(const CallInfo& call) {
+  Decision d;
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    const Rule& r = rules_[i];
+    if (!Matches(r.match, call)) continue;
+    RuleState& s = state_[i];
+    uint64_t n = ++s.matched;
+    if (r.when.counter == CounterScope::kPerOp) {
+      auto it = s.per_op.find(call.op);
+      if (it == s.per_op.end()) it = s.per_op.emplace(std::string(call.op), 0).first;
+      n = ++it->second;
+    }
+    if (d.fired()) continue;  // an earlier rule won; this one only counts
+    if (r.times == Times::kOnce && s.fired > 0) continue;
+    bool hit = false;
+    const When& w = r.when;
+    switch (w.kind) {
+      case When::Kind::kAlways: hit = true; break;
+      case When::Kind::kNth:
+        hit = r.times == Times::kOnce ? n == w.nth : n >= w.nth;
+        break;
+      case When::Kind::kRange:
+        hit = n >= w.first && (w.last == 0 || n <= w.last) && (n - w.first) % w.step == 0;
+        break;
+      case When::Kind::kProbability:
+        hit = Coin(w.seed, i, n) < w.probability;
+        break;
+    }
+    if (!hit) continue;
+    ++s.fired;
+    d.action = r.action;
+    d.rule = static_cast<int>(i);
+  }
+  return d;
+}
+
+Expected<FaultPlan> FaultPlan::FromCompact(const std::string& text) {
+  std::vector<Rule> rules;
+  auto parts = SplitOn(text, ';');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string_view p = parts[i];
+    while (!p.empty() && (p.front() == ' ' || p.front() == '\n')) p.remove_prefix(1);
+    while (!p.empty() && (p.back() == ' ' || p.back() == '\n')) p.remove_suffix(1);
+    if (p.empty()) continue;
+    auto r = RuleFromCompact(p, rules.size());
+    if (!r.ok()) return r.error();
+    rules.push_back(std::move(r.value()));
+  }
+  return FaultPlan(std::move(rules));
+}
+
+Expected<FaultPlan> FaultPlan::FromYaml(const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return PlanError("line " + std::to_string(e.mark.line + 1), e.msg);
+  }
+  return FromYamlNode(root);
+}
+
+Expected<FaultPlan> FaultPlan::FromYamlNode(const YAML::Node& root) {
+  YAML::Node list = root;
+  const std::string base = "rules";
+  if (root.IsMap()) {
+    for (auto it = root.begin(); it != root.end(); ++it)
+      if (it->first.Scalar() != "rules")
+        return PlanError(it->first.Scalar(), "unknown key (expected 'rules')");
+    list = root["rules"];
+  }
+  if (!list || list.IsNull()) return FaultPlan{};
+  if (!list.IsSequence()) return PlanError(base, "expected a list of rules");
+  YamlReader rd;
+  std::vector<Rule> rules;
+  for (size_t i = 0; i < list.size(); ++i) {
+    Rule r;
+    std::string field = base + "[" + std::to_string(i) + "]";
+    try {
+      if (!rd.ReadRule(list[i], field, &r)) {
+        Error e = *rd.error;
+        if (list[i].Mark().line >= 0)
+          e.detail += " (line " + std::to_string(list[i].Mark().line + 1) + ")";
+        return e;
+      }
+    } catch (const YAML::Exception& e) {
+      return PlanError(field, e.msg);
+    }
+    rules.push_back(std::move(r));
+  }
+  return FaultPlan(std::move(rules));
+}
+
+Expected<FaultPlan> FaultPlan::Parse(const std::string& text) {
+  std::string_view t(text);
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t' || t.front() == '\n'))
+    t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\n'))
+    t.remove_suffix(1);
+  if (t.empty()) return FaultPlan{};
+  bool compact = t.find('\n') == std::string_view::npos && t.front() != '{' &&
+                 t.front() != '[' && t.front() != '-' &&
+                 t.find('=') != std::string_view::npos &&
+                 t.find(": ") == std::string_view::npos;
+  return compact ? FromCompact(text) : FromYaml(text);
+}
+
+std::string FaultPlan::ToString() const {
+  std::string out;
+  for (const Rule& r : rules_) {
+    std::vector<std::string> f;
+    if (!r.match.ops.empty()) {
+      std::string ops;
+      for (auto& op : r.match.ops) ops += (ops.empty() ? "" : "|") + Escape(op);
+      f.push_back("op=" + ops);
+    }
+    if (!r.match.path.empty()) f.push_back("path=" + Escape(r.match.path));
+    if (!r.match.path2.empty()) f.push_back("path2=" + Escape(r.match.path2));
+    if (!r.match.fstype.empty()) f.push_back("fstype=" + Escape(r.match.fstype));
+    if (r.match.flags) f.push_back("flags=" + Hex(r.match.flags));
+    if (r.match.pid) f.push_back("pid=" + std::to_string(*r.match.pid));
+    const When& w = r.when;
+    switch (w.kind) {
+      case When::Kind::kAlways: break;
+      case When::Kind::kNth: f.push_back("nth=" + std::to_string(w.nth)); break;
+      case When::Kind::kRange:
+        f.push_back("first=" + std::to_string(w.first));
+        f.push_back("last=" + std::to_string(w.last));
+        f.push_back("step=" + std::to_string(w.step));
+        break;
+      case When::Kind::kProbability:
+        f.push_back("prob=" + DoubleText(w.probability));
+        break;
+    }
+    if (w.seed) f.push_back("seed=" + std::to_string(w.seed));
+    if (w.counter == CounterScope::kPerOp) f.push_back("counter=per_op");
+    switch (r.action.kind) {
+      case ActionKind::kFail: f.push_back("errno=" + ErrnoToName(r.action.err)); break;
+      case ActionKind::kDelay:
+        f.push_back("action=delay");
+        f.push_back("delay_ms=" + std::to_string(r.action.delay_ms));
+        break;
+      default: f.push_back(std::string("action=") + ActionName(r.action.kind));
+    }
+    f.push_back(r.times == Times::kOnce ? "mode=transient" : "mode=persistent");
+    std::string line;
+    for (auto& x : f) line += (line.empty() ? "" : ",") + x;
+    out += (out.empty() ? "" : ";") + line;
+  }
+  return out;
+}
+
+std::string FaultPlan::ToJson() const {
+  nlohmann::json rules = nlohmann::json::array();
+  for (const Rule& r : rules_) {
+    nlohmann::json j, m = nlohmann::json::object(), w = nlohmann::json::object();
+    if (!r.match.ops.empty()) m["op"] = r.match.ops;
+    if (!r.match.path.empty()) m["path"] = r.match.path;
+    if (!r.match.path2.empty()) m["path2"] = r.match.path2;
+    if (!r.match.fstype.empty()) m["fstype"] = r.match.fstype;
+    if (r.match.flags) m["flags"] = r.match.flags;
+    if (r.match.pid) m["pid"] = *r.match.pid;
+    switch (r.when.kind) {
+      case When::Kind::kAlways: break;
+      case When::Kind::kNth: w["nth"] = r.when.nth; break;
+      case When::Kind::kRange:
+        w["first"] = r.when.first;
+        w["last"] = r.when.last;
+        w["step"] = r.when.step;
+        break;
+      case When::Kind::kProbability: w["probability"] = r.when.probability; break;
+    }
+    if (r.when.seed) w["seed"] = r.when.seed;
+    if (r.when.counter == CounterScope::kPerOp) w["counter"] = "per_op";
+    j["match"] = m;
+    if (!w.empty()) j["when"] = w;
+    switch (r.action.kind) {
+      case ActionKind::kFail: j["action"] = {{"fail", ErrnoToName(r.action.err)}}; break;
+      case ActionKind::kDelay: j["action"] = {{"delay_ms", r.action.delay_ms}}; break;
+      default: j["action"] = ActionName(r.action.kind);
+    }
+    j["times"] = r.times == Times::kOnce ? "once" : "persistent";
+    rules.push_back(std::move(j));
+  }
+  return nlohmann::json{{"rules", rules}}.dump();
+}
+
+}  // namespace faultline

@@ -1,0 +1,179 @@
+// Fault plans: one language for the in-process FaultInjectingSys and the
+// seccomp supervisor. A plan is a list of rules; for every call the plan is
+// asked once (Decide) and answers with the action of the first rule that
+// fires, or none.
+//
+// A rule:
+//   match  which calls count: a set of ops (Sys op names such as "mount",
+//          "umount2", "open" -- mydocker::OpName -- or, for seccomp, syscall
+//          names), a glob on the primary path (fnmatch without FNM_PATHNAME:
+//          '*' also matches '/'), a glob on the second path, an fstype, flag
+//          bits that must all be set, a pid. Empty fields match anything.
+//   when   which matching calls fire. n is the 1-based number of the call
+//          among the calls this rule matched (one counter per rule for the
+//          whole run: with no op filter that is the run's call sequence), or,
+//          with counter per_op, among the matched calls of the same op.
+//            nth N          n == N (once) / n >= N (persistent: from then on)
+//            range a..b/s   a <= n <= b (b 0: no end) and (n - a) % s == 0
+//            probability p  a coin seeded by (seed, rule index, n): the same
+//                           plan fires on the same calls in every run
+//            always         every matching call
+//   action fail(errno) | lie (report success, do nothing) | delay(ms, then
+//          do the call) | crash (the runtime dies right there)
+//   times  once (transient: fires at most once) | persistent (every call
+//          `when` selects)
+// Every matching rule counts every call it matches, whether or not an
+// earlier rule fired, so a rule's counters do not depend on other rules.
+//
+// Text forms:
+//   YAML or JSON (yaml-cpp reads both):
+//     rules:                         # or a top-level sequence of rules
+//       - match: {op: [mount, umount2], path: "/var/lib/mydocker/*",
+//                 fstype: overlay, flags: 0x1000, pid: 7}
+//         when: {nth: 3, counter: per_op}   # or {first: 2, last: 9, step: 2}
+//                                           # or {probability: 0.1, seed: 42}
+//         action: {fail: EBUSY}             # or lie | crash | {delay_ms: 50}
+//         times: once                       # once | transient | persistent
+//   compact, one line, for replay commands; rules separated by ';':
+//     op=mount|umount2,path=/var/*,nth=3,errno=EBUSY,mode=transient
+//     keys: op (alternatives joined by '|'), path, path2, fstype, flags
+//     (decimal or 0x hex), pid, nth | first,last,step | prob,seed, counter
+//     (global|per_op), action (fail|lie|delay|crash; kill = crash), errno
+//     (name or number; implies fail), delay_ms (implies delay), mode
+//     (transient|once|persistent). In values, '%' ',' ';' '=' are written
+//     %25 %2C %3B %3D. ToString() prints this form and Parse() reads it back
+//     to an equal plan.
+// Parse errors are mydocker::Error with step "fault plan", path = the field
+// ("rules[1].when.nth" or "rule 2: nth") and a detail saying what is wrong.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/util/error.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace faultline {
+
+// "EBUSY" for 16; "E999" for an unknown number.
+std::string ErrnoToName(int err);
+// "EBUSY" or "16" -> 16. False for an unknown name.
+bool ErrnoFromName(std::string_view name, int* err);
+
+// One call as the plan sees it. The views must stay valid during Decide.
+struct CallInfo {
+  std::string_view op;      // "mount", "open", ... or a syscall name
+  std::string_view path;    // primary path argument ("" when none)
+  std::string_view path2;   // second path (mount source, rename target, ...)
+  std::string_view fstype;  // mount/fsopen fstype ("" otherwise)
+  uint64_t flags = 0;       // the call's flags argument (mount flags, ...)
+  pid_t pid = 0;            // calling process (0: unknown)
+};
+
+enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash };
+// "none", "fail", "lie", "delay", "crash".
+const char* ActionName(ActionKind kind);
+
+struct Action {
+  ActionKind kind = ActionKind::kNone;
+  int err = 0;       // kFail: the errno
+  int delay_ms = 0;  // kDelay
+  bool operator==(const Action&) const = default;
+};
+
+enum class Times : uint8_t { kOnce, kPersistent };
+enum class CounterScope : uint8_t { kGlobal, kPerOp };
+
+struct Match {
+  std::vector<std::string> ops;  // empty: every op
+  std::string path;              // glob; empty: any
+  std::string path2;             // glob; empty: any
+  std::string fstype;            // exact; empty: any
+  uint64_t flags = 0;            // bits that must all be set
+  std::optional<pid_t> pid;
+  bool operator==(const Match&) const = default;
+};
+
+struct When {
+  enum class Kind : uint8_t { kAlways, kNth, kRange, kProbability };
+  Kind kind = Kind::kAlways;
+  uint64_t nth = 0;
+  uint64_t first = 1, last = 0, step = 1;  // kRange; last 0: no end
+  double probability = 0;                  // kProbability
+  uint64_t seed = 0;
+  CounterScope counter = CounterScope::kGlobal;
+  bool operator==(const When&) const = default;
+};
+
+struct Rule {
+  Match match;
+  When when;
+  Action action;
+  Times times = Times::kOnce;
+  bool operator==(const Rule&) const = default;
+};
+
+struct Decision {
+  Action action;  // kind kNone: no fault
+  int rule = -1;  // index of the rule that fired
+  bool fired() const { return action.kind != ActionKind::kNone; }
+};
+
+class FaultPlan {
+ public:
+  FaultPlan() = default;
+  explicit FaultPlan(std::vector<Rule> rules);
+
+  // YAML or JSON text.
+  static mydocker::Expected<FaultPlan> FromYaml(const std::string& text);
+  // An already parsed YAML node: a list of rules or {rules: [...]} (a
+  // scenario's `faults:` section). Field names in errors start at "rules".
+  static mydocker::Expected<FaultPlan> FromYamlNode(const YAML::Node& node);
+  // The compact one-line form.
+  static mydocker::Expected<FaultPlan> FromCompact(const std::string& text);
+  // Compact when the text is one line of key=value fields, else YAML/JSON.
+  static mydocker::Expected<FaultPlan> Parse(const std::string& text);
+
+  // The compact form; FromCompact(ToString()) equals this plan.
+  std::string ToString() const;
+  // JSON in the YAML schema above; FromYaml(ToJson()) equals this plan.
+  std::string ToJson() const;
+
+  // Counts the call against every matching rule and returns the action of
+  // the first rule that fires (or none).
+  Decision Decide(const CallInfo& call);
+  // Forgets all counters (a fresh run).
+  void Reset();
+
+  const std::vector<Rule>& rules() const { return rules_; }
+  bool empty() const { return rules_.empty(); }
+  // How many calls rule i matched / fired on so far.
+  uint64_t matched(size_t i) const { return state_.at(i).matched; }
+  uint64_t fired(size_t i) const { return state_.at(i).fired; }
+
+  bool operator==(const FaultPlan& o) const { return rules_ == o.rules_; }
+
+ private:
+  struct RuleState {
+    uint64_t matched = 0;
+    std::map<std::string, uint64_t, std::less<>> per_op;
+    uint64_t fired = 0;
+  };
+  std::vector<Rule> rules_;
+  std::vector<RuleState> state_;
+};
+
+// Does rule.match accept the call? (Exposed for the seccomp supervisor,
+// which filters syscalls before asking the plan.)
+bool Matches(const Match& match, const CallInfo& call);
+
+}  // namespace faultline
