@@ -318,12 +318,16 @@ class Prober {
   void Holder(const std::string& pid, std::set<std::string>& namespaces_seen) {
     const std::string ns_path = "/proc/" + pid + "/ns/mnt";
     auto ns = sys_.Readlink(ns_path);
-    if (!ns.ok()) {
-      // Zombies and exited processes have no namespace left.
-      if (!IsVanished(ns.err)) Fail("probe holders: readlink", ns_path, ns.err);
+    if (ns.ok()) {
+      if (!namespaces_seen.insert(ns.value).second) return;
+    } else if (IsVanished(ns.err)) {
+      return;  // zombies and exited processes have no namespace left
+    } else if (ns.err != EACCES && ns.err != EPERM) {
+      Fail("probe holders: readlink", ns_path, ns.err);
       return;
     }
-    if (!namespaces_seen.insert(ns.value).second) return;
+    // EACCES/EPERM: a process that hides its namespace (not dumpable) may
+    // still show its mountinfo; read it without knowing the namespace.
     const std::string path = "/proc/" + pid + "/mountinfo";
     auto text = mydocker::ReadFile(sys_, path, "probe holders: read");
     if (!text) {

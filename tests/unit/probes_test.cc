@@ -369,6 +369,11 @@ TEST_F(ProbesSnapshot, HoldersAreScopeMountsOfOtherNamespacesOncePerNamespace) {
   EXPECT_THAT(s.errors, IsEmpty());
   EXPECT_THAT(s.probes["holders"],
               UnorderedElementsAre("pid=300 / overlay overlay", "pid=300 /data ext4 /dev/vda"));
+  // A process that hides its namespace link (not dumpable) is still read.
+  sys_.Proc(304, 1, "hidden", "0::/\n", "mnt:[5]",
+            "70 1 0:60 / /tmp/scope/h rw - tmpfs held rw\n");
+  sys_.FailOn("/proc/304/ns/mnt", EACCES);
+  EXPECT_THAT(Take().probes["holders"], Contains("pid=304 /tmp/scope/h tmpfs held"));
   scope_.holders = false;
   EXPECT_EQ(Take().probes.count("holders"), 0u);
 }
