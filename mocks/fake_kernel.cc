@@ -23,7 +23,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <deque>
+#include <forward_list>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -190,6 +190,17 @@ struct Process {
   int clone_flags = 0;
   int pending_sig = 0;
 };
+
+void SplitPathInto(std::string_view p, std::vector<std::string_view>* out) {
+  size_t i = 0;
+  while (i < p.size()) {
+    while (i < p.size() && p[i] == '/') ++i;
+    size_t j = i;
+    while (j < p.size() && p[j] != '/') ++j;
+    if (j > i) out->push_back(p.substr(i, j - i));
+    i = j;
+  }
+}
 
 std::vector<std::string_view> SplitPath(std::string_view p) {
   std::vector<std::string_view> out;
@@ -628,11 +639,15 @@ struct FakeKernel::State {
            bool* trailing = nullptr) {
     if (path.empty()) return ENOENT;
     const Process& p = P();
-    Node root = Fresh(p.root);
-    Node dir = path[0] == '/' ? root : Fresh(p.cwd);
+    const bool absolute = path[0] == '/';
+    Node dir = Fresh(absolute ? p.root : p.cwd);
     bool trail = path.size() > 1 && path.back() == '/';
     if (trailing) *trailing = trail;
-    std::vector<std::string_view> todo = SplitPath(path);
+    // Components still to walk, last one first (reused scratch: Walk never
+    // re-enters itself).
+    std::vector<std::string_view>& todo = walk_scratch_;
+    todo.clear();
+    SplitPathInto(path, &todo);
     if (parent_only) {
       if (todo.empty()) {
         *last = "";
@@ -643,7 +658,7 @@ struct FakeKernel::State {
       todo.pop_back();
     }
     std::reverse(todo.begin(), todo.end());
-    std::deque<std::string> hold;  // symlink targets being walked (stable)
+    std::forward_list<std::string> hold;  // symlink targets being walked
     int links = 0;
     while (!todo.empty()) {
       std::string_view name = todo.back();
@@ -651,12 +666,12 @@ struct FakeKernel::State {
       if (!IsDir(dir)) return ENOTDIR;
       if (name == ".") continue;
       if (name == "..") {
-        dir = DotDot(dir, root);
+        dir = DotDot(dir, Fresh(p.root));
         continue;
       }
       Node child;
       if (int e = Lookup(dir, name, &child)) return e;
-      child = CrossMounts(std::move(child));
+      if (!mounts[child.mnt].kids.empty()) child = CrossMounts(std::move(child));
       bool is_last = todo.empty();
       if (IsLink(child) && (!is_last || (!parent_only && (follow_last || trail)))) {
         if (++links > 40) return ELOOP;
@@ -665,14 +680,13 @@ struct FakeKernel::State {
           dir = CrossMounts(jump);
           continue;
         }
-        std::string target = LinkTarget(child);
-        if (target.empty()) return ENOENT;
-        hold.push_back(std::move(target));
-        const std::string& t = hold.back();
-        auto comps = SplitPath(t);
-        for (auto it = comps.rbegin(); it != comps.rend(); ++it)
-          todo.push_back(*it);
-        if (t[0] == '/') dir = root;
+        hold.push_front(LinkTarget(child));
+        const std::string& t = hold.front();
+        if (t.empty()) return ENOENT;
+        size_t before = todo.size();
+        SplitPathInto(t, &todo);
+        std::reverse(todo.begin() + static_cast<long>(before), todo.end());
+        if (t[0] == '/') dir = Fresh(p.root);
         continue;
       }
       dir = std::move(child);
@@ -682,6 +696,7 @@ struct FakeKernel::State {
     *out = std::move(dir);
     return 0;
   }
+  std::vector<std::string_view> walk_scratch_;
 
   std::string LinkTarget(const Node& n) {
     if (KindOf(n.mnt) == FsKind::kProc) return ProcLink(n);
@@ -3175,6 +3190,13 @@ struct FakeKernel::State {
     return AddFile(at("etc/hostname"), "busybox\n", 0644);
   }
 
+  // Room to grow without reallocating the tables during a run.
+  void Headroom() {
+    inodes.reserve(inodes.size() + 512);
+    mounts.reserve(mounts.size() + 64);
+    ofds.reserve(ofds.size() + 32);
+  }
+
   size_t LiveMountCount() const {
     size_t n = 0;
     for (const MountRec& m : mounts) n += m.alive;
@@ -3194,11 +3216,13 @@ FakeKernel::~FakeKernel() = default;
 FakeKernel::FakeKernel(const FakeKernel& other)
     : s_(std::make_unique<State>(*other.s_)) {
   s_->self = this;
+  s_->Headroom();
 }
 FakeKernel& FakeKernel::operator=(const FakeKernel& other) {
   if (this != &other) {
     s_ = std::make_unique<State>(*other.s_);
     s_->self = this;
+    s_->Headroom();
   }
   return *this;
 }
