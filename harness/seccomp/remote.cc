@@ -206,7 +206,9 @@ int KillDescendants(pid_t root, pid_t* pids_out, int max_pids) {
       }
     }
     int fresh = 0;
-    for (int i = 0; i < ntree; ++i) {
+    // Deepest first: tree is in breadth-first order, and a process whose
+    // parent died first would be reparented out of reach of the check below.
+    for (int i = ntree - 1; i >= 0; --i) {
       pid_t pid = tree[i];
       if (Contains(killed, nkilled, pid) || nkilled >= kMaxProcs) continue;
       int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));

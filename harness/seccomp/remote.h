@@ -29,8 +29,10 @@ std::string ReadProcLink(pid_t pid, const std::string& what);
 pid_t ParentOf(pid_t pid);
 
 // SIGKILLs every live descendant of root (not root itself), found by walking
-// /proc parent links, and repeats until a pass finds none (a process forked
-// between a scan and its parent's kill is caught by the next pass). Each
+// /proc parent links, children before their parents, and repeats until a pass
+// finds none. A process forked after a scan by a parent killed in the same
+// pass is reparented: when root is a child subreaper (the supervisor's reaper)
+// it lands under root and the next pass gets it; otherwise it escapes. Each
 // kill goes through a pidfd opened before re-checking the ancestry, so a
 // recycled pid is never signalled. Stores up to max_pids of the pids it
 // killed in pids (may be null) and returns how many it killed.
