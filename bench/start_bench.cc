@@ -1,0 +1,318 @@
+// Container start to exit: `/bin/true` in the busybox image, run by
+//   Start/core       the in-process runtime core (Runtime::Run on LinuxSys)
+//   Start/mydocker   the mydocker binary (`mydocker --root R run busybox /bin/true`)
+//   Start/runc       `runc --root S run --bundle B ID`
+//   Start/crun       `crun --root S run --bundle B ID`
+// all over the same imported busybox image. runc and crun each get one OCI
+// bundle made once by harness/oci (CreateBundle: an overlay workspace over the
+// image, config.json mirroring mydocker's containers), reused by every run;
+// mydocker makes and removes its workspace in every run, so its figures
+// include the workspace. Plus
+//   Workspace/busybox/upper:disk   the workspace alone (setup + teardown)
+// so the start figures can be read against it.
+//
+// Run with --benchmark_enable_random_interleaving=true and repetitions (as
+// bench/run and bench/start-median do) to alternate the runtimes in one run.
+// Time is wall time from spawn (or the Run call) to the reaped exit.
+//
+// Cgroups: every runtime's containers go under
+// the per-run parent, removed at exit. crun 1.8 refuses a hybrid host whose
+// cgroup2 mount lists a controller (here: hugetlb) in cgroup.controllers, even
+// with its cgroup manager disabled; the private mount namespace gets an empty
+// file bind-mounted over /sys/fs/cgroup/unified/cgroup.controllers (the host's
+// file is untouched). Every runtime runs under that same view.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include <nlohmann/json.hpp>
+
+#include "harness/oci/bundle.h"
+#include "runtime/container/runtime.h"
+#include "runtime/sys/fs_util.h"
+#include "runtime/sys/linux_sys.h"
+#include "runtime/workspace/workspace.h"
+
+namespace fb = faultline::bench;
+using mydocker::MakeError;
+using mydocker::Outcome;
+
+namespace {
+
+constexpr const char* kUnifiedControllers = "/sys/fs/cgroup/unified/cgroup.controllers";
+
+struct Globals {
+  std::optional<fb::Scratch> scratch;
+  std::string root;     // mydocker's --root (image store + containers)
+  std::string rootfs;   // the imported busybox rootfs
+  std::string parent;   // per-run cgroup parent
+  std::vector<std::string> bundles;  // OCI bundle dirs (each an overlay)
+  bool controllers_masked = false;
+  int next_id = 0;
+} g;
+
+std::string Describe(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "wait status " + std::to_string(status);
+}
+
+// Runs argv once per iteration; each iteration's argv gets a fresh container
+// id from make_argv.
+void RunBinary(benchmark::State& state, const std::string& what,
+               const std::function<std::vector<std::string>(const std::string&)>& make_argv) {
+  std::string file = what + ".stderr";
+  for (char& c : file) c = c == '/' ? '-' : c;
+  const std::string log = g.scratch->Sub(file);
+  for (auto _ : state) {
+    const std::string id = "fb" + std::to_string(g.next_id++);
+    const auto argv = make_argv(id);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      fb::RecordFailure(state, what, MakeError("bench: open log", log, errno).Message());
+      break;
+    }
+    int64_t t0 = fb::NowNs();
+    auto st = fb::SpawnAndWait(argv, fd);
+    int64_t t1 = fb::NowNs();
+    close(fd);
+    if (!st) {
+      fb::RecordFailure(state, what, st.error().Message());
+      break;
+    }
+    if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0) {
+      fb::RecordFailure(state, what, argv[0] + ": " + Describe(*st) + ": " + fb::Head(log));
+      break;
+    }
+    state.SetIterationTime((t1 - t0) / 1e9);
+  }
+}
+
+void BM_Core(benchmark::State& state) {
+  mydocker::LinuxSys sys;
+  mydocker::RuntimeConfig config;
+  config.root = g.root;
+  config.cgroup_parent = g.parent;
+  config.inherited_env = {"PATH=/bin:/usr/bin:/sbin:/usr/sbin"};
+  mydocker::Runtime rt(sys, config);
+  mydocker::RunSpec spec;
+  spec.image = "busybox";
+  spec.argv = {"/bin/true"};
+  for (auto _ : state) {
+    int64_t t0 = fb::NowNs();
+    auto r = rt.Run(spec);
+    int64_t t1 = fb::NowNs();
+    if (!r) {
+      fb::RecordFailure(state, "Start/core", r.error().Message());
+      break;
+    }
+    if (r->exit_code != 0) {
+      fb::RecordFailure(state, "Start/core",
+                        "exit code " + std::to_string(r->exit_code) + " " + r->message);
+      break;
+    }
+    state.SetIterationTime((t1 - t0) / 1e9);
+  }
+}
+
+void BM_Mydocker(benchmark::State& state) {
+  RunBinary(state, "Start/mydocker", [](const std::string&) {
+    return std::vector<std::string>{FAULTLINE_MYDOCKER_BIN, "--root", g.root, "--cgroup-parent",
+                                    g.parent, "run", "busybox", "/bin/true"};
+  });
+}
+
+void BM_Oci(benchmark::State& state, std::string runtime) {
+  const std::string bin = fb::FindInPath(runtime);
+  if (bin.empty()) {
+    // Not a failure: the peer is not installed here (documented skip).
+    state.SkipWithError((runtime + " not found in PATH").c_str());
+    return;
+  }
+  const std::string bundle = g.scratch->Sub("bundle-" + runtime);
+  const std::string state_root = g.scratch->Sub(runtime + "-state");
+  RunBinary(state, "Start/" + runtime, [&](const std::string& id) {
+    return std::vector<std::string>{bin, "--root", state_root, "run", "--bundle", bundle, id};
+  });
+}
+
+void BM_WorkspaceBusybox(benchmark::State& state) {
+  mydocker::LinuxSys sys;
+  mydocker::WorkspaceSpec spec;
+  spec.dir = g.scratch->Sub("ws");
+  spec.layers = {g.rootfs};
+  spec.hostname = "bench";
+  spec.resolv_conf = "nameserver 127.0.0.1\n";
+  for (auto _ : state) {
+    int64_t t0 = fb::NowNs();
+    auto ws = mydocker::Workspace::Create(sys, spec);
+    Outcome d = ws ? ws->Destroy() : Outcome(ws.error());
+    int64_t t1 = fb::NowNs();
+    if (!d) {
+      fb::RecordFailure(state, "Workspace/busybox", d.error().Message());
+      break;
+    }
+    state.SetIterationTime((t1 - t0) / 1e9);
+  }
+}
+
+// Capabilities in kernel order (linux/capability.h), for PR_CAPBSET_READ.
+constexpr const char* kCapNames[] = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+
+// harness/oci asks for every capability; a runtime cannot grant one that is
+// missing from its own bounding set (this host's root lacks CAP_SYS_RESOURCE)
+// and runc/crun then fail with "unable to apply caps" / "capset: EPERM".
+// Drops those from the bundle's config.json; returns the dropped names.
+mydocker::Expected<std::vector<std::string>> DropUnavailableCaps(const std::string& bundle) {
+  std::set<std::string> have;
+  for (int i = 0; i < int(std::size(kCapNames)); ++i) {
+    if (prctl(PR_CAPBSET_READ, i, 0, 0, 0) == 1) have.insert(kCapNames[i]);
+  }
+  const std::string path = bundle + "/config.json";
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
+  if (j.is_discarded()) return MakeError("bench: parse config.json", path, EINVAL);
+  std::set<std::string> dropped;
+  if (j.contains("process") && j["process"].contains("capabilities")) {
+    for (auto& [set, caps] : j["process"]["capabilities"].items()) {
+      nlohmann::json kept = nlohmann::json::array();
+      for (const auto& c : caps) {
+        if (have.count(c.get<std::string>())) {
+          kept.push_back(c);
+        } else {
+          dropped.insert(c.get<std::string>());
+        }
+      }
+      caps = kept;
+    }
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) return MakeError("bench: write config.json", path, EIO);
+  return std::vector<std::string>(dropped.begin(), dropped.end());
+}
+
+// crun's hybrid refusal (see the file comment): mask the v2 controller list
+// in this private namespace only, and only when it is not empty.
+Outcome MaskUnifiedControllers() {
+  struct stat st;
+  if (stat(kUnifiedControllers, &st) != 0) return Outcome::Ok();  // not hybrid
+  if (fb::Head(kUnifiedControllers, 256).find_first_not_of(" \n") == std::string::npos) {
+    return Outcome::Ok();  // already empty: crun accepts it
+  }
+  const std::string empty = g.scratch->Sub("empty-cgroup.controllers");
+  int fd = open(empty.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+  if (fd < 0) return MakeError("bench: create empty controllers file", empty, errno);
+  close(fd);
+  if (mount(empty.c_str(), kUnifiedControllers, nullptr, MS_BIND, nullptr) != 0) {
+    return MakeError("bench: bind empty cgroup.controllers", kUnifiedControllers, errno);
+  }
+  g.controllers_masked = true;
+  return Outcome::Ok();
+}
+
+void Register() {
+  auto reg = [](const char* name, auto fn, auto... args) {
+    fb::Configure(benchmark::RegisterBenchmark(name, fn, args...))
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  };
+  reg("Start/core", BM_Core);
+  reg("Start/mydocker", BM_Mydocker);
+  reg("Start/runc", BM_Oci, std::string("runc"));
+  reg("Start/crun", BM_Oci, std::string("crun"));
+  fb::Configure(benchmark::RegisterBenchmark("Workspace/busybox/upper:disk", BM_WorkspaceBusybox))
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+Outcome Setup() {
+  auto s = fb::Scratch::Create();
+  if (!s) return s.error();
+  g.scratch = std::move(*s);
+  g.root = g.scratch->Sub("root");
+  g.parent = fb::CgroupParentName();
+  if (mkdir(g.scratch->Sub("ws").c_str(), 0755) != 0) {
+    return MakeError("bench: mkdir", g.scratch->Sub("ws"), errno);
+  }
+  auto rootfs = fb::ImportBusybox(*g.scratch, g.root, "busybox");
+  if (!rootfs) return rootfs.error();
+  g.rootfs = *rootfs;
+  MYDOCKER_TRY(MaskUnifiedControllers());
+  mydocker::LinuxSys sys;
+  for (const std::string rt : {"runc", "crun"}) {
+    faultline::OciSpecInput in;
+    in.argv = {"/bin/true"};
+    in.hostname = "bench";
+    in.cgroups_path = "/" + g.parent + "/" + rt;
+    auto b = faultline::CreateBundle(sys, g.scratch->Sub("bundle-" + rt), g.rootfs, in);
+    if (!b) return b.error();
+    g.bundles.push_back(b->dir);
+    auto dropped = DropUnavailableCaps(b->dir);
+    if (!dropped) return dropped.error();
+    std::string names;
+    for (const auto& c : *dropped) names += (names.empty() ? "" : ",") + c;
+    benchmark::AddCustomContext("oci_caps_dropped", names.empty() ? "none" : names);
+  }
+  benchmark::AddCustomContext("cgroup_parent", g.parent);
+  benchmark::AddCustomContext("crun_hybrid_workaround",
+                              g.controllers_masked ? "empty cgroup.controllers bind-mounted"
+                                                   : "not needed");
+  Register();
+  return Outcome::Ok();
+}
+
+Outcome Teardown() {
+  Outcome first;
+  auto keep = [&](Outcome o) {
+    if (!o && first) first = o;
+  };
+  mydocker::LinuxSys sys;
+  for (const auto& b : g.bundles) keep(faultline::DestroyBundle(sys, b));
+  if (g.controllers_masked) keep(fb::Unmount(kUnifiedControllers));
+  if (!g.parent.empty()) {
+    keep(fb::RemoveCgroupTree(g.parent));
+    for (const auto& p : fb::LeftoverCgroups(g.parent)) {
+      keep(MakeError("host check: cgroup left", p, EEXIST));
+    }
+  }
+  if (g.scratch) {
+    // mydocker must have removed every container directory it made.
+    auto left = sys.ReadDir(g.root + "/containers");
+    if (left.ok() && !left.value.empty()) {
+      keep(MakeError("host check: mydocker left container directories", g.root + "/containers",
+                     ENOTEMPTY, std::to_string(left.value.size()) + " left"));
+    }
+    keep(g.scratch->Remove());
+  }
+  return first;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return fb::BenchMain(argc, argv, Setup, Teardown); }
