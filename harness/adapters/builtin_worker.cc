@@ -1,11 +1,16 @@
 #include "harness/adapters/builtin_worker.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "harness/adapters/fault_bridge.h"
 #include "harness/adapters/process.h"
+#include "mocks/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/linux_sys.h"
 
@@ -101,7 +106,19 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
                                             v["ro"].get<bool>()});
   }
   std::fflush(stdout);
-  auto result = rt.Run(spec);
+  std::optional<mydocker::Expected<mydocker::RunResult>> ran;
+  try {
+    ran.emplace(rt.Run(spec));
+  } catch (const Crash& c) {
+    // The plan's crash action: die as a crashed runtime does, with no
+    // cleanup of any kind (the container's init has PDEATHSIG). The adapter
+    // sees the signal and runs gc, the documented recovery.
+    std::fprintf(stderr, "faultline: crash injected: %s\n", c.what());
+    std::fflush(stderr);
+    kill(getpid(), SIGKILL);
+    _exit(128 + SIGKILL);
+  }
+  auto& result = *ran;
   if (!result) {
     const mydocker::Error& e = result.error();
     r["runtime_error"] = true;

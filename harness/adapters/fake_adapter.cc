@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include <chrono>
+#include <optional>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/fault_bridge.h"
 #include "mocks/fake_kernel.h"
+#include "mocks/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 
 namespace faultline {
@@ -91,7 +93,30 @@ class FakeAdapter : public RuntimeAdapter {
     spec.limits = req.limits;
     spec.volumes = req.volumes;
     const size_t console_before = kernel_->console().size();
-    auto r = rt.Run(spec);
+    std::optional<mydocker::Expected<mydocker::RunResult>> ran;
+    try {
+      ran.emplace(rt.Run(spec));
+    } catch (const Crash& c) {
+      // The runtime died at the crash point: the kernel model reaps it, then
+      // gc (a fresh runtime process, no faults) must clean up.
+      res.out = kernel_->console().substr(console_before);
+      res.crashed = true;
+      res.runtime_error = true;
+      res.exit_code = 128 + 9;
+      res.error_message = std::string("crash injected: ") + c.what();
+      kernel_->RuntimeCrashed();
+      mydocker::Runtime recover(*kernel_, config);
+      auto gc = recover.Gc();
+      if (!gc) {
+        res.notes.push_back("gc after the crash failed: " + gc.error().Message());
+      } else {
+        res.notes.push_back("ran gc after the crash: removed " +
+                            std::to_string(gc->removed.size()));
+        for (const auto& e : gc->errors) res.notes.push_back("gc error: " + e.Message());
+      }
+      return res;
+    }
+    auto& r = *ran;
     res.out = kernel_->console().substr(console_before);
     if (!r) {
       res.runtime_error = true;

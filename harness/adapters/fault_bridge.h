@@ -14,14 +14,11 @@
 
 namespace faultline {
 
-// A Sys applying `faults` over target (which must outlive it), or nullptr
-// with *error saying why: the plan's own parse error (with its line), or
-// that fault injection is not built into this binary.
+// A FaultInjectingSys applying `faults` over target (which must outlive
+// it), or nullptr with *error holding the plan parser's message (step
+// "fault plan", the field, what is wrong). A crash action throws
+// faultline::Crash (mocks/fault_injecting_sys.h) out of the call.
 std::unique_ptr<mydocker::Sys> MakeFaultySys(mydocker::Sys& target, const YAML::Node& faults,
                                              std::string* error);
-
-// A crash action ended the run: set by the FaultInjectingSys's crash action
-// in-process (the fake runtime); the builtin worker dies by SIGKILL instead.
-bool FaultInjectionAvailable();
 
 }  // namespace faultline

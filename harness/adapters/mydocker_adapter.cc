@@ -56,9 +56,11 @@ class MydockerAdapter : public RuntimeAdapter {
     ContainerResult res;
     std::vector<std::string> args = {"run", "--name", req.id};
     if (!req.hostname.empty()) args.insert(args.end(), {"--hostname", req.hostname});
-    for (const auto& e : req.env) args.insert(args.end(), {"-e", e});
+    // -e and -v take several values each in mydocker's CLI (CLI11 vectors):
+    // attached values ("-eK=V") keep IMAGE from being read as one of them.
+    for (const auto& e : req.env) args.push_back("-e" + e);
     for (const auto& v : req.volumes) {
-      args.insert(args.end(), {"-v", v.host + ":" + v.container + (v.read_only ? ":ro" : "")});
+      args.push_back("-v" + v.host + ":" + v.container + (v.read_only ? ":ro" : ""));
     }
     const auto& l = req.limits;
     if (l.memory_bytes) args.insert(args.end(), {"-m", std::to_string(*l.memory_bytes)});

@@ -75,6 +75,7 @@ class OciAdapter : public RuntimeAdapter {
     in.cgroups_path = ExpectedCgroup(req.id);
     in.limits = req.limits;
     in.volumes = req.volumes;
+    in.cap_bounding = SelfCapBounding();
     auto bundle = CreateBundle(sys_, bundle_dir, layer_, in);
     if (!bundle) {
       res.runtime_error = true;

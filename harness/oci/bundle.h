@@ -31,7 +31,14 @@ struct OciSpecInput {
   std::string cgroups_path;      // "/faultline-123/<id>"
   mydocker::CgroupLimits limits;
   std::vector<mydocker::Volume> volumes;
+  // Capabilities the caller may grant (its CapBnd): bit N = capability N.
+  // Asking for one outside the caller's bounding set fails the start
+  // ("unable to apply caps", "capset: EPERM").
+  uint64_t cap_bounding = ~0ull;
 };
+
+// The CapBnd mask of the calling process (/proc/self/status); ~0 if unknown.
+uint64_t SelfCapBounding();
 
 // config.json (pure; unit-tested).
 nlohmann::json BuildOciConfig(const OciSpecInput& in);

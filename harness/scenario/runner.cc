@@ -380,8 +380,10 @@ class Runner {
         return;
       }
       const std::string& d = o_.env.scratch;
-      if (mount(d.c_str(), d.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
-          mount(nullptr, d.c_str(), nullptr, MS_SHARED | MS_REC, nullptr) != 0) {
+      // Not recursive: the marker tmpfs below stays out of the bind, so the
+      // bind can be unmounted again when nothing leaked onto it.
+      if (mount(d.c_str(), d.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+          mount(nullptr, d.c_str(), nullptr, MS_SHARED, nullptr) != 0) {
         checks->push_back(Check("setup.shared_parent", false,
                                 "make " + d + " a shared mount: " + mydocker::ErrnoName(errno)));
         return;
@@ -575,6 +577,9 @@ class Runner {
       if (d.probe == "errors") checks->push_back(Check("probe.errors", false, Describe({d})));
     }
 
+    // ---- the harness cleans up what the runtime left (after recording it) ----
+    if (a.RealKernel()) CleanLeftovers(diffs, r);
+
     // ---- the report's details ----
     r->containers = count;
     int shown = 0;
@@ -603,6 +608,47 @@ class Runner {
       }
     }
     (void)mydocker::RemoveTree(sys, vol_base, "volumes: remove");
+  }
+
+  // Removes leftovers the probes found, so the host is left as it was: mounts
+  // under the scratch directory (lazily), then cgroup directories under the
+  // run's parent, deepest first. Only what appeared during this scenario and
+  // lies inside the run's own scratch directory or cgroup parent.
+  void CleanLeftovers(const std::vector<ProbeDiff>& diffs, ScenarioResult* r) {
+    for (const auto& d : diffs) {
+      if (d.probe == "mounts") {
+        std::vector<std::string> points;
+        for (const auto& item : d.appeared) {
+          std::string point = item.substr(0, item.find(' '));
+          if (point.rfind(o_.env.scratch + "/", 0) == 0) points.push_back(point);
+        }
+        std::sort(points.rbegin(), points.rend());
+        for (const auto& p : points) {
+          if (umount2(p.c_str(), MNT_DETACH) == 0) {
+            r->notes.push_back("harness removed a leftover mount: " + p);
+          }
+        }
+      }
+      if (d.probe == "cgroups") {
+        std::vector<std::string> dirs;
+        for (const auto& item : d.appeared) {
+          if (item.find("/" + o_.env.cgroup_parent + "/") != std::string::npos) {
+            dirs.push_back(item);
+          }
+        }
+        std::sort(dirs.begin(), dirs.end(), [](const std::string& x, const std::string& y) {
+          return x.size() > y.size();
+        });
+        for (const auto& dir : dirs) {
+          if (rmdir(dir.c_str()) == 0) {
+            r->notes.push_back("harness removed a leftover cgroup: " + dir);
+          } else {
+            r->notes.push_back("could not remove leftover cgroup " + dir + ": " +
+                               mydocker::ErrnoName(errno));
+          }
+        }
+      }
+    }
   }
 
   void SampleFlat(RuntimeAdapter& a, const ProbeScope& scope, int done, size_t base_mounts,

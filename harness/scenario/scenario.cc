@@ -493,8 +493,9 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
       return std::nullopt;
     }
   }
-  if (!s.sweep && s.command.empty() && s.expect.isolation.empty()) {
-    r.Fail(doc, "command", "missing (needed unless expect.isolation gives the checks)");
+  if (!s.sweep && s.command.empty() && s.expect.isolation.empty() && !s.load.crosstalk_check) {
+    r.Fail(doc, "command",
+           "missing (needed unless expect.isolation or load.crosstalk_check supplies it)");
     return std::nullopt;
   }
   if (!s.command.empty() && !s.expect.isolation.empty()) {
