@@ -17,6 +17,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <optional>
+
 #include "harness/seccomp/decode.h"
 #include "harness/seccomp/filter.h"
 #include "harness/seccomp/inflight.h"
@@ -72,6 +74,38 @@ std::string FormatTraceEntry(const TraceEntry& e) {
   s += " -> " + VerdictString(e.verdict) + ": " + OutcomeName(e.outcome);
   if (e.restarts > 0) s += " (restarted " + std::to_string(e.restarts) + "x)";
   return s;
+}
+
+nlohmann::json TraceToJson(const SupervisorResult& r) {
+  nlohmann::json calls = nlohmann::json::array();
+  for (const TraceEntry& e : r.trace) {
+    const SyscallEvent& ev = e.event;
+    calls.push_back({{"seq", ev.seq},
+                     {"pid", ev.pid},
+                     {"syscall", ev.name},
+                     {"nr", ev.nr},
+                     {"path", ev.path},
+                     {"host_path", ev.host_path},
+                     {"path2", ev.path2},
+                     {"host_path2", ev.host_path2},
+                     {"fstype", ev.fstype},
+                     {"flags", ev.flags},
+                     {"args", std::vector<uint64_t>(ev.args, ev.args + 6)},
+                     {"verdict", VerdictString(e.verdict)},
+                     {"outcome", OutcomeName(e.outcome)},
+                     {"restarts", e.restarts}});
+  }
+  return {{"target_pid", r.target_pid},
+          {"wait_status", r.wait_status},
+          {"exit_code", r.exit_code},
+          {"term_signal", r.term_signal},
+          {"timed_out", r.timed_out},
+          {"wait_killable", r.wait_killable},
+          {"calls", r.calls},
+          {"notifications", r.notifications},
+          {"restarts", r.restarts},
+          {"leftover_pids", r.leftover_pids},
+          {"trace", calls}};
 }
 
 std::vector<std::string> DefaultSyscalls() {
@@ -156,7 +190,8 @@ struct ChildPlan {
 
 // The target: between fork and exec, syscalls only.
 [[noreturn]] void RunTargetChild(const ChildPlan& p) {
-  setpgid(0, 0);
+  // No setpgid: the target stays in the caller's process group, so it may
+  // read a terminal; the tree is found through /proc, not by group.
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -667,7 +702,16 @@ Expected<SupervisorResult> RunSupervised(const SupervisorOptions& options,
     reap_reaper();
     return MakeError("seccomp: ack target", "", err);
   }
-  auto report = loop.Run(report_r.get(), sock.get());
+  Expected<ReaperReport> report = Error{};
+  try {
+    report = loop.Run(report_r.get(), sock.get());
+  } catch (...) {
+    // A throwing Decider: leave nothing running behind us.
+    KillDescendants(reaper, nullptr, 0);
+    kill(reaper, SIGKILL);
+    reap_reaper();
+    throw;
+  }
   reap_reaper();
   if (!report) return report.error();
   if (const Error* e = loop.exec_error()) return *e;

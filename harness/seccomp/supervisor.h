@@ -41,6 +41,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/util/error.h"
 
 namespace faultline::seccomp {
@@ -83,7 +85,10 @@ struct Verdict {
 };
 
 // Called once per call (never again for its kernel restarts), on the
-// supervisor's thread, while the caller is blocked: keep it quick.
+// supervisor's thread, while the caller is blocked: keep it quick (a delay
+// verdict does not block the supervisor; a slow Decider blocks every
+// process of the tree that makes a notified call). If it throws, the tree is
+// killed and the exception leaves RunSupervised.
 using Decider = std::function<Verdict(const SyscallEvent&)>;
 
 // What the supervisor finally did with a call.
@@ -152,8 +157,14 @@ struct SupervisorResult {
   std::vector<pid_t> leftover_pids;
 };
 
+// The run as JSON: status, counts and every trace entry (seq, pid, syscall,
+// paths, fstype, flags, raw args, verdict, outcome, restarts).
+nlohmann::json TraceToJson(const SupervisorResult& r);
+
 // Starts argv under the supervisor and runs until the target and every
-// process it started are gone. Errors name the launch step (filter build,
+// process it started are gone. Runs the loop on the calling thread; the
+// reaper dies with that thread (PR_SET_PDEATHSIG), so call it from a thread
+// that outlives the run. Errors name the launch step (filter build,
 // fork, filter load in the child, fd passing, exec) with its errno; a target
 // that runs and fails is not an error: see wait_status.
 mydocker::Expected<SupervisorResult> RunSupervised(

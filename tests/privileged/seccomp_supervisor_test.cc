@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -176,6 +177,37 @@ TEST_F(SeccompSupervisorTest, TracesMkdirAndRmdirWithResolvedPaths) {
   EXPECT_EQ(r.calls, r.trace.size());
   EXPECT_TRUE(r.wait_killable) << "kernel 5.19+ should take WAIT_KILLABLE_RECV";
   EXPECT_TRUE(r.leftover_pids.empty());
+  EXPECT_FALSE(std::filesystem::exists(scratch_ + "/X"));
+
+  nlohmann::json j = faultline::seccomp::TraceToJson(r);
+  ASSERT_EQ(j["trace"].size(), r.trace.size());
+  EXPECT_EQ(j["trace"][mk - r.trace.data()]["path"], scratch_ + "/X");
+  EXPECT_EQ(j["trace"][mk - r.trace.data()]["verdict"], "continue");
+  EXPECT_EQ(j["exit_code"], 0);
+}
+
+// True when some live process has needle in its command line.
+bool SomeProcessRuns(const std::string& needle) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream f(entry.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(SeccompSupervisorTest, ThrowingDeciderLeavesNothingRunning) {
+  SupervisorOptions opts;
+  opts.argv = {"/bin/sh", "-c", "sleep 31.4159 & sleep 0.2; mkdir X"};
+  opts.cwd = scratch_;
+  EXPECT_THROW(
+      (void)RunSupervised(opts, [](const SyscallEvent& e) -> Verdict {
+        if (IsMkdir(e)) throw std::runtime_error("decider broke");
+        return Verdict::Continue();
+      }),
+      std::runtime_error);
+  EXPECT_FALSE(SomeProcessRuns("sleep 31.4159"));
   EXPECT_FALSE(std::filesystem::exists(scratch_ + "/X"));
 }
 
