@@ -33,7 +33,8 @@ def load(paths):
         with open(path) as f:
             data = json.load(f)
         for b in data.get("benchmarks", []):
-            name = re.sub(r"/manual_time$", "", b.get("run_name", b["name"]))
+            name = re.sub(r"(/iterations:\d+)?(/manual_time)?$", "",
+                          b.get("run_name", b["name"]))
             e = per_name.setdefault(name, {"iterations": [], "median": None, "error": None})
             if b.get("error_occurred"):
                 e["error"] = b.get("error_message", "error")
@@ -231,12 +232,14 @@ def workspace_section(res, lines, charts):
               "the kernel's overlay limit).", "",
               "| case | setup | teardown | setup+teardown | first lookup | x floor | x copy |",
               "|---|---:|---:|---:|---:|---:|---:|"]
-    for fs in ("tmpfs", "disk"):
-        f = floors.get(fs)
+    for fs, name in (("tmpfs", "Floor/upper:tmpfs"), ("disk", "Floor/upper:disk"),
+                     ("disk", "Floor/upper:disk/volatile")):
+        f = res.get(name)
         if f and f["time_us"]:
-            lines.append("| Floor/upper:%s | %s | %s | %s | - | 1.00x | %s |" % (
-                fs, fmt_us(counter_us(f, "setup_us")), fmt_us(counter_us(f, "teardown_us")),
-                fmt_us(f["time_us"]), ratio(f["time_us"], (copies.get(fs) or {}).get("time_us"))))
+            lines.append("| %s | %s | %s | %s | - | %s | %s |" % (
+                name, fmt_us(counter_us(f, "setup_us")), fmt_us(counter_us(f, "teardown_us")),
+                fmt_us(f["time_us"]), ratio(f["time_us"], (floors.get(fs) or {}).get("time_us")),
+                ratio(f["time_us"], (copies.get(fs) or {}).get("time_us"))))
     for fs in ("tmpfs", "disk"):
         for extra in ("Workspace/busybox/upper:" + fs, "CopyRootfs/upper:" + fs):
             r = res.get(extra)
@@ -308,7 +311,7 @@ def start_section(res, lines, charts):
         lines.append("| %s | %s | %s | %s | %s |" % (
             label, fmt_us(r["time_us"]), ratio(r["time_us"], t.get("runc")),
             ratio(r["time_us"], t.get("crun")), r["reps"] or "-"))
-    w = res.get("Workspace/busybox/upper:disk")
+    w = res.get("Start/workspace")
     if w and w["time_us"]:
         lines.append("| (workspace alone: setup + teardown) | %s | | | %s |"
                      % (fmt_us(w["time_us"]), w["reps"] or "-"))
@@ -392,7 +395,7 @@ def print_medians(path):
             ("in-process core Runtime::Run", "Start/core"),
             ("runc run", "Start/runc"),
             ("crun run", "Start/crun"),
-            ("workspace setup+teardown (busybox)", "Workspace/busybox/upper:disk")]
+            ("workspace setup+teardown (busybox)", "Start/workspace")]
     for label, n in rows:
         r = res.get(n)
         if not r:

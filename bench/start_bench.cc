@@ -8,7 +8,8 @@
 // image, config.json mirroring mydocker's containers), reused by every run;
 // mydocker makes and removes its workspace in every run, so its figures
 // include the workspace. Plus
-//   Workspace/busybox/upper:disk   the workspace alone (setup + teardown)
+//   Start/workspace  the busybox workspace alone (setup + teardown, on the
+//                    disk where mydocker puts it)
 // so the start figures can be read against it.
 //
 // Run with --benchmark_enable_random_interleaving=true and repetitions (as
@@ -162,7 +163,7 @@ void BM_WorkspaceBusybox(benchmark::State& state) {
     Outcome d = ws ? ws->Destroy() : Outcome(ws.error());
     int64_t t1 = fb::NowNs();
     if (!d) {
-      fb::RecordFailure(state, "Workspace/busybox", d.error().Message());
+      fb::RecordFailure(state, "Start/workspace", d.error().Message());
       break;
     }
     state.SetIterationTime((t1 - t0) / 1e9);
@@ -246,7 +247,7 @@ void Register() {
   reg("Start/mydocker", BM_Mydocker);
   reg("Start/runc", BM_Oci, std::string("runc"));
   reg("Start/crun", BM_Oci, std::string("crun"));
-  fb::Configure(benchmark::RegisterBenchmark("Workspace/busybox/upper:disk", BM_WorkspaceBusybox))
+  fb::Configure(benchmark::RegisterBenchmark("Start/workspace", BM_WorkspaceBusybox))
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
 }
@@ -277,7 +278,7 @@ Outcome Setup() {
     if (!dropped) return dropped.error();
     std::string names;
     for (const auto& c : *dropped) names += (names.empty() ? "" : ",") + c;
-    benchmark::AddCustomContext("oci_caps_dropped", names.empty() ? "none" : names);
+    benchmark::AddCustomContext("oci_caps_dropped_" + rt, names.empty() ? "none" : names);
   }
   benchmark::AddCustomContext("cgroup_parent", g.parent);
   benchmark::AddCustomContext("crun_hybrid_workaround",
