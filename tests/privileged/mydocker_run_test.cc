@@ -465,6 +465,8 @@ TEST_F(MydockerRun, GcCleansUpAfterAKilledRun) {
 
   CommandResult gc = env().Mydocker({"gc"});
   EXPECT_EQ(gc.exit_code, 0) << gc.Describe();
+  RecordProperty("gc_seconds", std::to_string(gc.seconds));
+  std::printf("mydocker gc after a killed run: %.3f s\n", gc.seconds);
   EXPECT_EQ(gc.out, "removed " + id + "\n");
   ExpectHostAsBefore(before_, "gc after a killed run");
 
