@@ -61,6 +61,12 @@ struct ProcessExit {
   pid_t pid;
   int status;  // raw wait status
 };
+// Thrown by Execve of a long-running program (sleep): the process stays
+// alive, parked, until it is waited for (it then exits 0), killed, or its
+// parent dies (pdeathsig).
+struct ProcessPark {
+  pid_t pid;
+};
 
 enum class FsKind : uint8_t { kDisk, kOverlay, kProc, kCgroup };
 
@@ -160,7 +166,10 @@ struct FsCtx {
   bool mounted = false;
 };
 
-enum class PState : uint8_t { kDeferred, kRunning, kZombie };
+// kDeferred: cloned, fn not run yet. kRunning: on the call stack (or the
+// runtime / init). kParked: exec'd a long-running program and waits to be
+// finished. kZombie: exited, not reaped.
+enum class PState : uint8_t { kDeferred, kRunning, kParked, kZombie };
 
 struct FdSlot {
   int ofd = -1;
@@ -2316,10 +2325,11 @@ struct FakeKernel::State {
     return Status{};
   }
 
-  // A deferred process holding ofd o (it can make progress on a pipe).
+  // A deferred or parked process holding ofd o (it can make progress on a
+  // pipe: run it, or let it finish).
   pid_t DeferredHolder(int o) {
     for (auto& [pid, p] : procs) {
-      if (p.state != PState::kDeferred) continue;
+      if (p.state != PState::kDeferred && p.state != PState::kParked) continue;
       for (auto& s : p.fds)
         if (s.ofd == o) return pid;
     }
@@ -2348,7 +2358,7 @@ struct FakeKernel::State {
                          cur, fd);
             return {0, EDEADLK};
           }
-          RunChild(holder);
+          Advance(holder);
           continue;  // state changed: look again
         }
         case FileKind::kFile:
@@ -2511,7 +2521,14 @@ struct FakeKernel::State {
     return {pid, 0};
   }
 
-  // Runs deferred process pid to its end, as the current process.
+  // Lets a deferred process run, or a parked one finish (time passes).
+  void Advance(pid_t pid) {
+    if (procs.at(pid).state == PState::kParked) ExitProcess(pid, 0);
+    else RunChild(pid);
+  }
+
+  // Runs deferred process pid to its end (or until it parks), as the current
+  // process.
   void RunChild(pid_t pid) {
     Process& c = procs.at(pid);
     c.state = PState::kRunning;
@@ -2529,6 +2546,13 @@ struct FakeKernel::State {
         throw;
       }
       status = e.status;
+    } catch (const ProcessPark& e) {
+      cur = saved;
+      if (e.pid != pid) throw;
+      Process& q = procs.at(pid);
+      if (q.pending_sig) ExitProcess(pid, q.pending_sig);
+      else q.state = PState::kParked;
+      return;
     } catch (...) {
       cur = saved;
       ExitProcess(pid, SIGKILL);
@@ -2582,7 +2606,7 @@ struct FakeKernel::State {
   // Delivers a terminating signal to pid.
   void KillProcess(pid_t pid, int sig) {
     Process& q = procs.at(pid);
-    if (q.state == PState::kDeferred) {
+    if (q.state == PState::kDeferred || q.state == PState::kParked) {
       ExitProcess(pid, sig);
     } else if (q.state == PState::kRunning) {
       if (pid == cur && pid != runtime && pid != 1) throw ProcessExit{pid, sig};
@@ -2619,19 +2643,23 @@ struct FakeKernel::State {
     std::vector<std::string> args = e.argv;
     if (args.empty()) args.push_back(prog);
     int code = RunProgram(args, 0);
+    if (code == kParkCode) throw ProcessPark{cur};
     throw ProcessExit{cur, (code & 0xff) << 8};
   }
 
   void Out(int fd, const std::string& s) { (void)Write(fd, s.data(), s.size()); }
 
-  // The fake programs. Returns the exit code.
+  static constexpr int kParkCode = -1;
+  // The fake programs. Returns the exit code, or kParkCode for a program that
+  // keeps running (sleep).
   int RunProgram(std::vector<std::string> argv, int depth) {
     std::string name = Basename(argv[0]);
     if (name == "busybox" && argv.size() > 1) {
       argv.erase(argv.begin());
       name = Basename(argv[0]);
     }
-    if (name == "true" || name == "sleep") return 0;
+    if (name == "true") return 0;
+    if (name == "sleep") return kParkCode;
     if (name == "false") return 1;
     if (name == "sh" || name == "ash" || name == "bash") {
       if (argv.size() < 3 || argv[1] != "-c") return 0;
@@ -2730,7 +2758,8 @@ struct FakeKernel::State {
           target = kp;
           break;
         }
-        if (k.state == PState::kDeferred && !deferred) deferred = kp;
+        if ((k.state == PState::kDeferred || k.state == PState::kParked) && !deferred)
+          deferred = kp;
       }
       if (!any) return {0, ECHILD};
       if (!target) target = deferred;
@@ -2742,7 +2771,8 @@ struct FakeKernel::State {
     } else {
       return {0, EINVAL};  // process groups are not modeled
     }
-    if (procs.at(target).state == PState::kDeferred) RunChild(target);
+    PState st = procs.at(target).state;
+    if (st == PState::kDeferred || st == PState::kParked) Advance(target);
     auto it = procs.find(target);
     if (it == procs.end()) return {0, ECHILD};
     if (it->second.state != PState::kZombie) return {0, EDEADLK};
@@ -3345,6 +3375,10 @@ bool FakeKernel::ProcessExists(pid_t pid) const { return s_->Find(pid) != nullpt
 bool FakeKernel::ProcessRunnable(pid_t pid) const {
   const Process* p = s_->Find(pid);
   return p && p->state == PState::kDeferred;
+}
+bool FakeKernel::ProcessParked(pid_t pid) const {
+  const Process* p = s_->Find(pid);
+  return p && p->state == PState::kParked;
 }
 size_t FakeKernel::OpenFdCount(pid_t pid) const {
   const Process* p = s_->Find(pid);

@@ -35,9 +35,14 @@
 //    Waitpid on it. Every Sys call made while fn runs acts as the child.
 //    Execve resolves the program in the child's root and runs a fake
 //    program by basename(argv[0]) (true, false, sh -c "exit N" / sh -c CMD,
-//    hostname, echo, cat, ls, sleep; unknown programs exit 0), then ends the
+//    hostname, echo, cat, ls, ps; unknown programs exit 0), then ends the
 //    child by throwing an internal exception that the clone driver catches:
 //    child code must not swallow exceptions with catch (...).
+//    `sleep` (also via sh -c) parks the process instead: it stays alive with
+//    its fds, namespaces and cgroups until it is waited for (it then exits
+//    0: time passes), killed, or its parent dies (pdeathsig, else it is an
+//    orphan left for gc). A reader blocked on a pipe a parked process holds
+//    lets it finish.
 //    A read that would block with no deferred process able to satisfy it
 //    (the writer is the blocked parent itself) returns EDEADLK: in the real
 //    kernel that program would hang.
@@ -198,6 +203,7 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   std::vector<pid_t> Pids() const;
   bool ProcessExists(pid_t pid) const;  // not reaped (zombies count)
   bool ProcessRunnable(pid_t pid) const;  // cloned, not yet run, not dead
+  bool ProcessParked(pid_t pid) const;    // exec'd sleep, still alive
   size_t OpenFdCount(pid_t pid) const;
   std::string Hostname(pid_t pid) const;
   // /proc/<pid>/mountinfo as that process would read it.
