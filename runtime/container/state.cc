@@ -92,21 +92,34 @@ Expected<std::vector<std::string>> StateStore::Ids() {
   return ids;
 }
 
-uint64_t ProcessStartTime(Sys& sys, pid_t pid) {
+namespace {
+// /proc/PID/stat's state (field 3) and start time (field 22); {0, 0} when
+// unreadable. Field 2 (comm) may hold spaces and parentheses: count from
+// the last ')'.
+struct ProcStat {
+  char state = 0;
+  uint64_t start = 0;
+};
+
+ProcStat ReadProcStat(Sys& sys, pid_t pid) {
   auto text = ReadFile(sys, "/proc/" + std::to_string(pid) + "/stat", "proc: read stat");
-  if (!text) return 0;
-  // Field 2 (comm) may hold spaces and parentheses: count from the last ')'.
+  if (!text) return {};
   size_t p = text->rfind(')');
-  if (p == std::string::npos) return 0;
+  if (p == std::string::npos || p + 2 >= text->size()) return {};
+  ProcStat st;
+  st.state = (*text)[p + 2];
   size_t field = 2;
   size_t i = p + 1;
   while (i < text->size() && field < 22) {
     if ((*text)[i] == ' ') ++field;
     ++i;
   }
-  if (field != 22) return 0;
-  return std::strtoull(text->c_str() + i, nullptr, 10);
+  if (field == 22) st.start = std::strtoull(text->c_str() + i, nullptr, 10);
+  return st;
 }
+}  // namespace
+
+uint64_t ProcessStartTime(Sys& sys, pid_t pid) { return ReadProcStat(sys, pid).start; }
 
 pid_t SelfPid(Sys& sys) {
   auto r = sys.Readlink("/proc/self");
@@ -118,9 +131,9 @@ bool ProcessAlive(Sys& sys, pid_t pid, uint64_t start) {
   if (pid <= 0) return false;
   Status st = sys.Kill(pid, 0);
   if (!st.ok() && st.err != EPERM) return false;
-  if (start == 0) return true;
-  uint64_t now = ProcessStartTime(sys, pid);
-  return now == 0 || now == start;
+  ProcStat now = ReadProcStat(sys, pid);
+  if (now.state == 'Z' || now.state == 'X') return false;  // exited, not reaped
+  return start == 0 || now.start == 0 || now.start == start;
 }
 
 }  // namespace mydocker

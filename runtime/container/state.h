@@ -59,7 +59,8 @@ class StateStore {
 uint64_t ProcessStartTime(Sys& sys, pid_t pid);
 // The caller's pid, from /proc/self.
 pid_t SelfPid(Sys& sys);
-// True when pid exists and, if start != 0, started at start (not reused).
+// True when pid exists, is not a zombie and, if start != 0, started at
+// start (the pid was not reused).
 bool ProcessAlive(Sys& sys, pid_t pid, uint64_t start);
 
 }  // namespace mydocker
