@@ -85,7 +85,8 @@ mydocker::Outcome RemoveCgroupTree(const std::string& name);
 // Paths of <mount>/<name> that still exist (host check).
 std::vector<std::string> LeftoverCgroups(const std::string& name);
 
-// The busybox image: ci/build-image writes the tar into scratch, then the
+// The busybox image: ci/build-image writes the tar into scratch (once per
+// scratch; later calls reuse it), then the
 // in-process image store imports it as `name` under store_root (the layout
 // `mydocker --root store_root` reads). Returns the image's rootfs path.
 mydocker::Expected<std::string> ImportBusybox(const Scratch& scratch,

@@ -1,8 +1,11 @@
 // Container start to exit: `/bin/true` in the busybox image, run by
 //   Start/core       the in-process runtime core (Runtime::Run on LinuxSys)
-//   Start/mydocker   the mydocker binary (`mydocker --root R run busybox /bin/true`)
+//   Start/mydocker   the mydocker binary (`mydocker --root R run busybox /bin/true`),
+//                    R on the disk (as its default /var/lib/mydocker)
+//   Start/mydocker-tmpfs-root   the same with R on a tmpfs: what the disk costs
 //   Start/runc       `runc --root S run --bundle B ID`
 //   Start/crun       `crun --root S run --bundle B ID`
+//                    S on a tmpfs, as their defaults /run/runc and /run/crun
 // all over the same imported busybox image. runc and crun each get one OCI
 // bundle made once by harness/oci (CreateBundle: an overlay workspace over the
 // image, config.json mirroring mydocker's containers), reused by every run;
@@ -57,11 +60,14 @@ constexpr const char* kUnifiedControllers = "/sys/fs/cgroup/unified/cgroup.contr
 
 struct Globals {
   std::optional<fb::Scratch> scratch;
-  std::string root;     // mydocker's --root (image store + containers)
+  std::string root;     // mydocker's --root (image store + containers), on the disk
+  std::string run;      // a tmpfs: runc/crun state, mydocker's tmpfs --root
+  std::string tmpfs_root;  // mydocker's --root on the tmpfs
   std::string rootfs;   // the imported busybox rootfs
   std::string parent;   // per-run cgroup parent
   std::vector<std::string> bundles;  // OCI bundle dirs (each an overlay)
   bool controllers_masked = false;
+  bool run_mounted = false;
   int next_id = 0;
 } g;
 
@@ -129,11 +135,14 @@ void BM_Core(benchmark::State& state) {
   }
 }
 
-void BM_Mydocker(benchmark::State& state) {
-  RunBinary(state, "Start/mydocker", [](const std::string&) {
-    return std::vector<std::string>{FAULTLINE_MYDOCKER_BIN, "--root", g.root, "--cgroup-parent",
-                                    g.parent, "run", "busybox", "/bin/true"};
-  });
+void BM_Mydocker(benchmark::State& state, bool tmpfs_root) {
+  const std::string root = tmpfs_root ? g.tmpfs_root : g.root;
+  RunBinary(state, tmpfs_root ? "Start/mydocker-tmpfs-root" : "Start/mydocker",
+            [root](const std::string&) {
+              return std::vector<std::string>{FAULTLINE_MYDOCKER_BIN, "--root", root,
+                                              "--cgroup-parent", g.parent, "run", "busybox",
+                                              "/bin/true"};
+            });
 }
 
 void BM_Oci(benchmark::State& state, std::string runtime) {
@@ -144,7 +153,7 @@ void BM_Oci(benchmark::State& state, std::string runtime) {
     return;
   }
   const std::string bundle = g.scratch->Sub("bundle-" + runtime);
-  const std::string state_root = g.scratch->Sub(runtime + "-state");
+  const std::string state_root = g.run + "/" + runtime;
   RunBinary(state, "Start/" + runtime, [&](const std::string& id) {
     return std::vector<std::string>{bin, "--root", state_root, "run", "--bundle", bundle, id};
   });
@@ -244,7 +253,8 @@ void Register() {
         ->Unit(benchmark::kMillisecond);
   };
   reg("Start/core", BM_Core);
-  reg("Start/mydocker", BM_Mydocker);
+  reg("Start/mydocker", BM_Mydocker, false);
+  reg("Start/mydocker-tmpfs-root", BM_Mydocker, true);
   reg("Start/runc", BM_Oci, std::string("runc"));
   reg("Start/crun", BM_Oci, std::string("crun"));
   fb::Configure(benchmark::RegisterBenchmark("Start/workspace", BM_WorkspaceBusybox))
@@ -264,6 +274,12 @@ Outcome Setup() {
   auto rootfs = fb::ImportBusybox(*g.scratch, g.root, "busybox");
   if (!rootfs) return rootfs.error();
   g.rootfs = *rootfs;
+  g.run = g.scratch->Sub("run");
+  MYDOCKER_TRY(fb::MountTmpfs(g.run));
+  g.run_mounted = true;
+  g.tmpfs_root = g.run + "/mydocker";
+  auto tmpfs_rootfs = fb::ImportBusybox(*g.scratch, g.tmpfs_root, "busybox");
+  if (!tmpfs_rootfs) return tmpfs_rootfs.error();
   MYDOCKER_TRY(MaskUnifiedControllers());
   mydocker::LinuxSys sys;
   for (const std::string rt : {"runc", "crun"}) {
@@ -304,11 +320,15 @@ Outcome Teardown() {
   }
   if (g.scratch) {
     // mydocker must have removed every container directory it made.
-    auto left = sys.ReadDir(g.root + "/containers");
-    if (left.ok() && !left.value.empty()) {
-      keep(MakeError("host check: mydocker left container directories", g.root + "/containers",
-                     ENOTEMPTY, std::to_string(left.value.size()) + " left"));
+    for (const auto& root : {g.root, g.tmpfs_root}) {
+      if (root.empty()) continue;
+      auto left = sys.ReadDir(root + "/containers");
+      if (left.ok() && !left.value.empty()) {
+        keep(MakeError("host check: mydocker left container directories", root + "/containers",
+                       ENOTEMPTY, std::to_string(left.value.size()) + " left"));
+      }
     }
+    if (g.run_mounted) keep(fb::Unmount(g.run));
     keep(g.scratch->Remove());
   }
   return first;
