@@ -28,22 +28,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
-#include <set>
-#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
-#include <nlohmann/json.hpp>
-
 #include "harness/oci/bundle.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
@@ -179,54 +173,6 @@ void BM_WorkspaceBusybox(benchmark::State& state) {
   }
 }
 
-// Capabilities in kernel order (linux/capability.h), for PR_CAPBSET_READ.
-constexpr const char* kCapNames[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
-
-// harness/oci asks for every capability; a runtime cannot grant one that is
-// missing from its own bounding set (this host's root lacks CAP_SYS_RESOURCE)
-// and runc/crun then fail with "unable to apply caps" / "capset: EPERM".
-// Drops those from the bundle's config.json; returns the dropped names.
-mydocker::Expected<std::vector<std::string>> DropUnavailableCaps(const std::string& bundle) {
-  std::set<std::string> have;
-  for (int i = 0; i < int(std::size(kCapNames)); ++i) {
-    if (prctl(PR_CAPBSET_READ, i, 0, 0, 0) == 1) have.insert(kCapNames[i]);
-  }
-  const std::string path = bundle + "/config.json";
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded()) return MakeError("bench: parse config.json", path, EINVAL);
-  std::set<std::string> dropped;
-  if (j.contains("process") && j["process"].contains("capabilities")) {
-    for (auto& [set, caps] : j["process"]["capabilities"].items()) {
-      nlohmann::json kept = nlohmann::json::array();
-      for (const auto& c : caps) {
-        if (have.count(c.get<std::string>())) {
-          kept.push_back(c);
-        } else {
-          dropped.insert(c.get<std::string>());
-        }
-      }
-      caps = kept;
-    }
-  }
-  std::ofstream out(path, std::ios::trunc);
-  out << j.dump(2) << "\n";
-  out.close();
-  if (!out) return MakeError("bench: write config.json", path, EIO);
-  return std::vector<std::string>(dropped.begin(), dropped.end());
-}
-
 // crun's hybrid refusal (see the file comment): mask the v2 controller list
 // in this private namespace only, and only when it is not empty.
 Outcome MaskUnifiedControllers() {
@@ -287,14 +233,12 @@ Outcome Setup() {
     in.argv = {"/bin/true"};
     in.hostname = "bench";
     in.cgroups_path = "/" + g.parent + "/" + rt;
+    // Only capabilities this process can grant (this host's root lacks
+    // CAP_SYS_RESOURCE; asking for it fails runc/crun at capset).
+    in.cap_bounding = faultline::SelfCapBounding();
     auto b = faultline::CreateBundle(sys, g.scratch->Sub("bundle-" + rt), g.rootfs, in);
     if (!b) return b.error();
     g.bundles.push_back(b->dir);
-    auto dropped = DropUnavailableCaps(b->dir);
-    if (!dropped) return dropped.error();
-    std::string names;
-    for (const auto& c : *dropped) names += (names.empty() ? "" : ",") + c;
-    benchmark::AddCustomContext("oci_caps_dropped_" + rt, names.empty() ? "none" : names);
   }
   benchmark::AddCustomContext("cgroup_parent", g.parent);
   benchmark::AddCustomContext("crun_hybrid_workaround",
