@@ -46,6 +46,8 @@
 //    A read that would block with no deferred process able to satisfy it
 //    (the writer is the blocked parent itself) returns EDEADLK: in the real
 //    kernel that program would hang.
+//    Waitpid runs a deferred child (or finishes a parked one) even with
+//    WNOHANG: time is virtual. Kill of a pid <= 0 (groups) is EINVAL.
 //  * Pipes (unbounded buffer), EOF when no writer is left, EPIPE when no
 //    reader is left. Fds 0-2 of the runtime are a console whose output is
 //    kept (console()).

@@ -116,6 +116,9 @@ R FaultInjectingSys::Intercept(Op op, CallInfo info, std::string args, R lie,
     R r = call();
     trace_[idx].err = r.err;
     return r;
+  } catch (const Crash&) {  // injected inside this call (a child's call)
+    trace_[idx].err = EIO;
+    throw;
   } catch (...) {  // e.g. a fake execve ending the child: the call succeeded
     trace_[idx].err = 0;
     throw;
