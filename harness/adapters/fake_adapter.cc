@@ -46,6 +46,10 @@ class FakeAdapter : public RuntimeAdapter {
       return mydocker::MakeError("fake: write image.json", dir, s.err);
     }
     layer_ = dir + "/rootfs";
+    // The state directory every run uses: made once, so it is no "leftover".
+    if (auto st = kernel_->AddDir(std::string(kRoot) + "/containers", 0700); !st.ok()) {
+      return mydocker::MakeError("fake: create state dir", kRoot, st.err);
+    }
     return Outcome::Ok();
   }
 

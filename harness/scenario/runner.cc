@@ -738,7 +738,8 @@ std::vector<CheckResult> CheckContainer(const Expectations& e, const ContainerRe
   auto patterns = [&](const char* name, const std::vector<OutputPattern>& list,
                       const std::string& text, bool want) {
     for (const auto& p : list) {
-      bool found = std::regex_search(text, std::regex(p.regex));
+      bool found = std::regex_search(
+          text, std::regex(p.regex, std::regex::ECMAScript | std::regex::multiline));
       if (found != want) {
         out.push_back(Check(name, false,
                             std::string(want ? "no match for /" : "unwanted match of /") +

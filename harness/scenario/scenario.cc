@@ -108,7 +108,7 @@ class Reader {
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node& at = n.IsSequence() ? n[i] : n;
       try {
-        std::regex re(list[i]);
+        std::regex re(list[i], std::regex::ECMAScript | std::regex::multiline);
       } catch (const std::regex_error& e) {
         return Fail(at, field, "bad regular expression '" + list[i] + "': " + e.what());
       }
@@ -657,7 +657,7 @@ std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
     if (!er.Keys(v, name, {"difference", "reason", "expect"}) ||
         !v["difference"] || !er.String(v["difference"], name + ".difference", &d.difference) ||
         !v["reason"] || !er.String(v["reason"], name + ".reason", &d.reason)) {
-      if (!er.failed()) er.Fail(v, name, "needs difference and reason (one line each)");
+      if (!er.failed()) er.Fail(kv.first, name, "needs difference and reason (one line each)");
       errors->push_back(err);
       continue;
     }

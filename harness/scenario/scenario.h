@@ -59,7 +59,7 @@ struct VolumeSpec {
 };
 
 struct OutputPattern {
-  std::string regex;  // ECMAScript, searched (not anchored)
+  std::string regex;  // ECMAScript, multiline (^ $ at line ends), searched
   int line = 0;       // where it was written, for messages
 };
 
