@@ -243,6 +243,9 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     if (Outcome c = Cleanup(s); !c) {
       spdlog::error("cleanup after failure left {}: {}; run `mydocker gc`",
                     s.id, c.error().Message());
+      // The caller must learn what is left and how to remove it.
+      e.detail += (e.detail.empty() ? "" : "; ") + std::string("cleanup failed: ") +
+                  c.error().Message() + "; run `mydocker gc` to remove what is left";
     }
     return e;
   };
