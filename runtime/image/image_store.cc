@@ -635,8 +635,10 @@ Expected<ImageInfo> ImageStore::Get(const std::string& name) {
     return MakeError("image get", name, EINVAL, "invalid image name");
   }
   const std::string dir = ImageDir(name);
-  if (!Exists(sys_, dir)) {
-    return MakeError("image get", dir, ENOENT, "no image \"" + name + "\"");
+  if (auto st = sys_.Lstat(dir); !st.ok()) {
+    // Only ENOENT means "no such image"; anything else is the store failing.
+    return MakeError("image get", dir, st.err,
+                     st.err == ENOENT ? "no image \"" + name + "\"" : std::string());
   }
   const std::string meta = JoinPath(dir, "image.json");
   auto text = ReadFile(sys_, meta, "image get: read image.json");
