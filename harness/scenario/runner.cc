@@ -532,7 +532,7 @@ class Runner {
           why = "expected host=" + want_host + ", got: " + Tail(c.out);
         } else if (!Contains(c.out, "id=" + std::to_string(i) + "\n")) {
           why = "expected id=" + std::to_string(i) + ", got: " + Tail(c.out);
-        } else if (!Contains(c.out, "files=mine-" + std::to_string(i) + " \n")) {
+        } else if (!Contains(c.out, "files=mine-" + std::to_string(i) + "\n")) {
           why = "its /tmp holds other files: " + Tail(c.out);
         }
         per[i].push_back(Check("crosstalk", why.empty(), why));

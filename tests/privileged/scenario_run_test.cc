@@ -1,0 +1,111 @@
+// `faultline run` on the real kernel, as a user runs it: a passing and a
+// failing scenario plus a broken file in one run (the run goes on), the
+// reports, the exit status, and the host left as it was (no scratch
+// directory, no cgroup parent, no new mount).
+#include <dirent.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/adapters/process.h"
+
+namespace faultline {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class FaultlineRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "privileged test: run as root";
+    char tmpl[] = "/tmp/faultline-run-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    fs::create_directories(dir_ + "/s/runtimes");
+    fs::create_directories(dir_ + "/s/a");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void Write(const std::string& rel, const std::string& text) {
+    std::ofstream(dir_ + "/s/" + rel) << text;
+  }
+  ProcessResult Run(const std::vector<std::string>& extra) {
+    SpawnOptions o;
+    o.argv = {std::string(FAULTLINE_BINARY_DIR) + "/harness/faultline", "run"};
+    o.argv.insert(o.argv.end(), extra.begin(), extra.end());
+    o.stdout_path = dir_ + "/out.txt";
+    o.stderr_path = dir_ + "/err.txt";
+    return RunProcess(o, 600);
+  }
+  std::string dir_;
+};
+
+TEST_F(FaultlineRun, BuiltinAndRuncReportsAndACleanHost) {
+  Write("a/ok.yaml",
+        "hostname: box-t\ncommand: [sh, -c, \"hostname; echo hi > /etc/x\"]\n"
+        "expect: {exit: 0, stdout: ['^box-t$']}\n");
+  Write("a/wrong.yaml", "command: [sh, -c, \"exit 4\"]\nexpect: {exit: 5}\n");
+  Write("a/broken.yaml", "command: [true]\nexpect: {exit: [0]}\n");
+  ProcessResult p = Run({"-r", "builtin,runc", "--report-json", dir_ + "/r.json",
+                         "--report-junit", dir_ + "/j.xml", "--report-html", dir_ + "/r.html",
+                         dir_ + "/s"});
+  std::string out = ReadTextFile(dir_ + "/out.txt");
+  std::string err = ReadTextFile(dir_ + "/err.txt");
+  EXPECT_EQ(p.exit_code, 1) << out << err;  // one failure and one broken file
+  EXPECT_THAT(out, HasSubstr("builtin: 1 passed, 1 failed"));
+  EXPECT_THAT(out, HasSubstr("runc: 1 passed, 1 failed"));
+  EXPECT_THAT(out, HasSubstr("broken scenario files: 1"));
+  EXPECT_THAT(out, HasSubstr("exit 4, expected 5"));
+  EXPECT_THAT(err, HasSubstr("broken.yaml:2:"));
+
+  auto j = nlohmann::json::parse(ReadTextFile(dir_ + "/r.json"));
+  EXPECT_EQ(j["totals"]["builtin"]["passed"], 1);
+  EXPECT_EQ(j["totals"]["runc"]["failed"], 1);
+  EXPECT_EQ(j["totals"]["*"]["broken"], 1);
+  for (const auto& r : j["results"]) {
+    if (r["scenario"] == "a/ok") {
+      for (const auto& c : r["checks"]) {
+        EXPECT_TRUE(c["ok"].get<bool>()) << r["runtime"] << " " << c["name"] << c["detail"];
+      }
+    }
+  }
+  EXPECT_THAT(ReadTextFile(dir_ + "/j.xml"), HasSubstr("<testsuite name=\"runc\""));
+  EXPECT_THAT(ReadTextFile(dir_ + "/r.html"), HasSubstr("a/wrong"));
+
+  // The host as it was: faultline names its scratch directory and cgroup
+  // parent in its log; both are gone, and no mount of ours names them (the
+  // private namespace took every mount with it).
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(scratch (\S+), cgroup parent (\S+))")))
+      << err;
+  const std::string scratch = m[1], parent = m[2];
+  EXPECT_FALSE(fs::exists(scratch)) << scratch;
+  for (const char* h : {"memory", "pids", "cpu", "cpuset", "freezer", "unified"}) {
+    EXPECT_FALSE(fs::exists(std::string("/sys/fs/cgroup/") + h + "/" + parent)) << h;
+  }
+  EXPECT_THAT(ReadTextFile("/proc/self/mountinfo"), ::testing::Not(HasSubstr(scratch)));
+}
+
+TEST_F(FaultlineRun, ShardsAndUsageErrors) {
+  for (int i = 0; i < 4; ++i) {
+    Write("a/s" + std::to_string(i) + ".yaml", "command: [true]\nexpect: {exit: 0}\n");
+  }
+  ProcessResult p = Run({"--shard", "1/2", "--report-json", dir_ + "/r.json", dir_ + "/s"});
+  EXPECT_EQ(p.exit_code, 0) << ReadTextFile(dir_ + "/err.txt");
+  auto j = nlohmann::json::parse(ReadTextFile(dir_ + "/r.json"));
+  std::set<std::string> names;
+  for (const auto& r : j["results"]) names.insert(r["scenario"].get<std::string>());
+  EXPECT_EQ(names, (std::set<std::string>{"a/s1", "a/s3"}));
+  EXPECT_EQ(Run({"--shard", "2/2", dir_ + "/s"}).exit_code, 2);
+  EXPECT_EQ(Run({"-r", "docker", dir_ + "/s"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace faultline
