@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/cli/commands.h"
+#include "harness/cli/sweep_command.h"
 
 int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("faultline");
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   CLI::App app{"faultline: test container runtimes for isolation, leftovers and faults"};
   app.require_subcommand(1);
   faultline::AddRunCommand(app);
+  faultline::AddSweepCommand(app);
   faultline::AddBuiltinWorkerCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -1,0 +1,141 @@
+// Sweep backends: where one run of the sweep happens (FakeKernel in-process,
+// or the real kernel), behind one interface so the engine (sweep.h) decides
+// what to run and what counts as a pass without knowing the backend.
+//
+// A backend owns a world prepared once (the busybox image in a store, the
+// volume directories, the cgroup parent) and, per run:
+//   1. a fresh copy of that world (fake: a copy of the prepared FakeKernel;
+//      kernel: the same scratch directory, checked clean before each run);
+//   2. mydocker::Runtime::Run of the workload through a FaultInjectingSys
+//      carrying the plan; a Crash (crash action) kills the runtime process
+//      right there (fake: FakeKernel::RuntimeCrashed; kernel: the runtime
+//      runs in a forked process that SIGKILLs itself);
+//   3. the probes (harness/probes) against the snapshot of the prepared
+//      world: mounts, holders, dirs under the runtime's root, cgroups under
+//      the cgroup parent, processes, the runtime process's fds;
+//   4. when the run crashed, left anything, or always_gc is set: `gc` (a
+//      fresh Runtime, no faults) and the probes again.
+//
+// Trace pids are roles, the same on both backends: kRuntimePid for the
+// runtime process and kInitPid for the container's init (FakeKernel numbers
+// them so; the kernel backend maps getpid() onto them), so a plan written
+// for one backend selects the same calls on the other.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/faults/plan.h"
+#include "harness/probes/probes.h"
+#include "mocks/fake_kernel.h"
+#include "runtime/cgroups/cgroups.h"
+#include "runtime/sys/sys.h"
+#include "runtime/util/error.h"
+
+namespace faultline {
+
+constexpr pid_t kSweepRuntimePid = 100;
+constexpr pid_t kSweepInitPid = 101;
+
+// A volume of the workload: a directory the backend creates (and fills)
+// under its scratch area, bound at `container`.
+struct SweepVolume {
+  std::string name;  // one path component
+  std::string container;
+  bool read_only = false;
+  std::map<std::string, std::string> files;
+};
+
+// What every run of a sweep does: one `mydocker run busybox ARGV`.
+struct SweepWorkload {
+  std::string name;    // "run-true", "run-full", or the scenario's name
+  std::string source;  // how a replay command names it: "run-true" or a file
+  std::vector<std::string> argv = {"true"};
+  std::vector<std::string> env;  // KEY=VAL
+  std::string hostname;          // "" -> the runtime's default (the id)
+  mydocker::CgroupLimits limits;
+  std::vector<SweepVolume> volumes;
+};
+
+// One call of a run, as the FaultInjectingSys traced it.
+struct SweepCall {
+  pid_t pid = 0;     // kSweepRuntimePid or kSweepInitPid
+  std::string op;    // mydocker::OpName
+  std::string args;  // printable arguments
+  int err = 0;       // what the caller got
+  bool fired = false;        // a plan rule fired on this call
+  bool after_crash = false;  // refused: the runtime had already crashed
+};
+
+// Everything a backend learned from one run.
+struct SweepRun {
+  std::vector<SweepCall> calls;  // runtime calls in order, init calls where
+                                 // the backend knows them (see its header)
+  bool fired = false;            // some rule of the plan fired
+  bool crashed = false;          // a crash action killed the runtime
+  // The run's outcome when it did not crash.
+  bool returned_error = false;   // Runtime::Run returned an Error
+  mydocker::Error error;
+  int exit_code = 0;             // RunResult::exit_code
+  std::string message;           // RunResult::message (exec failures)
+  std::string id;                // the container id
+  std::vector<ProbeDiff> left;           // after the run vs the prepared world
+  bool gc_ran = false;
+  std::vector<std::string> gc_errors;    // gc's own errors (GcReport, Error)
+  std::vector<ProbeDiff> left_after_gc;  // after gc vs the prepared world
+  // A problem of the harness, not of the runtime (the world could not be
+  // restored, the runtime process vanished): the run proves nothing.
+  std::string harness_error;
+  double seconds = 0;
+};
+
+class SweepBackend {
+ public:
+  virtual ~SweepBackend() = default;
+  virtual std::string name() const = 0;  // "fake" or "kernel"
+  // Builds the world for the workload; once, before any Run.
+  virtual mydocker::Outcome Prepare(const SweepWorkload& workload) = 0;
+  // One run under plan (empty: the clean run). Never throws.
+  virtual SweepRun Run(const FaultPlan& plan, bool always_gc) = 0;
+  // How many Runs may execute at once (from different threads) after
+  // Prepare. 1: Run is not thread-safe.
+  virtual size_t MaxParallelRuns() const { return 1; }
+  // Removes what Prepare made. Idempotent; the destructor calls it too.
+  virtual void Finish() {}
+};
+
+struct FakeBackendOptions {
+  FakeKernelOptions kernel;
+  // Wraps the prepared kernel for every run: the runtime and its gc see the
+  // wrapper (a test double, e.g. one that skips an umount2), the probes see
+  // the kernel itself. Null: no wrapper.
+  std::function<std::unique_ptr<mydocker::Sys>(mydocker::Sys& kernel)> wrap;
+};
+
+std::unique_ptr<SweepBackend> MakeFakeSweepBackend(FakeBackendOptions options = {});
+
+struct KernelBackendOptions {
+  // The busybox docker-export tar (ci/build-image); required.
+  std::string image_tar;
+  // Parent of the per-sweep scratch directory (mkdtemp).
+  std::string tmp = "/tmp";
+  // Keep the scratch directory (debugging).
+  bool keep_scratch = false;
+};
+
+// Needs root. Prepare unshares a private mount namespace for the whole
+// process (unshare(CLONE_NEWNS) + "/" rprivate), makes the process a child
+// subreaper (orphans of a crashed runtime become its children: visible to
+// the probes, reaped by the backend), a scratch directory under tmp and a
+// cgroup parent "faultline-sweep-<pid>" in every hierarchy. Each Run forks
+// the runtime process. Finish removes the scratch and the cgroup parent.
+std::unique_ptr<SweepBackend> MakeKernelSweepBackend(KernelBackendOptions options);
+
+}  // namespace faultline

@@ -1,0 +1,153 @@
+#include "harness/sweep/common.h"
+
+#include <errno.h>
+
+#include <algorithm>
+#include <iterator>
+#include <set>
+
+#include "runtime/sys/fs_util.h"
+#include "runtime/sys/mountinfo.h"
+
+namespace faultline::sweep_internal {
+
+using mydocker::JoinPath;
+using mydocker::MakeError;
+using mydocker::Outcome;
+
+mydocker::RunSpec SpecFor(const SweepWorkload& w, const std::string& volume_base) {
+  mydocker::RunSpec spec;
+  spec.image = "busybox";
+  spec.argv = w.argv;
+  spec.env = w.env;
+  spec.hostname = w.hostname;
+  spec.limits = w.limits;
+  for (const SweepVolume& v : w.volumes) {
+    spec.volumes.push_back(mydocker::Volume{JoinPath(volume_base, v.name), v.container,
+                                            v.read_only});
+  }
+  return spec;
+}
+
+Outcome MakeVolumes(mydocker::Sys& sys, const SweepWorkload& w, const std::string& volume_base) {
+  for (const SweepVolume& v : w.volumes) {
+    const std::string dir = JoinPath(volume_base, v.name);
+    MYDOCKER_TRY(mydocker::MkdirAll(sys, dir, 0755, "sweep: create volume"));
+    for (const auto& [name, content] : v.files) {
+      MYDOCKER_TRY(mydocker::WriteFile(sys, JoinPath(dir, name), content, 0644,
+                                       "sweep: write volume file"));
+    }
+  }
+  return Outcome::Ok();
+}
+
+Outcome EnsureCgroupParentDirs(mydocker::Sys& sys, const std::string& parent) {
+  auto mounts = mydocker::ReadMountinfo(sys, "/proc/self/mountinfo");
+  if (!mounts) return mounts.error();
+  std::set<std::string> seen;
+  for (const auto& m : *mounts) {
+    if ((m.fstype != "cgroup" && m.fstype != "cgroup2") || m.root != "/") continue;
+    if (!seen.insert(m.target).second) continue;
+    const std::string dir = JoinPath(m.target, parent);
+    if (auto st = sys.Mkdir(dir, 0755); !st.ok() && st.err != EEXIST) {
+      return MakeError("sweep: create cgroup parent", dir, st.err);
+    }
+    if (m.fstype != "cgroup" || m.super_options.find("cpuset") == std::string::npos) continue;
+    for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+      auto cur = mydocker::ReadFile(sys, JoinPath(dir, f), "sweep: read cpuset");
+      if (!cur) return cur.error();
+      if (!cur->empty() && *cur != "\n") continue;
+      auto top = mydocker::ReadFile(sys, JoinPath(m.target, f), "sweep: read cpuset");
+      if (!top) return top.error();
+      MYDOCKER_TRY(mydocker::WriteExisting(sys, JoinPath(dir, f), *top, "sweep: fill cpuset"));
+    }
+  }
+  if (seen.empty()) {
+    return MakeError("sweep: create cgroup parent", "/proc/self/mountinfo", ENOENT,
+                     "no cgroup hierarchy is mounted");
+  }
+  return Outcome::Ok();
+}
+
+SweepCall ToCall(const TraceEntry& e) {
+  SweepCall c;
+  c.pid = e.pid;
+  c.op = e.op;
+  c.args = e.args;
+  c.err = e.err;
+  c.fired = e.rule >= 0 && e.action != ActionKind::kNone;
+  c.after_crash = e.after_crash;
+  return c;
+}
+
+void TakeOutcome(const mydocker::Expected<mydocker::RunResult>& r, SweepRun* run) {
+  if (!r.ok()) {
+    run->returned_error = true;
+    run->error = r.error();
+    return;
+  }
+  const mydocker::RunResult& ok = r.value();
+  run->exit_code = ok.exit_code;
+  run->message = ok.message;
+  run->id = ok.id;
+}
+
+void RunGc(mydocker::Runtime& rt, SweepRun* run) {
+  run->gc_ran = true;
+  auto gc = rt.Gc();
+  if (!gc) {
+    run->gc_errors.push_back(gc.error().Message());
+    return;
+  }
+  for (const auto& e : gc->errors) run->gc_errors.push_back(e.Message());
+  for (const auto& id : gc->skipped) {
+    run->gc_errors.push_back("gc skipped " + id + ": its runtime looks alive");
+  }
+}
+
+mydocker::Status CloseReleasesFd::Close(int fd) {
+  mydocker::Status s = target().Close(fd);
+  const auto& trace = fis_.trace();
+  if (!s.ok() && !trace.empty() && trace.back().op == "close" && trace.back().rule >= 0 &&
+      trace.back().action == ActionKind::kFail) {
+    (void)fis_.target().Close(fd);
+  }
+  return s;
+}
+
+std::set<std::string> FdSet(mydocker::Sys& sys) {
+  std::set<std::string> out;
+  auto entries = sys.ReadDir("/proc/self/fd");
+  if (!entries.ok()) {
+    out.insert("(cannot read /proc/self/fd: " + mydocker::ErrnoName(entries.err) + ")");
+    return out;
+  }
+  for (const auto& e : entries.value) {
+    auto target = sys.Readlink("/proc/self/fd/" + e.name);
+    if (target.ok()) out.insert(e.name + " -> " + target.value);
+  }
+  return out;
+}
+
+std::vector<ProbeDiff> FdDiff(const std::set<std::string>& before,
+                              const std::set<std::string>& after) {
+  ProbeDiff d;
+  d.probe = "fds";
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(d.appeared));
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(d.vanished));
+  if (d.appeared.empty() && d.vanished.empty()) return {};
+  return {d};
+}
+
+mydocker::RuntimeConfig ConfigFor(const std::string& root, const std::string& cgroup_parent) {
+  mydocker::RuntimeConfig c;
+  c.root = root;
+  c.cgroup_parent = cgroup_parent;
+  c.inherited_env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  c.new_id = [] { return std::string(kSweepId); };
+  return c;
+}
+
+}  // namespace faultline::sweep_internal

@@ -1,0 +1,64 @@
+// Pieces both sweep backends share (internal to harness/sweep).
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness/sweep/backend.h"
+#include "mocks/fault_injecting_sys.h"
+#include "runtime/container/runtime.h"
+
+namespace faultline::sweep_internal {
+
+// The container id of every sweep run: fixed, so that the traces of the
+// clean run and of a faulty run name the same paths.
+inline constexpr const char* kSweepId = "5ee900000001";
+
+// The RunSpec of the workload; volume host directories are
+// <volume_base>/<name>.
+mydocker::RunSpec SpecFor(const SweepWorkload& w, const std::string& volume_base);
+
+// Creates the volume directories and their files (through sys).
+mydocker::Outcome MakeVolumes(mydocker::Sys& sys, const SweepWorkload& w,
+                              const std::string& volume_base);
+
+// Creates <hierarchy>/<parent> in every cgroup hierarchy of sys's mount
+// table (EEXIST is fine) and fills an empty v1 cpuset.cpus/cpuset.mems from
+// the hierarchy root, so that the runs' cgroups can take tasks and the
+// parent itself is part of the prepared world (not a leftover).
+mydocker::Outcome EnsureCgroupParentDirs(mydocker::Sys& sys, const std::string& parent);
+
+// A trace entry as a SweepCall (pid kept as traced).
+SweepCall ToCall(const TraceEntry& e);
+
+// Fills run->returned_error/error/exit_code/message/id from Runtime::Run.
+void TakeOutcome(const mydocker::Expected<mydocker::RunResult>& r, SweepRun* run);
+
+// Runs gc with rt and records its errors into run->gc_errors.
+void RunGc(mydocker::Runtime& rt, SweepRun* run);
+
+// The top of the runtime's Sys chain in every sweep run. close(2) on Linux
+// releases the descriptor even when it reports an error (EIO, EINTR, ...), so
+// a close the plan fails is still performed below the FaultInjectingSys
+// (untraced): the runtime must not retry it, and the fd must not leak.
+class CloseReleasesFd : public SysWrapper {
+ public:
+  CloseReleasesFd(mydocker::Sys& target, FaultInjectingSys& fis) : SysWrapper(target), fis_(fis) {}
+  mydocker::Status Close(int fd) override;
+
+ private:
+  FaultInjectingSys& fis_;
+};
+
+// "<fd> -> <target>" for the calling process's fds, read through sys
+// (/proc/self/fd); the fds probe of harness/probes in the same form.
+std::set<std::string> FdSet(mydocker::Sys& sys);
+
+// The fds that appeared or vanished between two FdSet()s; empty when equal.
+std::vector<ProbeDiff> FdDiff(const std::set<std::string>& before,
+                              const std::set<std::string>& after);
+
+mydocker::RuntimeConfig ConfigFor(const std::string& root, const std::string& cgroup_parent);
+
+}  // namespace faultline::sweep_internal

@@ -1,0 +1,131 @@
+// The sweep on FakeKernel: every run is a copy of one prepared kernel, the
+// runtime and its init run in-process (FakeKernel runs the clone child on
+// the caller's thread), so the trace holds the init's calls too, in the
+// order they happen. No privileges, no side effects.
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "harness/sweep/common.h"
+#include "runtime/sys/fs_util.h"
+
+namespace faultline {
+namespace {
+
+using mydocker::MakeError;
+using mydocker::Outcome;
+using namespace sweep_internal;
+
+constexpr const char* kRoot = "/var/lib/faultline-sweep";
+constexpr const char* kVolumes = "/srv/faultline-sweep/volumes";
+constexpr const char* kCgroupParent = "faultline-sweep";
+
+class FakeSweepBackend : public SweepBackend {
+ public:
+  explicit FakeSweepBackend(FakeBackendOptions o) : options_(std::move(o)) {}
+
+  std::string name() const override { return "fake"; }
+
+  // Run only reads the prepared world (each run works on its own copy), so
+  // runs go in parallel, one per core.
+  size_t MaxParallelRuns() const override {
+    return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  }
+
+  Outcome Prepare(const SweepWorkload& workload) override {
+    world_ = FakeKernel(options_.kernel);
+    const std::string image = std::string(kRoot) + "/images/busybox";
+    if (auto s = world_.BuildBusyboxImage(image + "/rootfs"); !s.ok()) {
+      return MakeError("sweep: build busybox image", image, s.err);
+    }
+    if (auto s = world_.AddFile(image + "/image.json",
+                                R"({"name":"busybox","source":"fake","size":0,"files":0})");
+        !s.ok()) {
+      return MakeError("sweep: write image.json", image, s.err);
+    }
+    // The state root exists before a run, as after `mydocker` ran once.
+    if (auto s = world_.AddDir(std::string(kRoot) + "/containers", 0700); !s.ok()) {
+      return MakeError("sweep: create state root", kRoot, s.err);
+    }
+    MYDOCKER_TRY(MakeVolumes(world_, workload, kVolumes));
+    MYDOCKER_TRY(EnsureCgroupParentDirs(world_, kCgroupParent));
+    spec_ = SpecFor(workload, kVolumes);
+    scope_.dirs = {kRoot};
+    scope_.dirs_prune = {std::string(kRoot) + "/images"};
+    scope_.cgroup_parent = kCgroupParent;
+    scope_.fds = false;  // checked before the runtime process ends (Run)
+    fds_before_ = FdSet(world_);
+    before_ = TakeSnapshot(world_, scope_);
+    if (!before_.errors.empty()) {
+      return MakeError("sweep: probe the prepared world", kRoot, 0, before_.errors.front());
+    }
+    return Outcome::Ok();
+  }
+
+  SweepRun Run(const FaultPlan& plan, bool always_gc) override {
+    auto t0 = std::chrono::steady_clock::now();
+    SweepRun run;
+    FakeKernel kernel = world_;
+    std::unique_ptr<mydocker::Sys> wrapper;
+    mydocker::Sys* base = &kernel;
+    if (options_.wrap) {
+      wrapper = options_.wrap(kernel);
+      base = wrapper.get();
+    }
+    const mydocker::RuntimeConfig config = ConfigFor(kRoot, kCgroupParent);
+    std::vector<ProbeDiff> fds;
+    {
+      FaultInjectingSys fis(*base, plan);
+      CloseReleasesFd top(fis, fis);
+      mydocker::Runtime rt(top, config);
+      try {
+        TakeOutcome(rt.Run(spec_), &run);
+      } catch (const Crash&) {
+        run.crashed = true;
+      }
+      for (const TraceEntry& e : fis.trace()) {
+        run.calls.push_back(ToCall(e));
+        run.fired = run.fired || run.calls.back().fired;
+      }
+    }
+    // The runtime is a library here: its fds must be as before the run.
+    if (!run.crashed) fds = FdDiff(fds_before_, FdSet(kernel));
+    // Then the runtime process ends (`mydocker run` exits, or it was killed):
+    // its fds close, its zombies go to init, children with a pdeathsig die.
+    kernel.RuntimeCrashed();
+    // A child FakeKernel never ran (it runs deferred children only when the
+    // parent blocks on them) had, on a real kernel, set its pdeathsig first
+    // thing and died with its parent: end it the same way.
+    for (pid_t pid : kernel.Pids()) {
+      if (kernel.ProcessRunnable(pid)) (void)kernel.Kill(pid, SIGKILL);
+    }
+    run.left = Compare(before_, TakeSnapshot(kernel, scope_));
+    for (auto& d : fds) run.left.push_back(std::move(d));
+    if (run.crashed || always_gc || !run.left.empty()) {
+      mydocker::Runtime gc(*base, config);
+      RunGc(gc, &run);
+      run.left_after_gc = Compare(before_, TakeSnapshot(kernel, scope_));
+    }
+    run.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return run;
+  }
+
+ private:
+  FakeBackendOptions options_;
+  FakeKernel world_;
+  mydocker::RunSpec spec_;
+  ProbeScope scope_;
+  Snapshot before_;
+  std::set<std::string> fds_before_;
+};
+
+}  // namespace
+
+std::unique_ptr<SweepBackend> MakeFakeSweepBackend(FakeBackendOptions options) {
+  return std::make_unique<FakeSweepBackend>(std::move(options));
+}
+
+}  // namespace faultline

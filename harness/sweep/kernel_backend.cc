@@ -1,0 +1,649 @@
+// The sweep on the real kernel (root). See backend.h for the contract.
+//
+// Process layout of one run:
+//   harness (this process: private mount namespace, child subreaper)
+//     `- runtime process (fork): Runtime::Run over CloseReleasesFd ->
+//          InitRecorder -> FaultInjectingSys(plan) -> RoleSys -> LinuxSys
+//          `- container init (clone, new namespaces): the same Sys chain,
+//             copied by clone; its trace goes to shared memory
+// The runtime process sends its outcome and trace to the harness over a
+// pipe (JSON) and exits; a crash rule makes it SIGKILL itself right there.
+// A crash rule in the init SIGKILLs the runtime process (the runtime dies
+// while its init is at that call), then the init exits: its pdeathsig would
+// kill it a moment later anyway. Then the harness probes, runs gc in-process
+// with faults off, probes again, and, when a run left something gc did not
+// remove (a failed point), scrubs the scratch area back to the prepared
+// state so that the next run starts from it.
+//
+// Trace pids are roles (kSweepRuntimePid, kSweepInitPid), mapped from
+// getpid() by RoleSys, so plans match the fake backend's. The init's calls
+// are listed right after the runtime's clone call.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "harness/scenario/runner.h"
+#include "harness/sweep/common.h"
+#include "runtime/image/image_store.h"
+#include "runtime/sys/fs_util.h"
+#include "runtime/sys/linux_sys.h"
+#include "runtime/sys/mountinfo.h"
+
+namespace faultline {
+namespace {
+
+using mydocker::MakeError;
+using mydocker::Outcome;
+using mydocker::Result;
+using mydocker::Status;
+using namespace sweep_internal;
+
+constexpr int kRunTimeoutSeconds = 60;
+
+// ---- the init's trace, in memory shared with the harness -----------------
+
+struct SharedCall {
+  uint64_t seq;
+  int32_t err;
+  int32_t rule;
+  uint8_t action;
+  uint8_t after_crash;
+  char op[16];
+  char args[232];
+};
+
+struct SharedTrace {
+  static constexpr uint32_t kMax = 1024;
+  std::atomic<uint32_t> count;
+  std::atomic<uint32_t> dropped;
+  SharedCall calls[kMax];
+};
+
+// Copies the init's entries of fis's trace into shared memory, without
+// allocating (the init runs between clone and execve). Entries already
+// copied are updated in place (their errno is final only once the call
+// returned).
+class InitTraceWriter {
+ public:
+  InitTraceWriter(SharedTrace* shm, const FaultInjectingSys* fis) : shm_(shm), fis_(fis) {}
+
+  void Flush() {
+    const auto& trace = fis_->trace();
+    for (size_t i = first_unseen_; i < trace.size(); ++i) {
+      if (trace[i].pid != kSweepInitPid) continue;
+      Write(trace[i], i == last_index_ ? last_slot_ : NextSlot(i));
+    }
+    // The last entry is visited again: its call may not have returned yet.
+    if (!trace.empty()) first_unseen_ = trace.size() - 1;
+  }
+ private:
+  uint32_t NextSlot(size_t trace_index) {
+    uint32_t slot = shm_->count.load();
+    if (slot >= SharedTrace::kMax) {
+      shm_->dropped.fetch_add(1);
+      return SharedTrace::kMax;
+    }
+    shm_->count.store(slot + 1);
+    last_index_ = trace_index;
+    last_slot_ = slot;
+    return slot;
+  }
+  void Write(const TraceEntry& e, uint32_t slot) {
+    if (slot >= SharedTrace::kMax) return;
+    SharedCall& c = shm_->calls[slot];
+    c.seq = e.seq;
+    c.err = e.err;
+    c.rule = e.rule;
+    c.action = static_cast<uint8_t>(e.action);
+    c.after_crash = e.after_crash;
+    size_t n = std::min(e.op.size(), sizeof c.op - 1);
+    memcpy(c.op, e.op.data(), n);
+    c.op[n] = 0;
+    n = std::min(e.args.size(), sizeof c.args - 1);
+    memcpy(c.args, e.args.data(), n);
+    c.args[n] = 0;
+  }
+
+  SharedTrace* shm_;
+  const FaultInjectingSys* fis_;
+  size_t first_unseen_ = 0;
+  size_t last_index_ = static_cast<size_t>(-1);  // trace index of last_slot_
+  uint32_t last_slot_ = 0;
+};
+
+// Below the FaultInjectingSys: names the calling process by its role, and
+// flushes the init's trace right before a successful execve would lose it.
+class RoleSys : public SysWrapper, public ProcessIdentity {
+ public:
+  RoleSys(mydocker::Sys& target, pid_t runtime_pid) : SysWrapper(target), runtime_(runtime_pid) {}
+  void set_writer(InitTraceWriter* w) { writer_ = w; }
+  pid_t CurrentPid() const override {
+    return ::getpid() == runtime_ ? kSweepRuntimePid : kSweepInitPid;
+  }
+  Status Execve(const char* path, char* const argv[], char* const envp[]) override {
+    if (writer_ != nullptr && ::getpid() != runtime_) writer_->Flush();
+    return SysWrapper::Execve(path, argv, envp);
+  }
+
+ private:
+  pid_t runtime_;
+  InitTraceWriter* writer_ = nullptr;
+};
+
+// Above the FaultInjectingSys: in the init, after every call, flushes the
+// trace; a Crash there kills the runtime process and ends the init.
+class InitRecorder : public SysWrapper {
+ public:
+  InitRecorder(FaultInjectingSys& fis, InitTraceWriter& writer, pid_t runtime_pid)
+      : SysWrapper(fis), writer_(writer), runtime_(runtime_pid) {}
+
+#define FL_AROUND(call) return Around([&] { return target().call; })
+  Status Mount(const mydocker::MountArgs& a) override { FL_AROUND(Mount(a)); }
+  Status Umount2(const std::string& t, int f) override { FL_AROUND(Umount2(t, f)); }
+  Status PivotRoot(const std::string& n, const std::string& o) override {
+    FL_AROUND(PivotRoot(n, o));
+  }
+  Result<int> Fsopen(const std::string& t, unsigned int f) override { FL_AROUND(Fsopen(t, f)); }
+  Status Fsconfig(const mydocker::FsconfigArgs& a) override { FL_AROUND(Fsconfig(a)); }
+  Result<int> Fsmount(int fd, unsigned int f, unsigned int a) override {
+    FL_AROUND(Fsmount(fd, f, a));
+  }
+  Status MoveMount(const mydocker::MoveMountArgs& a) override { FL_AROUND(MoveMount(a)); }
+  Status Mkdir(const std::string& p, mode_t m) override { FL_AROUND(Mkdir(p, m)); }
+  Status Rmdir(const std::string& p) override { FL_AROUND(Rmdir(p)); }
+  Status Unlink(const std::string& p) override { FL_AROUND(Unlink(p)); }
+  Status Rename(const std::string& a, const std::string& b) override { FL_AROUND(Rename(a, b)); }
+  Status Symlink(const std::string& a, const std::string& b) override {
+    FL_AROUND(Symlink(a, b));
+  }
+  Status Link(const std::string& a, const std::string& b) override { FL_AROUND(Link(a, b)); }
+  Status Mknod(const std::string& p, mode_t m, dev_t d) override { FL_AROUND(Mknod(p, m, d)); }
+  Status Chmod(const std::string& p, mode_t m) override { FL_AROUND(Chmod(p, m)); }
+  Status Lchown(const std::string& p, uid_t u, gid_t g) override { FL_AROUND(Lchown(p, u, g)); }
+  Result<mydocker::FileStat> Lstat(const std::string& p) override { FL_AROUND(Lstat(p)); }
+  Result<int64_t> Statfs(const std::string& p) override { FL_AROUND(Statfs(p)); }
+  Result<std::vector<mydocker::DirEntry>> ReadDir(const std::string& p) override {
+    FL_AROUND(ReadDir(p));
+  }
+  Result<std::string> Readlink(const std::string& p) override { FL_AROUND(Readlink(p)); }
+  Result<int> Open(const std::string& p, int f, mode_t m) override { FL_AROUND(Open(p, f, m)); }
+  Status Close(int fd) override { FL_AROUND(Close(fd)); }
+  Result<size_t> Read(int fd, void* b, size_t n) override { FL_AROUND(Read(fd, b, n)); }
+  Result<size_t> Write(int fd, const void* b, size_t n) override { FL_AROUND(Write(fd, b, n)); }
+  Result<mydocker::PipeFds> Pipe(int f) override { FL_AROUND(Pipe(f)); }
+  Status Dup2(int a, int b) override { FL_AROUND(Dup2(a, b)); }
+  Status Chdir(const std::string& p) override { FL_AROUND(Chdir(p)); }
+  Status Sethostname(const std::string& n) override { FL_AROUND(Sethostname(n)); }
+  Result<pid_t> Clone(const mydocker::CloneFn& fn, int f) override { FL_AROUND(Clone(fn, f)); }
+  Status Execve(const char* p, char* const a[], char* const e[]) override {
+    FL_AROUND(Execve(p, a, e));
+  }
+  Result<int> Waitpid(pid_t p, int o) override { FL_AROUND(Waitpid(p, o)); }
+  Status Kill(pid_t p, int s) override { FL_AROUND(Kill(p, s)); }
+  Status Signal(int s, mydocker::SignalDisposition d) override { FL_AROUND(Signal(s, d)); }
+  Status Prctl(int o, unsigned long a) override { FL_AROUND(Prctl(o, a)); }
+#undef FL_AROUND
+
+ private:
+  template <class F>
+  auto Around(F&& f) -> decltype(f()) {
+    if (::getpid() == runtime_) return f();
+    try {
+      auto r = f();
+      writer_.Flush();
+      return r;
+    } catch (const Crash&) {
+      // The runtime dies while its init is at this call.
+      writer_.Flush();
+      ::kill(runtime_, SIGKILL);
+      ::_exit(137);
+    }
+  }
+
+  InitTraceWriter& writer_;
+  pid_t runtime_;
+};
+
+// ---- small helpers --------------------------------------------------------
+
+// "<fd> -> <target>" of this process's open fds (raw syscalls: not traced).
+std::set<std::string> OwnFds() {
+  std::set<std::string> out;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return out;
+  const int dfd = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.' || atoi(e->d_name) == dfd) continue;
+    char buf[512];
+    std::string path = std::string("/proc/self/fd/") + e->d_name;
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+    if (n < 0) continue;
+    buf[n] = 0;
+    out.insert(std::string(e->d_name) + " -> " + buf);
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+nlohmann::json CallJson(const SweepCall& c) {
+  return {{"pid", c.pid}, {"op", c.op}, {"args", c.args}, {"err", c.err},
+          {"fired", c.fired}, {"after_crash", c.after_crash}};
+}
+SweepCall CallFromJson(const nlohmann::json& j) {
+  SweepCall c;
+  c.pid = j.at("pid").get<pid_t>();
+  c.op = j.at("op").get<std::string>();
+  c.args = j.at("args").get<std::string>();
+  c.err = j.at("err").get<int>();
+  c.fired = j.at("fired").get<bool>();
+  c.after_crash = j.at("after_crash").get<bool>();
+  return c;
+}
+
+// Children of this process (we are a subreaper: orphans land here).
+std::vector<pid_t> OwnChildren() {
+  std::vector<pid_t> out;
+  const std::string path = "/proc/self/task/" + std::to_string(::getpid()) + "/children";
+  FILE* f = ::fopen(path.c_str(), "r");
+  if (f == nullptr) return out;
+  long pid = 0;
+  while (::fscanf(f, "%ld", &pid) == 1) out.push_back(static_cast<pid_t>(pid));
+  ::fclose(f);
+  return out;
+}
+
+// Reaps exited children; waits up to `patience` for children that are
+// already dying (SIGKILLed by pdeathsig) to become reapable.
+void ReapChildren(std::chrono::milliseconds patience) {
+  auto until = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    if (OwnChildren().empty() || std::chrono::steady_clock::now() >= until) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+class KernelSweepBackend : public SweepBackend {
+ public:
+  explicit KernelSweepBackend(KernelBackendOptions o) : options_(std::move(o)) {}
+  ~KernelSweepBackend() override { Finish(); }
+
+  std::string name() const override { return "kernel"; }
+
+  Outcome Prepare(const SweepWorkload& workload) override {
+    if (::geteuid() != 0) {
+      return MakeError("sweep: kernel backend", "", EPERM, "needs root");
+    }
+    if (options_.image_tar.empty()) {
+      return MakeError("sweep: kernel backend", "", EINVAL,
+                       "no image tar (ci/build-image OUT.tar, then --image-tar OUT.tar)");
+    }
+    if (::unshare(CLONE_NEWNS) != 0) {
+      return MakeError("sweep: unshare mount namespace", "", errno);
+    }
+    if (::mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      return MakeError("sweep: make / rprivate", "/", errno);
+    }
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+      return MakeError("sweep: become child subreaper", "", errno);
+    }
+    std::string tmpl = mydocker::JoinPath(options_.tmp, "faultline-sweep-XXXXXX");
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return MakeError("sweep: create scratch directory", tmpl, errno);
+    }
+    scratch_ = tmpl;
+    root_ = scratch_ + "/root";
+    volumes_ = scratch_ + "/volumes";
+    cgroup_parent_ = "faultline-sweep-" + std::to_string(::getpid());
+    prepared_ = true;
+
+    mydocker::ImageStore images(sys_, root_);
+    auto info = images.Import(options_.image_tar, "busybox");
+    if (!info) return info.error();
+    MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700,
+                                    "sweep: create state root"));
+    MYDOCKER_TRY(MakeVolumes(sys_, workload, volumes_));
+    MYDOCKER_TRY(EnsureCgroupParentDirs(sys_, cgroup_parent_));
+    spec_ = SpecFor(workload, volumes_);
+
+    void* mem = ::mmap(nullptr, sizeof(SharedTrace), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return MakeError("sweep: map shared trace", "", errno);
+    shm_ = static_cast<SharedTrace*>(mem);
+
+    scope_.dirs = {root_};
+    scope_.dirs_prune = {root_ + "/images"};
+    scope_.cgroup_parent = cgroup_parent_;
+    scope_.holders = true;
+    scope_.fds = false;  // the runtime process checks its own fds
+    before_ = TakeSnapshot(sys_, scope_);
+    if (!before_.errors.empty()) {
+      return MakeError("sweep: probe the prepared world", root_, 0, before_.errors.front());
+    }
+    return Outcome::Ok();
+  }
+
+  SweepRun Run(const FaultPlan& plan, bool always_gc) override {
+    auto t0 = std::chrono::steady_clock::now();
+    SweepRun run;
+    if (broken_) {
+      run.harness_error = "an earlier run left what the harness could not remove: " + broken_why_;
+      return run;
+    }
+    RunRuntimeProcess(plan, &run);
+    if (run.harness_error.empty()) {
+      ReapChildren(std::chrono::milliseconds(run.crashed ? 500 : 50));
+      Snapshot after = TakeSnapshot(sys_, scope_);
+      for (auto& d : Compare(before_, after)) run.left.push_back(std::move(d));
+      for (auto& d : fd_diffs_) run.left.push_back(d);
+      if (run.crashed || always_gc || !run.left.empty()) {
+        mydocker::Runtime gc(sys_, ConfigFor(root_, cgroup_parent_));
+        RunGc(gc, &run);
+        ReapChildren(std::chrono::milliseconds(500));
+        run.left_after_gc = Compare(before_, TakeSnapshot(sys_, scope_));
+      }
+    }
+    if (!run.harness_error.empty() || !run.left_after_gc.empty() ||
+        (!run.gc_ran && !run.left.empty())) {
+      Scrub();
+    }
+    run.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return run;
+  }
+
+  void Finish() override {
+    if (!prepared_) return;
+    prepared_ = false;
+    Scrub();
+    std::vector<std::string> left = RemoveCgroupParent(sys_, cgroup_parent_);
+    for (const auto& l : left) spdlog::error("sweep: cgroup left: {}", l);
+    DetachMountsUnder(scratch_);
+    if (!options_.keep_scratch) {
+      if (auto o = mydocker::RemoveTree(sys_, scratch_, "sweep: remove scratch"); !o) {
+        spdlog::error("sweep: {}", o.error().Message());
+      }
+    }
+    if (shm_ != nullptr) ::munmap(shm_, sizeof(SharedTrace));
+    shm_ = nullptr;
+  }
+
+ private:
+  // Forks the runtime process, collects its report.
+  void RunRuntimeProcess(const FaultPlan& plan, SweepRun* run) {
+    fd_diffs_.clear();
+    shm_->count.store(0);
+    shm_->dropped.store(0);
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+      run->harness_error = "pipe: " + mydocker::ErrnoName(errno);
+      return;
+    }
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      run->harness_error = "fork: " + mydocker::ErrnoName(errno);
+      ::close(p[0]);
+      ::close(p[1]);
+      return;
+    }
+    if (pid == 0) {
+      ::close(p[0]);
+      RuntimeProcess(plan, p[1]);  // does not return
+    }
+    ::close(p[1]);
+    std::string text;
+    bool timed_out = false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kRunTimeoutSeconds);
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      pollfd pfd{p[0], POLLIN, 0};
+      int n = ::poll(&pfd, 1, static_cast<int>(left));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) continue;
+      char buf[65536];
+      ssize_t got = ::read(p[0], buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      text.append(buf, static_cast<size_t>(got));
+    }
+    ::close(p[0]);
+    if (timed_out) ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) {
+      run->harness_error = "the run hung: no result after " +
+                           std::to_string(kRunTimeoutSeconds) + " s (runtime process killed)";
+      return;
+    }
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      run->harness_error = "the runtime process died without a report (status " +
+                           std::to_string(status) + ")";
+      return;
+    }
+    run->crashed = j.value("crashed", false);
+    if (run->crashed && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+      run->harness_error = "the runtime process did not die by SIGKILL after the crash";
+    }
+    if (j.contains("error")) {
+      run->returned_error = true;
+      run->error.step = j["error"].value("step", "");
+      run->error.path = j["error"].value("path", "");
+      run->error.err = j["error"].value("err", 0);
+      run->error.detail = j["error"].value("detail", "");
+    }
+    run->exit_code = j.value("exit_code", 0);
+    run->message = j.value("message", "");
+    run->id = j.value("id", "");
+    for (const auto& c : j["calls"]) run->calls.push_back(CallFromJson(c));
+    if (j.contains("fds_appeared") || j.contains("fds_vanished")) {
+      ProbeDiff d;
+      d.probe = "fds";
+      d.appeared = j.value("fds_appeared", std::vector<std::string>{});
+      d.vanished = j.value("fds_vanished", std::vector<std::string>{});
+      if (!d.appeared.empty() || !d.vanished.empty()) fd_diffs_.push_back(d);
+    }
+    // The init's calls, right after the runtime's clone.
+    std::vector<SweepCall> init;
+    const uint32_t n = std::min(shm_->count.load(), SharedTrace::kMax);
+    for (uint32_t i = 0; i < n; ++i) {
+      const SharedCall& s = shm_->calls[i];
+      SweepCall c;
+      c.pid = kSweepInitPid;
+      c.op = s.op;
+      c.args = s.args;
+      c.err = s.err;
+      c.fired = s.rule >= 0 && s.action != static_cast<uint8_t>(ActionKind::kNone);
+      c.after_crash = s.after_crash != 0;
+      init.push_back(std::move(c));
+    }
+    if (shm_->dropped.load() != 0) {
+      run->harness_error = "the init's trace overflowed the shared buffer";
+    }
+    auto clone_at = std::find_if(run->calls.begin(), run->calls.end(),
+                                 [](const SweepCall& c) { return c.op == "clone"; });
+    if (clone_at != run->calls.end()) ++clone_at;
+    run->calls.insert(clone_at, init.begin(), init.end());
+    for (const SweepCall& c : run->calls) run->fired = run->fired || c.fired;
+  }
+
+  [[noreturn]] void RuntimeProcess(const FaultPlan& plan, int out_fd) {
+    nlohmann::json j;
+    std::set<std::string> fds_before = OwnFds();
+    {
+      mydocker::LinuxSys linux_sys;
+      const pid_t self = ::getpid();
+      RoleSys role(linux_sys, self);
+      FaultInjectingSys fis(role, plan);
+      InitTraceWriter writer(shm_, &fis);
+      role.set_writer(&writer);
+      InitRecorder recorder(fis, writer, self);
+      CloseReleasesFd top(recorder, fis);
+      mydocker::Runtime rt(top, ConfigFor(root_, cgroup_parent_));
+      SweepRun r;
+      bool crashed = false;
+      try {
+        TakeOutcome(rt.Run(spec_), &r);
+      } catch (const Crash&) {
+        crashed = true;
+      }
+      j["crashed"] = crashed;
+      if (r.returned_error) {
+        j["error"] = {{"step", r.error.step}, {"path", r.error.path}, {"err", r.error.err},
+                      {"detail", r.error.detail}};
+      }
+      j["exit_code"] = r.exit_code;
+      j["message"] = r.message;
+      j["id"] = r.id;
+      nlohmann::json calls = nlohmann::json::array();
+      for (const TraceEntry& e : fis.trace()) {
+        if (e.pid == kSweepRuntimePid || e.after_crash) calls.push_back(CallJson(ToCall(e)));
+      }
+      j["calls"] = std::move(calls);
+      if (crashed) {
+        // Die right there: the report first, then SIGKILL (fds close now).
+        WriteAll(out_fd, j.dump());
+        ::kill(::getpid(), SIGKILL);
+      }
+    }
+    std::set<std::string> fds_after = OwnFds();
+    std::vector<std::string> appeared, vanished;
+    std::set_difference(fds_after.begin(), fds_after.end(), fds_before.begin(), fds_before.end(),
+                        std::back_inserter(appeared));
+    std::set_difference(fds_before.begin(), fds_before.end(), fds_after.begin(), fds_after.end(),
+                        std::back_inserter(vanished));
+    j["fds_appeared"] = appeared;
+    j["fds_vanished"] = vanished;
+    WriteAll(out_fd, j.dump());
+    ::_exit(0);
+  }
+
+  // Mount points under dir in this namespace, deepest first, detached.
+  void DetachMountsUnder(const std::string& dir) {
+    for (int round = 0; round < 8; ++round) {
+      auto table = mydocker::ReadMountinfo(sys_, "/proc/self/mountinfo");
+      if (!table) return;
+      std::vector<std::string> targets;
+      for (const auto& m : *table) {
+        if (m.target == dir || m.target.rfind(dir + "/", 0) == 0) targets.push_back(m.target);
+      }
+      if (targets.empty()) return;
+      std::sort(targets.begin(), targets.end(),
+                [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+      for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
+    }
+  }
+
+  // Back to the prepared world after a run that left something: processes
+  // in the cgroup parent (ours) killed, mounts under the scratch detached,
+  // the containers' directories and cgroups removed. Marks the backend
+  // broken when that does not restore the prepared snapshot.
+  void Scrub() {
+    if (scratch_.empty()) return;
+    auto table = mydocker::ReadMountinfo(sys_, "/proc/self/mountinfo");
+    std::vector<std::string> cgdirs;
+    if (table) {
+      std::set<std::string> seen;
+      for (const auto& m : *table) {
+        if ((m.fstype != "cgroup" && m.fstype != "cgroup2") || m.root != "/") continue;
+        if (!seen.insert(m.target).second) continue;
+        const std::string top = mydocker::JoinPath(m.target, cgroup_parent_);
+        auto ents = sys_.ReadDir(top);
+        if (!ents.ok()) continue;
+        for (const auto& e : ents.value) {
+          if (e.type != DT_DIR) continue;
+          const std::string cg = mydocker::JoinPath(top, e.name);
+          cgdirs.push_back(cg);
+          if (auto procs = mydocker::ReadFile(sys_, cg + "/cgroup.procs", "read")) {
+            std::stringstream ss(*procs);
+            long pid;
+            while (ss >> pid) ::kill(static_cast<pid_t>(pid), SIGKILL);
+          }
+        }
+      }
+    }
+    for (pid_t c : OwnChildren()) ::kill(c, SIGKILL);
+    ReapChildren(std::chrono::milliseconds(1000));
+    DetachMountsUnder(root_ + "/containers");
+    if (auto ents = sys_.ReadDir(root_ + "/containers"); ents.ok()) {
+      for (const auto& e : ents.value) {
+        (void)mydocker::RemoveTree(sys_, root_ + "/containers/" + e.name, "sweep: scrub");
+      }
+    }
+    for (const auto& cg : cgdirs) {
+      for (int i = 0; i < 100 && ::rmdir(cg.c_str()) != 0 && errno == EBUSY; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    if (!prepared_) return;
+    auto diff = Compare(before_, TakeSnapshot(sys_, scope_));
+    if (!diff.empty()) {
+      broken_ = true;
+      broken_why_ = Describe(diff);
+      spdlog::error("sweep: the scratch area could not be restored: {}", broken_why_);
+    }
+  }
+
+  KernelBackendOptions options_;
+  mydocker::LinuxSys sys_;
+  bool prepared_ = false;
+  bool broken_ = false;
+  std::string broken_why_;
+  std::string scratch_, root_, volumes_, cgroup_parent_;
+  mydocker::RunSpec spec_;
+  ProbeScope scope_;
+  Snapshot before_;
+  SharedTrace* shm_ = nullptr;
+  std::vector<ProbeDiff> fd_diffs_;
+};
+
+}  // namespace
+
+std::unique_ptr<SweepBackend> MakeKernelSweepBackend(KernelBackendOptions options) {
+  return std::make_unique<KernelSweepBackend>(std::move(options));
+}
+
+}  // namespace faultline

@@ -1,0 +1,61 @@
+#include "harness/sweep/scenario_sweep.h"
+
+#include "harness/sweep/sweep.h"
+
+namespace faultline {
+
+std::vector<CheckResult> RunScenarioSweep(const Scenario& s, const std::string& runtime,
+                                          const std::string& image_tar,
+                                          std::string* not_applicable) {
+  std::unique_ptr<SweepBackend> backend;
+  std::string backend_name;
+  if (runtime == "fake") {
+    backend = MakeFakeSweepBackend();
+    backend_name = "fake";
+  } else if (runtime == "builtin") {
+    KernelBackendOptions o;
+    o.image_tar = image_tar;
+    backend = MakeKernelSweepBackend(o);
+    backend_name = "kernel";
+  } else {
+    *not_applicable = "a sweep injects faults in-process (builtin, fake); " + runtime +
+                      " is driven as a binary";
+    return {};
+  }
+  SweepConfig config;
+  config.workload = WorkloadFromScenario(s);
+  config.replay_prefix = "faultline sweep --backend " + backend_name;
+  if (s.sweep && !s.sweep->errnos.empty()) {
+    auto e = ParseErrnoList(s.sweep->errnos);
+    if (!e) return {CheckResult{"sweep.setup", false, e.error().Message()}};
+    config.errnos = *e;
+  }
+  if (s.sweep && !s.sweep->modes.empty()) {
+    auto m = ParseModeList(s.sweep->modes);
+    if (!m) return {CheckResult{"sweep.setup", false, m.error().Message()}};
+    config.modes = *m;
+  }
+  SweepReport report = RunSweep(*backend, config);
+  backend->Finish();
+  if (!report.errors.empty()) {
+    std::string detail;
+    for (const auto& e : report.errors) detail += (detail.empty() ? "" : "; ") + e;
+    return {CheckResult{"sweep.setup", false, detail}};
+  }
+  CheckResult c{"sweep", report.failed == 0, ""};
+  if (!c.ok) {
+    c.detail = std::to_string(report.failed) + " of " + std::to_string(report.passed + report.failed) +
+               " runs failed (" + std::to_string(report.points) + " points)";
+    size_t shown = 0;
+    for (const auto& r : report.results) {
+      if (r.passed) continue;
+      if (++shown > 5) break;
+      c.detail += "; point " + std::to_string(r.point) + " " + r.process + " " + r.op + ": " +
+                  (r.failures.empty() ? r.outcome : r.failures.front()) + " (replay: " + r.replay +
+                  ")";
+    }
+  }
+  return {c};
+}
+
+}  // namespace faultline

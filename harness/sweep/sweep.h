@@ -1,0 +1,144 @@
+// The exhaustive fault sweep (issue 3; pass criteria in docs/sweeps.md).
+//
+// 1. A clean run of the workload records every call of the runtime process
+//    and of the container's init (N calls; each is a "point").
+// 2. Point p is the k-th call of op X made by process P. For every point,
+//    for every errno of the set and for modes transient and persistent, and
+//    once per point in crash mode, one run with one rule:
+//      op=X,pid=P,nth=k,errno=E,mode=transient    (that call fails, once)
+//      op=X,pid=P,nth=k,errno=E,mode=persistent   (that call and every later
+//                                                  X of P fail)
+//      op=X,pid=P,nth=k,action=crash              (the runtime dies there)
+//    (a crash point of the init kills the runtime while its init is at that
+//    call).
+// 3. Each run is checked (Classify): the run fails with an Error that names
+//    a step, a path and the injected errno (an init point: a
+//    "container init: ..." step), or succeeds as the clean run did; and the
+//    probes show nothing left ("clean"/"handled"), or what is left the error
+//    says and `gc` with faults off removes ("recovered-by-gc"). A crash is
+//    followed by gc, which must leave nothing.
+// 4. "Stop when the fault no longer fires": for every (process, op) the
+//    sweep also runs nth = last+1 and goes on while the fault still fires
+//    (new points), so the enumeration is exhaustive even if a run is longer
+//    than the clean one.
+//
+// Entry point for the CLI and for the scenario runner (a scenario's `sweep:`
+// section): build a backend (backend.h), a SweepConfig, call RunSweep.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/faults/plan.h"
+#include "harness/sweep/backend.h"
+
+namespace faultline {
+
+struct Scenario;
+
+enum class SweepMode : uint8_t { kTransient, kPersistent, kCrash };
+const char* SweepModeName(SweepMode m);  // "transient", "persistent", "crash"
+bool SweepModeFromName(const std::string& name, SweepMode* m);
+
+// Parses "EPERM,EBUSY" / "transient,crash" (comma-separated, also given
+// repeatedly). Errors name the bad item.
+mydocker::Expected<std::vector<int>> ParseErrnoList(const std::vector<std::string>& items);
+mydocker::Expected<std::vector<SweepMode>> ParseModeList(const std::vector<std::string>& items);
+
+// The default errno set: EPERM EBUSY ENOSPC EINVAL EIO ENOMEM.
+std::vector<int> DefaultSweepErrnos();
+std::vector<SweepMode> AllSweepModes();
+
+// Built-in workloads: "run-true" (busybox true), "run-full" (two volumes,
+// one read-only, and every cgroup limit: memory, cpu shares, cpus, cpuset,
+// pids).
+std::vector<std::string> BuiltinWorkloadNames();
+std::optional<SweepWorkload> BuiltinWorkload(const std::string& name);
+// A scenario's container as a workload (command, env, hostname, limits,
+// volumes); source = the scenario's file.
+SweepWorkload WorkloadFromScenario(const Scenario& s);
+
+struct SweepProgress {
+  size_t done = 0;   // runs finished
+  size_t total = 0;  // runs planned (grows when points are found past the end)
+  size_t failed = 0;
+  std::string current;  // "point 17 umount2 EBUSY persistent"
+};
+
+struct SweepConfig {
+  SweepWorkload workload;
+  std::vector<int> errnos = DefaultSweepErrnos();
+  std::vector<SweepMode> modes = AllSweepModes();
+  // Sweep only this point (1-based, numbered as in the clean run).
+  std::optional<size_t> only_point;
+  // Instead of points: one run with exactly this plan (a replay). Its first
+  // rule says the mode: crash action -> crash, persistent -> persistent,
+  // else transient; its errno is the expected one.
+  std::optional<FaultPlan> plan;
+  // Called after every run (the CLI draws a progress line); calls are
+  // serialized, but may come from the sweep's worker threads.
+  std::function<void(const SweepProgress&)> progress;
+  // Start of a replay command, e.g. "faultline sweep --backend fake".
+  std::string replay_prefix = "faultline sweep";
+  // Keep spdlog at its level during runs (default: runs are quiet; the
+  // runtime logs every failed cleanup at error level).
+  bool verbose = false;
+};
+
+struct PointResult {
+  size_t point = 0;      // 1-based; 0 for a --plan run
+  pid_t pid = 0;         // kSweepRuntimePid / kSweepInitPid
+  std::string process;   // "runtime" / "init"
+  std::string op;
+  std::string args;      // as traced in the clean run
+  uint64_t nth = 0;      // the k-th call of op by the process
+  int err = 0;           // 0 in crash mode
+  SweepMode mode = SweepMode::kTransient;
+  // "handled" (succeeded, nothing left), "clean" (a good error, nothing
+  // left), "recovered-by-gc", "not-fired", "failed".
+  std::string outcome;
+  bool passed = false;
+  std::vector<std::string> failures;  // why it failed
+  std::string error;     // the runtime's message ("" when it succeeded)
+  int exit_code = 0;
+  std::string left;           // Describe(probe diffs after the run)
+  std::string left_after_gc;  // Describe(after gc); "" when clean
+  bool gc_ran = false;
+  std::vector<std::string> gc_errors;
+  std::string plan;      // compact form
+  std::string replay;    // one command that replays exactly this run
+  std::vector<std::string> trace_tail;  // the calls around the fault (failures only)
+};
+
+struct SweepReport {
+  std::string backend;
+  std::string workload;
+  size_t points = 0;  // distinct calls swept
+  size_t runs = 0;    // runs made, clean run and end checks included
+  size_t passed = 0;
+  size_t failed = 0;
+  size_t clean_calls = 0;  // calls of the clean run
+  std::vector<PointResult> results;  // one per (point, errno, mode) run
+  std::vector<std::string> errors;   // the sweep could not run (clean run failed, ...)
+  double seconds = 0;
+  bool ok() const { return errors.empty() && failed == 0; }
+  nlohmann::json ToJson() const;
+};
+
+// Runs the sweep. backend must not be Prepared yet. Never throws.
+SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);
+
+// The verdict for one run (pure; exposed for tests). clean is the clean
+// run; err is 0 in crash mode.
+PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int err,
+                     SweepMode mode);
+
+// The one-rule plan of a point.
+FaultPlan PointPlan(pid_t pid, const std::string& op, uint64_t nth, int err, SweepMode mode);
+
+}  // namespace faultline

@@ -1,0 +1,336 @@
+// The exhaustive fault sweep on FakeKernel (issue 3): every call of
+// `run busybox true` and of the full lifecycle (volumes + every cgroup
+// limit), every errno of the default set, transient, persistent and crash.
+// Also: the probes catch a deliberate leak (a double that skips one
+// umount2 makes the sweep fail), and Classify's verdicts one by one.
+#include <errno.h>
+
+#include <chrono>
+#include <iostream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "harness/sweep/sweep.h"
+#include "mocks/sys_wrapper.h"
+
+namespace faultline {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Failures(const SweepReport& r, size_t max = 15) {
+  std::string out;
+  for (const auto& e : r.errors) out += "error: " + e + "\n";
+  size_t n = 0;
+  for (const auto& p : r.results) {
+    if (p.passed) continue;
+    if (++n > max) break;
+    out += "point " + std::to_string(p.point) + " " + p.process + " " + p.op + " " + p.args +
+           " " + (p.err ? mydocker::ErrnoName(p.err) : "") + " " + SweepModeName(p.mode) + ":\n";
+    for (const auto& f : p.failures) out += "    " + f + "\n";
+    out += "    replay: " + p.replay + "\n";
+  }
+  return out;
+}
+
+SweepReport Sweep(const std::string& workload, FakeBackendOptions options = {}) {
+  auto backend = MakeFakeSweepBackend(std::move(options));
+  SweepConfig config;
+  config.workload = *BuiltinWorkload(workload);
+  config.replay_prefix = "faultline sweep --backend fake";
+  return RunSweep(*backend, config);
+}
+
+TEST(FakeSweep, RunTrueEveryPointErrnoAndMode) {
+  auto t0 = std::chrono::steady_clock::now();
+  SweepReport r = Sweep("run-true");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "run-true: " << r.points << " points, " << r.runs << " runs, " << secs << " s\n";
+  EXPECT_TRUE(r.ok()) << Failures(r);
+  EXPECT_GT(r.points, 50u);
+  EXPECT_EQ(r.results.size(), r.points * 13);
+  EXPECT_EQ(r.failed, 0u);
+}
+
+
+TEST(FakeSweep, RunFullEveryPointErrnoAndMode) {
+  auto t0 = std::chrono::steady_clock::now();
+  SweepReport r = Sweep("run-full");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "run-full: " << r.points << " points, " << r.runs << " runs, " << secs << " s\n";
+  EXPECT_TRUE(r.ok()) << Failures(r);
+  EXPECT_EQ(r.results.size(), r.points * 13);
+  // The init's steps are swept, and their errors name the init's step.
+  size_t init_failures = 0;
+  for (const auto& p : r.results) {
+    if (p.pid == kSweepInitPid && p.outcome == "clean") {
+      ++init_failures;
+      EXPECT_THAT(p.error, HasSubstr("container init")) << p.replay;
+    }
+  }
+  EXPECT_GT(init_failures, 0u);
+}
+
+// A double that silently skips one rmdir under a cgroup hierarchy: the
+// runtime believes the container's cgroup is gone. The probes must see it.
+class SkipOneCgroupRmdir : public SysWrapper {
+ public:
+  using SysWrapper::SysWrapper;
+  mydocker::Status Rmdir(const std::string& path) override {
+    if (!skipped_ && path.rfind("/sys/fs/cgroup/", 0) == 0) {
+      skipped_ = true;
+      return mydocker::Status::Ok();
+    }
+    return SysWrapper::Rmdir(path);
+  }
+
+ private:
+  bool skipped_ = false;
+};
+
+TEST(FakeSweep, ProbesCatchASkippedCgroupRmdir) {
+  FakeBackendOptions o;
+  o.wrap = [](mydocker::Sys& k) { return std::make_unique<SkipOneCgroupRmdir>(k); };
+  SweepReport r = Sweep("run-true", std::move(o));
+  EXPECT_FALSE(r.ok());
+  ASSERT_FALSE(r.errors.empty()) << "the clean run itself leaks";
+  EXPECT_THAT(r.errors.front(), HasSubstr("it left: cgroups: +/sys/fs/cgroup/"));
+}
+
+// A double whose umount2 reports success and does nothing (a lying
+// kernel): the overlay stays mounted. The runtime's rmdir of the mount
+// point then fails, so the run fails and gc cannot help either.
+class SkipUmounts : public SysWrapper {
+ public:
+  using SysWrapper::SysWrapper;
+  mydocker::Status Umount2(const std::string&, int) override { return mydocker::Status::Ok(); }
+};
+
+TEST(FakeSweep, ProbesCatchSkippedUmounts) {
+  FakeBackendOptions o;
+  o.wrap = [](mydocker::Sys& k) { return std::make_unique<SkipUmounts>(k); };
+  SweepReport r = Sweep("run-true", std::move(o));
+  EXPECT_FALSE(r.ok());
+  std::string all;
+  for (const auto& e : r.errors) all += e + "\n";
+  EXPECT_THAT(all, HasSubstr("it left: mounts: +/var/lib/faultline-sweep/containers/"));
+  EXPECT_THAT(all, HasSubstr("gc left: mounts: +"));
+}
+
+// The leak only on a fault path: every cgroup rmdir before the clone (only
+// Cgroup::Create's undo and the cleanup after an early failure do that) is
+// skipped. The clean run passes;
+// the points that fail a cgroup limit must fail the sweep, naming the
+// leftover cgroup; the other points pass.
+class SkipCgroupUndo : public SysWrapper {
+ public:
+  using SysWrapper::SysWrapper;
+  mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn, int flags) override {
+    cloned_ = true;
+    return SysWrapper::Clone(fn, flags);
+  }
+  mydocker::Status Rmdir(const std::string& path) override {
+    if (!cloned_ && path.rfind("/sys/fs/cgroup/", 0) == 0) return mydocker::Status::Ok();
+    return SysWrapper::Rmdir(path);
+  }
+
+ private:
+  bool cloned_ = false;
+};
+
+TEST(FakeSweep, ProbesCatchALeakOnlyOnAFaultPath) {
+  FakeBackendOptions o;
+  o.wrap = [](mydocker::Sys& k) { return std::make_unique<SkipCgroupUndo>(k); };
+  auto backend = MakeFakeSweepBackend(std::move(o));
+  SweepConfig config;
+  config.workload = *BuiltinWorkload("run-full");
+  config.errnos = {EINVAL};
+  config.modes = {SweepMode::kTransient};
+  config.replay_prefix = "faultline sweep --backend fake";
+  SweepReport r = RunSweep(*backend, config);
+  EXPECT_TRUE(r.errors.empty()) << Failures(r);
+  EXPECT_GT(r.failed, 0u);
+  EXPECT_GT(r.passed, r.failed);
+  bool named = false;
+  for (const auto& p : r.results) {
+    if (p.passed) continue;
+    for (const auto& f : p.failures) named = named || f.find("cgroups: +") != std::string::npos;
+    EXPECT_THAT(p.replay, HasSubstr("--point " + std::to_string(p.point) +
+                                    " --errno EINVAL --mode transient run-full"));
+  }
+  EXPECT_TRUE(named) << Failures(r);
+}
+
+TEST(FakeSweep, OnePointReplaysAlone) {
+  auto backend = MakeFakeSweepBackend();
+  SweepConfig config;
+  config.workload = *BuiltinWorkload("run-true");
+  config.only_point = 5;
+  config.errnos = {EIO};
+  SweepReport r = RunSweep(*backend, config);
+  EXPECT_TRUE(r.ok()) << Failures(r);
+  ASSERT_EQ(r.results.size(), 3u);  // transient, persistent, crash
+  for (const auto& p : r.results) EXPECT_EQ(p.point, 5u);
+}
+
+TEST(FakeSweep, PlanReplay) {
+  auto backend = MakeFakeSweepBackend();
+  SweepConfig config;
+  config.workload = *BuiltinWorkload("run-true");
+  config.plan = *FaultPlan::FromCompact("op=pivot_root,pid=101,nth=1,errno=EINVAL,mode=transient");
+  SweepReport r = RunSweep(*backend, config);
+  EXPECT_TRUE(r.ok()) << Failures(r);
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_EQ(r.results[0].outcome, "clean");
+  EXPECT_THAT(r.results[0].error, HasSubstr("container init: pivot_root"));
+  EXPECT_THAT(r.results[0].error, HasSubstr("EINVAL"));
+}
+
+TEST(FakeSweep, JsonReport) {
+  auto backend = MakeFakeSweepBackend();
+  SweepConfig config;
+  config.workload = *BuiltinWorkload("run-true");
+  config.only_point = 3;
+  config.errnos = {EBUSY};
+  config.modes = {SweepMode::kPersistent};
+  SweepReport r = RunSweep(*backend, config);
+  nlohmann::json j = r.ToJson();
+  EXPECT_EQ(j["summary"]["runs"], r.runs);
+  EXPECT_EQ(j["summary"]["passed"].get<size_t>() + j["summary"]["failed"].get<size_t>(), 1u);
+  ASSERT_EQ(j["points"].size(), 1u);
+  const auto& p = j["points"][0];
+  EXPECT_EQ(p["seq"], 3);
+  EXPECT_EQ(p["errno"], "EBUSY");
+  EXPECT_EQ(p["mode"], "persistent");
+  for (const char* k : {"op", "arguments", "outcome", "probes", "replay", "plan"}) {
+    EXPECT_TRUE(p.contains(k)) << k;
+  }
+}
+
+// ---- Classify, verdict by verdict ----
+
+SweepRun CleanRun() {
+  SweepRun r;
+  r.exit_code = 0;
+  return r;
+}
+
+ProbeDiff Leak() { return ProbeDiff{"mounts", {"/x/merged overlay overlay"}, {}}; }
+
+TEST(SweepClassify, HandledWhenTheRunSucceedsAndLeavesNothing) {
+  SweepRun run = CleanRun();
+  run.fired = true;
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient);
+  EXPECT_TRUE(p.passed);
+  EXPECT_EQ(p.outcome, "handled");
+}
+
+TEST(SweepClassify, ASilentLeakFails) {
+  SweepRun run = CleanRun();
+  run.fired = true;
+  run.left = {Leak()};
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient);
+  EXPECT_FALSE(p.passed);
+  EXPECT_THAT(p.failures[0], HasSubstr("succeeded but left: mounts: +/x/merged"));
+}
+
+SweepCall Faulted(const std::string& op, int err) {
+  SweepCall c;
+  c.pid = kSweepRuntimePid;
+  c.op = op;
+  c.err = err;
+  c.fired = true;
+  return c;
+}
+
+TEST(SweepClassify, AnErrorMustNameStepPathAndTheInjectedErrno) {
+  SweepRun run = CleanRun();
+  run.fired = true;
+  run.calls = {Faulted("mount", EIO)};
+  run.returned_error = true;
+  run.error = mydocker::MakeError("workspace: mount overlay", "/x/merged", EIO);
+  EXPECT_TRUE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EBUSY, SweepMode::kTransient).passed);
+  run.error.path.clear();
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+  // An fd op has no path to name: the step is enough.
+  run.calls = {Faulted("read", EIO)};
+  EXPECT_TRUE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+  run.calls = {Faulted("mount", EIO)};
+  run.error = mydocker::MakeError("workspace: mount overlay", "/x/merged", EIO);
+  // An init point must name the init's step.
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepInitPid, EIO, SweepMode::kTransient).passed);
+  run.error.step = "container init: mount /proc";
+  EXPECT_TRUE(Classify(run, CleanRun(), kSweepInitPid, EIO, SweepMode::kTransient).passed);
+}
+
+TEST(SweepClassify, AnotherErrnoOnlyWhenALaterCallReallyFailedSo) {
+  // umount2 EINVAL reads as "not mounted"; the rmdir then really fails.
+  SweepRun run = CleanRun();
+  run.fired = true;
+  SweepCall rmdir;
+  rmdir.pid = kSweepRuntimePid;
+  rmdir.op = "rmdir";
+  rmdir.err = EBUSY;
+  run.calls = {Faulted("umount2", EINVAL), rmdir};
+  run.returned_error = true;
+  run.error = mydocker::MakeError("workspace: remove mount point", "/x/merged", EBUSY);
+  EXPECT_TRUE(Classify(run, CleanRun(), kSweepRuntimePid, EINVAL, SweepMode::kTransient).passed);
+  run.calls.pop_back();
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EINVAL, SweepMode::kTransient);
+  EXPECT_FALSE(p.passed);
+  EXPECT_THAT(p.failures[0], HasSubstr("carries EBUSY, the fault was EINVAL"));
+}
+
+TEST(SweepClassify, LeftoversNeedTheGcHintAndAGcThatRemovesThem) {
+  SweepRun run = CleanRun();
+  run.fired = true;
+  run.returned_error = true;
+  run.error = mydocker::MakeError("workspace: unmount", "/x/merged", EIO);
+  run.left = {Leak()};
+  run.gc_ran = true;
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kPersistent);
+  EXPECT_FALSE(p.passed) << "no gc hint";
+  run.error.detail = "left /x/merged mounted; run `mydocker gc` to remove it";
+  p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kPersistent);
+  EXPECT_TRUE(p.passed);
+  EXPECT_EQ(p.outcome, "recovered-by-gc");
+  run.left_after_gc = {Leak()};
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kPersistent).passed);
+}
+
+TEST(SweepClassify, CrashNeedsGcToLeaveNothing) {
+  SweepRun run;
+  run.fired = true;
+  run.crashed = true;
+  run.left = {Leak()};
+  run.gc_ran = true;
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, 0, SweepMode::kCrash);
+  EXPECT_TRUE(p.passed);
+  EXPECT_EQ(p.outcome, "recovered-by-gc");
+  run.gc_errors = {"cgroup: destroy /sys/fs/cgroup/pids/x: EBUSY"};
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, 0, SweepMode::kCrash).passed);
+}
+
+TEST(SweepClassify, NotFiredMustLookLikeTheCleanRun) {
+  SweepRun run = CleanRun();
+  EXPECT_EQ(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).outcome,
+            "not-fired");
+  run.exit_code = 1;
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+}
+
+TEST(SweepLists, ParseErrnosAndModes) {
+  auto e = ParseErrnoList({"EPERM,EIO", "ENOSPC"});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(*e, (std::vector<int>{EPERM, EIO, ENOSPC}));
+  EXPECT_FALSE(ParseErrnoList({"EFOO"}).ok());
+  auto m = ParseModeList({"transient,crash"});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->size(), 2u);
+  EXPECT_FALSE(ParseModeList({"sometimes"}).ok());
+}
+
+}  // namespace
+}  // namespace faultline
