@@ -21,6 +21,7 @@
 
 #include "harness/adapters/process.h"
 #include "harness/scenario/isolation.h"
+#include "harness/sweep/scenario_sweep.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/mountinfo.h"
 
@@ -291,10 +292,11 @@ class Runner {
       }
     }
     if (s.sweep) {
-      checks.push_back(Check("sweep", false,
-                             "sweep engine not available: this faultline has no sweep engine "
-                             "(issue 3); the scenario's sweep (line " +
-                                 std::to_string(s.sweep->line) + ") did not run"));
+      std::string not_applicable;
+      for (auto& c : RunScenarioSweep(s, a.name(), o_.env.image_tar, &not_applicable)) {
+        checks.push_back(std::move(c));
+      }
+      if (!not_applicable.empty()) return na(not_applicable);
     } else if (!prepare_error.empty()) {
       checks.push_back(Check("prepare", false, a.name() + ": " + prepare_error));
     } else if (checks.empty()) {
