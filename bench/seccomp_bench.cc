@@ -9,6 +9,7 @@
 // under one of:
 //   native                   plain fork+exec
 //   supervised               RunSupervised, Decider says continue
+//   supervised_no_sync_wakeup  the same without SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 //   supervised_fail_mkdir    RunSupervised, mkdir fails EPERM (as strace's)
 //   strace                   strace -f --seccomp-bpf -e trace=mkdir,rmdir
 //                              -e inject=mkdir:error=EPERM
@@ -144,7 +145,8 @@ LoopTiming RunPlain(const std::vector<std::string>& argv) {
   return t;
 }
 
-LoopTiming RunUnderSupervisor(const std::vector<std::string>& argv, bool fail_mkdir) {
+LoopTiming RunUnderSupervisor(const std::vector<std::string>& argv, bool fail_mkdir,
+                              bool sync_wakeup) {
   LoopTiming t;
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) {
@@ -155,6 +157,7 @@ LoopTiming RunUnderSupervisor(const std::vector<std::string>& argv, bool fail_mk
   opts.argv = argv;
   opts.stdout_fd = p[1];
   opts.record_trace = false;
+  opts.sync_wakeup = sync_wakeup;
   opts.timeout = std::chrono::seconds(120);
   auto r = RunSupervised(opts, [fail_mkdir](const SyscallEvent& e) {
     if (fail_mkdir && e.name == "mkdir") return Verdict::Fail(EPERM);
@@ -175,7 +178,7 @@ LoopTiming RunUnderSupervisor(const std::vector<std::string>& argv, bool fail_mk
   return t;
 }
 
-enum class Runner { kNative, kSupervised, kSupervisedFailMkdir, kStrace };
+enum class Runner { kNative, kSupervised, kSupervisedFailMkdir, kSupervisedAsync, kStrace };
 
 void BM_Loop(benchmark::State& state, const char* loop, Runner runner) {
   const long n = state.range(0);
@@ -197,10 +200,13 @@ void BM_Loop(benchmark::State& state, const char* loop, Runner runner) {
         t = RunPlain(argv);
         break;
       case Runner::kSupervised:
-        t = RunUnderSupervisor(argv, false);
+        t = RunUnderSupervisor(argv, false, true);
         break;
       case Runner::kSupervisedFailMkdir:
-        t = RunUnderSupervisor(argv, true);
+        t = RunUnderSupervisor(argv, true, true);
+        break;
+      case Runner::kSupervisedAsync:
+        t = RunUnderSupervisor(argv, false, false);
         break;
     }
     if (!t.error.empty()) {
@@ -223,6 +229,9 @@ constexpr long kGetppidCalls = 100000;
 BENCHMARK_CAPTURE(BM_Loop, mkdir_rmdir_native, "mkdir_rmdir", Runner::kNative)
     ->Arg(kMkdirPairs)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Loop, mkdir_rmdir_supervised, "mkdir_rmdir", Runner::kSupervised)
+    ->Arg(kMkdirPairs)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Loop, mkdir_rmdir_supervised_no_sync_wakeup, "mkdir_rmdir",
+                  Runner::kSupervisedAsync)
     ->Arg(kMkdirPairs)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Loop, mkdir_rmdir_supervised_fail_mkdir, "mkdir_rmdir",
                   Runner::kSupervisedFailMkdir)

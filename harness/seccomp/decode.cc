@@ -114,6 +114,12 @@ void DecodePath(ProcessView& proc, const SyscallEvent& ev, int index,
       proc.ReadString(ev.args[index], PATH_MAX, &raw) != 0) {
     return;
   }
+  if (raw[0] == '/') {  // the dirfd plays no part: spare the readlink
+    ResolvedPath r = ResolvePath(raw, root, "");
+    *seen = r.seen;
+    *host = r.host;
+    return;
+  }
   uint64_t dirfd_arg = dirfd_index >= 0 ? ev.args[dirfd_index] : 0;
   std::string base = DirBase(proc, dirfd_arg, dirfd_index);
   if (raw.empty()) {

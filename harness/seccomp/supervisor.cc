@@ -6,6 +6,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -101,6 +102,7 @@ nlohmann::json TraceToJson(const SupervisorResult& r) {
           {"term_signal", r.term_signal},
           {"timed_out", r.timed_out},
           {"wait_killable", r.wait_killable},
+          {"sync_wakeup", r.sync_wakeup},
           {"calls", r.calls},
           {"notifications", r.notifications},
           {"restarts", r.restarts},
@@ -117,6 +119,10 @@ std::vector<std::string> DefaultSyscalls() {
 }
 
 namespace {
+
+// Not in the 6.1 uapi headers Debian 12 ships (added in 6.6).
+constexpr unsigned long kIoctlNotifSetFlags = SECCOMP_IOW(4, uint64_t);
+constexpr uint64_t kSyncWakeUp = 1;  // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 
 // What the target child tells the supervisor: the listener (as SCM_RIGHTS)
 // or the step that failed before exec.
@@ -690,6 +696,14 @@ Expected<SupervisorResult> RunSupervised(const SupervisorOptions& options,
   SupervisorResult result;
   result.target_pid = hello->pid;
   result.wait_killable = hello->wait_killable != 0;
+  if (options.sync_wakeup) {
+    uint64_t flags = kSyncWakeUp;
+    if (ioctl(listener.get(), kIoctlNotifSetFlags, flags) == 0) {
+      result.sync_wakeup = true;
+    } else {
+      spdlog::debug("seccomp: no synchronous wake-up: {}", ErrnoName(errno));
+    }
+  }
   spdlog::debug("seccomp: target {} ({}) under supervision, wait_killable={}",
                 hello->pid, options.argv[0], result.wait_killable);
 

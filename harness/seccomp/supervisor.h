@@ -135,6 +135,10 @@ struct SupervisorOptions {
   // Try SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19+). Off: tests of the
   // restart accounting, which needs signals to interrupt waiting calls.
   bool wait_killable = true;
+  // Ask for SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+): the kernel hands the
+  // CPU straight from the caller to the supervisor and back, which cuts the
+  // round trip; ignored where the kernel refuses it.
+  bool sync_wakeup = true;
 };
 
 struct SupervisorResult {
@@ -146,6 +150,7 @@ struct SupervisorResult {
   int term_signal = 0;
   bool timed_out = false;
   bool wait_killable = false;  // the filter was loaded with WAIT_KILLABLE_RECV
+  bool sync_wakeup = false;    // the listener runs in synchronous wake-up mode
   std::vector<TraceEntry> trace;
   uint64_t calls = 0;          // distinct calls (the last seq)
   uint64_t notifications = 0;  // received, restarts included
