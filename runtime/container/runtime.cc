@@ -293,7 +293,8 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   plan.report_fd = report_pipe.value.write_fd;
   plan.stdin_fd = stdin_fd;
   plan.close_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
-  PrepareInitPlan(&plan);
+  const std::string command = EncodeCommand(spec.argv);
+  PrepareInitPlan(&plan, command.size());
 
   auto cloned = sys_.Clone([&] { return RunInit(sys_, plan); }, kContainerCloneFlags);
   if (!cloned.ok()) return fail(MakeError("container: clone", dir, cloned.err));
@@ -310,7 +311,6 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   s.pid = child;
   s.pid_start = ProcessStartTime(sys_, child);
   if (Outcome o = states_.Write(s); !o) return fail(o.error());
-  const std::string command = EncodeCommand(spec.argv);
   size_t off = 0;
   while (off < command.size()) {
     auto w = sys_.Write(cmd_pipe.value.write_fd, command.data() + off, command.size() - off);

@@ -167,14 +167,15 @@ std::string EncodeCommand(const std::vector<std::string>& argv) {
   return out;
 }
 
-void PrepareInitPlan(InitPlan* plan, size_t max_command_bytes) {
-  plan->command_buf.assign(max_command_bytes + 1, '\0');
-  // At most one argument per two bytes (one char + NUL), plus the null.
-  plan->argv.assign(max_command_bytes / 2 + 2, nullptr);
+void PrepareInitPlan(InitPlan* plan, size_t command_bytes) {
+  // One byte more than the command, so a longer one is caught (E2BIG).
+  plan->command_buf.assign(command_bytes + 2, '\0');
+  // At most one argument per byte (an empty argument is its NUL alone).
+  plan->argv.assign(command_bytes + 2, nullptr);
   plan->envp.clear();
   for (auto& e : plan->env) plan->envp.push_back(e.data());
   plan->envp.push_back(nullptr);
-  plan->exec_path.assign(8192, '\0');
+  plan->exec_path.assign(4096 + command_bytes, '\0');
 }
 
 static Status RunStep(Sys& sys, const InitStep& s) {

@@ -98,8 +98,9 @@ struct InitPlan {
   std::vector<char> exec_path;    // PATH candidate being tried
 };
 
-// Prepares the preallocated buffers; call in the parent before clone.
-void PrepareInitPlan(InitPlan* plan, size_t max_command_bytes = 1 << 20);
+// Prepares the preallocated buffers for a command of command_bytes (as
+// EncodeCommand makes it); call in the parent before clone.
+void PrepareInitPlan(InitPlan* plan, size_t command_bytes);
 
 // The child's body (run by Sys::Clone). Returns the exit code on failure;
 // does not return when exec succeeds.
