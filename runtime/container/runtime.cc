@@ -311,15 +311,27 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   s.pid = child;
   s.pid_start = ProcessStartTime(sys_, child);
   if (Outcome o = states_.Write(s); !o) return fail(o.error());
+  // An init that failed before reading its command (prctl, a read error) has
+  // exited: writing to the pipe then raises SIGPIPE, which would kill the
+  // whole runtime. Ignore it for the write and take EPIPE as "the init is
+  // gone": its report (step 6) says why.
+  sys_.Signal(SIGPIPE, SignalDisposition::kIgnore);
+  bool init_gone = false;
   size_t off = 0;
   while (off < command.size()) {
     auto w = sys_.Write(cmd_pipe.value.write_fd, command.data() + off, command.size() - off);
     if (!w.ok()) {
       if (w.err == EINTR) continue;
+      if (w.err == EPIPE) {
+        init_gone = true;
+        break;
+      }
+      sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
       return fail(MakeError("container: send command", "command pipe", w.err));
     }
     off += w.value;
   }
+  sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
   sys_.Close(cmd_pipe.value.write_fd);
   open_fds = {report_pipe.value.read_fd};
 
@@ -363,6 +375,9 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     }
   } else if (got != 0) {
     init_error = MakeError("container: read init report", "report pipe", EIO, "short report");
+  } else if (init_gone) {
+    init_error = MakeError("container: send command", "command pipe", EPIPE,
+                           "the container's init exited before it read its command");
   } else if (config_.on_running) {
     config_.on_running(s);
   }
