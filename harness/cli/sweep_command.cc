@@ -212,10 +212,10 @@ void AddSweepCommand(CLI::App& app) {
   // `--mode crash run-true` leaves run-true to SCENARIO.
   cmd->add_option("--errno", args->errnos,
                   "errnos, comma-separated (default EPERM,EBUSY,ENOSPC,EINVAL,EIO,ENOMEM)")
-      ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--mode", args->modes, "transient,persistent,crash (default: all)")
-      ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--report-json", args->report_json, "write the JSON report here");
   cmd->add_option("--point", args->point, "sweep only this point (1-based)");

@@ -8,9 +8,10 @@
 //             copied by clone; its trace goes to shared memory
 // The runtime process sends its outcome and trace to the harness over a
 // pipe (JSON) and exits; a crash rule makes it SIGKILL itself right there.
-// A crash rule in the init SIGKILLs the runtime process (the runtime dies
-// while its init is at that call), then the init exits: its pdeathsig would
-// kill it a moment later anyway. Then the harness probes, runs gc in-process
+// A crash rule in the init asks the harness (a byte on a pipe) to SIGKILL
+// the runtime process, so the runtime dies while its init is at that call;
+// the init exits once the runtime is gone (its trace so far is in shared
+// memory; the runtime's trace of that run is lost with it). Then the harness probes, runs gc in-process
 // with faults off, probes again, and, when a run left something gc did not
 // remove (a failed point), scrubs the scratch area back to the prepared
 // state so that the next run starts from it.
@@ -155,8 +156,20 @@ class RoleSys : public SysWrapper, public ProcessIdentity {
 // trace; a Crash there kills the runtime process and ends the init.
 class InitRecorder : public SysWrapper {
  public:
-  InitRecorder(FaultInjectingSys& fis, InitTraceWriter& writer, pid_t runtime_pid)
-      : SysWrapper(fis), writer_(writer), runtime_(runtime_pid) {}
+  // The cast matters: SysWrapper(fis) would pick SysWrapper's copy
+  // constructor (FaultInjectingSys is a SysWrapper) and wrap fis's target,
+  // bypassing the plan.
+  // crash_request_fd: write end of the harness's crash request pipe;
+  // death_read/death_write: a pipe whose write end only the runtime process
+  // holds once the init closed its copy.
+  InitRecorder(FaultInjectingSys& fis, InitTraceWriter& writer, pid_t runtime_pid,
+               int crash_request_fd, int death_read, int death_write)
+      : SysWrapper(static_cast<mydocker::Sys&>(fis)),
+        writer_(writer),
+        runtime_(runtime_pid),
+        crash_request_(crash_request_fd),
+        death_read_(death_read),
+        death_write_(death_write) {}
 
 #define FL_AROUND(call) return Around([&] { return target().call; })
   Status Mount(const mydocker::MountArgs& a) override { FL_AROUND(Mount(a)); }
@@ -214,15 +227,26 @@ class InitRecorder : public SysWrapper {
       writer_.Flush();
       return r;
     } catch (const Crash&) {
-      // The runtime dies while its init is at this call.
+      // The runtime dies while its init is at this call. The init cannot
+      // signal it (it is outside the init's pid namespace): the harness
+      // does, on request; the init ends once the runtime is gone (EOF on
+      // the death pipe), as its pdeathsig or the closed command pipe would
+      // end it.
       writer_.Flush();
-      ::kill(runtime_, SIGKILL);
+      ::close(death_write_);
+      const char c = 'c';
+      while (::write(crash_request_, &c, 1) < 0 && errno == EINTR) {
+      }
+      char b;
+      while (::read(death_read_, &b, 1) < 0 && errno == EINTR) {
+      }
       ::_exit(137);
     }
   }
 
   InitTraceWriter& writer_;
   pid_t runtime_;
+  int crash_request_, death_read_, death_write_;
 };
 
 // ---- small helpers --------------------------------------------------------
@@ -412,21 +436,33 @@ class KernelSweepBackend : public SweepBackend {
       run->harness_error = "pipe: " + mydocker::ErrnoName(errno);
       return;
     }
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      run->harness_error = "fork: " + mydocker::ErrnoName(errno);
+    // The init's crash requests (see InitRecorder): one byte = "kill the
+    // runtime now".
+    int req[2];
+    if (::pipe2(req, O_CLOEXEC) != 0) {
+      run->harness_error = "pipe: " + mydocker::ErrnoName(errno);
       ::close(p[0]);
       ::close(p[1]);
       return;
     }
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      run->harness_error = "fork: " + mydocker::ErrnoName(errno);
+      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      return;
+    }
     if (pid == 0) {
       ::close(p[0]);
-      RuntimeProcess(plan, p[1]);  // does not return
+      ::close(req[0]);
+      RuntimeProcess(plan, p[1], req[1]);  // does not return
     }
     ::close(p[1]);
+    ::close(req[1]);
     std::string text;
     bool timed_out = false;
+    bool init_crash = false;
+    int req_fd = req[0];
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kRunTimeoutSeconds);
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -436,10 +472,21 @@ class KernelSweepBackend : public SweepBackend {
         timed_out = true;
         break;
       }
-      pollfd pfd{p[0], POLLIN, 0};
-      int n = ::poll(&pfd, 1, static_cast<int>(left));
+      pollfd pfd[2] = {{p[0], POLLIN, 0}, {req_fd, POLLIN, 0}};
+      int n = ::poll(pfd, req_fd >= 0 ? 2 : 1, static_cast<int>(left));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) continue;
+      if (req_fd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP)) != 0) {
+        char c = 0;
+        if (::read(req_fd, &c, 1) == 1) {
+          // The runtime dies while its init is at the crash point.
+          ::kill(pid, SIGKILL);
+          init_crash = true;
+        }
+        ::close(req_fd);
+        req_fd = -1;
+      }
+      if ((pfd[0].revents & (POLLIN | POLLHUP)) == 0) continue;
       char buf[65536];
       ssize_t got = ::read(p[0], buf, sizeof buf);
       if (got < 0 && errno == EINTR) continue;
@@ -447,6 +494,7 @@ class KernelSweepBackend : public SweepBackend {
       text.append(buf, static_cast<size_t>(got));
     }
     ::close(p[0]);
+    if (req_fd >= 0) ::close(req_fd);
     if (timed_out) ::kill(pid, SIGKILL);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -457,16 +505,24 @@ class KernelSweepBackend : public SweepBackend {
       return;
     }
     nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      run->harness_error = "the runtime process died without a report (status " +
-                           std::to_string(status) + ")";
-      return;
-    }
-    run->crashed = j.value("crashed", false);
-    if (run->crashed && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
-      run->harness_error = "the runtime process did not die by SIGKILL after the crash";
+    if (init_crash) {
+      // Killed mid-run: no report. Only the init's trace is known.
+      run->crashed = true;
+      j["calls"] = nlohmann::json::array();
+    } else {
+      try {
+        j = nlohmann::json::parse(text);
+      } catch (const nlohmann::json::exception& e) {
+        run->harness_error = "the runtime process died without a report (" +
+                             (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                                  : "exit " + std::to_string(WEXITSTATUS(status))) +
+                             ")";
+        return;
+      }
+      run->crashed = j.value("crashed", false);
+      if (run->crashed && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+        run->harness_error = "the runtime process did not die by SIGKILL after the crash";
+      }
     }
     if (j.contains("error")) {
       run->returned_error = true;
@@ -510,7 +566,7 @@ class KernelSweepBackend : public SweepBackend {
     for (const SweepCall& c : run->calls) run->fired = run->fired || c.fired;
   }
 
-  [[noreturn]] void RuntimeProcess(const FaultPlan& plan, int out_fd) {
+  [[noreturn]] void RuntimeProcess(const FaultPlan& plan, int out_fd, int crash_request_fd) {
     nlohmann::json j;
     std::set<std::string> fds_before = OwnFds();
     {
@@ -520,7 +576,10 @@ class KernelSweepBackend : public SweepBackend {
       FaultInjectingSys fis(role, plan);
       InitTraceWriter writer(shm_, &fis);
       role.set_writer(&writer);
-      InitRecorder recorder(fis, writer, self);
+      // Held open by this process only: the init sees EOF when it dies.
+      int death[2] = {-1, -1};
+      if (::pipe2(death, O_CLOEXEC) != 0) death[0] = death[1] = -1;
+      InitRecorder recorder(fis, writer, self, crash_request_fd, death[0], death[1]);
       CloseReleasesFd top(recorder, fis);
       mydocker::Runtime rt(top, ConfigFor(root_, cgroup_parent_));
       SweepRun r;
@@ -529,6 +588,9 @@ class KernelSweepBackend : public SweepBackend {
         TakeOutcome(rt.Run(spec_), &r);
       } catch (const Crash&) {
         crashed = true;
+      }
+      for (int fd : death) {
+        if (fd >= 0) ::close(fd);
       }
       j["crashed"] = crashed;
       if (r.returned_error) {
