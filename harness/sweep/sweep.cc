@@ -451,7 +451,9 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
   }
   const int probe_err = config.errnos.empty() ? EIO : config.errnos.front();
   // 3. Past the end of each (process, op): go on while the fault fires.
+  // (Not for a one-point replay: the numbering is the clean run's anyway.)
   for (const auto& [key, last] : count) {
+    if (config.only_point) break;
     for (uint64_t k = last + 1; k < last + 64; ++k) {
       SweepRun run = backend.Run(PointPlan(key.first, key.second, k, probe_err,
                                            SweepMode::kTransient),
