@@ -107,4 +107,14 @@ std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const Ru
 // The real host's hostname (uname).
 std::string HostHostnameNow();
 
+// The probe scope of a mydocker store at root (the built-in core and the
+// binary): the whole root, image layers pruned (checked byte for byte).
+inline ProbeScope MydockerScope(const std::string& root, const std::string& cgroup_parent) {
+  ProbeScope s;
+  s.dirs = {root};
+  s.cgroup_parent = cgroup_parent;
+  s.dirs_prune = {root + "/images"};
+  return s;
+}
+
 }  // namespace faultline

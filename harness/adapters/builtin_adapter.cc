@@ -130,13 +130,7 @@ class BuiltinAdapter : public RuntimeAdapter {
     return "/" + env_.cgroup_parent + "/" + id;
   }
   mydocker::Sys& ProbeSys() override { return sys_; }
-  ProbeScope Scope() const override {
-    ProbeScope s;
-    s.dirs = {root_};
-    s.cgroup_parent = env_.cgroup_parent;
-    s.dirs_prune = {root_ + "/images"};
-    return s;
-  }
+  ProbeScope Scope() const override { return MydockerScope(root_, env_.cgroup_parent); }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override { return HostHostnameNow(); }
 

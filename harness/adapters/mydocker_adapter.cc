@@ -141,13 +141,7 @@ class MydockerAdapter : public RuntimeAdapter {
     return "/" + env_.cgroup_parent + "/*";  // mydocker picks the id
   }
   mydocker::Sys& ProbeSys() override { return sys_; }
-  ProbeScope Scope() const override {
-    ProbeScope s;
-    s.dirs = {root_};
-    s.cgroup_parent = env_.cgroup_parent;
-    s.dirs_prune = {root_ + "/images"};
-    return s;
-  }
+  ProbeScope Scope() const override { return MydockerScope(root_, env_.cgroup_parent); }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override { return HostHostnameNow(); }
 
