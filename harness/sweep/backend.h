@@ -7,12 +7,15 @@
 //   1. a fresh copy of that world (fake: a copy of the prepared FakeKernel;
 //      kernel: the same scratch directory, checked clean before each run);
 //   2. mydocker::Runtime::Run of the workload through a FaultInjectingSys
-//      carrying the plan; a Crash (crash action) kills the runtime process
+//      carrying the plan (under CloseReleasesFd: a failed close still
+//      releases the fd, as on Linux); a Crash (crash action) kills the runtime process
 //      right there (fake: FakeKernel::RuntimeCrashed; kernel: the runtime
 //      runs in a forked process that SIGKILLs itself);
-//   3. the probes (harness/probes) against the snapshot of the prepared
-//      world: mounts, holders, dirs under the runtime's root, cgroups under
-//      the cgroup parent, processes, the runtime process's fds;
+//   3. the runtime process's fds against those before the run; then the
+//      runtime process ends (one run = one `mydocker run` process), and the
+//      probes (harness/probes) against the snapshot of the prepared world:
+//      mounts, holders, dirs under the runtime's root, cgroups under the
+//      cgroup parent, processes;
 //   4. when the run crashed, left anything, or always_gc is set: `gc` (a
 //      fresh Runtime, no faults) and the probes again.
 //
