@@ -8,7 +8,8 @@
 //    yields a silently empty set.
 //  * Things that vanish while the probe walks them (a process that exits, a
 //    directory removed by a container that is still running) are skipped:
-//    ENOENT/ESRCH on an entry found a moment earlier is a race, not an error.
+//    ENOENT/ESRCH on an entry found a moment earlier (and EINVAL from the
+//    mountinfo of a process that is exiting) is a race, not an error.
 //  * A scope directory or cgroup parent that does not exist is a state, not
 //    an error: it simply contributes no items (Compare then shows it as
 //    vanished or appeared against the other snapshot).
@@ -42,6 +43,9 @@ using mydocker::MountEntry;
 using mydocker::Sys;
 
 bool IsVanished(int err) { return err == ENOENT || err == ESRCH; }
+// Another process's /proc/PID/mountinfo gives EINVAL once the process is
+// exiting (its mount namespace is already released): it has vanished too.
+bool IsVanishedMountinfo(int err) { return IsVanished(err) || err == EINVAL; }
 
 bool AllDigits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -331,7 +335,7 @@ class Prober {
     const std::string path = "/proc/" + pid + "/mountinfo";
     auto text = mydocker::ReadFile(sys_, path, "probe holders: read");
     if (!text) {
-      if (!IsVanished(text.error().err)) Fail(text.error());
+      if (!IsVanishedMountinfo(text.error().err)) Fail(text.error());
       return;
     }
     // Fast path: most namespaces mention no scope directory at all.
