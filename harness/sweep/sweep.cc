@@ -542,4 +542,19 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
   return finish();
 }
 
+std::string FailureText(const SweepReport& report, size_t max) {
+  std::string out;
+  for (const auto& e : report.errors) out += "error: " + e + "\n";
+  size_t n = 0;
+  for (const auto& p : report.results) {
+    if (p.passed) continue;
+    if (++n > max) break;
+    out += "point " + std::to_string(p.point) + " " + p.process + " " + p.op + " " + p.args +
+           " " + (p.err ? mydocker::ErrnoName(p.err) : "") + " " + SweepModeName(p.mode) + ":\n";
+    for (const auto& f : p.failures) out += "    " + f + "\n";
+    out += "    replay: " + p.replay + "\n";
+  }
+  return out;
+}
+
 }  // namespace faultline

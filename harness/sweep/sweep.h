@@ -133,6 +133,10 @@ struct SweepReport {
 // Runs the sweep. backend must not be Prepared yet. Never throws.
 SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);
 
+// The report's errors and its first `max` failed points, each with every
+// failure and its replay command, one per line (for test messages and logs).
+std::string FailureText(const SweepReport& report, size_t max);
+
 // The verdict for one run (pure; exposed for tests). clean is the clean
 // run; err is 0 in crash mode.
 PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int err,

@@ -22,20 +22,7 @@
 namespace faultline {
 namespace {
 
-std::string Failures(const SweepReport& r, size_t max = 15) {
-  std::string out;
-  for (const auto& e : r.errors) out += "error: " + e + "\n";
-  size_t n = 0;
-  for (const auto& p : r.results) {
-    if (p.passed) continue;
-    if (++n > max) break;
-    out += "point " + std::to_string(p.point) + " " + p.process + " " + p.op + " " + p.args +
-           " " + (p.err ? mydocker::ErrnoName(p.err) : "") + " " + SweepModeName(p.mode) + ":\n";
-    for (const auto& f : p.failures) out += "    " + f + "\n";
-    out += "    replay: " + p.replay + "\n";
-  }
-  return out;
-}
+std::string Failures(const SweepReport& r) { return FailureText(r, 15); }
 
 // The busybox tar of ci/build-image, built once per build directory (under
 // a temporary name, then renamed: parallel processes never see half a tar).
