@@ -13,6 +13,11 @@ namespace faultline {
 class SysWrapper : public mydocker::Sys {
  public:
   explicit SysWrapper(mydocker::Sys& target) : target_(target) {}
+  // A wrapper given another wrapper wraps it (this overload beats the copy
+  // constructor, which would silently wrap the other's target instead).
+  explicit SysWrapper(SysWrapper& target) : target_(target) {}
+  SysWrapper(const SysWrapper&) = delete;
+  SysWrapper& operator=(const SysWrapper&) = delete;
 
   mydocker::Sys& target() const { return target_; }
 

@@ -156,15 +156,12 @@ class RoleSys : public SysWrapper, public ProcessIdentity {
 // trace; a Crash there kills the runtime process and ends the init.
 class InitRecorder : public SysWrapper {
  public:
-  // The cast matters: SysWrapper(fis) would pick SysWrapper's copy
-  // constructor (FaultInjectingSys is a SysWrapper) and wrap fis's target,
-  // bypassing the plan.
   // crash_request_fd: write end of the harness's crash request pipe;
   // death_read/death_write: a pipe whose write end only the runtime process
   // holds once the init closed its copy.
   InitRecorder(FaultInjectingSys& fis, InitTraceWriter& writer, pid_t runtime_pid,
                int crash_request_fd, int death_read, int death_write)
-      : SysWrapper(static_cast<mydocker::Sys&>(fis)),
+      : SysWrapper(fis),
         writer_(writer),
         runtime_(runtime_pid),
         crash_request_(crash_request_fd),

@@ -44,6 +44,17 @@ TEST(FaultInjectingSys, FailOnceThenForward) {
   EXPECT_EQ(sys.trace()[2].rule, -1);
 }
 
+TEST(FaultInjectingSys, AWrapperOfItGoesThroughThePlan) {
+  // SysWrapper(wrapper) wraps the wrapper, not the wrapper's target.
+  FakeKernel k;
+  ASSERT_TRUE(k.AddDir("/srv").ok());
+  FaultInjectingSys faults(k, Plan("op=mkdir,path=/srv/*,nth=1,errno=EPERM,mode=transient"));
+  SysWrapper outer(faults);
+  EXPECT_EQ(&outer.target(), static_cast<mydocker::Sys*>(&faults));
+  EXPECT_EQ(outer.Mkdir("/srv/a", 0755).err, EPERM);
+  EXPECT_EQ(faults.trace().size(), 1u);
+}
+
 TEST(FaultInjectingSys, PersistentFailsFromThenOn) {
   FakeKernel k;
   FaultInjectingSys sys(k, Plan("op=mkdir,nth=2,errno=EIO,mode=persistent"));
