@@ -104,6 +104,10 @@ class RuntimeAdapter {
 
 std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env);
 
+// `run --name ID [--hostname H] [-eK=V...] [-vH:C[:ro]...] [limits] busybox
+// ARGV...`: the mydocker command line of a request (after the global flags).
+std::vector<std::string> MydockerRunArgs(const ContainerRequest& req);
+
 // The real host's hostname (uname).
 std::string HostHostnameNow();
 

@@ -29,6 +29,30 @@ std::string FormatCpus(double cpus) {
   return buf;
 }
 
+}  // namespace
+
+std::vector<std::string> MydockerRunArgs(const ContainerRequest& req) {
+  std::vector<std::string> args = {"run", "--name", req.id};
+  if (!req.hostname.empty()) args.insert(args.end(), {"--hostname", req.hostname});
+  // -e and -v take several values each in mydocker's CLI (CLI11 vectors):
+  // attached values ("-eK=V") keep IMAGE from being read as one of them.
+  for (const auto& e : req.env) args.push_back("-e" + e);
+  for (const auto& v : req.volumes) {
+    args.push_back("-v" + v.host + ":" + v.container + (v.read_only ? ":ro" : ""));
+  }
+  const auto& l = req.limits;
+  if (l.memory_bytes) args.insert(args.end(), {"-m", std::to_string(*l.memory_bytes)});
+  if (l.cpus) args.insert(args.end(), {"--cpus", FormatCpus(*l.cpus)});
+  if (l.cpu_shares) args.insert(args.end(), {"--cpu-shares", std::to_string(*l.cpu_shares)});
+  if (l.cpuset_cpus) args.insert(args.end(), {"--cpuset-cpus", *l.cpuset_cpus});
+  if (l.pids_limit) args.insert(args.end(), {"--pids-limit", std::to_string(*l.pids_limit)});
+  args.push_back("busybox");
+  args.insert(args.end(), req.argv.begin(), req.argv.end());
+  return args;
+}
+
+namespace {
+
 class MydockerAdapter : public RuntimeAdapter {
  public:
   explicit MydockerAdapter(RunEnv env) : env_(std::move(env)) {
@@ -54,22 +78,7 @@ class MydockerAdapter : public RuntimeAdapter {
 
   ContainerResult Run(const ContainerRequest& req) override {
     ContainerResult res;
-    std::vector<std::string> args = {"run", "--name", req.id};
-    if (!req.hostname.empty()) args.insert(args.end(), {"--hostname", req.hostname});
-    // -e and -v take several values each in mydocker's CLI (CLI11 vectors):
-    // attached values ("-eK=V") keep IMAGE from being read as one of them.
-    for (const auto& e : req.env) args.push_back("-e" + e);
-    for (const auto& v : req.volumes) {
-      args.push_back("-v" + v.host + ":" + v.container + (v.read_only ? ":ro" : ""));
-    }
-    const auto& l = req.limits;
-    if (l.memory_bytes) args.insert(args.end(), {"-m", std::to_string(*l.memory_bytes)});
-    if (l.cpus) args.insert(args.end(), {"--cpus", FormatCpus(*l.cpus)});
-    if (l.cpu_shares) args.insert(args.end(), {"--cpu-shares", std::to_string(*l.cpu_shares)});
-    if (l.cpuset_cpus) args.insert(args.end(), {"--cpuset-cpus", *l.cpuset_cpus});
-    if (l.pids_limit) args.insert(args.end(), {"--pids-limit", std::to_string(*l.pids_limit)});
-    args.push_back("busybox");
-    args.insert(args.end(), req.argv.begin(), req.argv.end());
+    std::vector<std::string> args = MydockerRunArgs(req);
     SpawnOptions opts;
     opts.argv = Base(args);
     opts.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

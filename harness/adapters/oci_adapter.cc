@@ -252,21 +252,20 @@ class OciAdapter : public RuntimeAdapter {
   }
 
   Outcome HideUnifiedControllers() {
-    std::string controllers = ReadTextFile(kUnifiedControllers);
-    while (!controllers.empty() && controllers.back() == '\n') controllers.pop_back();
-    if (controllers.empty()) return Outcome::Ok();
     if (!env_.private_mounts) {
+      std::string controllers = ReadTextFile(kUnifiedControllers);
+      while (!controllers.empty() && controllers.back() == '\n') controllers.pop_back();
+      if (controllers.empty()) return Outcome::Ok();
       return MakeError("crun: hide unified controllers", kUnifiedControllers, EPERM,
                        "the v2 mount has controllers (" + controllers +
                            ") and crun 1.8 refuses that layout; the workaround needs "
                            "faultline's private mount namespace (drop --no-unshare)");
     }
-    const std::string empty = work_ + "/empty-controllers";
-    MYDOCKER_TRY(mydocker::WriteFile(sys_, empty, "", 0444, "crun: write empty controllers"));
-    if (auto st = sys_.Mount({empty, kUnifiedControllers, "", MS_BIND, ""}); !st.ok()) {
-      return MakeError("crun: bind empty cgroup.controllers", kUnifiedControllers, st.err);
+    std::string hidden;
+    MYDOCKER_TRY(faultline::HideUnifiedControllers(sys_, work_ + "/empty-controllers", &hidden));
+    if (!hidden.empty()) {
+      spdlog::info("crun: hid unified controllers '{}' in the private namespace", hidden);
     }
-    spdlog::info("crun: hid unified controllers '{}' in the private namespace", controllers);
     return Outcome::Ok();
   }
 

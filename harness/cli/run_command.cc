@@ -17,6 +17,7 @@
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/locate.h"
 #include "harness/report/report.h"
 #include "harness/scenario/runner.h"
 #include "runtime/sys/fs_util.h"
@@ -40,25 +41,6 @@ struct RunArgs {
   bool keep_scratch = false;
   std::string log_level = "info";
 };
-
-std::string SelfExe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? "" : p.string();
-}
-
-// The source tree: the nearest ancestor of the binary (then of the cwd)
-// holding ci/build-image.
-std::string FindSourceDir() {
-  std::error_code ec;
-  for (fs::path start : {fs::path(SelfExe()).parent_path(), fs::current_path(ec)}) {
-    for (fs::path d = start; !d.empty(); d = d.parent_path()) {
-      if (fs::exists(d / "ci" / "build-image", ec)) return d.string();
-      if (d == d.parent_path()) break;
-    }
-  }
-  return "";
-}
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
@@ -148,35 +130,19 @@ int DoRun(const RunArgs& a) {
   o.env.scratch = tmpl;
   o.env.cgroup_parent = "faultline-" + std::to_string(getpid());
   o.env.self_exe = SelfExe();
-  o.env.mydocker_bin =
-      !a.mydocker.empty() ? a.mydocker
-                          : (fs::path(o.env.self_exe).parent_path().parent_path() / "runtime" /
-                             "mydocker")
-                                .string();
+  o.env.mydocker_bin = !a.mydocker.empty() ? a.mydocker : DefaultMydockerBinary();
   spdlog::info("scratch {}, cgroup parent {}", o.env.scratch, o.env.cgroup_parent);
 
   // 3. The image: given, from the environment, or built now.
-  o.env.image_tar = a.image_tar;
-  if (o.env.image_tar.empty() && std::getenv("FAULTLINE_IMAGE_TAR") != nullptr) {
-    o.env.image_tar = std::getenv("FAULTLINE_IMAGE_TAR");
-  }
   std::vector<std::string> setup_errors;
-  if (o.env.image_tar.empty() && !only_fake) {
-    std::string src = FindSourceDir();
-    if (src.empty()) {
-      setup_errors.push_back("no image: give --image-tar or FAULTLINE_IMAGE_TAR (ci/build-image "
-                             "not found near the binary or the working directory)");
-    } else {
-      o.env.image_tar = o.env.scratch + "/busybox.tar";
-      ProcessResult p = RunProcess({{"/bin/bash", src + "/ci/build-image", o.env.image_tar},
-                                    {}, o.env.scratch + "/build-image.out",
-                                    o.env.scratch + "/build-image.err", true},
-                                   300);
-      if (p.exit_code != 0) {
-        setup_errors.push_back("ci/build-image failed (exit " + std::to_string(p.exit_code) +
-                               "): " + ReadTextFile(o.env.scratch + "/build-image.err"));
-      }
-    }
+  if (!only_fake) {
+    bool built = false;  // inside the scratch directory: removed with it
+    std::string error;
+    o.env.image_tar =
+        FindOrBuildImageTar(a.image_tar, o.env.scratch + "/busybox.tar", &built, &error);
+    if (o.env.image_tar.empty()) setup_errors.push_back(error);
+  } else {
+    o.env.image_tar = a.image_tar;
   }
 
   RunSummary sum;

@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "harness/adapters/process.h"
+#include "harness/cli/locate.h"
 #include "harness/scenario/scenario.h"
 #include "harness/sweep/sweep.h"
 
@@ -21,6 +23,11 @@ namespace fs = std::filesystem;
 
 struct SweepArgs {
   std::string backend = "fake";
+  std::string runtime = "mydocker";
+  std::string runtime_binary;
+  std::vector<std::string> syscalls;
+  int run_timeout = 15;
+  std::string report_md;
   std::vector<std::string> errnos;
   std::vector<std::string> modes;
   std::string report_json;
@@ -33,24 +40,6 @@ struct SweepArgs {
 };
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
-
-// The source tree: the nearest ancestor of the binary holding ci/build-image.
-std::string FindBuildImage() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  for (fs::path start : {exe.parent_path(), fs::current_path(ec)}) {
-    for (fs::path d = start; !d.empty(); d = d.parent_path()) {
-      if (fs::exists(d / "ci" / "build-image", ec)) return (d / "ci" / "build-image").string();
-      if (d == d.parent_path()) break;
-    }
-  }
-  return "";
-}
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 int Main(const SweepArgs& a) {
   SweepConfig config;
@@ -114,39 +103,48 @@ int Main(const SweepArgs& a) {
   // The backend.
   std::unique_ptr<SweepBackend> backend;
   std::string built_tar;
+  auto image_tar = [&]() -> std::string {
+    bool built = false;
+    std::string error;
+    std::string tar = FindOrBuildImageTar(
+        a.image_tar, "/tmp/faultline-sweep-image-" + std::to_string(getpid()) + ".tar", &built,
+        &error);
+    if (tar.empty()) std::cerr << "faultline sweep: " << error << "\n";
+    if (built) built_tar = tar;
+    return tar;
+  };
   if (a.backend == "fake") {
     backend = MakeFakeSweepBackend();
   } else if (a.backend == "kernel") {
     KernelBackendOptions o;
-    o.image_tar = a.image_tar;
-    if (o.image_tar.empty() && std::getenv("FAULTLINE_IMAGE_TAR") != nullptr) {
-      o.image_tar = std::getenv("FAULTLINE_IMAGE_TAR");
-    }
-    if (o.image_tar.empty()) {
-      const std::string script = FindBuildImage();
-      if (script.empty()) {
-        std::cerr << "faultline sweep: no image: give --image-tar or FAULTLINE_IMAGE_TAR "
-                     "(ci/build-image not found near the binary or the working directory)\n";
-        return 2;
-      }
-      built_tar = "/tmp/faultline-sweep-image-" + std::to_string(getpid()) + ".tar";
-      const std::string err_path = built_tar + ".err";
-      ProcessResult p = RunProcess({{"/bin/bash", script, built_tar}, {}, "", err_path, true}, 300);
-      std::string err_text = ReadText(err_path);
-      std::error_code ec;
-      fs::remove(err_path, ec);
-      if (p.exit_code != 0) {
-        std::cerr << "faultline sweep: ci/build-image failed (exit " << p.exit_code
-                  << "): " << err_text << "\n";
-        fs::remove(built_tar, ec);
-        return 2;
-      }
-      o.image_tar = built_tar;
-    }
+    o.image_tar = image_tar();
+    if (o.image_tar.empty()) return 2;
     o.keep_scratch = a.keep_scratch;
     backend = MakeKernelSweepBackend(o);
+  } else if (a.backend == "seccomp") {
+    SeccompBackendOptions o;
+    o.runtime = a.runtime;
+    o.binary = a.runtime_binary;
+    if (o.binary.empty() && o.runtime == "mydocker") o.binary = DefaultMydockerBinary();
+    if (!a.syscalls.empty()) {
+      for (const auto& item : a.syscalls) {
+        std::stringstream ss(item);
+        std::string name;
+        while (std::getline(ss, name, ',')) {
+          if (!name.empty()) o.syscalls.push_back(name);
+        }
+      }
+    }
+    o.image_tar = image_tar();
+    if (o.image_tar.empty()) return 2;
+    o.keep_scratch = a.keep_scratch;
+    o.run_timeout_seconds = a.run_timeout;
+    backend = MakeSeccompSweepBackend(o);
+    config.replay_prefix += " --runtime " + a.runtime;
+    if (!a.runtime_binary.empty()) config.replay_prefix += " --runtime-binary " + a.runtime_binary;
   } else {
-    std::cerr << "faultline sweep: --backend is fake or kernel, not " << a.backend << "\n";
+    std::cerr << "faultline sweep: --backend is fake, kernel or seccomp, not " << a.backend
+              << "\n";
     return 2;
   }
 
@@ -165,6 +163,7 @@ int Main(const SweepArgs& a) {
     std::error_code ec;
     fs::remove(built_tar, ec);
   }
+  if (a.backend == "seccomp") report.backend = "seccomp/" + a.runtime;
   if (tty) std::fprintf(stderr, "\r\033[K");
 
   for (const auto& r : report.results) {
@@ -187,6 +186,14 @@ int Main(const SweepArgs& a) {
       "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu) in %.2f s\n",
       report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
       report.runs, report.passed, report.failed, clean, handled, gc, not_fired, report.seconds);
+  if (!a.report_md.empty()) {
+    std::ofstream out(a.report_md);
+    out << SweepMarkdown(report);
+    if (!out) {
+      std::cerr << "faultline sweep: cannot write " << a.report_md << "\n";
+      return 2;
+    }
+  }
   if (!a.report_json.empty()) {
     std::ofstream out(a.report_json);
     out << report.ToJson().dump(2) << "\n";
@@ -206,8 +213,28 @@ void AddSweepCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "sweep", "Fault sweep: fail every call of a run with every errno and mode, check the "
                "error and that nothing is left");
-  cmd->add_option("--backend", args->backend, "fake (FakeKernel, default) or kernel (root)")
-      ->check(CLI::IsMember({"fake", "kernel"}));
+  cmd->add_option("--backend", args->backend,
+                  "fake (FakeKernel, default), kernel (the core on the real kernel, root) or "
+                  "seccomp (a runtime binary under the seccomp supervisor, root)")
+      ->check(CLI::IsMember({"fake", "kernel", "seccomp"}));
+  cmd->add_option("--runtime", args->runtime, "seccomp: mydocker (default), runc or crun")
+      ->check(CLI::IsMember({"mydocker", "runc", "crun"}));
+  cmd->add_option("--runtime-binary", args->runtime_binary,
+                  "seccomp: the runtime binary (default: this build's mydocker; runc/crun from "
+                  "/usr/sbin, /usr/bin)");
+  cmd->add_option("--syscalls", args->syscalls,
+                  "seccomp: the syscalls the supervisor sees, comma-separated (default: "
+                  "mount, umount2, pivot_root, mkdir(at), rmdir, unlink(at), open(at)(2), "
+                  "clone(3), fork, vfork, unshare, setns, the fs* calls, move_mount, open_tree, "
+                  "sethostname, seccomp, write)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--run-timeout", args->run_timeout,
+                  "seccomp: seconds one run may take before it counts as a hang (default 15)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--report-md", args->report_md,
+                  "write the report as Markdown: summary, outcomes, every leftover and failure "
+                  "with its replay command");
   // One value per flag (comma-separated lists, or the flag repeated), so that
   // `--mode crash run-true` leaves run-true to SCENARIO.
   cmd->add_option("--errno", args->errnos,

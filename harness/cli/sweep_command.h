@@ -1,9 +1,11 @@
 // `faultline sweep`: the exhaustive fault sweep (harness/sweep/sweep.h) from
 // the command line. See docs/sweeps.md.
 //
-//   faultline sweep [--backend fake|kernel] [--errno LIST] [--mode LIST]
-//                   [--point N | --plan PLAN] [--report-json FILE]
-//                   [--image-tar FILE] [--keep-scratch] [--verbose] [SCENARIO]
+//   faultline sweep [--backend fake|kernel|seccomp] [--runtime mydocker|runc|crun]
+//                   [--runtime-binary PATH] [--syscalls LIST] [--run-timeout S]
+//                   [--errno LIST] [--mode LIST] [--point N | --plan PLAN]
+//                   [--report-json FILE] [--report-md FILE] [--image-tar FILE]
+//                   [--keep-scratch] [--verbose] [SCENARIO]
 //
 // SCENARIO is a scenario file (its `sweep:` section gives the default errnos
 // and modes) or a built-in workload: run-true (default), run-full.

@@ -1,6 +1,7 @@
 #include "harness/oci/bundle.h"
 
 #include <errno.h>
+#include <sys/mount.h>
 
 #include <cmath>
 #include <fstream>
@@ -157,6 +158,24 @@ mydocker::Outcome DestroyBundle(mydocker::Sys& sys, const std::string& dir) {
   if (!mydocker::Exists(sys, dir)) return mydocker::Outcome::Ok();
   MYDOCKER_TRY(mydocker::Workspace::At(sys, dir).Destroy());
   return mydocker::RemoveTree(sys, dir, "oci bundle: remove directory");
+}
+
+mydocker::Outcome HideUnifiedControllers(mydocker::Sys& sys, const std::string& empty_file,
+                                         std::string* hidden) {
+  static constexpr const char* kControllers = "/sys/fs/cgroup/unified/cgroup.controllers";
+  hidden->clear();
+  if (!mydocker::Exists(sys, kControllers)) return mydocker::Outcome::Ok();
+  auto text = mydocker::ReadFile(sys, kControllers, "crun: read unified controllers");
+  if (!text) return text.error();
+  std::string controllers = *text;
+  while (!controllers.empty() && controllers.back() == '\n') controllers.pop_back();
+  if (controllers.empty()) return mydocker::Outcome::Ok();
+  MYDOCKER_TRY(mydocker::WriteFile(sys, empty_file, "", 0444, "crun: write empty controllers"));
+  if (auto st = sys.Mount({empty_file, kControllers, "", MS_BIND, ""}); !st.ok()) {
+    return mydocker::MakeError("crun: bind empty cgroup.controllers", kControllers, st.err);
+  }
+  *hidden = controllers;
+  return mydocker::Outcome::Ok();
 }
 
 }  // namespace faultline

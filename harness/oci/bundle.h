@@ -58,4 +58,13 @@ mydocker::Expected<Bundle> CreateBundle(mydocker::Sys& sys, const std::string& d
 // Unmounts and removes the workspace, then <dir>. Idempotent.
 mydocker::Outcome DestroyBundle(mydocker::Sys& sys, const std::string& dir);
 
+// crun 1.8 refuses a hybrid cgroup layout whose v2 mount still has a
+// controller enabled. When /sys/fs/cgroup/unified/cgroup.controllers is not
+// empty, this writes an empty file at empty_file and bind-mounts it over
+// the controllers file. Call it only inside a private mount namespace (the
+// bind must never reach the host). *hidden says what was hidden ("" when
+// nothing was).
+mydocker::Outcome HideUnifiedControllers(mydocker::Sys& sys, const std::string& empty_file,
+                                         std::string* hidden);
+
 }  // namespace faultline

@@ -96,6 +96,21 @@ struct SweepRun {
   // A problem of the harness, not of the runtime (the world could not be
   // restored, the runtime process vanished): the run proves nothing.
   std::string harness_error;
+  // The runtime is a binary run under the seccomp supervisor, not
+  // Runtime::Run: its outcome is its exit status, and its error is what it
+  // printed on stderr (message); returned_error stays false. A failed run is
+  // one whose exit status differs from the clean run's.
+  bool external = false;
+  // External: what the runtime's error must tell the user to run when it
+  // leaves something behind ("mydocker gc"); "" when the runtime promises
+  // nothing (runc, crun: their cleanup command is run anyway).
+  std::string cleanup_hint;
+  // External: the error must name the injected errno (by name or by its
+  // strerror text); otherwise that is only noted.
+  bool strict_errno = false;
+  // External: the runtime did not finish within the backend's deadline
+  // (killed): a hang, a defect of the runtime.
+  bool hung = false;
   double seconds = 0;
 };
 
@@ -140,5 +155,65 @@ struct KernelBackendOptions {
 // cgroup parent "faultline-sweep-<pid>" in every hierarchy. Each Run forks
 // the runtime process. Finish removes the scratch and the cgroup parent.
 std::unique_ptr<SweepBackend> MakeKernelSweepBackend(KernelBackendOptions options);
+
+// The seccomp backend (harness/sweep/seccomp_backend.cc): the runtime is a
+// binary (mydocker, runc, crun, or a command given here) run under the
+// seccomp supervisor (harness/seccomp/supervisor.h) on the real kernel; the
+// plan decides each notified call of the whole process tree.
+//
+// What is a point: the notified calls "in scope", counted across the whole
+// tree (pid kSweepRuntimePid for every process: one counter, not one per
+// process), in the order the supervisor saw them:
+//   mount, umount2, pivot_root, mkdir(at), rmdir, unlink(at), unshare,
+//   setns, sethostname, the new mount API calls: always;
+//   clone/clone3/fork/vfork: unless CLONE_THREAD (a Go runtime starts
+//   threads at will: their number changes from run to run);
+//   open/openat/openat2/write: when the host path (for write: what the fd
+//   points at) is under a cgroup mount or under the sweep's scratch
+//   directory (state, bundle, volumes, TMPDIR); not the runtime's stdout and
+//   stderr files, not /proc, /dev, libraries.
+// Calls out of scope run untouched and uncounted, so the numbering is the
+// same in every run as long as the runtime does the same in-scope work.
+// A rule's `path` matches the path as the calling process sees it.
+//
+// One run: a fresh bundle (runc, crun: an overlay workspace over the
+// busybox image and config.json; mydocker: its own store under the scratch),
+// `<runtime> run` under the supervisor with stdin /dev/null and stdout and
+// stderr in files; a crash rule SIGKILLs the whole tree at that call. Then
+// the probes (mounts, holders, dirs under the state root, cgroups under the
+// per-sweep parent, processes the supervisor had to kill, the harness's own
+// fds), and when the run crashed or left something: the runtime's own
+// cleanup (`mydocker gc`, `runc delete -f`, `crun delete -f`) and the probes
+// again. A run that left what the cleanup did not remove is scrubbed by
+// the harness (processes of the cgroup parent killed, mounts under the
+// scratch detached, state and cgroup directories removed) before the next.
+struct SeccompBackendOptions {
+  // "mydocker", "runc", "crun" or "custom".
+  std::string runtime = "mydocker";
+  // The runtime binary; "" finds runc/crun in /usr/sbin, /usr/bin, ...;
+  // mydocker needs it.
+  std::string binary;
+  // The busybox docker-export tar (ci/build-image); required except for a
+  // custom runtime.
+  std::string image_tar;
+  // custom: the run and cleanup commands; "{scratch}" and "{state}" in an
+  // argument are replaced by the scratch directory and the state root
+  // (<scratch>/state, created empty; probed).
+  std::vector<std::string> custom_run;
+  std::vector<std::string> custom_cleanup;
+  // Syscalls the supervisor is notified of; empty: DefaultSyscalls() and
+  // write.
+  std::vector<std::string> syscalls;
+  std::string tmp = "/tmp";
+  bool keep_scratch = false;
+  // A run that takes longer is killed and counts as a hang.
+  int run_timeout_seconds = 15;
+};
+
+// Needs root. Prepare unshares a private mount namespace for the whole
+// process (as the kernel backend does), makes the scratch directory and the
+// cgroup parent "faultline-sweep-<pid>" in every hierarchy, imports the
+// image. Finish removes them.
+std::unique_ptr<SweepBackend> MakeSeccompSweepBackend(SeccompBackendOptions options);
 
 }  // namespace faultline

@@ -1,7 +1,9 @@
 #include "harness/sweep/sweep.h"
 
 #include <errno.h>
+#include <string.h>
 
+#include <cctype>
 #include <algorithm>
 #include <chrono>
 #include <atomic>
@@ -65,6 +67,27 @@ bool OpHasPath(const std::string& op) {
       "lchown", "lstat",  "statfs",     "readdir",    "readlink", "open",
       "chdir",  "execve"};
   return kPathOps.count(op) != 0;
+}
+
+// The last non-empty line of a runtime's stderr.
+std::string LastLine(const std::string& text) {
+  std::string t = text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  const size_t nl = t.rfind('\n');
+  return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+// Does a runtime's message name err: "EIO", or its text ("input/output
+// error", any case: Go and C runtimes print strerror)?
+bool NamesErrno(const std::string& message, int err) {
+  if (Contains(message, mydocker::ErrnoName(err))) return true;
+  const char* desc = strerrordesc_np(err);
+  if (desc == nullptr) return false;
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  return Contains(lower(message), lower(desc));
 }
 
 struct Point {
@@ -242,9 +265,13 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
 
   if (!run.harness_error.empty()) {
     f.push_back("harness: " + run.harness_error);
+  } else if (run.hung) {
+    f.push_back("the runtime hung (killed at the deadline)");
+    gc_must_clean();
   } else if (!run.fired) {
     r.outcome = "not-fired";
-    if (run.returned_error || !run.message.empty() || run.exit_code != clean.exit_code) {
+    if ((!run.external && (run.returned_error || !run.message.empty())) ||
+        run.exit_code != clean.exit_code) {
       f.push_back("no fault fired, yet the run differs from the clean run: " +
                   (r.error.empty() ? "exit " + std::to_string(run.exit_code) : r.error));
     }
@@ -253,17 +280,36 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
     if (!run.crashed) f.push_back("the crash rule fired but the runtime did not die");
     gc_must_clean();
     r.outcome = left ? "recovered-by-gc" : "clean";
-  } else if (!run.returned_error && run.message.empty()) {
+  } else if (run.external ? run.exit_code == clean.exit_code
+                          : !run.returned_error && run.message.empty()) {
     r.outcome = "handled";
     if (run.exit_code != clean.exit_code) {
       f.push_back("the run succeeded with exit " + std::to_string(run.exit_code) +
                   "; the clean run exited " + std::to_string(clean.exit_code));
     }
-    if (left) f.push_back("the run succeeded but left: " + r.left);
+    if (left && run.external && !run.strict_errno && !run.message.empty()) {
+      // A peer runtime that went on, said so, and left what its own
+      // cleanup command must remove.
+      r.outcome = "recovered-by-gc";
+      r.notes.push_back("exited as the clean run but left " + r.left + "; it said: " +
+                        LastLine(run.message));
+      gc_must_clean();
+    } else if (left) {
+      f.push_back("the run succeeded but left: " + r.left);
+    }
   } else {
     // A failure: the error must say what failed, where, and why.
     const std::string want_errno = mydocker::ErrnoName(err);
-    if (run.returned_error) {
+    if (run.external) {
+      // A binary: its stderr is its error.
+      if (run.message.empty()) {
+        f.push_back("exited " + std::to_string(run.exit_code) + " and printed nothing on stderr");
+      } else if (!NamesErrno(run.message, err)) {
+        const std::string why = "the error does not name " + want_errno + ": " + LastLine(run.message);
+        if (run.strict_errno) f.push_back(why);
+        else r.notes.push_back(why);
+      }
+    } else if (run.returned_error) {
       const Error& e = run.error;
       // The faulted call, and the errnos the error may truthfully carry: the
       // injected one, or one a later call really returned (the runtime read
@@ -303,7 +349,12 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
       r.outcome = "clean";
     } else {
       r.outcome = "recovered-by-gc";
-      if (!run.returned_error || !Contains(r.error, "mydocker gc")) {
+      if (run.external) {
+        if (!run.cleanup_hint.empty() && !Contains(r.error, run.cleanup_hint)) {
+          f.push_back("left " + r.left + " and the error does not say to run `" +
+                      run.cleanup_hint + "`: " + LastLine(r.error));
+        }
+      } else if (!run.returned_error || !Contains(r.error, "mydocker gc")) {
         f.push_back("left " + r.left + " and the error does not say to run `mydocker gc`: " +
                     r.error);
       }
@@ -340,6 +391,7 @@ nlohmann::json SweepReport::ToJson() const {
     p["outcome"] = r.outcome;
     p["passed"] = r.passed;
     if (!r.failures.empty()) p["failures"] = r.failures;
+    if (!r.notes.empty()) p["notes"] = r.notes;
     p["error"] = r.error;
     p["exit_code"] = r.exit_code;
     p["probes"] = {{"after_run", r.left.empty() ? "clean" : r.left},
@@ -555,6 +607,59 @@ std::string FailureText(const SweepReport& report, size_t max) {
     out += "    replay: " + p.replay + "\n";
   }
   return out;
+}
+
+namespace {
+
+// A table cell: one line, pipes escaped.
+std::string Cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += "<br>";
+    else out += c;
+  }
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+std::string SweepMarkdown(const SweepReport& report) {
+  std::map<std::string, size_t> outcomes;
+  size_t left = 0, noted = 0;
+  for (const auto& r : report.results) {
+    ++outcomes[r.outcome];
+    if (!r.left.empty()) ++left;
+    if (!r.notes.empty()) ++noted;
+  }
+  std::ostringstream md;
+  md << "# Sweep: " << report.workload << " on " << report.backend << "\n\n";
+  md << "| points | runs | passed | failed | left something after the run | noted | seconds |\n"
+     << "|---|---|---|---|---|---|---|\n"
+     << "| " << report.points << " | " << report.runs << " | " << report.passed << " | "
+     << report.failed << " | " << left << " | " << noted << " | " << report.seconds << " |\n\n";
+  md << "Outcomes:";
+  for (const auto& [name, n] : outcomes) md << " " << name << " " << n << ";";
+  md << " (clean run: " << report.clean_calls << " calls)\n\n";
+  for (const auto& e : report.errors) md << "**Error:** " << Cell(e) << "\n\n";
+  md << "| point | call | fault | outcome | left after the run | left after cleanup | error / "
+        "failure / note | replay |\n|---|---|---|---|---|---|---|---|\n";
+  size_t rows = 0;
+  for (const auto& r : report.results) {
+    if (r.passed && r.left.empty() && r.notes.empty()) continue;
+    ++rows;
+    std::string why;
+    for (const auto& f : r.failures) why += "FAIL: " + f + "\n";
+    for (const auto& n : r.notes) why += "note: " + n + "\n";
+    if (why.empty()) why = r.error;
+    md << "| " << r.point << " | " << Cell(r.args) << " | "
+       << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode) << " | "
+       << r.outcome << " | " << Cell(r.left) << " | "
+       << (r.gc_ran ? Cell(r.left_after_gc.empty() ? "nothing" : r.left_after_gc) : "not run")
+       << " | " << Cell(why) << " | `" << r.replay << "` |\n";
+  }
+  if (rows == 0) md << "| - | every run passed and left nothing | | | | | | |\n";
+  return md.str();
 }
 
 }  // namespace faultline

@@ -104,6 +104,9 @@ struct PointResult {
   std::string outcome;
   bool passed = false;
   std::vector<std::string> failures;  // why it failed
+  // Worth a look, not a failure (external runtimes: an error that does not
+  // name the injected errno).
+  std::vector<std::string> notes;
   std::string error;     // the runtime's message ("" when it succeeded)
   int exit_code = 0;
   std::string left;           // Describe(probe diffs after the run)
@@ -136,6 +139,12 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);
 // The report's errors and its first `max` failed points, each with every
 // failure and its replay command, one per line (for test messages and logs).
 std::string FailureText(const SweepReport& report, size_t max);
+
+// The report as Markdown, for a reader: the summary (points, runs, passed,
+// failed, outcomes, runs that left something), then one table row per run
+// that failed, left something or carries a note (what was left after the
+// run and after the cleanup, the error, the replay command).
+std::string SweepMarkdown(const SweepReport& report);
 
 // The verdict for one run (pure; exposed for tests). clean is the clean
 // run; err is 0 in crash mode.

@@ -314,6 +314,128 @@ TEST(SweepClassify, NotFiredMustLookLikeTheCleanRun) {
   EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
 }
 
+// ---- Classify for a runtime binary (the seccomp backend) ----
+
+// A binary's failed run: exit 1, its stderr as the message.
+SweepRun BinaryRun(const std::string& stderr_text, bool strict = false) {
+  SweepRun r;
+  r.external = true;
+  r.strict_errno = strict;
+  r.fired = true;
+  r.exit_code = 1;
+  r.message = stderr_text;
+  return r;
+}
+
+TEST(SweepClassifyBinary, AFailureThatNamesTheErrnoIsClean) {
+  // By name or by its strerror text, in any case (runc and crun print the text).
+  for (const char* msg : {"mkdir /x: EIO", "mkdir /x: input/output error",
+                          "creating `/x`: Input/output error"}) {
+    PointResult p = Classify(BinaryRun(msg), CleanRun(), kSweepRuntimePid, EIO,
+                             SweepMode::kTransient);
+    EXPECT_TRUE(p.passed) << msg;
+    EXPECT_EQ(p.outcome, "clean") << msg;
+    EXPECT_TRUE(p.notes.empty()) << msg;
+  }
+}
+
+TEST(SweepClassifyBinary, ASilentFailureFails) {
+  PointResult p = Classify(BinaryRun(""), CleanRun(), kSweepRuntimePid, EIO,
+                           SweepMode::kTransient);
+  EXPECT_FALSE(p.passed);
+  EXPECT_THAT(p.failures[0], HasSubstr("printed nothing on stderr"));
+}
+
+TEST(SweepClassifyBinary, AWrongErrnoIsANoteForPeersAndAFailureForMydocker) {
+  const std::string msg = "creating cgroup directory `/x`: No such file or directory";
+  PointResult peer = Classify(BinaryRun(msg), CleanRun(), kSweepRuntimePid, EIO,
+                              SweepMode::kTransient);
+  EXPECT_TRUE(peer.passed);
+  ASSERT_EQ(peer.notes.size(), 1u);
+  EXPECT_THAT(peer.notes[0], HasSubstr("does not name EIO"));
+  PointResult ours = Classify(BinaryRun(msg, /*strict=*/true), CleanRun(), kSweepRuntimePid,
+                              EIO, SweepMode::kTransient);
+  EXPECT_FALSE(ours.passed);
+}
+
+TEST(SweepClassifyBinary, ALeftoverAfterTheCleanupFails) {
+  SweepRun run = BinaryRun("rmdir /x: input/output error");
+  run.left = {Leak()};
+  run.gc_ran = true;
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient);
+  EXPECT_TRUE(p.passed) << (p.failures.empty() ? "" : p.failures[0]);
+  EXPECT_EQ(p.outcome, "recovered-by-gc");
+  run.left_after_gc = {Leak()};
+  p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient);
+  EXPECT_FALSE(p.passed);
+  EXPECT_THAT(p.failures[0], HasSubstr("left after gc: mounts: +/x/merged"));
+}
+
+TEST(SweepClassifyBinary, MydockerMustSayToRunGc) {
+  SweepRun run = BinaryRun("mydocker: rmdir /x: EIO (Input/output error)", true);
+  run.cleanup_hint = "mydocker gc";
+  run.left = {Leak()};
+  run.gc_ran = true;
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+  run.message += "; left: run `mydocker gc`";
+  EXPECT_TRUE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+}
+
+TEST(SweepClassifyBinary, ASuccessThatLeavesIsRecoveredOnlyWhenItSaidSoAndTheCleanupWorks) {
+  SweepRun run = BinaryRun("level=error msg=\"unlinkat /x: input/output error\"");
+  run.exit_code = 0;  // as the clean run
+  run.left = {Leak()};
+  run.gc_ran = true;
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient);
+  EXPECT_TRUE(p.passed);
+  EXPECT_EQ(p.outcome, "recovered-by-gc");
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_THAT(p.notes[0], HasSubstr("exited as the clean run but left mounts"));
+  run.message.clear();  // a silent leak
+  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
+}
+
+TEST(SweepClassifyBinary, AHangFails) {
+  SweepRun run = BinaryRun("");
+  run.hung = true;
+  run.gc_ran = true;
+  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient);
+  EXPECT_FALSE(p.passed);
+  EXPECT_THAT(p.failures[0], HasSubstr("hung"));
+}
+
+TEST(SweepMarkdown, ListsFailuresLeftoversAndNotesWithTheirReplay) {
+  SweepReport report;
+  report.backend = "seccomp/runc";
+  report.workload = "run-true";
+  PointResult ok;
+  ok.point = 3;
+  ok.args = "mkdir /quiet";
+  ok.passed = true;
+  ok.outcome = "clean";
+  PointResult bad;
+  bad.point = 7;
+  bad.args = "runc 12: umount2 /s/runc.x | y";
+  bad.err = EIO;
+  bad.outcome = "failed";
+  bad.left = "mounts: +/s/runc.x";
+  bad.gc_ran = true;
+  bad.left_after_gc = "mounts: +/s/runc.x";
+  bad.failures = {"left after gc: mounts: +/s/runc.x"};
+  bad.replay = "faultline sweep --backend seccomp --runtime runc --point 7 run-true";
+  report.results = {ok, bad};
+  report.points = 2;
+  report.failed = 1;
+  report.passed = 1;
+  const std::string md = SweepMarkdown(report);
+  EXPECT_THAT(md, HasSubstr("# Sweep: run-true on seccomp/runc"));
+  EXPECT_THAT(md, HasSubstr("| 7 | runc 12: umount2 /s/runc.x \\| y | EIO transient | failed |"));
+  EXPECT_THAT(md, HasSubstr("FAIL: left after gc"));
+  EXPECT_THAT(md, HasSubstr("`" + bad.replay + "`"));
+  // The passing run that left nothing is not a row.
+  EXPECT_EQ(md.find("/quiet"), std::string::npos);
+}
+
 TEST(SweepLists, ParseErrnosAndModes) {
   auto e = ParseErrnoList({"EPERM,EIO", "ENOSPC"});
   ASSERT_TRUE(e.ok());

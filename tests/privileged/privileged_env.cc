@@ -211,6 +211,26 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 
 // ---- the environment -------------------------------------------------------------
 
+std::string PrivilegedImageTar(std::string* error) {
+  const std::string tar = std::string(FAULTLINE_BINARY_DIR) + "/tests/privileged-busybox.tar";
+  if (::access(tar.c_str(), R_OK) == 0) return tar;
+  const std::string tmp = tar + ".tmp." + std::to_string(::getpid());
+  CommandResult b = RunCommand(
+      {"/bin/bash", std::string(FAULTLINE_SOURCE_DIR) + "/ci/build-image", tmp},
+      std::chrono::seconds(300));
+  if (b.exit_code != 0) {
+    ::unlink(tmp.c_str());
+    *error = "ci/build-image: " + b.Describe();
+    return "";
+  }
+  if (::rename(tmp.c_str(), tar.c_str()) != 0) {
+    *error = ErrnoText("rename " + tmp + " -> " + tar, errno);
+    ::unlink(tmp.c_str());
+    return "";
+  }
+  return tar;
+}
+
 PrivilegedEnv& PrivilegedEnv::Get() {
   if (g_env == nullptr) {
     g_env = new PrivilegedEnv();
@@ -283,23 +303,8 @@ void PrivilegedEnv::Build() {
     return;
   }
   // 4. The image: built once per build directory, imported per run.
-  const std::string tar = std::string(FAULTLINE_BINARY_DIR) + "/tests/privileged-busybox.tar";
-  if (::stat(tar.c_str(), &st) != 0) {
-    const std::string tmp = tar + ".tmp." + std::to_string(::getpid());
-    CommandResult b = RunCommand(
-        {"/bin/bash", std::string(FAULTLINE_SOURCE_DIR) + "/ci/build-image", tmp},
-        std::chrono::seconds(120));
-    if (b.exit_code != 0) {
-      ::unlink(tmp.c_str());
-      error_ = "ci/build-image: " + b.Describe();
-      return;
-    }
-    if (::rename(tmp.c_str(), tar.c_str()) != 0) {
-      error_ = ErrnoText("rename " + tmp + " -> " + tar, errno);
-      ::unlink(tmp.c_str());
-      return;
-    }
-  }
+  const std::string tar = PrivilegedImageTar(&error_);
+  if (tar.empty()) return;
   CommandResult imp = Mydocker({"image", "import", tar, kImage});
   if (imp.exit_code != 0) {
     error_ = "mydocker image import: " + imp.Describe();

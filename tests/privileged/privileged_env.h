@@ -45,6 +45,11 @@
 
 namespace faultline {
 
+// The busybox tar of ci/build-image, built once per build directory (under
+// a temporary name, then renamed: parallel processes never see half a tar);
+// "" with *error set when it cannot be built.
+std::string PrivilegedImageTar(std::string* error);
+
 // What a finished command did.
 struct CommandResult {
   int exit_code = -1;     // exit status, or 128+signal; -1: could not start

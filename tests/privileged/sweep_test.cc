@@ -24,29 +24,12 @@ namespace {
 
 std::string Failures(const SweepReport& r) { return FailureText(r, 15); }
 
-// The busybox tar of ci/build-image, built once per build directory (under
-// a temporary name, then renamed: parallel processes never see half a tar).
-std::string ImageTar(std::string* error) {
-  const std::string tar = std::string(FAULTLINE_BINARY_DIR) + "/tests/privileged-busybox.tar";
-  if (access(tar.c_str(), R_OK) == 0) return tar;
-  const std::string tmp = tar + ".tmp." + std::to_string(getpid());
-  CommandResult b = RunCommand(
-      {"/bin/bash", std::string(FAULTLINE_SOURCE_DIR) + "/ci/build-image", tmp},
-      std::chrono::seconds(300));
-  if (b.exit_code != 0 || rename(tmp.c_str(), tar.c_str()) != 0) {
-    unlink(tmp.c_str());
-    *error = "ci/build-image: " + b.Describe();
-    return "";
-  }
-  return tar;
-}
-
 class KernelSweep : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root";
     std::string error;
-    tar_ = ImageTar(&error);
+    tar_ = PrivilegedImageTar(&error);
     ASSERT_FALSE(tar_.empty()) << error;
   }
 
