@@ -28,6 +28,7 @@ struct SweepArgs {
   std::vector<std::string> syscalls;
   int run_timeout = 15;
   std::string report_md;
+  std::string report_html;
   std::vector<std::string> errnos;
   std::vector<std::string> modes;
   std::string report_json;
@@ -186,13 +187,16 @@ int Main(const SweepArgs& a) {
       "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu) in %.2f s\n",
       report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
       report.runs, report.passed, report.failed, clean, handled, gc, not_fired, report.seconds);
-  if (!a.report_md.empty()) {
-    std::ofstream out(a.report_md);
-    out << SweepMarkdown(report);
-    if (!out) {
-      std::cerr << "faultline sweep: cannot write " << a.report_md << "\n";
-      return 2;
-    }
+  auto write = [](const std::string& path, const std::string& text) {
+    if (path.empty()) return true;
+    std::ofstream out(path);
+    out << text;
+    if (!out) std::cerr << "faultline sweep: cannot write " << path << "\n";
+    return static_cast<bool>(out);
+  };
+  if (!write(a.report_md, a.report_md.empty() ? "" : SweepMarkdown(report)) ||
+      !write(a.report_html, a.report_html.empty() ? "" : SweepHtml(report))) {
+    return 2;
   }
   if (!a.report_json.empty()) {
     std::ofstream out(a.report_json);
@@ -232,6 +236,8 @@ void AddSweepCommand(CLI::App& app) {
   cmd->add_option("--run-timeout", args->run_timeout,
                   "seccomp: seconds one run may take before it counts as a hang (default 15)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--report-html", args->report_html,
+                  "write the report as HTML: the grid of fault points x probes");
   cmd->add_option("--report-md", args->report_md,
                   "write the report as Markdown: summary, outcomes, every leftover and failure "
                   "with its replay command");

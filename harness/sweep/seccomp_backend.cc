@@ -394,7 +394,14 @@ class SeccompSweepBackend : public SweepBackend {
       run->calls.push_back(std::move(call));
       return v;
     };
-    auto result = seccomp::RunSupervised(so, decide);
+    mydocker::Expected<seccomp::SupervisorResult> result =
+        MakeError("supervisor", "", 0, "did not run");
+    try {
+      result = seccomp::RunSupervised(so, decide);
+    } catch (const std::exception& e) {
+      // The Decider threw: the supervisor killed the tree; the run proves nothing.
+      result = MakeError("supervisor: decide", "", 0, e.what());
+    }
     close_all();
     if (!result) {
       run->harness_error = "supervisor: " + result.error().Message();
@@ -423,8 +430,9 @@ class SeccompSweepBackend : public SweepBackend {
 
   // Remembers a /tmp file of SharedTmpPrefixes() a call of our tree named.
   void NoteSharedTmp(const std::string& path) {
-    if (path.rfind(kSharedTmp, 0) != 0) return;
-    const std::string name = path.substr(std::string(kSharedTmp).size() + 1);
+    const std::string dir = std::string(kSharedTmp) + "/";
+    if (path.size() <= dir.size() || path.compare(0, dir.size(), dir) != 0) return;
+    const std::string name = path.substr(dir.size());
     for (const auto& p : SharedTmpPrefixes()) {
       if (name.rfind(p, 0) == 0 && name.find('/') == std::string::npos) own_tmp_.insert(path);
     }

@@ -247,6 +247,8 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
   r.error = run.returned_error ? run.error.Message() : run.message;
   r.left = Describe(run.left);
   r.left_after_gc = Describe(run.left_after_gc);
+  for (const auto& d : run.left) r.left_probes.push_back(d.probe);
+  for (const auto& d : run.left_after_gc) r.left_after_gc_probes.push_back(d.probe);
   r.gc_ran = run.gc_ran;
   r.gc_errors = run.gc_errors;
   auto& f = r.failures;
@@ -607,59 +609,6 @@ std::string FailureText(const SweepReport& report, size_t max) {
     out += "    replay: " + p.replay + "\n";
   }
   return out;
-}
-
-namespace {
-
-// A table cell: one line, pipes escaped.
-std::string Cell(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += "<br>";
-    else out += c;
-  }
-  return out.empty() ? "-" : out;
-}
-
-}  // namespace
-
-std::string SweepMarkdown(const SweepReport& report) {
-  std::map<std::string, size_t> outcomes;
-  size_t left = 0, noted = 0;
-  for (const auto& r : report.results) {
-    ++outcomes[r.outcome];
-    if (!r.left.empty()) ++left;
-    if (!r.notes.empty()) ++noted;
-  }
-  std::ostringstream md;
-  md << "# Sweep: " << report.workload << " on " << report.backend << "\n\n";
-  md << "| points | runs | passed | failed | left something after the run | noted | seconds |\n"
-     << "|---|---|---|---|---|---|---|\n"
-     << "| " << report.points << " | " << report.runs << " | " << report.passed << " | "
-     << report.failed << " | " << left << " | " << noted << " | " << report.seconds << " |\n\n";
-  md << "Outcomes:";
-  for (const auto& [name, n] : outcomes) md << " " << name << " " << n << ";";
-  md << " (clean run: " << report.clean_calls << " calls)\n\n";
-  for (const auto& e : report.errors) md << "**Error:** " << Cell(e) << "\n\n";
-  md << "| point | call | fault | outcome | left after the run | left after cleanup | error / "
-        "failure / note | replay |\n|---|---|---|---|---|---|---|---|\n";
-  size_t rows = 0;
-  for (const auto& r : report.results) {
-    if (r.passed && r.left.empty() && r.notes.empty()) continue;
-    ++rows;
-    std::string why;
-    for (const auto& f : r.failures) why += "FAIL: " + f + "\n";
-    for (const auto& n : r.notes) why += "note: " + n + "\n";
-    if (why.empty()) why = r.error;
-    md << "| " << r.point << " | " << Cell(r.args) << " | "
-       << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode) << " | "
-       << r.outcome << " | " << Cell(r.left) << " | "
-       << (r.gc_ran ? Cell(r.left_after_gc.empty() ? "nothing" : r.left_after_gc) : "not run")
-       << " | " << Cell(why) << " | `" << r.replay << "` |\n";
-  }
-  if (rows == 0) md << "| - | every run passed and left nothing | | | | | | |\n";
-  return md.str();
 }
 
 }  // namespace faultline

@@ -111,6 +111,8 @@ struct PointResult {
   int exit_code = 0;
   std::string left;           // Describe(probe diffs after the run)
   std::string left_after_gc;  // Describe(after gc); "" when clean
+  std::vector<std::string> left_probes;           // probes that saw something after the run
+  std::vector<std::string> left_after_gc_probes;  // ... and after gc
   bool gc_ran = false;
   std::vector<std::string> gc_errors;
   std::string plan;      // compact form
@@ -144,7 +146,16 @@ std::string FailureText(const SweepReport& report, size_t max);
 // failed, outcomes, runs that left something), then one table row per run
 // that failed, left something or carries a note (what was left after the
 // run and after the cleanup, the error, the replay command).
+// (harness/sweep/sweep_report.cc)
 std::string SweepMarkdown(const SweepReport& report);
+
+// The report as one self-contained HTML page: the summary, then the grid of
+// fault points x probes: one row per point, one column per probe (mounts,
+// holders, dirs, cgroups, processes, fds, tmp), each cell the worst of the
+// point's runs: nothing left, left after the run but removed by the
+// cleanup, or left after the cleanup; then the outcome per mode and every
+// failure with its replay command.
+std::string SweepHtml(const SweepReport& report);
 
 // The verdict for one run (pure; exposed for tests). clean is the clean
 // run; err is 0 in crash mode.

@@ -436,6 +436,55 @@ TEST(SweepMarkdown, ListsFailuresLeftoversAndNotesWithTheirReplay) {
   EXPECT_EQ(md.find("/quiet"), std::string::npos);
 }
 
+TEST(SweepHtml, TheGridShowsEachProbeOfEachPoint) {
+  SweepReport report;
+  report.backend = "seccomp/crun";
+  report.workload = "run-true";
+  PointResult quiet;
+  quiet.point = 1;
+  quiet.op = "mkdir";
+  quiet.passed = true;
+  quiet.outcome = "clean";
+  PointResult recovered = quiet;  // point 2: a crash the cleanup recovered
+  recovered.point = 2;
+  recovered.op = "mount";
+  recovered.mode = SweepMode::kCrash;
+  recovered.outcome = "recovered-by-gc";
+  recovered.left = "dirs: +/s/state/x";
+  recovered.left_probes = {"dirs"};
+  PointResult leak = recovered;  // point 3: cgroups left after the cleanup
+  leak.point = 3;
+  leak.op = "openat";
+  leak.passed = false;
+  leak.outcome = "failed";
+  leak.left = "cgroups: +/sys/fs/cgroup/cpu/p/x";
+  leak.left_probes = {"cgroups"};
+  leak.left_after_gc = leak.left;
+  leak.left_after_gc_probes = {"cgroups"};
+  leak.failures = {"left after gc: cgroups: +/sys/fs/cgroup/cpu/p/x"};
+  leak.replay = "faultline sweep --backend seccomp --runtime crun --point 3 --mode crash run-true";
+  report.results = {quiet, recovered, leak};
+  const std::string html = SweepHtml(report);
+  // Columns in the probes' order; one row per point.
+  EXPECT_THAT(html, HasSubstr("<th>mounts</th><th>holders</th><th>dirs</th><th>cgroups</th>"));
+  auto row = [&](size_t point) {
+    const std::string start = "<tr><td>" + std::to_string(point) + "</td>";
+    const size_t at = html.find(start);
+    EXPECT_NE(at, std::string::npos) << point;
+    return html.substr(at, html.find("</tr>", at) - at);
+  };
+  EXPECT_EQ(row(1).find("LEFT"), std::string::npos);
+  EXPECT_EQ(row(1).find(">run<"), std::string::npos);
+  // Point 2: dirs (the 3rd probe) recovered, cgroups clean.
+  EXPECT_THAT(row(2), HasSubstr("<td class=\"recovered\" title=\"dirs: +/s/state/x\">run</td>"
+                                "<td class=\"clean\"></td>"));
+  // Point 3: cgroups left after the cleanup, with the failure and its replay.
+  EXPECT_THAT(row(3), HasSubstr("<td class=\"left\""));
+  EXPECT_THAT(row(3), HasSubstr(">LEFT</td>"));
+  EXPECT_THAT(row(3), HasSubstr(leak.replay));
+  EXPECT_THAT(row(3), HasSubstr("crash: failed&nbsp;1"));
+}
+
 TEST(SweepLists, ParseErrnosAndModes) {
   auto e = ParseErrnoList({"EPERM,EIO", "ENOSPC"});
   ASSERT_TRUE(e.ok());
