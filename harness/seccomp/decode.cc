@@ -21,6 +21,7 @@ int LiveProcessView::Read(uint64_t addr, void* buf, size_t len) {
 }
 
 std::string LiveProcessView::Link(const std::string& what) {
+  if (roots_ != nullptr && what == "root") return roots_->Get(pid_);
   return ReadProcLink(pid_, what);
 }
 

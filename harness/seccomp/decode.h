@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "harness/seccomp/root_cache.h"
 #include "harness/seccomp/supervisor.h"
 
 namespace faultline::seccomp {
@@ -25,17 +26,20 @@ class ProcessView {
   virtual std::string Link(const std::string& what) = 0;
 };
 
-// The live process pid (process_vm_readv and /proc). Caches root and cwd
-// for the one call it is made for.
+// The live process pid (process_vm_readv and /proc). With a RootCache,
+// Link("root") asks the cache (see root_cache.h for when it may answer from
+// memory); every other link is read each time.
 class LiveProcessView : public ProcessView {
  public:
-  explicit LiveProcessView(pid_t pid) : pid_(pid) {}
+  explicit LiveProcessView(pid_t pid, RootCache* roots = nullptr)
+      : pid_(pid), roots_(roots) {}
   int ReadString(uint64_t addr, size_t max, std::string* out) override;
   int Read(uint64_t addr, void* buf, size_t len) override;
   std::string Link(const std::string& what) override;
 
  private:
   pid_t pid_;
+  RootCache* roots_;
 };
 
 // Fills path/path2/host_path/host_path2/fstype/flags of ev from ev->name and

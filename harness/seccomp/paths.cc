@@ -1,24 +1,24 @@
 #include "harness/seccomp/paths.h"
 
-#include <vector>
-
 namespace faultline::seccomp {
 
 std::string NormalizePath(const std::string& p) {
   if (p.empty()) return {};
-  std::vector<std::string> parts;
+  // One pass, one allocation: copy each component that is neither empty
+  // nor ".", separated by single slashes.
+  std::string out;
+  out.reserve(p.size());
+  if (p[0] == '/') out += '/';
   size_t i = 0;
   while (i < p.size()) {
     size_t j = p.find('/', i);
     if (j == std::string::npos) j = p.size();
-    std::string part = p.substr(i, j - i);
-    if (!part.empty() && part != ".") parts.push_back(part);
+    size_t len = j - i;
+    if (len > 0 && !(len == 1 && p[i] == '.')) {
+      if (!out.empty() && out.back() != '/') out += '/';
+      out.append(p, i, len);
+    }
     i = j + 1;
-  }
-  std::string out = p[0] == '/' ? "/" : "";
-  for (size_t k = 0; k < parts.size(); ++k) {
-    if (k > 0) out += '/';
-    out += parts[k];
   }
   return out.empty() ? "." : out;
 }

@@ -24,6 +24,7 @@
 #include "harness/seccomp/filter.h"
 #include "harness/seccomp/inflight.h"
 #include "harness/seccomp/remote.h"
+#include "harness/seccomp/root_cache.h"
 
 extern char** environ;
 
@@ -116,6 +117,10 @@ std::vector<std::string> DefaultSyscalls() {
           "openat2", "clone",      "clone3",     "fork",      "vfork",
           "unshare", "setns",      "fsopen",     "fsconfig",  "fsmount",
           "fspick",  "move_mount", "open_tree",  "sethostname", "seccomp"};
+}
+
+std::vector<std::string> RootChangingSyscalls() {
+  return {"chroot", "pivot_root", "unshare", "setns"};
 }
 
 namespace {
@@ -388,6 +393,16 @@ class Loop {
       int nr = seccomp_syscall_resolve_name(name.c_str());
       if (nr >= 0) names_[nr] = name;
     }
+    for (const auto& name : RootChangingSyscalls()) {
+      int nr = seccomp_syscall_resolve_name(name.c_str());
+      if (nr >= 0) root_changing_.push_back(nr);
+    }
+  }
+
+  // Copies the root cache's counters into the result.
+  void RecordStats() {
+    r_->root_cache_hits = roots_.hits();
+    r_->root_reads = roots_.reads();
   }
 
   // Serves notifications until the reaper reports (or its pipe closes).
@@ -468,6 +483,7 @@ class Loop {
 
  private:
   void KillTree() {
+    tree_killed_ = true;
     int n = KillDescendants(reaper_, nullptr, 0);
     spdlog::debug("seccomp: SIGKILL to {} processes under reaper {}", n, reaper_);
   }
@@ -551,10 +567,32 @@ class Loop {
       }
       return;
     }
-    ++r_->notifications;
     pid_t tid = static_cast<pid_t>(req->pid);
     uint64_t args[6];
     for (int i = 0; i < 6; ++i) args[i] = req->data.args[i];
+    if (tree_killed_) {
+      // The tree is being killed (kill verdict or timeout): this caller has
+      // SIGKILL pending or is about to get it. Nothing more is decided or
+      // run: fail the call without asking the Decider.
+      inflight_.OnNotification(tid, req->data.nr, args, req->id);
+      Respond(resp, req->id, Verdict::Fail(EPERM));
+      return;
+    }
+    const bool changes_root =
+        opts_.cache_roots &&
+        std::find(root_changing_.begin(), root_changing_.end(), req->data.nr) !=
+            root_changing_.end();
+    auto name = names_.find(req->data.nr);
+    if (name == names_.end() && changes_root) {
+      // Notified for the root cache only: no Decider, no counts.
+      inflight_.OnNotification(tid, req->data.nr, args, req->id);  // ends tid's old call
+      roots_.OnCall(tid);
+      roots_.OnRootChange(tid);
+      ++r_->root_change_notifications;
+      Respond(resp, req->id, Verdict::Continue());
+      return;
+    }
+    ++r_->notifications;
 
     if (InflightCall* c = inflight_.OnNotification(tid, req->data.nr, args, req->id)) {
       // The kernel restarted a call we had already decided: same seq, same
@@ -568,14 +606,17 @@ class Loop {
       return;
     }
 
+    // A new call from tid: whatever root change tid had pending is over.
+    roots_.OnCall(tid);
+    if (changes_root) roots_.OnRootChange(tid);
+
     SyscallEvent ev;
     ev.pid = tid;
     ev.nr = req->data.nr;
-    auto name = names_.find(ev.nr);
     ev.name = name != names_.end() ? name->second
                                    : "syscall_" + std::to_string(ev.nr);
     std::memcpy(ev.args, args, sizeof(args));
-    LiveProcessView view(tid);
+    LiveProcessView view(tid, opts_.cache_roots ? &roots_ : nullptr);
     DecodeEvent(view, &ev);
     // What we read belongs to this call only if the call is still waiting
     // (the pid could otherwise have been recycled).
@@ -608,8 +649,19 @@ class Loop {
       inflight_.Track(tid, c);
       return;
     }
-    inflight_.Track(tid, c);
-    Answer(tid, *inflight_.Find(tid), resp);
+    // Answered at once: tracked only when the answer hits ENOENT, to match
+    // the restart that may follow (as Answer does for a tracked call).
+    if (v.kind == Verdict::kKill) {
+      KillTree();
+      SetOutcome(c, CallOutcome::kKilled);
+      return;
+    }
+    CallOutcome o = Respond(resp, c.id, v);
+    SetOutcome(c, o);
+    if (o == CallOutcome::kGone) {
+      c.gone = true;
+      inflight_.Track(tid, c);
+    }
   }
 
   const SupervisorOptions& opts_;
@@ -618,8 +670,11 @@ class Loop {
   pid_t reaper_;
   SupervisorResult* r_;
   std::unordered_map<int, std::string> names_;
+  std::vector<int> root_changing_;  // syscall numbers of RootChangingSyscalls()
+  RootCache roots_;
   InflightCalls inflight_;
   uint64_t seq_ = 0;
+  bool tree_killed_ = false;  // KillTree ran: no call is decided any more
   std::optional<Error> exec_error_;
 };
 
@@ -632,7 +687,15 @@ Expected<SupervisorResult> RunSupervised(const SupervisorOptions& options,
   }
   auto file = FindExecutable(options.argv[0]);
   if (!file) return file.error();
-  auto prog = BuildNotifyFilter(options.syscalls);
+  std::vector<std::string> filtered = options.syscalls;
+  if (options.cache_roots) {
+    for (const auto& name : RootChangingSyscalls()) {
+      if (std::find(filtered.begin(), filtered.end(), name) == filtered.end()) {
+        filtered.push_back(name);
+      }
+    }
+  }
+  auto prog = BuildNotifyFilter(filtered);
   if (!prog) return prog.error();
 
   std::vector<std::string> env_strings;
@@ -727,6 +790,7 @@ Expected<SupervisorResult> RunSupervised(const SupervisorOptions& options,
     throw;
   }
   reap_reaper();
+  loop.RecordStats();
   if (!report) return report.error();
   if (const Error* e = loop.exec_error()) return *e;
 

@@ -13,13 +13,19 @@
 // Every process the target starts inherits the filter, so one listener and
 // one sequence counter cover the whole process tree. For each notification
 // the supervisor reads the path arguments out of the caller with
-// process_vm_readv, resolves them through /proc/PID/{cwd,root,fd}, asks the
+// process_vm_readv, resolves them through /proc/PID/{cwd,root,fd} (the root
+// cached per thread, the cwd read only for relative paths), asks the
 // Decider, and answers: continue, fail with an errno, lie (0 without doing
 // it), delay then continue, or kill (SIGKILL every descendant of the reaper).
 //
 // The supervisor must outlive the target (a dead listener turns every
 // notified call into ENOSYS): Run() returns only after the reaper has seen
 // the target and all its descendants exit.
+//
+// After a kill verdict (or the timeout) nothing more is decided: a call the
+// dying tree still makes is failed with EPERM without asking the Decider and
+// without a seq (its caller has SIGKILL pending or gets it in the same
+// sweep).
 //
 // Limits:
 // - A target that installs its own listener filter gets EBUSY from
@@ -139,7 +145,20 @@ struct SupervisorOptions {
   // CPU straight from the caller to the supervisor and back, which cuts the
   // round trip; ignored where the kernel refuses it.
   bool sync_wakeup = true;
+  // Remember each thread's root (readlink /proc/TID/root) between its calls
+  // instead of reading it per call; see harness/seccomp/root_cache.h for
+  // when a cached root is trusted. For that the filter also notifies the
+  // root-changing calls of RootChangingSyscalls() that are not in syscalls:
+  // those are answered "continue" at once, without the Decider, and are not
+  // counted in calls/notifications/per_syscall/trace (see
+  // SupervisorResult::root_change_notifications). Off: one readlink per
+  // call with a path, and the filter notifies exactly syscalls.
+  bool cache_roots = true;
 };
+
+// chroot, pivot_root, unshare, setns: the calls that can change a root the
+// supervisor resolves host paths against.
+std::vector<std::string> RootChangingSyscalls();
 
 struct SupervisorResult {
   pid_t target_pid = 0;
@@ -158,6 +177,12 @@ struct SupervisorResult {
   uint64_t nested_listener_attempts = 0;  // target's seccomp() with a listener
   std::map<std::string, uint64_t> per_syscall;  // calls by name
   std::map<Verdict::Kind, uint64_t> per_verdict;
+  // Root cache (SupervisorOptions::cache_roots): notifications of
+  // RootChangingSyscalls() the filter added only for the cache, and how
+  // often a root came from the cache or from a readlink.
+  uint64_t root_change_notifications = 0;
+  uint64_t root_cache_hits = 0;
+  uint64_t root_reads = 0;
   // Descendants still alive when the target exited; the reaper killed them.
   std::vector<pid_t> leftover_pids;
 };

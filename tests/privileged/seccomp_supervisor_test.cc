@@ -318,7 +318,10 @@ TEST_F(SeccompSupervisorTest, MountInPrivateNamespaceSeenAndFailed) {
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
   const std::vector<std::string> argv = {
       "unshare", "-m", "--propagation", "private", "sh", "-c",
-      "mount -t tmpfs none " + dir + " && echo mounted"};
+      // A source no other mount has: for EBUSY, util-linux's mount names
+      // the mount point of any mount with the same source ("none" matches
+      // tracefs on some hosts) instead of saying "busy".
+      "mount -t tmpfs faultline-tmpfs " + dir + " && echo mounted"};
   auto seen = Run(argv, Record);
   EXPECT_EQ(seen.exit_code, 0) << Err();
   EXPECT_EQ(Out(), "mounted\n");
@@ -328,7 +331,7 @@ TEST_F(SeccompSupervisorTest, MountInPrivateNamespaceSeenAndFailed) {
   }
   ASSERT_NE(m, nullptr) << trace_text_;
   EXPECT_EQ(m->path, dir);
-  EXPECT_EQ(m->path2, "none");
+  EXPECT_EQ(m->path2, "faultline-tmpfs");
   EXPECT_EQ(m->flags & MS_BIND, 0u);
 
   auto failed = Run(argv, [](const SyscallEvent& e) {
@@ -452,6 +455,55 @@ TEST_F(SeccompSupervisorTest, LeftoverDescendantsAreKilled) {
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(sleeper) + "/exe") &&
                std::filesystem::read_symlink("/proc/" + std::to_string(sleeper) + "/exe")
                        .filename() == "sleep");
+}
+
+// The root cache (cache_roots, on by default) must follow a chroot: the
+// chroot binary's loader opens its libraries (root "/" cached for its pid),
+// then the same pid chroots and runs busybox mkdir in the jail. The mkdir's
+// host path is inside the jail only if the cache noticed the chroot.
+TEST_F(SeccompSupervisorTest, RootCacheFollowsChroot) {
+  const std::string jail = scratch_ + "/jail";
+  std::filesystem::create_directories(jail + "/bin");
+  std::filesystem::create_directories(jail + "/tmp");
+  std::filesystem::copy_file("/bin/busybox", jail + "/bin/busybox");
+  ASSERT_EQ(chmod((jail + "/bin/busybox").c_str(), 0755), 0);
+
+  for (bool chroot_notified : {false, true}) {
+    SCOPED_TRACE(chroot_notified ? "chroot in syscalls" : "chroot added for the cache");
+    std::filesystem::remove_all(jail + "/tmp/Y");
+    trace_text_.clear();
+    SupervisorOptions opts;
+    if (chroot_notified) opts.syscalls.push_back("chroot");
+    auto r = Run({"/usr/sbin/chroot", jail, "/bin/busybox", "mkdir", "/tmp/Y"}, Record, opts);
+    EXPECT_EQ(r.exit_code, 0) << Err();
+    EXPECT_TRUE(std::filesystem::is_directory(jail + "/tmp/Y"));
+    const TraceEntry* before = nullptr;  // a path call of the target before chroot
+    const TraceEntry* mk = nullptr;
+    const TraceEntry* ch = nullptr;
+    for (const auto& e : r.trace) {
+      if (e.event.pid == r.target_pid && !e.event.path.empty() && !mk && !ch &&
+          !before) {
+        before = &e;
+      }
+      if (e.event.name == "chroot") ch = &e;
+      if (IsMkdir(e.event)) mk = &e;
+    }
+    ASSERT_NE(before, nullptr) << trace_text_;
+    EXPECT_EQ(before->event.host_path, before->event.path) << trace_text_;
+    ASSERT_NE(mk, nullptr) << trace_text_;
+    EXPECT_EQ(mk->event.pid, r.target_pid);
+    EXPECT_EQ(mk->event.path, "/tmp/Y");
+    EXPECT_EQ(mk->event.host_path, jail + "/tmp/Y") << trace_text_;
+    EXPECT_GT(r.root_cache_hits, 0u) << "the loader's opens share one cached root";
+    if (chroot_notified) {
+      ASSERT_NE(ch, nullptr) << trace_text_;
+      EXPECT_EQ(ch->event.host_path, jail);
+      EXPECT_EQ(r.root_change_notifications, 0u);
+    } else {
+      EXPECT_EQ(ch, nullptr) << "a chroot added for the cache is not traced";
+      EXPECT_GE(r.root_change_notifications, 1u);
+    }
+  }
 }
 
 }  // namespace
