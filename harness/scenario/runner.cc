@@ -293,7 +293,7 @@ class Runner {
     }
     if (s.sweep) {
       std::string not_applicable;
-      for (auto& c : RunScenarioSweep(s, a.name(), o_.env.image_tar, &not_applicable)) {
+      for (auto& c : RunScenarioSweep(s, a.name(), o_.env, &not_applicable)) {
         checks.push_back(std::move(c));
       }
       if (!not_applicable.empty()) return na(not_applicable);

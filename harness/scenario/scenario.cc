@@ -481,8 +481,8 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
   }
   s.expect.probes = KnownProbes();
   if (doc["expect"] && !ParseExpect(r, doc["expect"], &s.expect)) return std::nullopt;
-  if (!doc["expect"]) {
-    r.Fail(doc, "expect", "missing: a scenario says what to expect");
+  if (!doc["expect"] && !doc["sweep"]) {
+    r.Fail(doc, "expect", "missing: a scenario says what to expect (or sweeps)");
     return std::nullopt;
   }
   // Consistency between sections.

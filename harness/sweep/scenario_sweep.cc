@@ -5,8 +5,7 @@
 namespace faultline {
 
 std::vector<CheckResult> RunScenarioSweep(const Scenario& s, const std::string& runtime,
-                                          const std::string& image_tar,
-                                          std::string* not_applicable) {
+                                          const RunEnv& env, std::string* not_applicable) {
   std::unique_ptr<SweepBackend> backend;
   std::string backend_name;
   if (runtime == "fake") {
@@ -14,12 +13,18 @@ std::vector<CheckResult> RunScenarioSweep(const Scenario& s, const std::string& 
     backend_name = "fake";
   } else if (runtime == "builtin") {
     KernelBackendOptions o;
-    o.image_tar = image_tar;
+    o.image_tar = env.image_tar;
     backend = MakeKernelSweepBackend(o);
     backend_name = "kernel";
+  } else if (runtime == "mydocker" || runtime == "runc" || runtime == "crun") {
+    SeccompBackendOptions o;
+    o.runtime = runtime;
+    if (runtime == "mydocker") o.binary = env.mydocker_bin;
+    o.image_tar = env.image_tar;
+    backend = MakeSeccompSweepBackend(o);
+    backend_name = "seccomp --runtime " + runtime;
   } else {
-    *not_applicable = "a sweep injects faults in-process (builtin, fake); " + runtime +
-                      " is driven as a binary";
+    *not_applicable = "no sweep backend for the " + runtime + " runtime";
     return {};
   }
   SweepConfig config;

@@ -6,18 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "harness/adapters/adapter.h"
 #include "harness/scenario/runner.h"
 #include "harness/scenario/scenario.h"
 
 namespace faultline {
 
 // runtime "fake": FakeKernel backend; "builtin": the real kernel (root,
-// image_tar). Any other runtime is not applicable (*not_applicable says
-// why; no checks are returned): faults are injected in-process.
+// env.image_tar); "mydocker" (env.mydocker_bin), "runc", "crun": the
+// binary under the seccomp supervisor (root). Any other runtime is not
+// applicable (*not_applicable says why; no checks are returned).
 // Checks: "sweep" (every run passed; the detail lists the first failures
 // with their replay commands) and "sweep.setup" when it could not run.
 std::vector<CheckResult> RunScenarioSweep(const Scenario& s, const std::string& runtime,
-                                          const std::string& image_tar,
-                                          std::string* not_applicable);
+                                          const RunEnv& env, std::string* not_applicable);
 
 }  // namespace faultline

@@ -133,6 +133,9 @@ class SeccompSweepBackend : public SweepBackend {
     if (::geteuid() != 0) return MakeError(step, "", EPERM, "needs root");
     binary_ = options_.binary;
     if (binary_.empty() && (rt == "runc" || rt == "crun")) binary_ = FindInSystemPath(rt);
+    // The runtime runs in the scratch's work directory: a relative path
+    // must not change its meaning.
+    if (!binary_.empty()) binary_ = std::filesystem::absolute(binary_).lexically_normal().string();
     if (rt != "custom") {
       if (binary_.empty()) return MakeError(step + ": find the binary", rt, ENOENT, "not installed");
       if (::access(binary_.c_str(), X_OK) != 0) {
@@ -438,12 +441,14 @@ class SeccompSweepBackend : public SweepBackend {
     }
   }
 
-  // Files crun made in /tmp during the run (see SharedTmpPrefixes).
+  // Files of SharedTmpPrefixes() our runs made in /tmp and left. Only those
+  // a call of our process trees named: another crun on the host (a benchmark,
+  // a parallel test) makes and removes its own there all the time.
   ProbeDiff SharedTmpDiff() {
     ProbeDiff d;
     d.probe = "tmp";
     for (const auto& p : SharedTmpEntries(sys_)) {
-      if (tmp_before_.count(p) == 0) d.appeared.push_back(p);
+      if (tmp_before_.count(p) == 0 && own_tmp_.count(p) != 0) d.appeared.push_back(p);
     }
     return d;
   }
@@ -511,10 +516,8 @@ class SeccompSweepBackend : public SweepBackend {
       }
     }
     for (const auto& d : {bundle_, state_, tmpdir_}) DetachMountsUnder(d);
-    // Only the files our runs named (another crun on the host may own the
-    // rest): unmounted if mounted, then removed.
+    // Unmounted if mounted (in our namespace), then removed.
     for (const auto& p : SharedTmpDiff().appeared) {
-      if (own_tmp_.count(p) == 0) continue;
       ::umount2(p.c_str(), MNT_DETACH);
       ::unlink(p.c_str());
     }
@@ -568,7 +571,7 @@ class SeccompSweepBackend : public SweepBackend {
   ProbeScope scope_;
   Snapshot before_;
   std::set<std::string> tmp_before_;
-  std::set<std::string> own_tmp_;  // named by a call of our runs
+  std::set<std::string> own_tmp_;  // /tmp/crun.* named by a call of our runs
   std::vector<ProbeDiff> leftover_pids_;  // 0 or 1 "processes" diff of the last run
 };
 
