@@ -1,8 +1,15 @@
 // Container start to exit: `/bin/true` in the busybox image, run by
 //   Start/core       the in-process runtime core (Runtime::Run on LinuxSys)
-//   Start/mydocker   the mydocker binary (`mydocker --root R run busybox /bin/true`),
-//                    R on the disk (as its default /var/lib/mydocker)
-//   Start/mydocker-tmpfs-root   the same with R on a tmpfs: what the disk costs
+//   Start/mydocker   the mydocker binary, the way runc and crun run here:
+//                    `mydocker --root R --state S run busybox /bin/true`, the
+//                    image under R on the disk (as /var/lib/mydocker), the
+//                    container's state and workspace under S on a tmpfs (as
+//                    runc's /run/runc)
+//   Start/mydocker-disk-state   the same without --state: state and workspace
+//                    under R on the disk (mydocker's default; the figure
+//                    Start/mydocker gave before --state existed)
+//   Start/mydocker-tmpfs-root   `--root T`, T on a tmpfs: image, state and
+//                    workspace all on the tmpfs
 //   Start/runc       `runc --root S run --bundle B ID`
 //   Start/crun       `crun --root S run --bundle B ID`
 //                    S on a tmpfs, as their defaults /run/runc and /run/crun
@@ -55,7 +62,8 @@ constexpr const char* kUnifiedControllers = "/sys/fs/cgroup/unified/cgroup.contr
 struct Globals {
   std::optional<fb::Scratch> scratch;
   std::string root;     // mydocker's --root (image store + containers), on the disk
-  std::string run;      // a tmpfs: runc/crun state, mydocker's tmpfs --root
+  std::string run;      // a tmpfs: runc/crun state, mydocker's --state and tmpfs --root
+  std::string state;    // mydocker's --state, on the tmpfs
   std::string tmpfs_root;  // mydocker's --root on the tmpfs
   std::string rootfs;   // the imported busybox rootfs
   std::string parent;   // per-run cgroup parent
@@ -129,14 +137,32 @@ void BM_Core(benchmark::State& state) {
   }
 }
 
-void BM_Mydocker(benchmark::State& state, bool tmpfs_root) {
-  const std::string root = tmpfs_root ? g.tmpfs_root : g.root;
-  RunBinary(state, tmpfs_root ? "Start/mydocker-tmpfs-root" : "Start/mydocker",
-            [root](const std::string&) {
-              return std::vector<std::string>{FAULTLINE_MYDOCKER_BIN, "--root", root,
-                                              "--cgroup-parent", g.parent, "run", "busybox",
-                                              "/bin/true"};
-            });
+// Where mydocker keeps what: kDiskState is its default (everything under
+// --root on the disk), kTmpfsState adds --state on the tmpfs (the image stays
+// on the disk), kTmpfsRoot puts --root itself on the tmpfs.
+enum class MydockerLayout { kTmpfsState, kDiskState, kTmpfsRoot };
+
+void BM_Mydocker(benchmark::State& state, MydockerLayout layout) {
+  std::vector<std::string> global = {FAULTLINE_MYDOCKER_BIN};
+  const char* what = "Start/mydocker";
+  switch (layout) {
+    case MydockerLayout::kTmpfsState:
+      global.insert(global.end(), {"--root", g.root, "--state", g.state});
+      break;
+    case MydockerLayout::kDiskState:
+      global.insert(global.end(), {"--root", g.root});
+      what = "Start/mydocker-disk-state";
+      break;
+    case MydockerLayout::kTmpfsRoot:
+      global.insert(global.end(), {"--root", g.tmpfs_root});
+      what = "Start/mydocker-tmpfs-root";
+      break;
+  }
+  RunBinary(state, what, [global](const std::string&) {
+    std::vector<std::string> argv = global;
+    argv.insert(argv.end(), {"--cgroup-parent", g.parent, "run", "busybox", "/bin/true"});
+    return argv;
+  });
 }
 
 void BM_Oci(benchmark::State& state, std::string runtime) {
@@ -199,8 +225,9 @@ void Register() {
         ->Unit(benchmark::kMillisecond);
   };
   reg("Start/core", BM_Core);
-  reg("Start/mydocker", BM_Mydocker, false);
-  reg("Start/mydocker-tmpfs-root", BM_Mydocker, true);
+  reg("Start/mydocker", BM_Mydocker, MydockerLayout::kTmpfsState);
+  reg("Start/mydocker-disk-state", BM_Mydocker, MydockerLayout::kDiskState);
+  reg("Start/mydocker-tmpfs-root", BM_Mydocker, MydockerLayout::kTmpfsRoot);
   reg("Start/runc", BM_Oci, std::string("runc"));
   reg("Start/crun", BM_Oci, std::string("crun"));
   fb::Configure(benchmark::RegisterBenchmark("Start/workspace", BM_WorkspaceBusybox))
@@ -223,6 +250,7 @@ Outcome Setup() {
   g.run = g.scratch->Sub("run");
   MYDOCKER_TRY(fb::MountTmpfs(g.run));
   g.run_mounted = true;
+  g.state = g.run + "/mydocker-state";
   g.tmpfs_root = g.run + "/mydocker";
   auto tmpfs_rootfs = fb::ImportBusybox(*g.scratch, g.tmpfs_root, "busybox");
   if (!tmpfs_rootfs) return tmpfs_rootfs.error();
@@ -264,7 +292,7 @@ Outcome Teardown() {
   }
   if (g.scratch) {
     // mydocker must have removed every container directory it made.
-    for (const auto& root : {g.root, g.tmpfs_root}) {
+    for (const auto& root : {g.root, g.state, g.tmpfs_root}) {
       if (root.empty()) continue;
       auto left = sys.ReadDir(root + "/containers");
       if (left.ok() && !left.value.empty()) {

@@ -12,7 +12,11 @@ Command ParseArgs(int argc, const char* const* argv,
   CLI::App app{"mydocker: a minimal container runtime (namespaces, overlayfs, cgroups)",
                "mydocker"};
   app.require_subcommand(1);
-  app.add_option("--root", c.root, "state, images and workspaces")->capture_default_str();
+  app.add_option("--root", c.root, "images; also containers unless --state is given")
+      ->capture_default_str();
+  app.add_option("--state", c.state,
+                 "containers' state and workspaces (default: --root); a tmpfs such as "
+                 "/run/mydocker keeps them off the disk. ps, rm and gc need the same --state");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

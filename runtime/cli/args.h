@@ -14,7 +14,8 @@ enum class Verb { kNone, kRun, kPs, kRm, kGc, kImageImport, kImageLs, kImageRm }
 
 struct Command {
   Verb verb = Verb::kNone;
-  std::string root = "/var/lib/mydocker";
+  std::string root = "/var/lib/mydocker";  // --root: images (and containers by default)
+  std::string state;                       // --state: containers; empty: --root
   std::string log_level = "warn";
   std::string cgroup_parent = "mydocker";
   RunSpec run;                     // kRun

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/lazy_archive.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/linux_sys.h"
 
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   LinuxSys sys;
   RuntimeConfig config;
   config.root = cmd.root;
+  config.state_root = cmd.state;
   config.cgroup_parent = cmd.cgroup_parent;
   config.inherited_env = env;
   Runtime rt(sys, config);
@@ -94,6 +96,7 @@ int main(int argc, char** argv) {
       return r->errors.empty() ? 0 : kExitRuntimeError;
     }
     case Verb::kImageImport: {
+      if (Outcome o = LoadArchiveLibrary(); !o) return Fail(o.error());
       auto r = rt.images().Import(cmd.tar_path, cmd.image_name);
       if (!r) return Fail(r.error());
       std::printf("%s: %llu entries, %llu bytes\n", r->name.c_str(),

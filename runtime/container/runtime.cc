@@ -130,7 +130,11 @@ Runtime::Runtime(Sys& sys, RuntimeConfig config)
     : sys_(sys),
       config_(std::move(config)),
       images_(sys, config_.root),
-      states_(sys, config_.root) {}
+      states_(sys, config_.state_root.empty() ? config_.root : config_.state_root) {}
+
+const std::string& Runtime::StateRoot() const {
+  return config_.state_root.empty() ? config_.root : config_.state_root;
+}
 
 std::string Runtime::NewId() {
   if (config_.new_id) return config_.new_id();
@@ -228,10 +232,14 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   const std::string dir = states_.DirOf(s.id);
 
   // 1. The directory and the state that lets gc undo everything below.
-  MYDOCKER_TRY(MkdirAll(sys_, states_.ContainersDir(), 0700, "container: create state root"));
-  if (Status st = sys_.Mkdir(dir, 0700); !st.ok()) {
-    return MakeError("container: create directory", dir, st.err);
+  // The containers directory exists after the first run: try the container's
+  // own directory first and walk the path only when its parent is missing.
+  Status made = sys_.Mkdir(dir, 0700);
+  if (!made.ok() && made.err == ENOENT) {
+    MYDOCKER_TRY(MkdirAll(sys_, states_.ContainersDir(), 0700, "container: create state root"));
+    made = sys_.Mkdir(dir, 0700);
   }
+  if (!made.ok()) return MakeError("container: create directory", dir, made.err);
   pid_t child = 0;
   std::vector<int> open_fds;
   auto fail = [&](Error e) -> Expected<RunResult> {
@@ -399,7 +407,9 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     s.status = "stopped";
     s.pid = 0;
     s.exit_code = result.exit_code;
-    states_.Write(s);
+    if (Outcome w = states_.Write(s); !w) {
+      spdlog::warn("container {}: recording its end: {}", s.id, w.error().Message());
+    }
     Error e = c.error();
     e.detail += (e.detail.empty() ? "" : "; ") +
                 std::string("the command exited with ") + std::to_string(result.exit_code) +

@@ -1,8 +1,14 @@
 // Runtime: one mydocker run, end to end, and the commands around it (ps, rm,
 // gc). Every kernel call goes through the Sys given to the constructor.
 //
+// Where things live: images under config.root (on the disk); each container's
+// directory (state.json and its workspace: init layer, write layer, overlay)
+// under <state root>/containers/<id>/, the state root being config.state_root
+// or, when that is empty, config.root. A state root on a tmpfs (as runc's
+// /run/runc) keeps the per-run writes off the disk.
+//
 // Run, in order (each step undone in reverse when a later one fails):
-//   1. <root>/containers/<id>/ and state.json ("creating")
+//   1. <state root>/containers/<id>/ and state.json ("creating")
 //   2. the workspace (init layer, write layer, overlay mount)
 //   3. the cgroup with its limits
 //   4. pipes; clone(NEWNS|NEWUTS|NEWPID|NEWIPC|NEWNET) running RunInit
@@ -52,7 +58,10 @@ struct RunSpec {
 };
 
 struct RuntimeConfig {
-  std::string root = "/var/lib/mydocker";
+  std::string root = "/var/lib/mydocker";  // images (and containers by default)
+  // Containers' state and workspaces; empty: root. ps, rm and gc must be
+  // given the state root the runs had.
+  std::string state_root;
   std::string cgroup_parent = "mydocker";
   std::vector<std::string> inherited_env;  // passed through to the container
   // Returns a fresh 12-hex-digit id; default reads /dev/urandom via Sys.
@@ -98,6 +107,8 @@ class Runtime {
   ImageStore& images() { return images_; }
   StateStore& states() { return states_; }
   const RuntimeConfig& config() const { return config_; }
+  // config.state_root, or config.root when that is empty.
+  const std::string& StateRoot() const;
 
  private:
   std::string NewId();

@@ -1,5 +1,5 @@
-// Container state: one JSON file per container, <root>/containers/<id>/
-// state.json, written atomically (temp file + rename) before any resource
+// Container state: one JSON file per container, <state root>/containers/<id>/
+// state.json (the state root: --state, else --root), written atomically (temp file + rename) before any resource
 // is created and after every change of status, so that gc can always find
 // and undo what a killed run left behind.
 #pragma once
@@ -39,6 +39,7 @@ Expected<ContainerState> StateFromJson(const std::string& text,
 
 class StateStore {
  public:
+  // root: the state root; containers live in <root>/containers/<id>/.
   StateStore(Sys& sys, std::string root) : sys_(sys), root_(std::move(root)) {}
 
   std::string ContainersDir() const;

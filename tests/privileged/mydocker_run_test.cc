@@ -11,6 +11,7 @@
 // "nothing left" is not the probe being blind.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -293,7 +294,13 @@ TEST_F(MydockerRun, CgroupIsVisibleWithItsLimitsWhileRunningAndGoneAfter) {
     if (ids.size() != 1) return false;
     id = ids[0];
     auto state = mydocker::ReadFile(env().sys(), ContainersDir() + "/" + id + "/state.json", "");
-    return state.ok() && state->find("\"running\"") != std::string::npos;
+    if (!state.ok() || state->find("\"running\"") == std::string::npos) return false;
+    // "running" is recorded before the command is sent: wait for the exec
+    // too, so the processes probe below sees sh, not the init before exec.
+    auto j = nlohmann::json::parse(*state, nullptr, false);
+    int pid = j.is_object() ? j.value("pid", 0) : 0;
+    auto comm = mydocker::ReadFile(env().sys(), "/proc/" + std::to_string(pid) + "/comm", "");
+    return pid > 0 && comm.ok() && *comm == "sh\n";
   })) << "the container never reached running";
 
   const std::set<std::string> expected = CgroupDirsOf(id);
@@ -474,6 +481,84 @@ TEST_F(MydockerRun, GcCleansUpAfterAKilledRun) {
   gc = env().Mydocker({"gc"});
   EXPECT_EQ(gc.exit_code, 0) << gc.Describe();
   EXPECT_EQ(gc.out, "");
+}
+
+// --state on a tmpfs (as runc's /run/runc): the container's state and its
+// workspace (write layer, overlay) live there, the image stays under --root;
+// ps and gc see the container only with the same --state; nothing is left
+// under either.
+TEST_F(MydockerRun, StateRootOnATmpfsHoldsTheContainerAndGcNeedsIt) {
+  // The fixture runs in a private mount namespace: this tmpfs is invisible
+  // to the host and detached below.
+  const std::string state = MakeScratchDir("state");
+  ASSERT_EQ(::mount("tmpfs", state.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"), 0)
+      << state << ": " << strerror(errno);
+  // containers/ as a first run leaves it (the snapshot's reference state).
+  const std::string containers = state + "/containers";
+  ASSERT_EQ(::mkdir(containers.c_str(), 0700), 0) << strerror(errno);
+  const std::string sig = MakeScratchDir("sig-state");
+  Refresh();
+  auto state_ids = [&] {
+    std::vector<std::string> ids;
+    auto entries = env().sys().ReadDir(containers);
+    if (entries.ok()) {
+      for (const auto& e : entries.value) ids.push_back(e.name);
+    }
+    return ids;
+  };
+  auto wait_running = [&](std::string* id) {
+    return WaitUntil([&] {
+      auto ids = state_ids();
+      if (ids.size() != 1) return false;
+      *id = ids[0];
+      auto text = mydocker::ReadFile(env().sys(), containers + "/" + *id + "/state.json", "");
+      return text.ok() && text->find("\"running\"") != std::string::npos;
+    });
+  };
+
+  // 1. A run that ends by itself.
+  Spawned run = env().SpawnMydocker({"--state", state, "run", "-v", sig + ":/sig", kImage,
+                                     "sh", "-c", WaitForGo("echo hi > /hello")});
+  ASSERT_TRUE(run.started());
+  std::string id;
+  ASSERT_TRUE(wait_running(&id)) << "no running container under " << containers;
+  const std::string dir = containers + "/" + id;
+  EXPECT_TRUE(ContainerIds().empty()) << "a container directory under --root";
+  Snapshot during = env().TakeSnapshot();
+  EXPECT_THAT(during.errors, IsEmpty());
+  EXPECT_THAT(DiffOf(during, "mounts").appeared, Contains(dir + "/merged overlay overlay"));
+  EXPECT_TRUE(WaitUntil([&] { return mydocker::Exists(env().sys(), dir + "/upper/hello"); }));
+  CommandResult ps = env().Mydocker({"--state", state, "ps"});
+  EXPECT_EQ(ps.exit_code, 0) << ps.Describe();
+  EXPECT_THAT(ps.out, HasSubstr(id));
+  ps = env().Mydocker({"ps", "-a"});
+  EXPECT_EQ(ps.exit_code, 0) << ps.Describe();
+  EXPECT_THAT(ps.out, Not(HasSubstr(id))) << "ps without --state looked in the state root";
+  ASSERT_EQ(::close(::open((sig + "/go").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644)), 0);
+  CommandResult r = run.Wait(std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(state_ids().empty());
+  ASSERT_EQ(::unlink((sig + "/go").c_str()), 0);
+
+  // 2. A killed run: gc without --state leaves it, gc with it removes it.
+  Spawned killed = env().SpawnMydocker({"--state", state, "run", kImage, "sleep", "30"});
+  ASSERT_TRUE(killed.started());
+  ASSERT_TRUE(wait_running(&id)) << "no running container under " << containers;
+  ASSERT_EQ(::kill(killed.pid(), SIGKILL), 0);
+  CommandResult k = killed.Wait(std::chrono::seconds(10));
+  EXPECT_EQ(k.exit_code, 128 + SIGKILL) << k.Describe();
+  CommandResult gc = env().Mydocker({"gc"});
+  EXPECT_EQ(gc.exit_code, 0) << gc.Describe();
+  EXPECT_EQ(gc.out, "");
+  gc = env().Mydocker({"--state", state, "gc"});
+  EXPECT_EQ(gc.exit_code, 0) << gc.Describe();
+  EXPECT_EQ(gc.out, "removed " + id + "\n");
+  EXPECT_TRUE(state_ids().empty());
+  ExpectHostAsBefore(before_, "runs with --state on a tmpfs");
+  ASSERT_EQ(::rmdir(sig.c_str()), 0);
+  ASSERT_EQ(::rmdir(containers.c_str()), 0) << strerror(errno);
+  ASSERT_EQ(::umount2(state.c_str(), MNT_DETACH), 0) << strerror(errno);
+  ASSERT_EQ(::rmdir(state.c_str()), 0);
 }
 
 }  // namespace

@@ -45,6 +45,21 @@ TEST(CliArgs, LimitsVolumesAndEnv) {
   EXPECT_EQ(c.run.argv, (std::vector<std::string>{"true"}));
 }
 
+TEST(CliArgs, StateRootDefaultsToEmptyAndIsAGlobalFlag) {
+  Command c = Parse({"run", "busybox", "true"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.root, "/var/lib/mydocker");
+  EXPECT_EQ(c.state, "");  // the containers stay under --root
+  c = Parse({"--root", "/var/lib/md", "--state", "/run/md", "ps", "-a"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.verb, Verb::kPs);
+  EXPECT_EQ(c.root, "/var/lib/md");
+  EXPECT_EQ(c.state, "/run/md");
+  Command missing = Parse({"--state"});
+  EXPECT_TRUE(missing.done);
+  EXPECT_EQ(missing.exit_code, 125);
+}
+
 TEST(CliArgs, WrongFlagsExit125WithAMessageNamingThem) {
   Command bad_flag = Parse({"run", "--no-such-flag", "busybox", "true"});
   EXPECT_TRUE(bad_flag.done);

@@ -1,5 +1,8 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "mocks/fake_kernel.h"
+#include "runtime/container/runtime.h"
 #include "runtime/container/state.h"
 
 namespace mydocker {
@@ -32,6 +35,66 @@ TEST(State, BrokenJsonNamesTheFile) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().Message().find("/r/containers/x/state.json"), std::string::npos);
   EXPECT_FALSE(StateFromJson("{}", "f").ok());  // no id
+}
+
+// --state: the containers (state.json, workspace, overlay) live under the
+// state root, the images stay under the root; ps/gc with only --root do
+// not see them.
+TEST(StateRoot, ContainersLiveUnderTheStateRootImagesUnderTheRoot) {
+  faultline::FakeKernel k;
+  const std::string root = "/var/lib/mydocker", state_root = "/run/mydocker";
+  ASSERT_TRUE(k.BuildBusyboxImage(root + "/images/busybox/rootfs").ok());
+  ASSERT_TRUE(k.AddFile(root + "/images/busybox/image.json",
+                        R"({"name":"busybox","source":"fake","size":0,"files":0})")
+                  .ok());
+  RuntimeConfig config;
+  config.root = root;
+  config.state_root = state_root;
+  config.new_id = [] { return std::string("0123456789ab"); };
+  const std::string dir = state_root + "/containers/0123456789ab";
+  bool saw_running = false;
+  config.on_running = [&](const ContainerState& s) {
+    saw_running = true;
+    EXPECT_EQ(s.id, "0123456789ab");
+    auto st = k.Lstat(dir + "/state.json");
+    EXPECT_TRUE(st.ok()) << dir << "/state.json: " << st.err;
+    EXPECT_EQ(k.Lstat(root + "/containers").err, ENOENT) << "a container dir under --root";
+    EXPECT_THAT(k.Mountinfo(k.RuntimePid()), ::testing::HasSubstr(dir + "/merged"));
+    // ps with the same state root lists it; with the root alone, not.
+    RuntimeConfig same = config;
+    same.on_running = nullptr;
+    Runtime with_state(k, same);
+    auto listed = with_state.List();
+    ASSERT_TRUE(listed.ok());
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_EQ((*listed)[0].status, "running");
+    RuntimeConfig root_only;
+    root_only.root = root;
+    Runtime without(k, root_only);
+    auto none = without.List();
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->empty());
+  };
+  Runtime rt(k, config);
+  EXPECT_EQ(rt.StateRoot(), state_root);
+  EXPECT_EQ(rt.states().DirOf("0123456789ab"), dir);
+  RunSpec spec;
+  spec.image = "busybox";
+  spec.argv = {"true"};
+  auto r = rt.Run(spec);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_TRUE(saw_running);
+  auto left = k.ReadDir(state_root + "/containers");
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left.value.empty());
+
+  // Without a state root, the root is the state root (the old layout).
+  RuntimeConfig plain;
+  plain.root = root;
+  Runtime old(k, plain);
+  EXPECT_EQ(old.StateRoot(), root);
+  EXPECT_EQ(old.states().DirOf("x"), root + "/containers/x");
 }
 
 TEST(ErrorMessage, NamesStepPathAndErrno) {
