@@ -6,6 +6,11 @@
 // microseconds per iteration; x_floor = time / floor on the same filesystem):
 //   Floor/upper:<fs>                    mkdir x3, mount(2) overlay (1 lower),
 //                                       umount2, rmdir x4: raw libc calls
+//   Floor/upper:<fs>/init               the floor plus what the workspace
+//                                       adds by design: its init layer
+//                                       (mkdir init, init/etc, 3 files
+//                                       written; unlink x3, rmdir x2) as a
+//                                       second lower dir
 //   Floor/upper:disk/volatile           the same with the overlay option
 //                                       "volatile" (no sync of the upper fs
 //                                       at unmount), for comparison
@@ -20,7 +25,8 @@
 //               wrote 1,000 files into merged (outside the timed region);
 //               on the disk only for N = 1 and 499, not in smoke runs
 //     counters: setup_us, teardown_us, lookup_us (first stat of a file that
-//     only the lowest layer holds, on the fresh mount), x_floor
+//     only the lowest layer holds, on the fresh mount), x_floor,
+//     x_floor_init (time / the floor with the init layer)
 //   Workspace/busybox/upper:<fs>        one layer = the busybox image
 //   CopyRootfs/upper:<fs>               the busybox rootfs copied (cp -a:
 //                                       hardlinks kept) and removed (rm -rf)
@@ -64,7 +70,8 @@ struct Globals {
   std::string busybox;              // the imported image's rootfs
   std::string tmpfs_root;           // mounted in the private namespace
   std::string disk_root;
-  std::map<std::string, double> floor_ns;  // by fs name
+  std::map<std::string, double> floor_ns;       // by fs name
+  std::map<std::string, double> floor_init_ns;  // the floor with the init layer
   bool tmpfs_mounted = false;
 } g;
 
@@ -111,11 +118,20 @@ Outcome MakeLayers(int count) {
 struct FloorPaths {
   std::string dir, upper, work, workwork, merged, options;
   bool volatile_ = false;
+  // With the init layer: <dir>/init/etc/{hostname,hosts,resolv.conf}, the
+  // topmost lower dir, as the workspace makes it.
+  bool init = false;
+  std::string init_dir, init_etc;
+  std::vector<std::pair<std::string, std::string>> init_files;  // path, content
 };
+
+// What the workspace writes into its init layer for the bench's spec.
+constexpr const char kHostname[] = "bench";
+constexpr const char kResolvConf[] = "nameserver 127.0.0.1\n";
 
 // volatile: the overlay "volatile" option (Linux 5.10+): no sync of the upper
 // filesystem at unmount; overlayfs then also makes work/incompat/volatile/dirty.
-FloorPaths FloorFor(const std::string& fs, bool volatile_ = false) {
+FloorPaths FloorFor(const std::string& fs, bool volatile_ = false, bool init = false) {
   FloorPaths p;
   p.dir = FsRoot(fs) + "/floor";
   p.upper = p.dir + "/upper";
@@ -123,13 +139,41 @@ FloorPaths FloorFor(const std::string& fs, bool volatile_ = false) {
   p.workwork = p.work + "/work";  // made by overlayfs inside workdir (with
                                   // incompat/volatile/dirty when volatile)
   p.merged = p.dir + "/merged";
-  p.options = "lowerdir=" + g.layers[0] + ",upperdir=" + p.upper + ",workdir=" + p.work;
+  p.init = init;
+  std::string lower = g.layers[0];
+  if (init) {
+    p.init_dir = p.dir + "/init";
+    p.init_etc = p.init_dir + "/etc";
+    p.init_files = {{p.init_etc + "/hostname", std::string(kHostname) + "\n"},
+                    {p.init_etc + "/hosts", mydocker::HostsFile(kHostname)},
+                    {p.init_etc + "/resolv.conf", kResolvConf}};
+    lower = p.init_dir + ":" + lower;
+  }
+  p.options = "lowerdir=" + lower + ",upperdir=" + p.upper + ",workdir=" + p.work;
   if (volatile_) p.options += ",volatile";
   p.volatile_ = volatile_;
   return p;
 }
 
+// open(O_CREAT|O_TRUNC), write, close: what the workspace does per file.
+Outcome FloorWriteFile(const std::string& path, const std::string& content) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return MakeError("floor: create file", path, errno);
+  ssize_t n = write(fd, content.data(), content.size());
+  int err = errno;
+  if (close(fd) != 0 && n >= 0) return MakeError("floor: close", path, errno);
+  if (n != static_cast<ssize_t>(content.size())) {
+    return MakeError("floor: write file", path, n < 0 ? err : EIO);
+  }
+  return Outcome::Ok();
+}
+
 Outcome FloorSetup(const FloorPaths& p) {
+  if (p.init) {
+    if (mkdir(p.init_dir.c_str(), 0755) != 0) return MakeError("floor: mkdir", p.init_dir, errno);
+    if (mkdir(p.init_etc.c_str(), 0755) != 0) return MakeError("floor: mkdir", p.init_etc, errno);
+    for (const auto& [path, content] : p.init_files) MYDOCKER_TRY(FloorWriteFile(path, content));
+  }
   if (mkdir(p.upper.c_str(), 0755) != 0) return MakeError("floor: mkdir", p.upper, errno);
   if (mkdir(p.work.c_str(), 0700) != 0) return MakeError("floor: mkdir", p.work, errno);
   if (mkdir(p.merged.c_str(), 0755) != 0) return MakeError("floor: mkdir", p.merged, errno);
@@ -152,11 +196,18 @@ Outcome FloorTeardown(const FloorPaths& p) {
   if (rmdir(p.work.c_str()) != 0) return MakeError("floor: rmdir", p.work, errno);
   if (rmdir(p.upper.c_str()) != 0) return MakeError("floor: rmdir", p.upper, errno);
   if (rmdir(p.merged.c_str()) != 0) return MakeError("floor: rmdir", p.merged, errno);
+  if (p.init) {
+    for (const auto& f : p.init_files) {
+      if (unlink(f.first.c_str()) != 0) return MakeError("floor: unlink", f.first, errno);
+    }
+    if (rmdir(p.init_etc.c_str()) != 0) return MakeError("floor: rmdir", p.init_etc, errno);
+    if (rmdir(p.init_dir.c_str()) != 0) return MakeError("floor: rmdir", p.init_dir, errno);
+  }
   return Outcome::Ok();
 }
 
-void BM_Floor(benchmark::State& state, std::string fs, bool volatile_) {
-  const FloorPaths p = FloorFor(fs, volatile_);
+void BM_Floor(benchmark::State& state, std::string fs, bool volatile_, bool init) {
+  const FloorPaths p = FloorFor(fs, volatile_, init);
   int64_t setup = 0, teardown = 0;
   for (auto _ : state) {
     int64_t t0 = fb::NowNs();
@@ -165,7 +216,8 @@ void BM_Floor(benchmark::State& state, std::string fs, bool volatile_) {
     if (o) o = FloorTeardown(p);
     int64_t t2 = fb::NowNs();
     if (!o) {
-      fb::RecordFailure(state, "Floor/" + fs + (volatile_ ? "/volatile" : ""),
+      fb::RecordFailure(state,
+                        "Floor/" + fs + (volatile_ ? "/volatile" : "") + (init ? "/init" : ""),
                         o.error().Message());
       break;
     }
@@ -177,6 +229,7 @@ void BM_Floor(benchmark::State& state, std::string fs, bool volatile_) {
   state.counters["setup_us"] = setup / n / 1e3;
   state.counters["teardown_us"] = teardown / n / 1e3;
   state.counters["x_floor"] = (setup + teardown) / n / g.floor_ns[fs];
+  state.counters["x_floor_init"] = (setup + teardown) / n / g.floor_init_ns[fs];
 }
 
 // ---- the workspace ----------------------------------------------------------
@@ -186,8 +239,8 @@ mydocker::WorkspaceSpec SpecFor(const std::string& fs, std::vector<std::string> 
   mydocker::WorkspaceSpec spec;
   spec.dir = FsRoot(fs) + "/ws";
   spec.layers = std::move(layers);
-  spec.hostname = "bench";
-  spec.resolv_conf = "nameserver 127.0.0.1\n";
+  spec.hostname = kHostname;
+  spec.resolv_conf = kResolvConf;
   spec.api = api;
   return spec;
 }
@@ -270,6 +323,7 @@ void RunWorkspace(benchmark::State& state, const std::string& what, const std::s
   state.counters["teardown_us"] = teardown / n / 1e3;
   state.counters["lookup_us"] = lookups / n / 1e3;
   state.counters["x_floor"] = (setup + teardown) / n / g.floor_ns[fs];
+  state.counters["x_floor_init"] = (setup + teardown) / n / g.floor_init_ns[fs];
 }
 
 void BM_Workspace(benchmark::State& state, std::string fs, MountApi api, int layers,
@@ -406,13 +460,17 @@ std::vector<int> LayerCounts(const std::string& fs) {
 void Register() {
   for (const std::string fs : {"tmpfs", "disk"}) {
     fb::Configure(benchmark::RegisterBenchmark(("Floor/upper:" + fs).c_str(), BM_Floor, fs,
-                                               false))
+                                               false, false))
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+    fb::Configure(benchmark::RegisterBenchmark(("Floor/upper:" + fs + "/init").c_str(),
+                                               BM_Floor, fs, false, true))
         ->UseManualTime()
         ->Unit(benchmark::kMicrosecond);
   }
   // What the "volatile" option would save where the unmount syncs a disk.
   fb::Configure(benchmark::RegisterBenchmark("Floor/upper:disk/volatile", BM_Floor,
-                                             std::string("disk"), true))
+                                             std::string("disk"), true, false))
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
   for (const std::string fs : {"tmpfs", "disk"}) {
@@ -453,6 +511,12 @@ void Register() {
   }
 }
 
+double MedianOf(std::vector<int64_t> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? double(v[n / 2]) : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
 Outcome Setup() {
   auto s = fb::Scratch::Create();
   if (!s) return s.error();
@@ -471,17 +535,25 @@ Outcome Setup() {
   if (!bb) return bb.error();
   g.busybox = *bb;
 
-  // The floor each figure is divided by: the median of many raw cycles.
+  // The floors each figure is divided by: the median of many raw cycles,
+  // the plain floor and the floor with the init layer alternating so that
+  // load hits both alike.
   const int rounds = fb::Smoke() ? 10 : 500;
   for (const std::string fs : {"tmpfs", "disk"}) {
-    const FloorPaths p = FloorFor(fs);
-    auto med = fb::MedianNs(rounds, [&]() -> Outcome {
-      MYDOCKER_TRY(FloorSetup(p));
-      return FloorTeardown(p);
-    });
-    if (!med) return med.error();
-    g.floor_ns[fs] = *med;
-    benchmark::AddCustomContext("floor_ns_" + fs, std::to_string(*med));
+    const FloorPaths plain = FloorFor(fs), init = FloorFor(fs, false, true);
+    std::vector<int64_t> plain_ns, init_ns;
+    for (int i = 0; i < rounds; ++i) {
+      for (const FloorPaths* p : {&plain, &init}) {
+        int64_t t0 = fb::NowNs();
+        MYDOCKER_TRY(FloorSetup(*p));
+        MYDOCKER_TRY(FloorTeardown(*p));
+        (p == &plain ? plain_ns : init_ns).push_back(fb::NowNs() - t0);
+      }
+    }
+    g.floor_ns[fs] = MedianOf(plain_ns);
+    g.floor_init_ns[fs] = MedianOf(init_ns);
+    benchmark::AddCustomContext("floor_ns_" + fs, std::to_string(g.floor_ns[fs]));
+    benchmark::AddCustomContext("floor_init_ns_" + fs, std::to_string(g.floor_init_ns[fs]));
   }
   benchmark::AddCustomContext("max_lower_dirs", "500 (499 image layers + init layer)");
   Register();

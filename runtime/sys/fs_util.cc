@@ -41,13 +41,19 @@ Outcome MkdirAll(Sys& sys, const std::string& path, mode_t mode,
   return Outcome::Ok();
 }
 
+// A read or write interrupted by a signal is retried, but not forever: a
+// backend that keeps answering EINTR (a fault plan, a signal storm) gets the
+// EINTR reported instead of a hang.
+constexpr int kMaxEintrRetries = 16;
+
 static Outcome WriteAll(Sys& sys, int fd, const std::string& path,
                         const std::string& content, const std::string& step) {
   size_t off = 0;
+  int interrupted = 0;
   while (off < content.size()) {
     auto w = sys.Write(fd, content.data() + off, content.size() - off);
     if (!w.ok()) {
-      if (w.err == EINTR) continue;
+      if (w.err == EINTR && ++interrupted <= kMaxEintrRetries) continue;
       return MakeError(step, path, w.err);
     }
     if (w.value == 0) return MakeError(step, path, EIO, "short write");
@@ -102,10 +108,11 @@ Expected<std::string> ReadFile(Sys& sys, const std::string& path,
   if (!fd.ok()) return MakeError(step, path, fd.err);
   std::string out;
   char buf[4096];
+  int interrupted = 0;
   for (;;) {
     auto r = sys.Read(fd.value, buf, sizeof buf);
     if (!r.ok()) {
-      if (r.err == EINTR) continue;
+      if (r.err == EINTR && ++interrupted <= kMaxEintrRetries) continue;
       sys.Close(fd.value);
       return MakeError(step, path, r.err);
     }
@@ -179,6 +186,19 @@ Outcome RemoveTree(Sys& sys, const std::string& path, const std::string& step) {
   Status r = sys.Rmdir(path);
   if (!r.ok() && r.err != ENOENT) return MakeError(step, path, r.err);
   return Outcome::Ok();
+}
+
+Outcome RemoveKnownTree(Sys& sys, const std::string& path,
+                        std::span<const KnownEntry> entries,
+                        const std::string& step) {
+  for (const KnownEntry& e : entries) {
+    const std::string child = JoinPath(path, e.name);
+    Status st = e.dir ? sys.Rmdir(child) : sys.Unlink(child);
+    if (!st.ok() && st.err != ENOENT) return RemoveTree(sys, path, step);
+  }
+  Status last = sys.Rmdir(path);
+  if (last.ok() || last.err == ENOENT) return Outcome::Ok();
+  return RemoveTree(sys, path, step);
 }
 
 }  // namespace mydocker

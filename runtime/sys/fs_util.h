@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,25 @@ bool Exists(Sys& sys, const std::string& path);
 // point, a bind-mounted volume) fails with EBUSY and nothing below it is
 // touched. A missing path is success.
 Outcome RemoveTree(Sys& sys, const std::string& path, const std::string& step);
+
+// One entry a caller created below a directory (for RemoveKnownTree).
+struct KnownEntry {
+  const char* name;  // relative to the tree's root: "etc/hostname"
+  bool dir;          // removed with rmdir (true) or unlink (false)
+};
+
+// Removes path and everything below it with the same result as RemoveTree,
+// in fewer calls when the tree holds what the caller put there: each entry is
+// removed by name, in the order given (children before their parents), then
+// path itself; a missing entry (ENOENT) is skipped. unlink and rmdir never
+// follow symlinks or cross mounts, so a wrong guess is harmless: at the first
+// other failure (a directory someone filled, a file replaced by a directory,
+// a mount point, an I/O error) it falls back to RemoveTree(path), which
+// removes whatever is left and reports the failure with its own path and
+// errno. A missing path is success.
+Outcome RemoveKnownTree(Sys& sys, const std::string& path,
+                        std::span<const KnownEntry> entries,
+                        const std::string& step);
 
 // "a/b" + "c" with exactly one slash between.
 std::string JoinPath(const std::string& a, const std::string& b);

@@ -29,18 +29,39 @@ Outcome RemoveDir(Sys& sys, const std::string& path, const char* step) {
   return Outcome::Ok();
 }
 
+// The init layer's files, relative to <dir>/init. WriteInitLayer makes
+// them; kInitLayerLayout lists them (children first) for the teardown.
+constexpr const char kHostnameFile[] = "etc/hostname";
+constexpr const char kHostsFile[] = "etc/hosts";
+constexpr const char kResolvConfFile[] = "etc/resolv.conf";
+constexpr KnownEntry kInitLayerLayout[] = {
+    {kHostnameFile, false}, {kHostsFile, false}, {kResolvConfFile, false}, {"etc", true}};
+// overlayfs makes work/work at mount time (and more with index=on or
+// volatile, which RemoveKnownTree's walk then handles).
+constexpr KnownEntry kWorkDirLayout[] = {{"work", true}};
+
 Outcome WriteInitLayer(Sys& sys, const WorkspacePaths& p,
                        const WorkspaceSpec& spec) {
-  const char* step = "workspace: write init layer";
-  const std::string etc = JoinPath(p.init, "etc");
-  MYDOCKER_TRY(MakeDir(sys, etc, 0755, step));
-  MYDOCKER_TRY(WriteFile(sys, JoinPath(etc, "hostname"), spec.hostname + "\n",
-                         0644, step));
-  MYDOCKER_TRY(
-      WriteFile(sys, JoinPath(etc, "hosts"), HostsFile(spec.hostname), 0644, step));
-  MYDOCKER_TRY(
-      WriteFile(sys, JoinPath(etc, "resolv.conf"), spec.resolv_conf, 0644, step));
+  const std::string step = "workspace: write init layer";
+  MYDOCKER_TRY(MakeDir(sys, JoinPath(p.init, "etc"), 0755, step.c_str()));
+  MYDOCKER_TRY(WriteFile(sys, JoinPath(p.init, kHostnameFile),
+                         spec.hostname + "\n", 0644, step));
+  MYDOCKER_TRY(WriteFile(sys, JoinPath(p.init, kHostsFile),
+                         HostsFile(spec.hostname), 0644, step));
+  MYDOCKER_TRY(WriteFile(sys, JoinPath(p.init, kResolvConfFile),
+                         spec.resolv_conf, 0644, step));
   return Outcome::Ok();
+}
+
+// What Create left under init (and the kernel under work), removed by name;
+// anything else there makes RemoveKnownTree walk the tree.
+Outcome RemoveInitLayer(Sys& sys, const WorkspacePaths& p) {
+  return RemoveKnownTree(sys, p.init, kInitLayerLayout,
+                         "workspace: remove init layer");
+}
+
+Outcome RemoveWorkDir(Sys& sys, const WorkspacePaths& p) {
+  return RemoveKnownTree(sys, p.work, kWorkDirLayout, "workspace: remove work dir");
 }
 
 Outcome MountLegacy(Sys& sys, const WorkspacePaths& p,
@@ -144,24 +165,21 @@ Expected<Workspace> Workspace::Create(Sys& sys, const WorkspaceSpec& spec) {
 
   if (Outcome o = MakeDir(sys, p.init, 0755, "workspace: create init layer"); !o)
     return fail(o.error());
-  undo.Push("remove init layer", [&sys, p] {
-    return RemoveTree(sys, p.init, "workspace: remove init layer");
-  });
+  // The undo steps run (from fail) while p is alive.
+  undo.Push("remove init layer", [&sys, &p] { return RemoveInitLayer(sys, p); });
   if (Outcome o = WriteInitLayer(sys, p, spec); !o) return fail(o.error());
 
   if (Outcome o = MakeDir(sys, p.upper, 0755, "workspace: create write layer"); !o)
     return fail(o.error());
-  undo.Push("remove write layer", [&sys, p] {
+  undo.Push("remove write layer", [&sys, &p] {
     return RemoveTree(sys, p.upper, "workspace: remove write layer");
   });
   if (Outcome o = MakeDir(sys, p.work, 0700, "workspace: create work dir"); !o)
     return fail(o.error());
-  undo.Push("remove work dir", [&sys, p] {
-    return RemoveTree(sys, p.work, "workspace: remove work dir");
-  });
+  undo.Push("remove work dir", [&sys, &p] { return RemoveWorkDir(sys, p); });
   if (Outcome o = MakeDir(sys, p.merged, 0755, "workspace: create mount point"); !o)
     return fail(o.error());
-  undo.Push("remove mount point", [&sys, p] {
+  undo.Push("remove mount point", [&sys, &p] {
     return RemoveDir(sys, p.merged, "workspace: remove mount point");
   });
 
@@ -192,8 +210,8 @@ Outcome Workspace::Destroy() {
   }
   MYDOCKER_TRY(RemoveDir(sys, paths_.merged, "workspace: remove mount point"));
   MYDOCKER_TRY(RemoveTree(sys, paths_.upper, "workspace: remove write layer"));
-  MYDOCKER_TRY(RemoveTree(sys, paths_.work, "workspace: remove work dir"));
-  MYDOCKER_TRY(RemoveTree(sys, paths_.init, "workspace: remove init layer"));
+  MYDOCKER_TRY(RemoveWorkDir(sys, paths_));
+  MYDOCKER_TRY(RemoveInitLayer(sys, paths_));
   return Outcome::Ok();
 }
 

@@ -59,6 +59,10 @@ class Workspace {
 
   // Unmounts merged (lazily when busy, with a warning) and removes init,
   // upper, work and merged. Never removes the image layers or dir itself.
+  // What Create made (the init files, overlayfs's work/work) is removed by
+  // name; anything else found there (a crash left it half made, the
+  // container wrote to upper) is removed by a walk that never crosses a
+  // mount (RemoveTree). Errors name the step, the path and the errno.
   Outcome Destroy();
 
   const WorkspacePaths& paths() const { return paths_; }
