@@ -30,6 +30,8 @@
 //     work: inject EPERM on mkdir, let rmdir through; target >= 3),
 //     strace_x_continue = strace / supervised (continue both calls),
 //     and the same on the overhead over native: strace_ovh_x.
+//   mkdir_rmdir_root_cache_ratio: root_cache_saves_ns = supervised with
+//     cache_roots off minus on, per call.
 //   <call>_ratio: sup_x = supervised / native (target <= 1.10), and
 //     bare_x = bare_filter / native, which shows how much of sup_x any
 //     filter costs.
@@ -346,6 +348,10 @@ void BM_Ratio(benchmark::State& state, const char* loop, std::vector<Runner> run
       std::string(loop) != "mkdir_rmdir") {
     state.counters["sup_x"] = ns[Runner::kSupervised] / ns[Runner::kNative];
   }
+  if (has(Runner::kSupervised) && has(Runner::kSupervisedNoRootCache)) {
+    state.counters["root_cache_saves_ns"] =
+        ns[Runner::kSupervisedNoRootCache] - ns[Runner::kSupervised];
+  }
   if (has(Runner::kNative) && has(Runner::kBareFilter)) {
     state.counters["bare_x"] = ns[Runner::kBareFilter] / ns[Runner::kNative];
   }
@@ -372,6 +378,9 @@ BENCHMARK_CAPTURE(BM_Loop, mkdir_rmdir_strace_inject, "mkdir_rmdir", Runner::kSt
 BENCHMARK_CAPTURE(BM_Ratio, mkdir_rmdir_ratio, "mkdir_rmdir",
                   std::vector<Runner>{Runner::kSupervisedFailMkdir, Runner::kNative,
                                       Runner::kSupervised, Runner::kStrace})
+    ->Arg(kMkdirPairs)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Ratio, mkdir_rmdir_root_cache_ratio, "mkdir_rmdir",
+                  std::vector<Runner>{Runner::kSupervised, Runner::kSupervisedNoRootCache})
     ->Arg(kMkdirPairs)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Ratio, getppid_ratio, "getppid",
                   std::vector<Runner>{Runner::kSupervised, Runner::kNative,
