@@ -26,7 +26,9 @@
 //               on the disk only for N = 1 and 499, not in smoke runs
 //     counters: setup_us, teardown_us, lookup_us (first stat of a file that
 //     only the lowest layer holds, on the fresh mount), x_floor,
-//     x_floor_init (time / the floor with the init layer)
+//     x_floor_init (time / the floor with the init layer); on tmpfs with
+//     W = 0 also x_floor_paired, x_floor_init_paired: the same ratios to
+//     floor cycles run in the same iterations (robust under load)
 //   Workspace/busybox/upper:<fs>        one layer = the busybox image
 //   CopyRootfs/upper:<fs>               the busybox rootfs copied (cp -a:
 //                                       hardlinks kept) and removed (rm -rf)
@@ -261,14 +263,38 @@ const char* ApiName(MountApi api) {
   return api == MountApi::kLegacy ? "legacy" : api == MountApi::kNewApi ? "fsopen" : "auto";
 }
 
+// One cycle of a floor (setup + teardown), in ns.
+Expected<int64_t> FloorCycleNs(const FloorPaths& p) {
+  int64_t t0 = fb::NowNs();
+  MYDOCKER_TRY(FloorSetup(p));
+  MYDOCKER_TRY(FloorTeardown(p));
+  return fb::NowNs() - t0;
+}
+
 // One iteration: setup (timed), first lookup (own counter), optional writes
-// (untimed), teardown (timed).
+// (untimed), teardown (timed). On tmpfs with nothing written, each iteration
+// also runs one cycle of each floor (not timed): x_floor_paired and
+// x_floor_init_paired divide by floors run under the same load, one cycle
+// apart, where x_floor divides by the median taken at start (on a busy
+// machine the unmount's RCU grace period swings by 2-4x within seconds).
 void RunWorkspace(benchmark::State& state, const std::string& what, const std::string& fs,
                   const mydocker::WorkspaceSpec& spec, const std::string& lookup,
                   int written) {
   mydocker::LinuxSys sys;
-  int64_t setup = 0, teardown = 0, lookups = 0;
+  int64_t setup = 0, teardown = 0, lookups = 0, floor = 0, floor_init = 0;
+  const bool paired = fs == "tmpfs" && written == 0;
+  const FloorPaths plain_floor = FloorFor(fs), init_floor = FloorFor(fs, false, true);
   for (auto _ : state) {
+    if (paired) {
+      auto a = FloorCycleNs(plain_floor);
+      auto b = a ? FloorCycleNs(init_floor) : Expected<int64_t>(a.error());
+      if (!b) {
+        fb::RecordFailure(state, what + " (paired floor)", b.error().Message());
+        break;
+      }
+      floor += *a;
+      floor_init += *b;
+    }
     int64_t t0 = fb::NowNs();
     auto ws = mydocker::Workspace::Create(sys, spec);
     int64_t t1 = fb::NowNs();
@@ -324,6 +350,10 @@ void RunWorkspace(benchmark::State& state, const std::string& what, const std::s
   state.counters["lookup_us"] = lookups / n / 1e3;
   state.counters["x_floor"] = (setup + teardown) / n / g.floor_ns[fs];
   state.counters["x_floor_init"] = (setup + teardown) / n / g.floor_init_ns[fs];
+  if (paired && floor > 0 && floor_init > 0) {
+    state.counters["x_floor_paired"] = double(setup + teardown) / floor;
+    state.counters["x_floor_init_paired"] = double(setup + teardown) / floor_init;
+  }
 }
 
 void BM_Workspace(benchmark::State& state, std::string fs, MountApi api, int layers,
