@@ -106,7 +106,7 @@ std::string SweepHtml(const SweepReport& report) {
   std::map<size_t, Row> rows;
   for (const auto& r : report.results) {
     Row& row = rows[r.point];
-    if (row.call.empty()) row.call = r.op + " " + r.args;
+    if (row.call.empty()) row.call = r.args.empty() ? r.op : r.args;
     ++row.outcomes[SweepModeName(r.mode)][r.outcome];
     if (!r.passed) row.failed.push_back(&r);
     std::set<std::string> after_gc(r.left_after_gc_probes.begin(), r.left_after_gc_probes.end());
@@ -156,12 +156,15 @@ std::string SweepHtml(const SweepReport& report) {
       h << "<br>";
     }
     h << "</td><td>";
-    for (const PointResult* f : row.failed) {
+    constexpr size_t kShown = 3;  // the rest are in the JSON and Markdown reports
+    for (size_t i = 0; i < row.failed.size() && i < kShown; ++i) {
+      const PointResult* f = row.failed[i];
       h << "<div class=\"fail\">" << (f->err ? Html(mydocker::ErrnoName(f->err)) + " " : "")
         << SweepModeName(f->mode) << ": "
         << Html(f->failures.empty() ? f->outcome : f->failures.front()) << "<br><code>"
         << Html(f->replay) << "</code></div>";
     }
+    if (row.failed.size() > kShown) h << "(" << row.failed.size() - kShown << " more failed runs)";
     h << "</td></tr>\n";
   }
   h << "</table></body></html>\n";
