@@ -2830,6 +2830,42 @@ struct FakeKernel::State {
     return Status{EINVAL};
   }
 
+  Result<int> Ioctl(int fd, unsigned long /*request*/, void* /*arg*/) {
+    if (!OfdOf(fd)) return {-1, EBADF};
+    return {-1, ENOTTY};
+  }
+
+  Result<pid_t> Setsid() { return {cur, 0}; }
+
+  Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) {
+    int ready = 0;
+    for (size_t i = 0; i < n; ++i) {
+      struct pollfd& q = fds[i];
+      q.revents = 0;
+      if (q.fd < 0) continue;
+      OpenFile* f = OfdOf(q.fd);
+      if (!f) {
+        q.revents = POLLNVAL;
+      } else if (f->kind == FileKind::kPipeR) {
+        const PipeObj& pp = pipes[f->pipe];
+        if (!pp.buf.empty()) q.revents |= q.events & POLLIN;
+        if (ofds[pp.wofd].refs <= 0) q.revents |= POLLHUP;
+      } else if (f->kind == FileKind::kPipeW) {
+        const PipeObj& pp = pipes[f->pipe];
+        if (ofds[pp.rofd].refs <= 0) q.revents |= POLLERR;
+        else q.revents |= q.events & POLLOUT;
+      } else {
+        q.revents |= q.events & (POLLIN | POLLOUT);
+      }
+      if (q.revents) ++ready;
+    }
+    if (ready == 0 && timeout_ms < 0) {
+      spdlog::warn("FakeKernel: pid {} would poll forever (nothing ready): EDEADLK", cur);
+      return {-1, EDEADLK};
+    }
+    return {ready, 0};
+  }
+
   // =========================================================================
   // 7. /proc
   // =========================================================================
@@ -3331,6 +3367,9 @@ Status FakeKernel::Signal(int s, mydocker::SignalDisposition d) {
   return s_->Signal(s, d);
 }
 Status FakeKernel::Prctl(int o, unsigned long a) { return s_->Prctl(o, a); }
+Result<int> FakeKernel::Ioctl(int fd, unsigned long r, void* a) { return s_->Ioctl(fd, r, a); }
+Result<pid_t> FakeKernel::Setsid() { return s_->Setsid(); }
+Result<int> FakeKernel::Poll(struct pollfd* f, size_t n, int t) { return s_->Poll(f, n, t); }
 
 pid_t FakeKernel::CurrentPid() const { return s_->cur; }
 

@@ -175,6 +175,14 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   mydocker::Status Signal(int sig,
                           mydocker::SignalDisposition disposition) override;
   mydocker::Status Prctl(int option, unsigned long arg2) override;
+  // No pty driver and no terminals: Ioctl fails ENOTTY on every open fd
+  // (EBADF on others), so `run -t` fails at "console: open pty". Setsid
+  // succeeds (sessions are not modelled). Poll reports pipes (data, or the
+  // other end closed) and files as ready; with nothing ready it returns 0 at
+  // once for a finite timeout and EDEADLK for an infinite one.
+  mydocker::Result<int> Ioctl(int fd, unsigned long request, void* arg) override;
+  mydocker::Result<pid_t> Setsid() override;
+  mydocker::Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) override;
 
   // ---- ProcessIdentity ----
   pid_t CurrentPid() const override;

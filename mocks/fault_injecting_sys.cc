@@ -296,6 +296,28 @@ Status FaultInjectingSys::Prctl(int option, unsigned long arg2) {
                    "option=" + std::to_string(option) + " arg2=" + std::to_string(arg2),
                    Status{}, [&] { return target().Prctl(option, arg2); });
 }
+Result<int> FaultInjectingSys::Ioctl(int fd, unsigned long request, void* arg) {
+  return Intercept(Op::kIoctl, {{}, {}, {}, {}, static_cast<uint64_t>(request)},
+                   "fd=" + std::to_string(fd) + " request=" + Hex(request),
+                   Result<int>{0, 0}, [&] { return target().Ioctl(fd, request, arg); });
+}
+Result<pid_t> FaultInjectingSys::Setsid() {
+  return Intercept(Op::kSetsid, {{}, {}, {}, {}, 0}, "", Result<pid_t>{kLieHandle, 0},
+                   [&] { return target().Setsid(); });
+}
+Result<int> FaultInjectingSys::Poll(struct pollfd* fds, size_t n, int timeout_ms) {
+  std::string fd_list;
+  for (size_t i = 0; i < n; ++i) {
+    fd_list += (i ? "," : "") + std::to_string(fds[i].fd);
+    // What a lie reports: every entry ready (a poll loop then reads, and the
+    // lied reads' 0 bytes end it). A real poll overwrites every revents.
+    fds[i].revents = static_cast<short>(fds[i].events | POLLHUP);
+  }
+  return Intercept(Op::kPoll, {{}, {}, {}, {}, 0},
+                   "fds=[" + fd_list + "] timeout=" + std::to_string(timeout_ms),
+                   Result<int>{static_cast<int>(n), 0},
+                   [&] { return target().Poll(fds, n, timeout_ms); });
+}
 
 // ---- the trace ----
 

@@ -122,6 +122,11 @@ class FaultInjectingSys : public SysWrapper {
   mydocker::Status Signal(int sig,
                           mydocker::SignalDisposition disposition) override;
   mydocker::Status Prctl(int option, unsigned long arg2) override;
+  // A lie: Ioctl reports 0, Setsid a session id that does not exist, Poll
+  // every entry ready (revents = events | POLLHUP).
+  mydocker::Result<int> Ioctl(int fd, unsigned long request, void* arg) override;
+  mydocker::Result<pid_t> Setsid() override;
+  mydocker::Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) override;
 
  private:
   template <class R, class F>

@@ -82,6 +82,11 @@ class MockSys : public mydocker::Sys {
               (int sig, mydocker::SignalDisposition disposition), (override));
   MOCK_METHOD(mydocker::Status, Prctl, (int option, unsigned long arg2),
               (override));
+  MOCK_METHOD(mydocker::Result<int>, Ioctl, (int fd, unsigned long request, void* arg),
+              (override));
+  MOCK_METHOD(mydocker::Result<pid_t>, Setsid, (), (override));
+  MOCK_METHOD(mydocker::Result<int>, Poll, (struct pollfd* fds, size_t n, int timeout_ms),
+              (override));
 };
 
 }  // namespace faultline

@@ -135,6 +135,13 @@ class SysWrapper : public mydocker::Sys {
   mydocker::Status Prctl(int option, unsigned long arg2) override {
     return target_.Prctl(option, arg2);
   }
+  mydocker::Result<int> Ioctl(int fd, unsigned long request, void* arg) override {
+    return target_.Ioctl(fd, request, arg);
+  }
+  mydocker::Result<pid_t> Setsid() override { return target_.Setsid(); }
+  mydocker::Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) override {
+    return target_.Poll(fds, n, timeout_ms);
+  }
 
  private:
   mydocker::Sys& target_;

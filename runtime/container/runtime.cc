@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/container/console.h"
 #include "runtime/sys/fs_util.h"
 
 namespace mydocker {
@@ -242,6 +243,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (!made.ok()) return MakeError("container: create directory", dir, made.err);
   pid_t child = 0;
   std::vector<int> open_fds;
+  std::optional<Pty> pty;  // -t
   auto fail = [&](Error e) -> Expected<RunResult> {
     for (int fd : open_fds) sys_.Close(fd);
     if (child > 0) {
@@ -285,8 +287,17 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (!report_pipe.ok()) return fail(MakeError("container: pipe", "report", report_pipe.err));
   open_fds.push_back(report_pipe.value.read_fd);
   open_fds.push_back(report_pipe.value.write_fd);
+  int size_from = -1;  // the caller's terminal the console's size follows
+  if (spec.tty) {
+    size_from = WindowSizeSource(sys_, {0, 1});
+    auto p = OpenPty(sys_, size_from);
+    if (!p) return fail(p.error());
+    pty = *p;
+    open_fds.push_back(pty->master);
+    open_fds.push_back(pty->slave);
+  }
   int stdin_fd = -1;
-  if (!spec.interactive) {
+  if (!spec.interactive && !spec.tty) {
     auto null_fd = sys_.Open("/dev/null", O_RDONLY | O_CLOEXEC, 0);
     if (!null_fd.ok()) return fail(MakeError("container: open stdin", "/dev/null", null_fd.err));
     stdin_fd = null_fd.value;
@@ -294,13 +305,18 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   }
 
   InitPlan plan;
-  plan.steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes});
+  plan.steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
+                                           pty ? pty->slave_path : ""});
   plan.env = MergeEnv(config_.inherited_env, spec.env);
   plan.path_dirs = PathOf(plan.env);
   plan.command_fd = cmd_pipe.value.read_fd;
   plan.report_fd = report_pipe.value.write_fd;
   plan.stdin_fd = stdin_fd;
   plan.close_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
+  if (pty) {
+    plan.console_fd = pty->slave;
+    plan.close_fds.push_back(pty->master);
+  }
   const std::string command = EncodeCommand(spec.argv);
   PrepareInitPlan(&plan, command.size());
 
@@ -312,6 +328,11 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   sys_.Close(report_pipe.value.write_fd);
   if (stdin_fd >= 0) sys_.Close(stdin_fd);
   open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
+  if (pty) {
+    // Only the container holds the slave now: its exit ends the relay.
+    sys_.Close(pty->slave);
+    open_fds.push_back(pty->master);
+  }
 
   // 5. Attach, record, go.
   if (Outcome o = cgroup->Attach(child); !o) return fail(o.error());
@@ -342,6 +363,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
   sys_.Close(cmd_pipe.value.write_fd);
   open_fds = {report_pipe.value.read_fd};
+  if (pty) open_fds.push_back(pty->master);
 
   // 6. Did init reach exec?
   InitReport report{};
@@ -358,6 +380,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   }
   sys_.Close(report_pipe.value.read_fd);
   open_fds.clear();
+  if (pty) open_fds.push_back(pty->master);
 
   RunResult result;
   result.id = s.id;
@@ -378,6 +401,9 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
         name = "stdin";
       } else if (report.step == kStepPdeathsig) {
         name = "prctl(PR_SET_PDEATHSIG)";
+      } else if (report.step == kStepConsole) {
+        name = "console (setsid, TIOCSCTTY, dup2)";
+        path = pty ? pty->slave_path : "";
       }
       init_error = MakeError("container init: " + name, path, report.err);
     }
@@ -390,9 +416,30 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     config_.on_running(s);
   }
 
-  // 7. Wait, then tear down.
+  // 7. The console, then wait, then tear down.
   sys_.Signal(SIGINT, SignalDisposition::kIgnore);
   sys_.Signal(SIGQUIT, SignalDisposition::kIgnore);
+  if (pty) {
+    if (!init_error) {
+      // Raw mode only when the caller's keys go to the container; restored
+      // when `raw` goes out of scope, whatever happens below.
+      RawMode raw = spec.interactive ? RawMode::Enter(sys_, 0) : RawMode();
+      // A caller that stops reading our output must not kill the runtime
+      // (SIGPIPE) while the container runs: the relay then drops output.
+      sys_.Signal(SIGPIPE, SignalDisposition::kIgnore);
+      RelaySpec relay;
+      relay.master = pty->master;
+      relay.forward_input = spec.interactive;
+      relay.winsize_from = size_from;
+      if (Outcome o = RelayConsole(sys_, relay); !o) {
+        spdlog::warn("container {}: {}; waiting for it without a console", s.id,
+                     o.error().Message());
+      }
+      sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
+    }
+    sys_.Close(pty->master);
+    open_fds.clear();
+  }
   Result<int> status{0, EINTR};
   while (status.err == EINTR) status = sys_.Waitpid(child, 0);
   sys_.Signal(SIGINT, SignalDisposition::kDefault);

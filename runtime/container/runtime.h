@@ -15,7 +15,14 @@
 //   5. cgroup attach of the child; state "running"; the command written to
 //      the command pipe (the child's go signal)
 //   6. the report pipe: EOF = exec succeeded; else {step, errno}
-//   7. waitpid; then teardown: cgroup, workspace, the container directory.
+//   7. with -t, the console relay (console.h) until the container's side of
+//      the pty is closed; waitpid; then teardown: cgroup, workspace, the
+//      container directory.
+//
+// -t: a pty pair is opened on the host before clone; its slave is the
+// container's controlling terminal, fds 0-2 and /dev/console. With -i the
+// caller's stdin is relayed to it (the caller's terminal in raw mode, if it
+// is one, restored on every path); its output goes to the caller's stdout.
 #pragma once
 
 #include <sys/types.h>
@@ -49,7 +56,7 @@ struct RunSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // extra KEY=VAL (-e), after the inherited env
   bool interactive = false;      // -i: keep stdin
-  bool tty = false;              // -t: the caller's terminal is the console
+  bool tty = false;              // -t: a pty is the console (console.h)
   std::string name;              // default: the id
   std::string hostname;          // default: the id
   CgroupLimits limits;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -251,6 +252,25 @@ int RunInit(Sys& sys, InitPlan& plan) {
       return 125;
     }
     sys.Close(plan.stdin_fd);
+  }
+  if (plan.console_fd >= 0) {
+    // A new session whose controlling terminal is the pty: the command gets
+    // job control, ^C from the terminal, SIGWINCH, and `tty` names it.
+    if (auto sid = sys.Setsid(); !sid.ok()) {
+      Report(sys, plan.report_fd, kStepConsole, sid.err);
+      return 125;
+    }
+    if (auto ctty = sys.Ioctl(plan.console_fd, TIOCSCTTY, nullptr); !ctty.ok()) {
+      Report(sys, plan.report_fd, kStepConsole, ctty.err);
+      return 125;
+    }
+    for (int fd = 0; fd <= 2; ++fd) {
+      if (Status st = sys.Dup2(plan.console_fd, fd); !st.ok()) {
+        Report(sys, plan.report_fd, kStepConsole, st.err);
+        return 125;
+      }
+    }
+    if (plan.console_fd > 2) sys.Close(plan.console_fd);
   }
   sys.Signal(SIGINT, SignalDisposition::kDefault);
   sys.Signal(SIGQUIT, SignalDisposition::kDefault);

@@ -16,7 +16,9 @@
 //      itself, volumes, a minimal /dev (tmpfs: null zero full random urandom
 //      tty, pts, ptmx, shm, console), pivot_root(".", "."), detach the old
 //      root, /proc, /sys, sethostname;
-//   4. execs the command, trying each PATH candidate.
+//   4. with a console (-t): setsid, the pty slave as controlling terminal
+//      (TIOCSCTTY) and as fds 0, 1 and 2;
+//   5. execs the command, trying each PATH candidate.
 // On failure it writes InitReport{step index, errno} to the report pipe
 // (close-on-exec: EOF there means the exec succeeded) and exits with 125,
 // 126 (cannot execute) or 127 (not found), as docker does.
@@ -76,6 +78,7 @@ constexpr int32_t kStepReadCommand = -1;
 constexpr int32_t kStepExec = -2;
 constexpr int32_t kStepStdio = -3;
 constexpr int32_t kStepPdeathsig = -4;
+constexpr int32_t kStepConsole = -5;  // setsid, TIOCSCTTY or dup2 of the pty slave
 
 struct InitReport {
   int32_t step = 0;  // index into steps, or one of kStep*
@@ -89,6 +92,8 @@ struct InitPlan {
   int command_fd = -1;            // read end of the command pipe
   int report_fd = -1;             // write end of the report pipe (CLOEXEC)
   int stdin_fd = -1;              // dup'ed onto 0 when >= 0
+  int console_fd = -1;            // -t: the pty slave, made the controlling
+                                  // terminal and dup'ed onto 0, 1, 2
   std::vector<int> close_fds;     // parent-side fds the child must close
 
   // Preallocated in the parent, used by the child.

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -211,6 +212,24 @@ Status LinuxSys::Signal(int sig, SignalDisposition disposition) {
 
 Status LinuxSys::Prctl(int option, unsigned long arg2) {
   return FromRc(::prctl(option, arg2, 0, 0, 0));
+}
+
+Result<int> LinuxSys::Ioctl(int fd, unsigned long request, void* arg) {
+  int rc = ::ioctl(fd, request, arg);
+  if (rc < 0) return {-1, errno};
+  return {rc, 0};
+}
+
+Result<pid_t> LinuxSys::Setsid() {
+  pid_t sid = ::setsid();
+  if (sid < 0) return {-1, errno};
+  return {sid, 0};
+}
+
+Result<int> LinuxSys::Poll(struct pollfd* fds, size_t n, int timeout_ms) {
+  int rc = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
+  if (rc < 0) return {-1, errno};
+  return {rc, 0};
 }
 
 }  // namespace mydocker

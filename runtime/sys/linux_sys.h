@@ -47,6 +47,9 @@ class LinuxSys final : public Sys {
   Status Kill(pid_t pid, int sig) override;
   Status Signal(int sig, SignalDisposition disposition) override;
   Status Prctl(int option, unsigned long arg2) override;
+  Result<int> Ioctl(int fd, unsigned long request, void* arg) override;
+  Result<pid_t> Setsid() override;
+  Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) override;
 };
 
 }  // namespace mydocker

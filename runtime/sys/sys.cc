@@ -8,7 +8,8 @@ constexpr const char* kOpNames[] = {
     "link",   "mknod",   "chmod",      "lchown",      "lstat",    "statfs",
     "readdir", "readlink", "open",     "close",       "read",     "write",
     "pipe",   "dup2",    "chdir",      "sethostname", "clone",    "execve",
-    "waitpid", "kill",   "signal",     "prctl",
+    "waitpid", "kill",   "signal",     "prctl",       "ioctl",    "setsid",
+    "poll",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) ==
               static_cast<size_t>(Op::kCount));

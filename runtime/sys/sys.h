@@ -15,6 +15,8 @@
 //    kernel sees them.
 #pragma once
 
+#include <errno.h>
+#include <poll.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -62,6 +64,9 @@ enum class Op : uint8_t {
   kKill,
   kSignal,
   kPrctl,
+  kIoctl,
+  kSetsid,
+  kPoll,
   kCount,  // not an op: the number of ops
 };
 
@@ -192,6 +197,22 @@ class Sys {
   virtual Status Kill(pid_t pid, int sig) = 0;
   virtual Status Signal(int sig, SignalDisposition disposition) = 0;
   virtual Status Prctl(int option, unsigned long arg2) = 0;
+
+  // Terminals (mydocker run -t). These three default to ENOSYS so that a
+  // double modelling only files (the probes' and cgroups' unit tests) need
+  // not implement them; LinuxSys, SysWrapper, MockSys, FaultInjectingSys
+  // and FakeKernel override them.
+  // ioctl(2) with a pointer argument (TCGETS, TIOCGPTN, ...; nullptr for
+  // the integer 0 of TIOCSCTTY); value: ioctl's return value.
+  virtual Result<int> Ioctl(int fd, unsigned long request, void* arg) {
+    return {-1, ENOSYS};
+  }
+  // setsid(2); value: the new session id.
+  virtual Result<pid_t> Setsid() { return {-1, ENOSYS}; }
+  // poll(2) over n entries; value: the number of entries with revents.
+  virtual Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) {
+    return {-1, ENOSYS};
+  }
 };
 
 }  // namespace mydocker

@@ -10,12 +10,19 @@
 // first prove the probes see it (mount, cgroups, processes, holders), so
 // "nothing left" is not the probe being blind.
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <functional>
 #include <set>
@@ -137,6 +144,101 @@ class MydockerRun : public PrivilegedTest {
 
   Snapshot before_;
 };
+
+// What a mydocker run on a terminal of this test did.
+struct TtyRun {
+  int exit_code = -1;            // exit status, 128+signal, -1: not started/timed out
+  std::string out;               // everything read from the terminal's master
+  struct termios before = {}, after = {};  // the terminal's settings around the run
+  std::string error;             // why it could not run
+};
+
+// Runs argv with the slave of a fresh pty pair (openpty, this process's) as
+// its controlling terminal and fds 0-2, the window rows x cols; writes input
+// to the master once started; reads the master until every slave holder is
+// gone (EIO) or 30 s pass (then SIGKILLs it, only this pid); reaps it.
+TtyRun RunOnPty(const std::vector<std::string>& argv, unsigned short rows, unsigned short cols,
+                const std::string& input = "") {
+  TtyRun r;
+  int m = -1, s = -1;
+  struct winsize ws = {};
+  ws.ws_row = rows;
+  ws.ws_col = cols;
+  if (::openpty(&m, &s, nullptr, nullptr, &ws) != 0) {
+    r.error = std::string("openpty: ") + strerror(errno);
+    return r;
+  }
+  ::fcntl(m, F_SETFD, FD_CLOEXEC);
+  ::fcntl(s, F_SETFD, FD_CLOEXEC);
+  ::tcgetattr(s, &r.before);
+  const std::string slave_path = ::ptsname(m);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::setsid() < 0 || ::ioctl(s, TIOCSCTTY, 0) != 0) ::_exit(120);
+    for (int fd = 0; fd <= 2; ++fd) {
+      if (::dup2(s, fd) < 0) ::_exit(121);
+    }
+    ::execv(args[0], args.data());
+    ::_exit(122);
+  }
+  ::close(s);
+  if (pid < 0) {
+    r.error = std::string("fork: ") + strerror(errno);
+    ::close(m);
+    return r;
+  }
+  if (!input.empty() && ::write(m, input.data(), input.size()) != static_cast<ssize_t>(input.size())) {
+    r.error = std::string("write input: ") + strerror(errno);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  char buf[4096];
+  bool timed_out = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd pfd = {m, POLLIN, 0};
+    int n = ::poll(&pfd, 1, static_cast<int>(left));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    ssize_t got = ::read(m, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;  // EIO: no slave holder left
+    r.out.append(buf, static_cast<size_t>(got));
+  }
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!timed_out) {
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  } else {
+    r.error += "timed out after 30 s";
+  }
+  // The terminal outlives its last slave holder while the master is open.
+  int again = ::open(slave_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (again >= 0) {
+    ::tcgetattr(again, &r.after);
+    ::close(again);
+  } else {
+    r.error += " reopen " + slave_path + ": " + strerror(errno);
+  }
+  ::close(m);
+  return r;
+}
+
+bool SameTermios(const struct termios& a, const struct termios& b) {
+  return a.c_iflag == b.c_iflag && a.c_oflag == b.c_oflag && a.c_cflag == b.c_cflag &&
+         a.c_lflag == b.c_lflag && std::memcmp(a.c_cc, b.c_cc, sizeof a.c_cc) == 0;
+}
 
 // Script for a container that does `work`, then waits for /sig/go (a file
 // the test creates on the host through the volume) before exiting.
@@ -559,6 +661,102 @@ TEST_F(MydockerRun, StateRootOnATmpfsHoldsTheContainerAndGcNeedsIt) {
   ASSERT_EQ(::rmdir(containers.c_str()), 0) << strerror(errno);
   ASSERT_EQ(::umount2(state.c_str(), MNT_DETACH), 0) << strerror(errno);
   ASSERT_EQ(::rmdir(state.c_str()), 0);
+}
+
+// -t: the container's stdio is a pty of its own, so `tty` names a terminal
+// (/dev/console, the bind of the slave, or /dev/pts/N) and `stty size`
+// shows the caller's window size; the caller's terminal is left as it was.
+TEST_F(MydockerRun, TtyGivesTheCommandATerminalWithTheCallersSize) {
+  TtyRun r = RunOnPty(env().MydockerArgv({"run", "-t", kImage, "sh", "-c", "tty; stty size"}),
+                      37, 111);
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  // Each "\n" gets a "\r" from the container's pty and one more from this
+  // test's (not in raw mode without -i), as on a real terminal.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("(/dev/console|/dev/pts/[0-9]+)\r*\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("not a tty")));
+  EXPECT_THAT(r.out, HasSubstr("37 111"));
+  EXPECT_TRUE(SameTermios(r.before, r.after)) << "the caller's terminal was changed";
+  ExpectHostAsBefore(before_, "run -t tty");
+}
+
+// -it: the caller's keys reach the container's shell through the relay (the
+// caller's terminal in raw mode meanwhile), and its settings come back on a
+// normal exit and on a failed exec.
+TEST_F(MydockerRun, InteractiveTtyRelaysInputAndRestoresTheTerminal) {
+  TtyRun r = RunOnPty(env().MydockerArgv({"run", "-i", "-t", kImage, "sh"}), 24, 80,
+                      "echo in-$((6*7))-side; exit 3\n");
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("in-42-side"));
+  EXPECT_TRUE(SameTermios(r.before, r.after)) << "raw mode left on the caller's terminal";
+  ExpectHostAsBefore(before_, "run -it sh");
+
+  r = RunOnPty(env().MydockerArgv({"run", "-i", "-t", kImage, "no-such-command"}), 24, 80);
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.exit_code, 127) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("no-such-command"));
+  EXPECT_TRUE(SameTermios(r.before, r.after)) << "raw mode left after a failed exec";
+  ExpectHostAsBefore(before_, "run -it with a missing command");
+}
+
+// -t without a terminal anywhere (stdin /dev/null or a pipe, stdout a pipe):
+// the container still gets a pty; its output is relayed to the pipe.
+TEST_F(MydockerRun, TtyWorksWithoutACallerTerminal) {
+  // (No caller terminal: the pty keeps the size 0x0, which busybox's
+  // `stty size` refuses; `tty` is the check here.)
+  CommandResult r = Run({"-t", kImage, "tty"});
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("(/dev/console|/dev/pts/[0-9]+)"));
+  EXPECT_THAT(r.out, Not(HasSubstr("not a tty")));
+  ExpectHostAsBefore(before_, "run -t without a terminal");
+
+  // -it with input from a pipe: relayed, and its end is the terminal's EOF.
+  int in[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  const std::string input = "echo piped-$((2+3)); exit 4\n";
+  ASSERT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+  ::close(in[1]);
+  const auto argv = env().MydockerArgv({"run", "-i", "-t", kImage, "sh"});
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::dup2(in[0], 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(out[1], 2) < 0) ::_exit(121);
+    ::execv(args[0], args.data());
+    ::_exit(122);
+  }
+  ASSERT_GT(pid, 0);
+  ::close(in[0]);
+  ::close(out[1]);
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    struct pollfd pfd = {out[0], POLLIN, 0};
+    int n = ::poll(&pfd, 1, 30000);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      ::kill(pid, SIGKILL);
+      ADD_FAILURE() << "no end of output after 30 s: " << got;
+      break;
+    }
+    ssize_t k = ::read(out[0], buf, sizeof buf);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got.append(buf, static_cast<size_t>(k));
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 4) << got;
+  EXPECT_THAT(got, HasSubstr("piped-5"));
+  ExpectHostAsBefore(before_, "run -it from a pipe");
 }
 
 }  // namespace
