@@ -1,6 +1,7 @@
 #include "harness/sweep/common.h"
 
 #include <errno.h>
+#include <sys/mount.h>
 
 #include <algorithm>
 #include <iterator>
@@ -148,6 +149,26 @@ mydocker::RuntimeConfig ConfigFor(const std::string& root, const std::string& cg
   c.inherited_env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
   c.new_id = [] { return std::string(kSweepId); };
   return c;
+}
+
+bool Under(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                         path[dir.size()] == '/');
+}
+
+void DetachMountsUnder(mydocker::Sys& sys, const std::string& dir) {
+  for (int round = 0; round < 8; ++round) {
+    auto table = mydocker::ReadMountinfo(sys, "/proc/self/mountinfo");
+    if (!table) return;
+    std::vector<std::string> targets;
+    for (const auto& m : *table) {
+      if (Under(m.target, dir)) targets.push_back(m.target);
+    }
+    if (targets.empty()) return;
+    std::sort(targets.begin(), targets.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
+  }
 }
 
 }  // namespace faultline::sweep_internal

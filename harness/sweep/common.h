@@ -59,6 +59,13 @@ std::set<std::string> FdSet(mydocker::Sys& sys);
 std::vector<ProbeDiff> FdDiff(const std::set<std::string>& before,
                               const std::set<std::string>& after);
 
+// path is dir or below it (by whole components).
+bool Under(const std::string& path, const std::string& dir);
+
+// Detaches (MNT_DETACH) every mount point at or under dir in the caller's
+// mount namespace, deepest first, until none is left (8 rounds at most).
+void DetachMountsUnder(mydocker::Sys& sys, const std::string& dir);
+
 mydocker::RuntimeConfig ConfigFor(const std::string& root, const std::string& cgroup_parent);
 
 }  // namespace faultline::sweep_internal

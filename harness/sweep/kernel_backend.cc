@@ -412,7 +412,7 @@ class KernelSweepBackend : public SweepBackend {
     Scrub();
     std::vector<std::string> left = RemoveCgroupParent(sys_, cgroup_parent_);
     for (const auto& l : left) spdlog::error("sweep: cgroup left: {}", l);
-    DetachMountsUnder(scratch_);
+    DetachMountsUnder(sys_, scratch_);
     if (!options_.keep_scratch) {
       if (auto o = mydocker::RemoveTree(sys_, scratch_, "sweep: remove scratch"); !o) {
         spdlog::error("sweep: {}", o.error().Message());
@@ -620,22 +620,6 @@ class KernelSweepBackend : public SweepBackend {
     ::_exit(0);
   }
 
-  // Mount points under dir in this namespace, deepest first, detached.
-  void DetachMountsUnder(const std::string& dir) {
-    for (int round = 0; round < 8; ++round) {
-      auto table = mydocker::ReadMountinfo(sys_, "/proc/self/mountinfo");
-      if (!table) return;
-      std::vector<std::string> targets;
-      for (const auto& m : *table) {
-        if (m.target == dir || m.target.rfind(dir + "/", 0) == 0) targets.push_back(m.target);
-      }
-      if (targets.empty()) return;
-      std::sort(targets.begin(), targets.end(),
-                [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-      for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
-    }
-  }
-
   // Back to the prepared world after a run that left something: processes
   // in the cgroup parent (ours) killed, mounts under the scratch detached,
   // the containers' directories and cgroups removed. Marks the backend
@@ -666,7 +650,7 @@ class KernelSweepBackend : public SweepBackend {
     }
     for (pid_t c : OwnChildren()) ::kill(c, SIGKILL);
     ReapChildren(std::chrono::milliseconds(1000));
-    DetachMountsUnder(root_ + "/containers");
+    DetachMountsUnder(sys_, root_ + "/containers");
     if (auto ents = sys_.ReadDir(root_ + "/containers"); ents.ok()) {
       for (const auto& e : ents.value) {
         (void)mydocker::RemoveTree(sys_, root_ + "/containers/" + e.name, "sweep: scrub");

@@ -47,16 +47,13 @@ using mydocker::MakeError;
 using mydocker::Outcome;
 using seccomp::SyscallEvent;
 using seccomp::Verdict;
+using namespace sweep_internal;
 
 // The container name (runc/crun id, mydocker --name) of every run.
 constexpr const char* kContainerName = "faultline-sweep";
 constexpr uint64_t kCloneThread = CLONE_THREAD;
 constexpr size_t kMessageMax = 2000;
 
-bool Under(const std::string& path, const std::string& dir) {
-  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-                         path[dir.size()] == '/');
-}
 
 std::string FindInSystemPath(const std::string& name) {
   for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin",
@@ -165,8 +162,8 @@ class SeccompSweepBackend : public SweepBackend {
     for (const auto& d : {state_, work_, tmpdir_}) {
       MYDOCKER_TRY(mydocker::MkdirAll(sys_, d, 0700, step + ": create directory"));
     }
-    MYDOCKER_TRY(sweep_internal::MakeVolumes(sys_, workload, scratch_ + "/volumes"));
-    MYDOCKER_TRY(sweep_internal::EnsureCgroupParentDirs(sys_, cgroup_parent_));
+    MYDOCKER_TRY(MakeVolumes(sys_, workload, scratch_ + "/volumes"));
+    MYDOCKER_TRY(EnsureCgroupParentDirs(sys_, cgroup_parent_));
 
     ContainerRequest req;
     req.id = kContainerName;
@@ -174,7 +171,7 @@ class SeccompSweepBackend : public SweepBackend {
     req.env = workload.env;
     req.hostname = workload.hostname;
     req.limits = workload.limits;
-    req.volumes = sweep_internal::SpecFor(workload, scratch_ + "/volumes").volumes;
+    req.volumes = SpecFor(workload, scratch_ + "/volumes").volumes;
     // TMPDIR too: crun puts its clone of its own binary there.
     scope_.dirs = {state_, tmpdir_};
     scope_.cgroup_parent = cgroup_parent_;
@@ -293,7 +290,7 @@ class SeccompSweepBackend : public SweepBackend {
     for (const auto& l : RemoveCgroupParent(sys_, cgroup_parent_)) {
       spdlog::error("sweep: cgroup left: {}", l);
     }
-    DetachMountsUnder(scratch_);
+    DetachMountsUnder(sys_, scratch_);
     if (!options_.keep_scratch) {
       if (auto o = mydocker::RemoveTree(sys_, scratch_, "sweep: remove scratch"); !o) {
         spdlog::error("sweep: {}", o.error().Message());
@@ -472,22 +469,6 @@ class SeccompSweepBackend : public SweepBackend {
                              std::to_string(p.exit_code) + p.start_error + ": " + MessageOf(text));
   }
 
-  // Mount points under dir in this namespace, deepest first, detached.
-  void DetachMountsUnder(const std::string& dir) {
-    for (int round = 0; round < 8; ++round) {
-      auto table = mydocker::ReadMountinfo(sys_, "/proc/self/mountinfo");
-      if (!table) return;
-      std::vector<std::string> targets;
-      for (const auto& m : *table) {
-        if (Under(m.target, dir)) targets.push_back(m.target);
-      }
-      if (targets.empty()) return;
-      std::sort(targets.begin(), targets.end(),
-                [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-      for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
-    }
-  }
-
   // Back to the prepared world after a run that left something: processes
   // of the cgroup parent (ours) killed, mounts under the scratch detached,
   // the bundle, state entries and cgroups removed. Marks the backend broken
@@ -515,7 +496,7 @@ class SeccompSweepBackend : public SweepBackend {
         }
       }
     }
-    for (const auto& d : {bundle_, state_, tmpdir_}) DetachMountsUnder(d);
+    for (const auto& d : {bundle_, state_, tmpdir_}) DetachMountsUnder(sys_, d);
     // Unmounted if mounted (in our namespace), then removed.
     for (const auto& p : SharedTmpDiff().appeared) {
       ::umount2(p.c_str(), MNT_DETACH);
