@@ -105,8 +105,10 @@ struct SweepRun {
   // leaves something behind ("mydocker gc"); "" when the runtime promises
   // nothing (runc, crun: their cleanup command is run anyway).
   std::string cleanup_hint;
-  // External: the error must name the injected errno (by name or by its
-  // strerror text); otherwise that is only noted.
+  // External: an error that does not name the injected errno (by name or by
+  // its strerror text) is noted (a later call may truly have failed with
+  // another: the supervisor cannot see results); strict: an error that names
+  // no errno at all fails.
   bool strict_errno = false;
   // External: the runtime did not finish within the backend's deadline
   // (killed): a hang, a defect of the runtime.
