@@ -19,7 +19,7 @@ size_t IndexOf(const std::vector<InitStep>& steps, const std::string& name) {
 }
 
 TEST(InitPlan, OrderFollowsTheKernelsRules) {
-  auto s = BuildRootfsSteps(RootfsSpec{"/r/c/merged", "box", {{"/srv", "/data/in", true}}});
+  auto s = BuildRootfsSteps(RootfsSpec{"/r/c/merged", "box", {{"/srv", "/data/in", true}}, ""});
   // rprivate first, before any mount of ours can propagate to the host.
   ASSERT_FALSE(s.empty());
   EXPECT_EQ(s[0].name, "make / rprivate");
@@ -45,7 +45,7 @@ TEST(InitPlan, OrderFollowsTheKernelsRules) {
 }
 
 TEST(InitPlan, MinimalDevHasTheIssueList) {
-  auto s = BuildRootfsSteps(RootfsSpec{"/m", "h", {}});
+  auto s = BuildRootfsSteps(RootfsSpec{"/m", "h", {}, ""});
   for (const char* dev : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
                           "/dev/urandom", "/dev/tty"}) {
     size_t i = IndexOf(s, std::string("mknod ") + dev);
