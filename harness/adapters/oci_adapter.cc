@@ -48,7 +48,7 @@ class OciAdapter : public RuntimeAdapter {
   std::string name() const override { return rt_; }
 
   Outcome Prepare() override {
-    binary_ = FindBinary(rt_);
+    binary_ = FindSystemBinary(rt_);
     if (binary_.empty()) return MakeError(rt_ + ": find binary", rt_, ENOENT, "not installed");
     for (const auto& d : {state_root_, bundles_, work_}) {
       MYDOCKER_TRY(mydocker::MkdirAll(sys_, d, 0700, rt_ + ": create directory"));
@@ -170,14 +170,6 @@ class OciAdapter : public RuntimeAdapter {
   std::string HostHostname() override { return HostHostnameNow(); }
 
  private:
-  static std::string FindBinary(const std::string& name) {
-    for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"}) {
-      std::string p = std::string(dir) + "/" + name;
-      if (access(p.c_str(), X_OK) == 0) return p;
-    }
-    return "";
-  }
-
   std::vector<std::string> Cmd(const std::vector<std::string>& rest) const {
     std::vector<std::string> v = {binary_, "--root", state_root_};
     if (rt_ == "crun") v.push_back("--cgroup-manager=cgroupfs");

@@ -222,4 +222,13 @@ std::string ShellJoin(const std::vector<std::string>& argv) {
   return out;
 }
 
+std::string FindSystemBinary(const std::string& name) {
+  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin",
+                          "/bin"}) {
+    std::string p = std::string(dir) + "/" + name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
 }  // namespace faultline

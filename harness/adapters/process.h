@@ -54,6 +54,10 @@ int ReapOrphans();
 std::string ReadTextFile(const std::string& path);
 bool WriteTextFile(const std::string& path, const std::string& content);
 
+// An installed program: the first executable <dir>/name in /usr/local/sbin,
+// /usr/local/bin, /usr/sbin, /usr/bin, /sbin, /bin; "" when none.
+std::string FindSystemBinary(const std::string& name);
+
 // A shell-quoted command line, for replay commands.
 std::string ShellJoin(const std::vector<std::string>& argv);
 

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -127,15 +126,7 @@ int Main(const SweepArgs& a) {
     o.runtime = a.runtime;
     o.binary = a.runtime_binary;
     if (o.binary.empty() && o.runtime == "mydocker") o.binary = DefaultMydockerBinary();
-    if (!a.syscalls.empty()) {
-      for (const auto& item : a.syscalls) {
-        std::stringstream ss(item);
-        std::string name;
-        while (std::getline(ss, name, ',')) {
-          if (!name.empty()) o.syscalls.push_back(name);
-        }
-      }
-    }
+    o.syscalls = SplitList(a.syscalls);
     o.image_tar = image_tar();
     if (o.image_tar.empty()) return 2;
     o.keep_scratch = a.keep_scratch;

@@ -55,15 +55,6 @@ constexpr uint64_t kCloneThread = CLONE_THREAD;
 constexpr size_t kMessageMax = 2000;
 
 
-std::string FindInSystemPath(const std::string& name) {
-  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin",
-                          "/bin"}) {
-    std::string p = std::string(dir) + "/" + name;
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
 // The tail of a runtime's stderr: its error, without the noise before it.
 std::string MessageOf(const std::string& err_text) {
   std::string t = err_text;
@@ -129,7 +120,7 @@ class SeccompSweepBackend : public SweepBackend {
     }
     if (::geteuid() != 0) return MakeError(step, "", EPERM, "needs root");
     binary_ = options_.binary;
-    if (binary_.empty() && (rt == "runc" || rt == "crun")) binary_ = FindInSystemPath(rt);
+    if (binary_.empty() && (rt == "runc" || rt == "crun")) binary_ = FindSystemBinary(rt);
     // The runtime runs in the scratch's work directory: a relative path
     // must not change its meaning.
     if (!binary_.empty()) binary_ = std::filesystem::absolute(binary_).lexically_normal().string();

@@ -25,19 +25,6 @@ namespace {
 using mydocker::Error;
 using mydocker::MakeError;
 
-std::vector<std::string> SplitList(const std::vector<std::string>& items) {
-  std::vector<std::string> out;
-  for (const auto& item : items) {
-    std::stringstream ss(item);
-    std::string part;
-    while (std::getline(ss, part, ',')) {
-      part.erase(0, part.find_first_not_of(" \t"));
-      part.erase(part.find_last_not_of(" \t") + 1);
-      if (!part.empty()) out.push_back(part);
-    }
-  }
-  return out;
-}
 
 bool Contains(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
@@ -142,6 +129,20 @@ std::vector<std::string> TraceAround(const SweepRun& run) {
 }
 
 }  // namespace
+
+std::vector<std::string> SplitList(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    std::stringstream ss(item);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      part.erase(0, part.find_first_not_of(" \t"));
+      part.erase(part.find_last_not_of(" \t") + 1);
+      if (!part.empty()) out.push_back(part);
+    }
+  }
+  return out;
+}
 
 const char* SweepModeName(SweepMode m) {
   switch (m) {

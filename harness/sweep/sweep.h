@@ -45,6 +45,10 @@ enum class SweepMode : uint8_t { kTransient, kPersistent, kCrash };
 const char* SweepModeName(SweepMode m);  // "transient", "persistent", "crash"
 bool SweepModeFromName(const std::string& name, SweepMode* m);
 
+// "a,b" "c" -> {a, b, c}: comma-separated items, also given repeatedly;
+// blanks trimmed, empty items dropped.
+std::vector<std::string> SplitList(const std::vector<std::string>& items);
+
 // Parses "EPERM,EBUSY" / "transient,crash" (comma-separated, also given
 // repeatedly). Errors name the bad item.
 mydocker::Expected<std::vector<int>> ParseErrnoList(const std::vector<std::string>& items);
