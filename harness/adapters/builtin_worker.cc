@@ -10,7 +10,7 @@
 
 #include "harness/adapters/fault_bridge.h"
 #include "harness/adapters/process.h"
-#include "mocks/fault_injecting_sys.h"
+#include "faults/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/linux_sys.h"
 

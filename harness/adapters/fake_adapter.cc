@@ -12,8 +12,8 @@
 
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/fault_bridge.h"
-#include "mocks/fake_kernel.h"
-#include "mocks/fault_injecting_sys.h"
+#include "fakekernel/fake_kernel.h"
+#include "faults/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 
 namespace faultline {

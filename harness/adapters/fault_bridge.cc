@@ -1,7 +1,7 @@
 #include "harness/adapters/fault_bridge.h"
 
-#include "harness/faults/plan.h"
-#include "mocks/fault_injecting_sys.h"
+#include "faults/plan.h"
+#include "faults/fault_injecting_sys.h"
 
 namespace faultline {
 

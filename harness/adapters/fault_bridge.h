@@ -1,8 +1,8 @@
 // The scenario's `faults:` section -> a Sys that injects them.
 //
 // The section is a YAML list of fault plan rules; it is handed unchanged to
-// the plan parser (harness/faults/plan.h) and the plan drives a
-// FaultInjectingSys (mocks/fault_injecting_sys.h) over the given target.
+// the plan parser (faults/plan.h) and the plan drives a
+// FaultInjectingSys (faults/fault_injecting_sys.h) over the given target.
 #pragma once
 
 #include <memory>
@@ -17,7 +17,7 @@ namespace faultline {
 // A FaultInjectingSys applying `faults` over target (which must outlive
 // it), or nullptr with *error holding the plan parser's message (step
 // "fault plan", the field, what is wrong). A crash action throws
-// faultline::Crash (mocks/fault_injecting_sys.h) out of the call.
+// faultline::Crash (faults/fault_injecting_sys.h) out of the call.
 std::unique_ptr<mydocker::Sys> MakeFaultySys(mydocker::Sys& target, const YAML::Node& faults,
                                              std::string* error);
 

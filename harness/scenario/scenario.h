@@ -12,7 +12,7 @@
 //    scenarios/CMakeLists.txt reads it with a regex at configure time, and
 //    the parser refuses any other form so that both always agree.
 //  * The `faults` section is kept as a YAML node and handed to the fault
-//    plan parser (harness/faults/plan.h) unchanged; `sweep` is parsed here
+//    plan parser (faults/plan.h) unchanged; `sweep` is parsed here
 //    (errnos, modes) and handed to the sweep engine.
 #pragma once
 

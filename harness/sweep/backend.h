@@ -35,9 +35,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/faults/plan.h"
+#include "faults/plan.h"
 #include "harness/probes/probes.h"
-#include "mocks/fake_kernel.h"
+#include "fakekernel/fake_kernel.h"
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/sys/sys.h"
 #include "runtime/util/error.h"

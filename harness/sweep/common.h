@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "harness/sweep/backend.h"
-#include "mocks/fault_injecting_sys.h"
+#include "faults/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 
 namespace faultline::sweep_internal {

@@ -168,61 +168,12 @@ class InitRecorder : public SysWrapper {
         death_read_(death_read),
         death_write_(death_write) {}
 
-#define FL_AROUND(call) return Around([&] { return target().call; })
-  Status Mount(const mydocker::MountArgs& a) override { FL_AROUND(Mount(a)); }
-  Status Umount2(const std::string& t, int f) override { FL_AROUND(Umount2(t, f)); }
-  Status PivotRoot(const std::string& n, const std::string& o) override {
-    FL_AROUND(PivotRoot(n, o));
-  }
-  Result<int> Fsopen(const std::string& t, unsigned int f) override { FL_AROUND(Fsopen(t, f)); }
-  Status Fsconfig(const mydocker::FsconfigArgs& a) override { FL_AROUND(Fsconfig(a)); }
-  Result<int> Fsmount(int fd, unsigned int f, unsigned int a) override {
-    FL_AROUND(Fsmount(fd, f, a));
-  }
-  Status MoveMount(const mydocker::MoveMountArgs& a) override { FL_AROUND(MoveMount(a)); }
-  Status Mkdir(const std::string& p, mode_t m) override { FL_AROUND(Mkdir(p, m)); }
-  Status Rmdir(const std::string& p) override { FL_AROUND(Rmdir(p)); }
-  Status Unlink(const std::string& p) override { FL_AROUND(Unlink(p)); }
-  Status Rename(const std::string& a, const std::string& b) override { FL_AROUND(Rename(a, b)); }
-  Status Symlink(const std::string& a, const std::string& b) override {
-    FL_AROUND(Symlink(a, b));
-  }
-  Status Link(const std::string& a, const std::string& b) override { FL_AROUND(Link(a, b)); }
-  Status Mknod(const std::string& p, mode_t m, dev_t d) override { FL_AROUND(Mknod(p, m, d)); }
-  Status Chmod(const std::string& p, mode_t m) override { FL_AROUND(Chmod(p, m)); }
-  Status Lchown(const std::string& p, uid_t u, gid_t g) override { FL_AROUND(Lchown(p, u, g)); }
-  Result<mydocker::FileStat> Lstat(const std::string& p) override { FL_AROUND(Lstat(p)); }
-  Result<int64_t> Statfs(const std::string& p) override { FL_AROUND(Statfs(p)); }
-  Result<std::vector<mydocker::DirEntry>> ReadDir(const std::string& p) override {
-    FL_AROUND(ReadDir(p));
-  }
-  Result<std::string> Readlink(const std::string& p) override { FL_AROUND(Readlink(p)); }
-  Result<int> Open(const std::string& p, int f, mode_t m) override { FL_AROUND(Open(p, f, m)); }
-  Status Close(int fd) override { FL_AROUND(Close(fd)); }
-  Result<size_t> Read(int fd, void* b, size_t n) override { FL_AROUND(Read(fd, b, n)); }
-  Result<size_t> Write(int fd, const void* b, size_t n) override { FL_AROUND(Write(fd, b, n)); }
-  Result<mydocker::PipeFds> Pipe(int f) override { FL_AROUND(Pipe(f)); }
-  Status Dup2(int a, int b) override { FL_AROUND(Dup2(a, b)); }
-  Status Chdir(const std::string& p) override { FL_AROUND(Chdir(p)); }
-  Status Sethostname(const std::string& n) override { FL_AROUND(Sethostname(n)); }
-  Result<pid_t> Clone(const mydocker::CloneFn& fn, int f) override { FL_AROUND(Clone(fn, f)); }
-  Status Execve(const char* p, char* const a[], char* const e[]) override {
-    FL_AROUND(Execve(p, a, e));
-  }
-  Result<int> Waitpid(pid_t p, int o) override { FL_AROUND(Waitpid(p, o)); }
-  Status Kill(pid_t p, int s) override { FL_AROUND(Kill(p, s)); }
-  Status Signal(int s, mydocker::SignalDisposition d) override { FL_AROUND(Signal(s, d)); }
-  Status Prctl(int o, unsigned long a) override { FL_AROUND(Prctl(o, a)); }
-#undef FL_AROUND
-
- private:
-  template <class F>
-  auto Around(F&& f) -> decltype(f()) {
-    if (::getpid() == runtime_) return f();
+ protected:
+  void Intercept(SysCall& call) override {
+    if (::getpid() == runtime_) return call.Proceed();
     try {
-      auto r = f();
+      call.Proceed();
       writer_.Flush();
-      return r;
     } catch (const Crash&) {
       // The runtime dies while its init is at this call. The init cannot
       // signal it (it is outside the init's pid namespace): the harness
@@ -241,6 +192,7 @@ class InitRecorder : public SysWrapper {
     }
   }
 
+ private:
   InitTraceWriter& writer_;
   pid_t runtime_;
   int crash_request_, death_read_, death_write_;

@@ -34,7 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/faults/plan.h"
+#include "faults/plan.h"
 #include "harness/sweep/backend.h"
 
 namespace faultline {

@@ -3,16 +3,11 @@
 namespace mydocker {
 namespace {
 constexpr const char* kOpNames[] = {
-    "mount",  "umount2", "pivot_root", "fsopen",      "fsconfig", "fsmount",
-    "move_mount", "mkdir", "rmdir",    "unlink",      "rename",   "symlink",
-    "link",   "mknod",   "chmod",      "lchown",      "lstat",    "statfs",
-    "readdir", "readlink", "open",     "close",       "read",     "write",
-    "pipe",   "dup2",    "chdir",      "sethostname", "clone",    "execve",
-    "waitpid", "kill",   "signal",     "prctl",       "ioctl",    "setsid",
-    "poll",
+#define MYDOCKER_OP_NAME(Method, name, ...) name,
+    MYDOCKER_SYS_OPS(MYDOCKER_OP_NAME)
+#undef MYDOCKER_OP_NAME
 };
-static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) ==
-              static_cast<size_t>(Op::kCount));
+static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == static_cast<size_t>(Op::kCount));
 }  // namespace
 
 const char* OpName(Op op) {

@@ -25,48 +25,17 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/sys/sys_ops.h"
+
 namespace mydocker {
 
-// One entry per kernel operation the runtime performs. Keep in sync with
-// OpName() and with every Sys implementation.
+// One entry per kernel operation the runtime performs, in the order of
+// MYDOCKER_SYS_OPS (sys_ops.h), from which this enum, OpName and every Sys
+// implementation's method list come.
 enum class Op : uint8_t {
-  kMount,
-  kUmount2,
-  kPivotRoot,
-  kFsopen,
-  kFsconfig,
-  kFsmount,
-  kMoveMount,
-  kMkdir,
-  kRmdir,
-  kUnlink,
-  kRename,
-  kSymlink,
-  kLink,
-  kMknod,
-  kChmod,
-  kLchown,
-  kLstat,
-  kStatfs,
-  kReadDir,
-  kReadlink,
-  kOpen,
-  kClose,
-  kRead,
-  kWrite,
-  kPipe,
-  kDup2,
-  kChdir,
-  kSethostname,
-  kClone,
-  kExecve,
-  kWaitpid,
-  kKill,
-  kSignal,
-  kPrctl,
-  kIoctl,
-  kSetsid,
-  kPoll,
+#define MYDOCKER_OP_ENUM(Method, name, ...) k##Method,
+  MYDOCKER_SYS_OPS(MYDOCKER_OP_ENUM)
+#undef MYDOCKER_OP_ENUM
   kCount,  // not an op: the number of ops
 };
 
@@ -77,13 +46,13 @@ bool OpFromName(std::string_view name, Op* op);
 
 // The result of one call: a value and an errno (0 on success).
 template <class T>
-struct Result {
+struct [[nodiscard]] Result {
   T value{};
   int err = 0;
   bool ok() const { return err == 0; }
 };
 
-struct Status {
+struct [[nodiscard]] Status {
   int err = 0;
   bool ok() const { return err == 0; }
   static Status Ok() { return {}; }
@@ -141,78 +110,26 @@ enum class SignalDisposition : uint8_t { kDefault, kIgnore };
 // make Sys calls and touch memory prepared before the clone.
 using CloneFn = std::function<int()>;
 
+// The calling process as a backend knows it: an optional interface of a Sys
+// (FakeKernel; the kernel sweep's role mapping) that FaultInjectingSys asks
+// for the pid of each traced call, looking through SysWrapper chains.
+class ProcessIdentity {
+ public:
+  virtual ~ProcessIdentity() = default;
+  // The pid of the process on whose behalf the current call runs.
+  virtual pid_t CurrentPid() const = 0;
+};
+
+// One pure virtual per op of MYDOCKER_SYS_OPS (sys_ops.h says what each
+// takes and returns). A test double that models only some ops derives from
+// ErrnoSys (sys_wrapper.h): every other op fails with ENOSYS.
 class Sys {
  public:
   virtual ~Sys() = default;
 
-  // Mounts.
-  virtual Status Mount(const MountArgs& a) = 0;
-  virtual Status Umount2(const std::string& target, int flags) = 0;
-  virtual Status PivotRoot(const std::string& new_root,
-                           const std::string& put_old) = 0;
-  // The new mount API (fsopen/fsconfig/fsmount/move_mount).
-  virtual Result<int> Fsopen(const std::string& fstype, unsigned int flags) = 0;
-  virtual Status Fsconfig(const FsconfigArgs& a) = 0;
-  virtual Result<int> Fsmount(int fs_fd, unsigned int flags,
-                              unsigned int attr_flags) = 0;
-  virtual Status MoveMount(const MoveMountArgs& a) = 0;
-
-  // Files and directories.
-  virtual Status Mkdir(const std::string& path, mode_t mode) = 0;
-  virtual Status Rmdir(const std::string& path) = 0;
-  virtual Status Unlink(const std::string& path) = 0;
-  virtual Status Rename(const std::string& from, const std::string& to) = 0;
-  virtual Status Symlink(const std::string& target,
-                         const std::string& linkpath) = 0;
-  virtual Status Link(const std::string& existing,
-                      const std::string& newpath) = 0;
-  virtual Status Mknod(const std::string& path, mode_t mode, dev_t dev) = 0;
-  virtual Status Chmod(const std::string& path, mode_t mode) = 0;
-  virtual Status Lchown(const std::string& path, uid_t uid, gid_t gid) = 0;
-  virtual Result<FileStat> Lstat(const std::string& path) = 0;
-  // f_type of the filesystem holding path (statfs(2)).
-  virtual Result<int64_t> Statfs(const std::string& path) = 0;
-  virtual Result<std::vector<DirEntry>> ReadDir(const std::string& path) = 0;
-  virtual Result<std::string> Readlink(const std::string& path) = 0;
-
-  // File descriptors.
-  virtual Result<int> Open(const std::string& path, int flags, mode_t mode) = 0;
-  virtual Status Close(int fd) = 0;
-  virtual Result<size_t> Read(int fd, void* buf, size_t len) = 0;
-  virtual Result<size_t> Write(int fd, const void* buf, size_t len) = 0;
-  virtual Result<PipeFds> Pipe(int flags) = 0;
-  virtual Status Dup2(int oldfd, int newfd) = 0;
-
-  // Processes.
-  virtual Status Chdir(const std::string& path) = 0;
-  virtual Status Sethostname(const std::string& name) = 0;
-  // Starts a child in new namespaces (CLONE_NEW* in flags) running fn;
-  // returns its pid as the caller sees it.
-  virtual Result<pid_t> Clone(const CloneFn& fn, int flags) = 0;
-  // Returns only on failure.
-  virtual Status Execve(const char* path, char* const argv[],
-                        char* const envp[]) = 0;
-  // value: the raw wait status.
-  virtual Result<int> Waitpid(pid_t pid, int options) = 0;
-  virtual Status Kill(pid_t pid, int sig) = 0;
-  virtual Status Signal(int sig, SignalDisposition disposition) = 0;
-  virtual Status Prctl(int option, unsigned long arg2) = 0;
-
-  // Terminals (mydocker run -t). These three default to ENOSYS so that a
-  // double modelling only files (the probes' and cgroups' unit tests) need
-  // not implement them; LinuxSys, SysWrapper, MockSys, FaultInjectingSys
-  // and FakeKernel override them.
-  // ioctl(2) with a pointer argument (TCGETS, TIOCGPTN, ...; nullptr for
-  // the integer 0 of TIOCSCTTY); value: ioctl's return value.
-  virtual Result<int> Ioctl(int fd, unsigned long request, void* arg) {
-    return {-1, ENOSYS};
-  }
-  // setsid(2); value: the new session id.
-  virtual Result<pid_t> Setsid() { return {-1, ENOSYS}; }
-  // poll(2) over n entries; value: the number of entries with revents.
-  virtual Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) {
-    return {-1, ENOSYS};
-  }
+#define MYDOCKER_SYS_PURE(Method, name, Ret, Params, ...) virtual Ret Method Params = 0;
+  MYDOCKER_SYS_OPS(MYDOCKER_SYS_PURE)
+#undef MYDOCKER_SYS_PURE
 };
 
 }  // namespace mydocker

@@ -3,8 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "mocks/fake_kernel.h"
-#include "mocks/fault_injecting_sys.h"
+#include "fakekernel/fake_kernel.h"
+#include "faults/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 
 namespace faultline {

@@ -1,7 +1,7 @@
 // FakeKernel: the kernel rules the runtime depends on, checked as mydocker
 // would meet them (overlay workspace, EBUSY, pivot_root, clone/exec,
 // cgroups, /proc parsed by libmount).
-#include "mocks/fake_kernel.h"
+#include "fakekernel/fake_kernel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "mocks/fault_injecting_sys.h"
+#include "faults/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
 
@@ -671,46 +671,11 @@ class KernelTimeSys : public SysWrapper {
   };
   int depth_ = 0;
   double mark_ = 0;
-#define FAULTLINE_TIMED(Ret, Name, Params, Args) \
-  Ret Name Params override {                     \
-    Scope scope_(this);                          \
-    return SysWrapper::Name Args;                \
+ protected:
+  void Intercept(mydocker::SysCall& call) override {
+    Scope scope_(this);
+    call.Proceed();
   }
-  FAULTLINE_TIMED(mydocker::Status, Mount, (const mydocker::MountArgs& a), (a))
-  FAULTLINE_TIMED(mydocker::Status, Umount2, (const std::string& t, int f), (t, f))
-  FAULTLINE_TIMED(mydocker::Status, PivotRoot, (const std::string& a, const std::string& b), (a, b))
-  FAULTLINE_TIMED(mydocker::Result<int>, Fsopen, (const std::string& t, unsigned f), (t, f))
-  FAULTLINE_TIMED(mydocker::Status, Fsconfig, (const mydocker::FsconfigArgs& a), (a))
-  FAULTLINE_TIMED(mydocker::Result<int>, Fsmount, (int fd, unsigned f, unsigned a), (fd, f, a))
-  FAULTLINE_TIMED(mydocker::Status, MoveMount, (const mydocker::MoveMountArgs& a), (a))
-  FAULTLINE_TIMED(mydocker::Status, Mkdir, (const std::string& p, mode_t m), (p, m))
-  FAULTLINE_TIMED(mydocker::Status, Rmdir, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Status, Unlink, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Status, Rename, (const std::string& a, const std::string& b), (a, b))
-  FAULTLINE_TIMED(mydocker::Status, Symlink, (const std::string& a, const std::string& b), (a, b))
-  FAULTLINE_TIMED(mydocker::Status, Link, (const std::string& a, const std::string& b), (a, b))
-  FAULTLINE_TIMED(mydocker::Status, Mknod, (const std::string& p, mode_t m, dev_t d), (p, m, d))
-  FAULTLINE_TIMED(mydocker::Status, Chmod, (const std::string& p, mode_t m), (p, m))
-  FAULTLINE_TIMED(mydocker::Status, Lchown, (const std::string& p, uid_t u, gid_t g), (p, u, g))
-  FAULTLINE_TIMED(mydocker::Result<mydocker::FileStat>, Lstat, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Result<int64_t>, Statfs, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Result<std::vector<mydocker::DirEntry>>, ReadDir, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Result<std::string>, Readlink, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Result<int>, Open, (const std::string& p, int f, mode_t m), (p, f, m))
-  FAULTLINE_TIMED(mydocker::Status, Close, (int fd), (fd))
-  FAULTLINE_TIMED(mydocker::Result<size_t>, Read, (int fd, void* b, size_t n), (fd, b, n))
-  FAULTLINE_TIMED(mydocker::Result<size_t>, Write, (int fd, const void* b, size_t n), (fd, b, n))
-  FAULTLINE_TIMED(mydocker::Result<mydocker::PipeFds>, Pipe, (int f), (f))
-  FAULTLINE_TIMED(mydocker::Status, Dup2, (int a, int b), (a, b))
-  FAULTLINE_TIMED(mydocker::Status, Chdir, (const std::string& p), (p))
-  FAULTLINE_TIMED(mydocker::Status, Sethostname, (const std::string& n), (n))
-  FAULTLINE_TIMED(mydocker::Result<pid_t>, Clone, (const mydocker::CloneFn& fn, int f), (fn, f))
-  FAULTLINE_TIMED(mydocker::Status, Execve, (const char* p, char* const a[], char* const e[]), (p, a, e))
-  FAULTLINE_TIMED(mydocker::Result<int>, Waitpid, (pid_t p, int o), (p, o))
-  FAULTLINE_TIMED(mydocker::Status, Kill, (pid_t p, int s), (p, s))
-  FAULTLINE_TIMED(mydocker::Status, Signal, (int s, mydocker::SignalDisposition d), (s, d))
-  FAULTLINE_TIMED(mydocker::Status, Prctl, (int o, unsigned long a), (o, a))
-#undef FAULTLINE_TIMED
 };
 
 // The whole runtime on the fake kernel: a lifecycle, and what it costs.

@@ -1,6 +1,6 @@
 // FaultInjectingSys over FakeKernel (and MockSys): each action, once versus
 // persistent, crash semantics, and the trace.
-#include "mocks/fault_injecting_sys.h"
+#include "faults/fault_injecting_sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +11,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "mocks/fake_kernel.h"
-#include "mocks/mock_sys.h"
+#include "fakekernel/fake_kernel.h"
+#include "tests/support/mock_sys.h"
 #include "runtime/sys/fs_util.h"
 
 namespace faultline {

@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/sweep/sweep.h"
-#include "mocks/sys_wrapper.h"
+#include "runtime/sys/sys_wrapper.h"
 
 namespace faultline {
 namespace {
@@ -61,15 +61,15 @@ TEST(FakeSweep, RunFullEveryPointErrnoAndMode) {
 
 // A double that silently skips one rmdir under a cgroup hierarchy: the
 // runtime believes the container's cgroup is gone. The probes must see it.
-class SkipOneCgroupRmdir : public SysWrapper {
+class SkipOneCgroupRmdir : public mydocker::SysWrapper {
  public:
-  using SysWrapper::SysWrapper;
+  using mydocker::SysWrapper::SysWrapper;
   mydocker::Status Rmdir(const std::string& path) override {
     if (!skipped_ && path.rfind("/sys/fs/cgroup/", 0) == 0) {
       skipped_ = true;
       return mydocker::Status::Ok();
     }
-    return SysWrapper::Rmdir(path);
+    return mydocker::SysWrapper::Rmdir(path);
   }
 
  private:
@@ -88,9 +88,9 @@ TEST(FakeSweep, ProbesCatchASkippedCgroupRmdir) {
 // A double whose umount2 reports success and does nothing (a lying
 // kernel): the overlay stays mounted. The runtime's rmdir of the mount
 // point then fails, so the run fails and gc cannot help either.
-class SkipUmounts : public SysWrapper {
+class SkipUmounts : public mydocker::SysWrapper {
  public:
-  using SysWrapper::SysWrapper;
+  using mydocker::SysWrapper::SysWrapper;
   mydocker::Status Umount2(const std::string&, int) override { return mydocker::Status::Ok(); }
 };
 
@@ -116,16 +116,16 @@ TEST(FakeSweep, ProbesCatchSkippedUmounts) {
 // skipped. The clean run passes;
 // the points that fail a cgroup limit must fail the sweep, naming the
 // leftover cgroup; the other points pass.
-class SkipCgroupUndo : public SysWrapper {
+class SkipCgroupUndo : public mydocker::SysWrapper {
  public:
-  using SysWrapper::SysWrapper;
+  using mydocker::SysWrapper::SysWrapper;
   mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn, int flags) override {
     cloned_ = true;
-    return SysWrapper::Clone(fn, flags);
+    return mydocker::SysWrapper::Clone(fn, flags);
   }
   mydocker::Status Rmdir(const std::string& path) override {
     if (!cloned_ && path.rfind("/sys/fs/cgroup/", 0) == 0) return mydocker::Status::Ok();
-    return SysWrapper::Rmdir(path);
+    return mydocker::SysWrapper::Rmdir(path);
   }
 
  private:

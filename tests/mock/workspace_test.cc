@@ -15,9 +15,9 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
-#include "mocks/fake_kernel.h"
-#include "mocks/fault_injecting_sys.h"
-#include "mocks/sys_wrapper.h"
+#include "fakekernel/fake_kernel.h"
+#include "faults/fault_injecting_sys.h"
+#include "runtime/sys/sys_wrapper.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/workspace/workspace.h"
 
@@ -80,7 +80,7 @@ std::string Leftovers(FakeKernel& k, const World& before) {
 
 // On Linux close(2) releases the fd even when it reports an error; a close
 // the plan failed is therefore done on the kernel below it.
-class CloseAlwaysCloses : public faultline::SysWrapper {
+class CloseAlwaysCloses : public mydocker::SysWrapper {
  public:
   CloseAlwaysCloses(FaultInjectingSys& fis, FakeKernel& k)
       : SysWrapper(fis), fis_(fis), k_(k) {}

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/sys/mountinfo.h"
+#include "runtime/sys/sys_wrapper.h"
 
 namespace mydocker {
 namespace {
@@ -307,51 +308,12 @@ TEST(CgroupLayout, ParseErrorsPassThrough) {
 
 // ---- Create / Attach / Destroy on an in-memory cgroupfs --------------------
 
-// Every Sys op fails with ENOSYS unless a test double overrides it.
-class UnimplementedSys : public Sys {
- public:
-  Status Mount(const MountArgs&) override { return Status::Errno(ENOSYS); }
-  Status Umount2(const std::string&, int) override { return Status::Errno(ENOSYS); }
-  Status PivotRoot(const std::string&, const std::string&) override { return Status::Errno(ENOSYS); }
-  Result<int> Fsopen(const std::string&, unsigned int) override { return {-1, ENOSYS}; }
-  Status Fsconfig(const FsconfigArgs&) override { return Status::Errno(ENOSYS); }
-  Result<int> Fsmount(int, unsigned int, unsigned int) override { return {-1, ENOSYS}; }
-  Status MoveMount(const MoveMountArgs&) override { return Status::Errno(ENOSYS); }
-  Status Mkdir(const std::string&, mode_t) override { return Status::Errno(ENOSYS); }
-  Status Rmdir(const std::string&) override { return Status::Errno(ENOSYS); }
-  Status Unlink(const std::string&) override { return Status::Errno(ENOSYS); }
-  Status Rename(const std::string&, const std::string&) override { return Status::Errno(ENOSYS); }
-  Status Symlink(const std::string&, const std::string&) override { return Status::Errno(ENOSYS); }
-  Status Link(const std::string&, const std::string&) override { return Status::Errno(ENOSYS); }
-  Status Mknod(const std::string&, mode_t, dev_t) override { return Status::Errno(ENOSYS); }
-  Status Chmod(const std::string&, mode_t) override { return Status::Errno(ENOSYS); }
-  Status Lchown(const std::string&, uid_t, gid_t) override { return Status::Errno(ENOSYS); }
-  Result<FileStat> Lstat(const std::string&) override { return {{}, ENOSYS}; }
-  Result<int64_t> Statfs(const std::string&) override { return {0, ENOSYS}; }
-  Result<std::vector<DirEntry>> ReadDir(const std::string&) override { return {{}, ENOSYS}; }
-  Result<std::string> Readlink(const std::string&) override { return {{}, ENOSYS}; }
-  Result<int> Open(const std::string&, int, mode_t) override { return {-1, ENOSYS}; }
-  Status Close(int) override { return Status::Errno(ENOSYS); }
-  Result<size_t> Read(int, void*, size_t) override { return {0, ENOSYS}; }
-  Result<size_t> Write(int, const void*, size_t) override { return {0, ENOSYS}; }
-  Result<PipeFds> Pipe(int) override { return {{}, ENOSYS}; }
-  Status Dup2(int, int) override { return Status::Errno(ENOSYS); }
-  Status Chdir(const std::string&) override { return Status::Errno(ENOSYS); }
-  Status Sethostname(const std::string&) override { return Status::Errno(ENOSYS); }
-  Result<pid_t> Clone(const CloneFn&, int) override { return {-1, ENOSYS}; }
-  Status Execve(const char*, char* const[], char* const[]) override { return Status::Errno(ENOSYS); }
-  Result<int> Waitpid(pid_t, int) override { return {-1, ENOSYS}; }
-  Status Kill(pid_t, int) override { return Status::Errno(ENOSYS); }
-  Status Signal(int, SignalDisposition) override { return Status::Errno(ENOSYS); }
-  Status Prctl(int, unsigned long) override { return Status::Errno(ENOSYS); }
-};
-
 // A cgroupfs model: directories under registered mounts get the control
 // files of their hierarchy on mkdir; rmdir fails with EBUSY while
 // cgroup.procs is non-empty; writes replace a file's content (cgroup.procs
 // appends, subtree_control applies +/-). A test can make the write of one
 // file fail with an errno, or all of a directory's writes fail.
-class CgroupFs : public UnimplementedSys {
+class CgroupFs : public mydocker::ErrnoSys {
  public:
   // mount: root of a hierarchy; files: control files every directory there has.
   void AddHierarchy(const std::string& mount, std::vector<std::string> files,

@@ -1,6 +1,6 @@
 // The fault plan language: parsing (YAML, JSON, compact), errors naming the
 // field, matching, and the determinism of nth / range / probability.
-#include "harness/faults/plan.h"
+#include "faults/plan.h"
 
 #include <errno.h>
 #include <sys/mount.h>

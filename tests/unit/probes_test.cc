@@ -18,6 +18,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "runtime/sys/sys_wrapper.h"
+
 namespace faultline {
 namespace {
 
@@ -91,7 +93,7 @@ TEST(ProbesCompare, ErrorsAreNeverADiffFreeResult) {
 
 // ---- TreeSys: a read-only tree behind Sys -----------------------------------
 
-class TreeSys : public mydocker::Sys {
+class TreeSys : public mydocker::ErrnoSys {
  public:
   struct Node {
     uint32_t mode = 0;
@@ -182,37 +184,8 @@ class TreeSys : public mydocker::Sys {
   size_t open_files() const { return open_.size(); }
 
   // Nothing below is used by the probes: refuse loudly.
-  mydocker::Status Mount(const mydocker::MountArgs&) override { return No(); }
-  mydocker::Status Umount2(const std::string&, int) override { return No(); }
-  mydocker::Status PivotRoot(const std::string&, const std::string&) override { return No(); }
-  mydocker::Result<int> Fsopen(const std::string&, unsigned) override { return {-1, ENOSYS}; }
-  mydocker::Status Fsconfig(const mydocker::FsconfigArgs&) override { return No(); }
-  mydocker::Result<int> Fsmount(int, unsigned, unsigned) override { return {-1, ENOSYS}; }
-  mydocker::Status MoveMount(const mydocker::MoveMountArgs&) override { return No(); }
-  mydocker::Status Mkdir(const std::string&, mode_t) override { return No(); }
-  mydocker::Status Rmdir(const std::string&) override { return No(); }
-  mydocker::Status Unlink(const std::string&) override { return No(); }
-  mydocker::Status Rename(const std::string&, const std::string&) override { return No(); }
-  mydocker::Status Symlink(const std::string&, const std::string&) override { return No(); }
-  mydocker::Status Link(const std::string&, const std::string&) override { return No(); }
-  mydocker::Status Mknod(const std::string&, mode_t, dev_t) override { return No(); }
-  mydocker::Status Chmod(const std::string&, mode_t) override { return No(); }
-  mydocker::Status Lchown(const std::string&, uid_t, gid_t) override { return No(); }
-  mydocker::Result<int64_t> Statfs(const std::string&) override { return {0, ENOSYS}; }
-  mydocker::Result<size_t> Write(int, const void*, size_t) override { return {0, ENOSYS}; }
-  mydocker::Result<mydocker::PipeFds> Pipe(int) override { return {{}, ENOSYS}; }
-  mydocker::Status Dup2(int, int) override { return No(); }
-  mydocker::Status Chdir(const std::string&) override { return No(); }
-  mydocker::Status Sethostname(const std::string&) override { return No(); }
-  mydocker::Result<pid_t> Clone(const mydocker::CloneFn&, int) override { return {-1, ENOSYS}; }
-  mydocker::Status Execve(const char*, char* const*, char* const*) override { return No(); }
-  mydocker::Result<int> Waitpid(pid_t, int) override { return {0, ENOSYS}; }
-  mydocker::Status Kill(pid_t, int) override { return No(); }
-  mydocker::Status Signal(int, mydocker::SignalDisposition) override { return No(); }
-  mydocker::Status Prctl(int, unsigned long) override { return No(); }
 
  private:
-  static mydocker::Status No() { return mydocker::Status::Errno(ENOSYS); }
   int Failure(const std::string& p) const {
     auto it = fail_.find(p);
     return it == fail_.end() ? 0 : it->second;

@@ -1,7 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "mocks/fake_kernel.h"
+#include "fakekernel/fake_kernel.h"
 #include "runtime/container/runtime.h"
 #include "runtime/container/state.h"
 

@@ -1,4 +1,4 @@
-#include "harness/faults/plan.h"
+#include "faults/plan.h"
 
 #include <fnmatch.h>
 #include <string.h>

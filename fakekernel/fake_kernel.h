@@ -84,14 +84,7 @@
 
 namespace faultline {
 
-// Optional interface of a Sys backend that knows which process is calling
-// (FaultInjectingSys asks its target for trace pids).
-class ProcessIdentity {
- public:
-  virtual ~ProcessIdentity() = default;
-  // The pid of the process on whose behalf the current call runs.
-  virtual pid_t CurrentPid() const = 0;
-};
+using mydocker::ProcessIdentity;
 
 enum class FakeCgroupMode {
   kV1Hybrid,   // like this host: tmpfs /sys/fs/cgroup + v1 hierarchies + unified
@@ -128,61 +121,14 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   FakeKernel& operator=(FakeKernel&&) noexcept;
 
   // ---- Sys ----
-  mydocker::Status Mount(const mydocker::MountArgs& a) override;
-  mydocker::Status Umount2(const std::string& target, int flags) override;
-  mydocker::Status PivotRoot(const std::string& new_root,
-                             const std::string& put_old) override;
-  mydocker::Result<int> Fsopen(const std::string& fstype,
-                               unsigned int flags) override;
-  mydocker::Status Fsconfig(const mydocker::FsconfigArgs& a) override;
-  mydocker::Result<int> Fsmount(int fs_fd, unsigned int flags,
-                                unsigned int attr_flags) override;
-  mydocker::Status MoveMount(const mydocker::MoveMountArgs& a) override;
-  mydocker::Status Mkdir(const std::string& path, mode_t mode) override;
-  mydocker::Status Rmdir(const std::string& path) override;
-  mydocker::Status Unlink(const std::string& path) override;
-  mydocker::Status Rename(const std::string& from,
-                          const std::string& to) override;
-  mydocker::Status Symlink(const std::string& target,
-                           const std::string& linkpath) override;
-  mydocker::Status Link(const std::string& existing,
-                        const std::string& newpath) override;
-  mydocker::Status Mknod(const std::string& path, mode_t mode,
-                         dev_t dev) override;
-  mydocker::Status Chmod(const std::string& path, mode_t mode) override;
-  mydocker::Status Lchown(const std::string& path, uid_t uid,
-                          gid_t gid) override;
-  mydocker::Result<mydocker::FileStat> Lstat(const std::string& path) override;
-  mydocker::Result<int64_t> Statfs(const std::string& path) override;
-  mydocker::Result<std::vector<mydocker::DirEntry>> ReadDir(
-      const std::string& path) override;
-  mydocker::Result<std::string> Readlink(const std::string& path) override;
-  mydocker::Result<int> Open(const std::string& path, int flags,
-                             mode_t mode) override;
-  mydocker::Status Close(int fd) override;
-  mydocker::Result<size_t> Read(int fd, void* buf, size_t len) override;
-  mydocker::Result<size_t> Write(int fd, const void* buf, size_t len) override;
-  mydocker::Result<mydocker::PipeFds> Pipe(int flags) override;
-  mydocker::Status Dup2(int oldfd, int newfd) override;
-  mydocker::Status Chdir(const std::string& path) override;
-  mydocker::Status Sethostname(const std::string& name) override;
-  mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn,
-                                int flags) override;
-  mydocker::Status Execve(const char* path, char* const argv[],
-                          char* const envp[]) override;
-  mydocker::Result<int> Waitpid(pid_t pid, int options) override;
-  mydocker::Status Kill(pid_t pid, int sig) override;
-  mydocker::Status Signal(int sig,
-                          mydocker::SignalDisposition disposition) override;
-  mydocker::Status Prctl(int option, unsigned long arg2) override;
-  // No pty driver and no terminals: Ioctl fails ENOTTY on every open fd
-  // (EBADF on others), so `run -t` fails at "console: open pty". Setsid
-  // succeeds (sessions are not modelled). Poll reports pipes (data, or the
-  // other end closed) and files as ready; with nothing ready it returns 0 at
-  // once for a finite timeout and EDEADLK for an infinite one.
-  mydocker::Result<int> Ioctl(int fd, unsigned long request, void* arg) override;
-  mydocker::Result<pid_t> Setsid() override;
-  mydocker::Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms) override;
+  // Terminals: no pty driver and no terminals: Ioctl fails ENOTTY on every
+  // open fd (EBADF on others), so `run -t` fails at "console: open pty".
+  // Setsid succeeds (sessions are not modelled). Poll reports pipes (data, or
+  // the other end closed) and files as ready; with nothing ready it returns
+  // 0 at once for a finite timeout and EDEADLK for an infinite one.
+#define FAULTLINE_FAKE_OP(Method, name, Ret, Params, ...) Ret Method Params override;
+  MYDOCKER_SYS_OPS(FAULTLINE_FAKE_OP)
+#undef FAULTLINE_FAKE_OP
 
   // ---- ProcessIdentity ----
   pid_t CurrentPid() const override;

@@ -7,7 +7,7 @@
 //   6. processes, fds, pipes, fake programs
 //   7. /proc content
 //   8. construction, seeding, observation
-#include "mocks/fake_kernel.h"
+#include "fakekernel/fake_kernel.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -3301,75 +3301,10 @@ FakeKernel& FakeKernel::operator=(FakeKernel&& other) noexcept {
   return *this;
 }
 
-Status FakeKernel::Mount(const mydocker::MountArgs& a) { return s_->Mount(a); }
-Status FakeKernel::Umount2(const std::string& t, int f) { return s_->Umount2(t, f); }
-Status FakeKernel::PivotRoot(const std::string& n, const std::string& o) {
-  return s_->PivotRoot(n, o);
-}
-Result<int> FakeKernel::Fsopen(const std::string& t, unsigned int f) {
-  return s_->Fsopen(t, f);
-}
-Status FakeKernel::Fsconfig(const mydocker::FsconfigArgs& a) { return s_->Fsconfig(a); }
-Result<int> FakeKernel::Fsmount(int fd, unsigned int f, unsigned int attr) {
-  return s_->Fsmount(fd, f, attr);
-}
-Status FakeKernel::MoveMount(const mydocker::MoveMountArgs& a) {
-  return s_->MoveMount(a);
-}
-Status FakeKernel::Mkdir(const std::string& p, mode_t m) { return s_->Mkdir(p, m); }
-Status FakeKernel::Rmdir(const std::string& p) { return s_->Rmdir(p); }
-Status FakeKernel::Unlink(const std::string& p) { return s_->Unlink(p); }
-Status FakeKernel::Rename(const std::string& a, const std::string& b) {
-  return s_->Rename(a, b);
-}
-Status FakeKernel::Symlink(const std::string& t, const std::string& l) {
-  return s_->Symlink(t, l);
-}
-Status FakeKernel::Link(const std::string& e, const std::string& n) {
-  return s_->Link(e, n);
-}
-Status FakeKernel::Mknod(const std::string& p, mode_t m, dev_t d) {
-  return s_->Mknod(p, m, d);
-}
-Status FakeKernel::Chmod(const std::string& p, mode_t m) { return s_->Chmod(p, m); }
-Status FakeKernel::Lchown(const std::string& p, uid_t u, gid_t g) {
-  return s_->Lchown(p, u, g);
-}
-Result<FileStat> FakeKernel::Lstat(const std::string& p) { return s_->Lstat(p); }
-Result<int64_t> FakeKernel::Statfs(const std::string& p) { return s_->Statfs(p); }
-Result<std::vector<DirEntry>> FakeKernel::ReadDir(const std::string& p) {
-  return s_->ReadDir(p);
-}
-Result<std::string> FakeKernel::Readlink(const std::string& p) {
-  return s_->Readlink(p);
-}
-Result<int> FakeKernel::Open(const std::string& p, int f, mode_t m) {
-  return s_->Open(p, f, m);
-}
-Status FakeKernel::Close(int fd) { return s_->Close(fd); }
-Result<size_t> FakeKernel::Read(int fd, void* b, size_t n) { return s_->Read(fd, b, n); }
-Result<size_t> FakeKernel::Write(int fd, const void* b, size_t n) {
-  return s_->Write(fd, b, n);
-}
-Result<PipeFds> FakeKernel::Pipe(int f) { return s_->Pipe(f); }
-Status FakeKernel::Dup2(int a, int b) { return s_->Dup2(a, b); }
-Status FakeKernel::Chdir(const std::string& p) { return s_->Chdir(p); }
-Status FakeKernel::Sethostname(const std::string& n) { return s_->Sethostname(n); }
-Result<pid_t> FakeKernel::Clone(const mydocker::CloneFn& fn, int f) {
-  return s_->Clone(fn, f);
-}
-Status FakeKernel::Execve(const char* p, char* const argv[], char* const envp[]) {
-  return s_->Execve(p, argv, envp);
-}
-Result<int> FakeKernel::Waitpid(pid_t p, int o) { return s_->Waitpid(p, o); }
-Status FakeKernel::Kill(pid_t p, int s) { return s_->Kill(p, s); }
-Status FakeKernel::Signal(int s, mydocker::SignalDisposition d) {
-  return s_->Signal(s, d);
-}
-Status FakeKernel::Prctl(int o, unsigned long a) { return s_->Prctl(o, a); }
-Result<int> FakeKernel::Ioctl(int fd, unsigned long r, void* a) { return s_->Ioctl(fd, r, a); }
-Result<pid_t> FakeKernel::Setsid() { return s_->Setsid(); }
-Result<int> FakeKernel::Poll(struct pollfd* f, size_t n, int t) { return s_->Poll(f, n, t); }
+#define FAULTLINE_FAKE_FORWARD(Method, name, Ret, Params, Args, ...) \
+  Ret FakeKernel::Method Params { return s_->Method Args; }
+MYDOCKER_SYS_OPS(FAULTLINE_FAKE_FORWARD)
+#undef FAULTLINE_FAKE_FORWARD
 
 pid_t FakeKernel::CurrentPid() const { return s_->cur; }
 

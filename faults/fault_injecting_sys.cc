@@ -1,0 +1,131 @@
+#include "faults/fault_injecting_sys.h"
+
+#include <errno.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace faultline {
+
+namespace {
+
+const ProcessIdentity* FindIdentity(mydocker::Sys* s) {
+  for (int depth = 0; s && depth < 16; ++depth) {
+    if (auto* id = dynamic_cast<const ProcessIdentity*>(s)) return id;
+    auto* w = dynamic_cast<SysWrapper*>(s);
+    s = w ? &w->target() : nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Crash::Crash(uint64_t s, int r, std::string o)
+    : std::runtime_error("faultline: injected crash at call " + std::to_string(s) +
+                         " (" + o + ", rule " + std::to_string(r) + ")"),
+      seq(s),
+      rule(r),
+      op(std::move(o)) {}
+
+FaultInjectingSys::FaultInjectingSys(mydocker::Sys& target, FaultPlan plan)
+    : SysWrapper(target),
+      plan_(std::move(plan)),
+      identity_(FindIdentity(&target)),
+      sleeper_([](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }) {
+  trace_.reserve(512);
+}
+
+void FaultInjectingSys::set_sleeper(std::function<void(int)> sleeper) {
+  sleeper_ = std::move(sleeper);
+}
+
+pid_t FaultInjectingSys::CallerPid() const {
+  return identity_ ? identity_->CurrentPid() : 0;
+}
+
+void FaultInjectingSys::Intercept(SysCall& call) {
+  TraceEntry e;
+  e.seq = ++seq_;
+  e.pid = crashed_ ? 0 : CallerPid();
+  e.op = call.name();
+  e.args = call.Args();
+  if (crashed_) {
+    e.err = EIO;
+    e.after_crash = true;
+    trace_.push_back(std::move(e));
+    call.Fail(EIO);
+    return;
+  }
+  const mydocker::CallDesc desc = call.desc();
+  CallInfo info{call.name(), desc.path, desc.path2, desc.fstype, desc.flags, e.pid};
+  Decision d = plan_.Decide(info);
+  e.rule = d.rule;
+  e.action = d.action.kind;
+  size_t idx = trace_.size();
+  trace_.push_back(std::move(e));
+  switch (d.action.kind) {
+    case ActionKind::kFail:
+      trace_[idx].err = d.action.err;
+      call.Fail(d.action.err);
+      return;
+    case ActionKind::kLie:
+      call.Lie();
+      return;
+    case ActionKind::kCrash: {
+      crashed_ = true;
+      spdlog::debug("faultline: crash injected at call {} ({})", trace_[idx].seq,
+                    trace_[idx].op);
+      throw Crash(trace_[idx].seq, d.rule, trace_[idx].op);
+    }
+    case ActionKind::kDelay:
+      sleeper_(d.action.delay_ms);
+      break;
+    case ActionKind::kNone:
+      break;
+  }
+  try {
+    call.Proceed();
+    trace_[idx].err = call.err();
+  } catch (const Crash&) {  // injected inside this call (a child's call)
+    trace_[idx].err = EIO;
+    throw;
+  } catch (...) {  // e.g. a fake execve ending the child: the call succeeded
+    trace_[idx].err = 0;
+    throw;
+  }
+}
+
+// ---- the trace ----
+
+std::string FaultInjectingSys::FormatEntry(const TraceEntry& e) {
+  std::string out = std::to_string(e.seq) + " pid=" + std::to_string(e.pid) + " " + e.op +
+                    " " + e.args + " -> " + (e.err ? ErrnoToName(e.err) : "0");
+  if (e.rule >= 0)
+    out += std::string(" [rule ") + std::to_string(e.rule) + " " + ActionName(e.action) + "]";
+  if (e.after_crash) out += " [after crash]";
+  return out;
+}
+
+std::string FaultInjectingSys::TraceText() const {
+  std::string out;
+  for (const TraceEntry& e : trace_) out += FormatEntry(e) + "\n";
+  return out;
+}
+
+nlohmann::json FaultInjectingSys::TraceJson() const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const TraceEntry& e : trace_) {
+    nlohmann::json j = {{"seq", e.seq},       {"pid", e.pid},
+                        {"op", e.op},         {"args", e.args},
+                        {"err", e.err},       {"errno", e.err ? ErrnoToName(e.err) : ""},
+                        {"rule", e.rule},     {"action", ActionName(e.action)},
+                        {"after_crash", e.after_crash}};
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+}  // namespace faultline

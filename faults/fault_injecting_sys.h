@@ -1,0 +1,95 @@
+// FaultInjectingSys: a SysWrapper that asks a FaultPlan before every call and
+// fails, lies, delays or crashes accordingly, and records every call in a
+// trace from which the run replays exactly.
+//
+// Per call (its one interception point): the CallInfo is built from the op's
+// description in runtime/sys/sys_ops.h (op name, primary path, second path,
+// fstype, flags), the plan decides, then:
+//   fail(e)   the call returns errno e; the target is not called
+//   lie       the call reports success and does nothing: the op's lie in
+//             sys_ops.h (Read 0 bytes, Write all bytes, Waitpid status 0,
+//             Poll every entry ready, handles >= kLieHandle that do not
+//             exist, so later calls on them fail EBADF/ESRCH)
+//   delay(ms) sleeps (through the sleeper, replaceable in tests), then calls
+//             the target
+//   crash     throws faultline::Crash. From then on nothing reaches the
+//             target: every later call (e.g. from destructors while the
+//             exception unwinds) returns EIO and is traced as after_crash.
+// The pid in the trace comes from the target when it implements
+// ProcessIdentity (FakeKernel), looking through SysWrapper chains; else 0.
+// Re-entrant: FakeKernel runs cloned children inside a parent's call, so
+// their calls are traced (in call order) while the parent's call is open.
+// Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "faults/plan.h"
+#include "runtime/sys/sys_wrapper.h"
+
+namespace faultline {
+
+using mydocker::ProcessIdentity;
+using mydocker::SysCall;
+using mydocker::SysWrapper;
+
+
+// The runtime "died" at call seq (a crash rule fired). The harness catches
+// this, then tells the backend (FakeKernel::RuntimeCrashed).
+class Crash : public std::runtime_error {
+ public:
+  Crash(uint64_t seq, int rule, std::string op);
+  uint64_t seq;
+  int rule;
+  std::string op;
+};
+
+struct TraceEntry {
+  uint64_t seq = 0;  // 1-based number of the call in this run
+  pid_t pid = 0;     // the calling process (0: unknown)
+  std::string op;    // mydocker::OpName
+  std::string args;  // printable arguments
+  int err = 0;       // the errno the caller got (0: success)
+  int rule = -1;     // the plan rule that fired, -1: none
+  ActionKind action = ActionKind::kNone;
+  bool after_crash = false;  // refused because the runtime had crashed
+};
+
+class FaultInjectingSys : public SysWrapper {
+ public:
+  static constexpr int kLieHandle = mydocker::kLieHandle;
+
+  FaultInjectingSys(mydocker::Sys& target, FaultPlan plan);
+
+  // Replaces the sleep of delay actions (tests pass a recorder).
+  void set_sleeper(std::function<void(int ms)> sleeper);
+  FaultPlan& plan() { return plan_; }
+  bool crashed() const { return crashed_; }
+  const std::vector<TraceEntry>& trace() const { return trace_; }
+  // "12 pid=100 mount source=overlay target=/x ... -> EBUSY [rule 0 fail]"
+  std::string TraceText() const;
+  static std::string FormatEntry(const TraceEntry& e);
+  nlohmann::json TraceJson() const;
+
+ protected:
+  void Intercept(SysCall& call) override;
+
+ private:
+  pid_t CallerPid() const;
+
+  FaultPlan plan_;
+  const ProcessIdentity* identity_ = nullptr;
+  std::function<void(int)> sleeper_;
+  std::vector<TraceEntry> trace_;
+  uint64_t seq_ = 0;
+  bool crashed_ = false;
+};
+
+}  // namespace faultline
