@@ -1,0 +1,563 @@
+// FakeKernel tasks: processes (clone deferred until the parent blocks,
+// exec, exit, wait, kill, signals, prctl), fd tables, open files and pipes.
+#include "fakekernel/state.h"
+
+namespace faultline {
+
+int FakeKernel::State::NewOfd(OpenFile f) {
+  f.refs = 0;
+  if (!free_ofds.empty()) {
+    int o = free_ofds.back();
+    free_ofds.pop_back();
+    ofds[o] = std::move(f);
+    return o;
+  }
+  ofds.push_back(std::move(f));
+  return static_cast<int>(ofds.size() - 1);
+}
+
+int FakeKernel::State::InstallOfd(int o, bool cloexec, int min_fd) {
+  Process& p = P();
+  int fd = min_fd;
+  while (fd < static_cast<int>(p.fds.size()) && p.fds[fd].ofd >= 0) ++fd;
+  if (fd >= static_cast<int>(p.fds.size())) p.fds.resize(fd + 1);
+  p.fds[fd] = FdSlot{o, cloexec};
+  ++ofds[o].refs;
+  return fd;
+}
+
+int FakeKernel::State::InstallFd(OpenFile f, bool cloexec) {
+  return InstallOfd(NewOfd(std::move(f)), cloexec);
+}
+
+void FakeKernel::State::ReleaseOfd(int o) {
+  if (--ofds[o].refs > 0) return;
+  bool gc = ofds[o].kind == FileKind::kMountFd ||
+            (ofds[o].node.mnt >= 0 && mounts[ofds[o].node.mnt].ns < 0);
+  ofds[o] = OpenFile{};
+  free_ofds.push_back(o);
+  if (gc) GcDetached();
+}
+
+void FakeKernel::State::CloseAll(Process& p, bool only_cloexec) {
+  for (auto& slot : p.fds) {
+    if (slot.ofd < 0 || (only_cloexec && !slot.cloexec)) continue;
+    int o = slot.ofd;
+    slot = FdSlot{};
+    ReleaseOfd(o);
+  }
+  if (!only_cloexec) p.fds.clear();
+}
+
+Result<int> FakeKernel::State::Open(const std::string& path, int flags,
+                                    mode_t mode) {
+  int acc = flags & O_ACCMODE;
+  bool write = acc != O_RDONLY || (flags & O_TRUNC);
+  Node n;
+  if (flags & O_CREAT) {
+    Node dir;
+    std::string name;
+    bool trailing = false;
+    if (int r = Walk(path, false, &dir, true, &name, &trailing)) return {-1, r};
+    if (name.empty() || trailing) return {-1, EISDIR};
+    Node child;
+    if (Lookup(dir, name, &child) == 0) {
+      if (flags & O_EXCL) return {-1, EEXIST};
+      if (int r = Walk(path, !(flags & O_NOFOLLOW), &n)) return {-1, r};
+    } else {
+      uint32_t perm = (mode & 07777) & ~P().umask;
+      if (int r = Create(path, S_IFREG | perm, 0, "", nullptr, &n)) return {-1, r};
+    }
+  } else {
+    if (int r = Walk(path, !(flags & O_NOFOLLOW), &n)) return {-1, r};
+  }
+  if (IsLink(n)) return {-1, ELOOP};
+  bool dir = IsDir(n);
+  if ((flags & O_DIRECTORY) && !dir) return {-1, ENOTDIR};
+  if (dir && write) return {-1, EISDIR};
+  OpenFile f;
+  f.flags = flags;
+  f.node = n;
+  FsKind kind = KindOf(n.mnt);
+  if (dir) {
+    f.kind = FileKind::kDir;
+  } else if (kind == FsKind::kProc) {
+    if (write) return {-1, EACCES};
+    f.kind = FileKind::kProc;
+    f.snap = ProcRead(n);
+  } else {
+    if (write) {
+      if (int r = CheckWritable(n)) return {-1, r};
+      if (kind == FsKind::kOverlay)
+        if (int r = CopyUp(n, &n.ino)) return {-1, r};
+    }
+    f.node = n;
+    const Inode& i = inodes[n.ino];
+    f.ino = n.ino;
+    if (i.cgfile) {
+      if (write && !(i.mode & 0222)) return {-1, EACCES};
+      if (acc != O_WRONLY && !(i.mode & 0444)) return {-1, EACCES};
+      f.kind = FileKind::kCgroup;
+      f.snap = CgRead(n.ino);
+    } else if (S_ISCHR(i.mode)) {
+      unsigned ma = major(i.rdev), mi = minor(i.rdev);
+      if (ma == 1 && (mi == 5 || mi == 8 || mi == 9)) f.kind = FileKind::kZero;
+      else if ((ma == 5 && mi <= 1) || ma == 136) f.kind = FileKind::kConsole;
+      else f.kind = FileKind::kNull;
+    } else if (S_ISREG(i.mode)) {
+      f.kind = FileKind::kFile;
+      if ((flags & O_TRUNC) && write) inodes[n.ino].data.clear();
+    } else {
+      f.kind = FileKind::kNull;  // fifos, sockets, block devices
+    }
+  }
+  return {InstallFd(std::move(f), flags & O_CLOEXEC), 0};
+}
+
+Status FakeKernel::State::Close(int fd) {
+  Process& p = P();
+  if (fd < 0 || fd >= static_cast<int>(p.fds.size()) || p.fds[fd].ofd < 0)
+    return Status{EBADF};
+  int o = p.fds[fd].ofd;
+  p.fds[fd] = FdSlot{};
+  ReleaseOfd(o);
+  return Status{};
+}
+
+pid_t FakeKernel::State::DeferredHolder(int o) {
+  for (auto& [pid, p] : procs) {
+    if (p.state != PState::kDeferred && p.state != PState::kParked) continue;
+    for (auto& s : p.fds)
+      if (s.ofd == o) return pid;
+  }
+  return 0;
+}
+
+Result<size_t> FakeKernel::State::Read(int fd, void* buf, size_t len) {
+  for (;;) {
+    OpenFile* f = OfdOf(fd);
+    if (!f) return {0, EBADF};
+    switch (f->kind) {
+      case FileKind::kPipeR: {
+        PipeObj& pp = pipes[f->pipe];
+        if (!pp.buf.empty()) {
+          size_t n = std::min(len, pp.buf.size());
+          memcpy(buf, pp.buf.data(), n);
+          pp.buf.erase(0, n);
+          return {n, 0};
+        }
+        if (ofds[pp.wofd].refs <= 0) return {0, 0};
+        if (f->flags & O_NONBLOCK) return {0, EAGAIN};
+        pid_t holder = DeferredHolder(pp.wofd);
+        if (!holder) {
+          spdlog::warn("FakeKernel: pid {} would block forever reading fd {} "
+                       "(no runnable writer): EDEADLK",
+                       cur, fd);
+          return {0, EDEADLK};
+        }
+        Advance(holder);
+        continue;  // state changed: look again
+      }
+      case FileKind::kFile:
+      case FileKind::kProc:
+      case FileKind::kCgroup: {
+        if ((f->flags & O_ACCMODE) == O_WRONLY) return {0, EBADF};
+        const std::string& data =
+            f->kind == FileKind::kFile ? inodes[f->ino].data : f->snap;
+        if (f->off >= data.size()) return {0, 0};
+        size_t n = std::min<size_t>(len, data.size() - f->off);
+        memcpy(buf, data.data() + f->off, n);
+        f->off += n;
+        return {n, 0};
+      }
+      case FileKind::kZero:
+        memset(buf, 0, len);
+        return {len, 0};
+      case FileKind::kNull:
+      case FileKind::kConsole:
+        return {0, 0};
+      case FileKind::kDir:
+        return {0, EISDIR};
+      default:
+        return {0, EBADF};
+    }
+  }
+}
+
+Result<size_t> FakeKernel::State::Write(int fd, const void* buf, size_t len) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return {0, EBADF};
+  const char* b = static_cast<const char*>(buf);
+  switch (f->kind) {
+    case FileKind::kPipeW: {
+      PipeObj& pp = pipes[f->pipe];
+      if (ofds[pp.rofd].refs <= 0) return {0, EPIPE};
+      pp.buf.append(b, len);
+      return {len, 0};
+    }
+    case FileKind::kFile: {
+      if ((f->flags & O_ACCMODE) == O_RDONLY) return {0, EBADF};
+      std::string& data = inodes[f->ino].data;
+      if (f->flags & O_APPEND) f->off = data.size();
+      if (data.size() < f->off + len) data.resize(f->off + len);
+      memcpy(data.data() + f->off, b, len);
+      f->off += len;
+      return {len, 0};
+    }
+    case FileKind::kCgroup: {
+      if ((f->flags & O_ACCMODE) == O_RDONLY) return {0, EBADF};
+      if (int r = CgWrite(f->ino, std::string_view(b, len))) return {0, r};
+      return {len, 0};
+    }
+    case FileKind::kConsole:
+      console.append(b, len);
+      return {len, 0};
+    case FileKind::kNull:
+    case FileKind::kZero:
+      return {len, 0};
+    case FileKind::kProc:
+      return {0, EACCES};
+    default:
+      return {0, EBADF};
+  }
+}
+
+Result<PipeFds> FakeKernel::State::Pipe(int flags) {
+  if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return {{}, EINVAL};
+  int id = static_cast<int>(pipes.size());
+  pipes.push_back(PipeObj{});
+  OpenFile r, w;
+  r.kind = FileKind::kPipeR;
+  w.kind = FileKind::kPipeW;
+  r.pipe = w.pipe = id;
+  r.flags = O_RDONLY | (flags & O_NONBLOCK);
+  w.flags = O_WRONLY | (flags & O_NONBLOCK);
+  int ro = NewOfd(std::move(r)), wo = NewOfd(std::move(w));
+  pipes[id].rofd = ro;
+  pipes[id].wofd = wo;
+  PipeFds out;
+  out.read_fd = InstallOfd(ro, flags & O_CLOEXEC);
+  out.write_fd = InstallOfd(wo, flags & O_CLOEXEC);
+  return {out, 0};
+}
+
+Status FakeKernel::State::Dup2(int oldfd, int newfd) {
+  Process& p = P();
+  if (!OfdOf(oldfd)) return Status{EBADF};
+  if (newfd < 0 || newfd >= 1024) return Status{EBADF};
+  if (oldfd == newfd) return Status{};
+  int o = p.fds[oldfd].ofd;
+  if (newfd >= static_cast<int>(p.fds.size())) p.fds.resize(newfd + 1);
+  int old = p.fds[newfd].ofd;
+  p.fds[newfd] = FdSlot{o, false};
+  ++ofds[o].refs;
+  if (old >= 0) ReleaseOfd(old);
+  return Status{};
+}
+
+Status FakeKernel::State::Chdir(const std::string& path) {
+  Node n;
+  if (int r = Walk(path, true, &n)) return Status{r};
+  if (!IsDir(n)) return Status{ENOTDIR};
+  Node old = P().cwd;
+  P().cwd = n;
+  if (old.mnt >= 0 && mounts[old.mnt].ns < 0) GcDetached();
+  return Status{};
+}
+
+Status FakeKernel::State::Sethostname(const std::string& name) {
+  if (name.size() > 64) return Status{EINVAL};
+  if (P().utsns == 0) return Status{EPERM};
+  uts[P().utsns] = name;
+  return Status{};
+}
+
+Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
+  if (!fn) return {-1, EINVAL};
+  pid_t parent_pid = cur;
+  Process c;
+  {
+    const Process& parent = P();
+    c.ppid = parent.pid;
+    c.pidns = parent.pidns;
+    c.mntns = parent.mntns;
+    c.utsns = parent.utsns;
+    c.root = parent.root;
+    c.cwd = parent.cwd;
+    c.fds = parent.fds;
+    c.ignored = parent.ignored;
+    c.umask = parent.umask;
+    c.cgroups = parent.cgroups;
+    c.comm = parent.comm;
+    c.cmdline = parent.cmdline;
+  }
+  c.pid = next_pid++;
+  c.state = PState::kDeferred;
+  c.fn = fn;
+  c.clone_flags = flags;
+  for (auto& s : c.fds)
+    if (s.ofd >= 0) ++ofds[s.ofd].refs;
+  if (flags & CLONE_NEWNS) {
+    std::map<int, int> map;
+    c.mntns = CopyNs(c.mntns, &map);
+    if (map.count(c.root.mnt)) c.root.mnt = map[c.root.mnt];
+    if (map.count(c.cwd.mnt)) c.cwd.mnt = map[c.cwd.mnt];
+  }
+  if (flags & CLONE_NEWUTS) {
+    uts.push_back(uts[c.utsns]);
+    c.utsns = static_cast<int>(uts.size() - 1);
+  }
+  if (flags & CLONE_NEWPID) {
+    pidns_next.push_back(1);
+    c.pidns = static_cast<int>(pidns_next.size() - 1);
+  }
+  c.nspid = c.pidns == 0 ? c.pid : pidns_next[c.pidns]++;
+  pid_t pid = c.pid;
+  procs.emplace(pid, std::move(c));
+  (void)parent_pid;
+  return {pid, 0};
+}
+
+void FakeKernel::State::Advance(pid_t pid) {
+  if (procs.at(pid).state == PState::kParked) ExitProcess(pid, 0);
+  else RunChild(pid);
+}
+
+void FakeKernel::State::RunChild(pid_t pid) {
+  Process& c = procs.at(pid);
+  c.state = PState::kRunning;
+  mydocker::CloneFn fn = std::move(c.fn);
+  c.fn = nullptr;
+  pid_t saved = cur;
+  cur = pid;
+  int status = 0;
+  try {
+    int r = fn();
+    status = (r & 0xff) << 8;
+  } catch (const ProcessExit& e) {
+    if (e.pid != pid) {
+      cur = saved;
+      throw;
+    }
+    status = e.status;
+  } catch (const ProcessPark& e) {
+    cur = saved;
+    if (e.pid != pid) throw;
+    Process& q = procs.at(pid);
+    if (q.pending_sig) ExitProcess(pid, q.pending_sig);
+    else q.state = PState::kParked;
+    return;
+  } catch (...) {
+    cur = saved;
+    ExitProcess(pid, SIGKILL);
+    throw;
+  }
+  cur = saved;
+  if (int sig = procs.at(pid).pending_sig) status = sig;
+  ExitProcess(pid, status);
+}
+
+void FakeKernel::State::ExitProcess(pid_t pid, int status) {
+  Process& p = procs.at(pid);
+  if (p.state == PState::kZombie) return;
+  CloseAll(p, false);
+  p.cgroups.clear();
+  p.state = PState::kZombie;
+  p.status = status;
+  p.fn = nullptr;
+  int ns = p.mntns;
+  pid_t ppid = p.ppid;
+  // Orphans go to the nearest subreaper ancestor, else init.
+  pid_t reaper = 1;
+  for (pid_t a = ppid; a > 1;) {
+    Process* ap = Find(a);
+    if (!ap) break;
+    if (ap->subreaper && ap->state != PState::kZombie) {
+      reaper = a;
+      break;
+    }
+    a = ap->ppid;
+  }
+  std::vector<pid_t> kids;
+  for (auto& [kp, k] : procs)
+    if (k.ppid == pid) kids.push_back(kp);
+  for (pid_t kp : kids) {
+    Process& k = procs.at(kp);
+    k.ppid = reaper;
+    if (k.state != PState::kZombie && k.pdeathsig) KillProcess(kp, k.pdeathsig);
+  }
+  for (pid_t kp : kids) {
+    auto it = procs.find(kp);
+    if (it != procs.end() && it->second.state == PState::kZombie && reaper == 1)
+      procs.erase(it);
+  }
+  MaybeDropNs(ns);
+  GcDetached();
+  if (ppid == 1 || !Find(ppid)) procs.erase(pid);
+}
+
+void FakeKernel::State::KillProcess(pid_t pid, int sig) {
+  Process& q = procs.at(pid);
+  if (q.state == PState::kDeferred || q.state == PState::kParked) {
+    ExitProcess(pid, sig);
+  } else if (q.state == PState::kRunning) {
+    if (pid == cur && pid != runtime && pid != 1) throw ProcessExit{pid, sig};
+    q.pending_sig = sig;  // ends when its frames return (or never: runtime)
+  }
+}
+
+Status FakeKernel::State::Execve(const char* path, char* const argv[],
+                                 char* const envp[]) {
+  if (!path) return Status{EFAULT};
+  Process& p = P();
+  if (cur == runtime || cur == 1 || p.state != PState::kRunning) {
+    spdlog::error("FakeKernel: execve({}) by pid {} outside a cloned child is "
+                  "not modeled",
+                  path, cur);
+    return Status{ENOSYS};
+  }
+  Node n;
+  if (int r = Walk(path, true, &n)) return Status{r};
+  if (IsDir(n) || KindOf(n.mnt) == FsKind::kProc) return Status{EACCES};
+  const Inode& i = inodes[n.ino];
+  if (!S_ISREG(i.mode) || !(i.mode & 0111)) return Status{EACCES};
+  if (mounts[n.mnt].flags & MS_NOEXEC) return Status{EACCES};
+  FakeExec e;
+  e.pid = cur;
+  e.path = PathOf(n, Fresh(p.root));
+  for (size_t k = 0; argv && argv[k]; ++k) e.argv.push_back(argv[k]);
+  for (size_t k = 0; envp && envp[k]; ++k) e.envp.push_back(envp[k]);
+  CloseAll(p, true);
+  std::string prog = Basename(e.argv.empty() ? std::string(path) : e.argv[0]);
+  p.comm = prog.substr(0, 15);
+  p.cmdline = e.argv;
+  execs.push_back(e);
+  if (exec_hook) exec_hook(*self, e);
+  std::vector<std::string> args = e.argv;
+  if (args.empty()) args.push_back(prog);
+  int code = RunProgram(args, 0);
+  if (code == kParkCode) throw ProcessPark{cur};
+  throw ProcessExit{cur, (code & 0xff) << 8};
+}
+
+Result<int> FakeKernel::State::Waitpid(pid_t pid, int options) {
+  pid_t target = 0;
+  if (pid == -1) {
+    pid_t deferred = 0;
+    bool any = false;
+    for (auto& [kp, k] : procs) {
+      if (k.ppid != cur) continue;
+      any = true;
+      if (k.state == PState::kZombie) {
+        target = kp;
+        break;
+      }
+      if ((k.state == PState::kDeferred || k.state == PState::kParked) && !deferred)
+        deferred = kp;
+    }
+    if (!any) return {0, ECHILD};
+    if (!target) target = deferred;
+    if (!target) return {0, EDEADLK};
+  } else if (pid > 0) {
+    Process* q = Find(pid);
+    if (!q || q->ppid != cur) return {0, ECHILD};
+    target = pid;
+  } else {
+    return {0, EINVAL};  // process groups are not modeled
+  }
+  PState st = procs.at(target).state;
+  if (st == PState::kDeferred || st == PState::kParked) Advance(target);
+  auto it = procs.find(target);
+  if (it == procs.end()) return {0, ECHILD};
+  if (it->second.state != PState::kZombie) return {0, EDEADLK};
+  int status = it->second.status;
+  procs.erase(it);
+  (void)options;
+  return {status, 0};
+}
+
+Status FakeKernel::State::Kill(pid_t pid, int sig) {
+  if (sig < 0 || sig > 64) return Status{EINVAL};
+  if (pid <= 0) return Status{EINVAL};  // groups and "everyone" not modeled
+  Process* q = Find(pid);
+  if (!q) return Status{ESRCH};
+  if (sig == 0 || q->state == PState::kZombie) return Status{};
+  if (pid == 1) return Status{};  // init ignores signals it has no handler for
+  if (sig != SIGKILL && sig != SIGSTOP && (q->ignored >> (sig - 1)) & 1) return Status{};
+  if (sig == SIGCHLD || sig == SIGCONT || sig == SIGWINCH || sig == SIGURG ||
+      sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+    return Status{};
+  KillProcess(pid, sig);
+  return Status{};
+}
+
+Status FakeKernel::State::Signal(int sig, mydocker::SignalDisposition d) {
+  if (sig <= 0 || sig > 64 || sig == SIGKILL || sig == SIGSTOP)
+    return Status{EINVAL};
+  uint64_t bit = 1ULL << (sig - 1);
+  if (d == mydocker::SignalDisposition::kIgnore) P().ignored |= bit;
+  else P().ignored &= ~bit;
+  return Status{};
+}
+
+Status FakeKernel::State::Prctl(int option, unsigned long arg2) {
+  Process& p = P();
+  switch (option) {
+    case PR_SET_PDEATHSIG:
+      if (arg2 > 64) return Status{EINVAL};
+      p.pdeathsig = static_cast<int>(arg2);
+      return Status{};
+    case PR_SET_CHILD_SUBREAPER:
+      p.subreaper = arg2 != 0;
+      return Status{};
+    case PR_SET_NO_NEW_PRIVS:
+      return arg2 == 1 ? Status{} : Status{EINVAL};
+    case PR_SET_NAME:
+      if (arg2) p.comm = std::string(reinterpret_cast<const char*>(arg2)).substr(0, 15);
+      return Status{};
+    case PR_SET_KEEPCAPS:
+    case PR_SET_DUMPABLE:
+      return arg2 <= 1 ? Status{} : Status{EINVAL};
+    case PR_CAPBSET_DROP:
+      return arg2 <= 63 ? Status{} : Status{EINVAL};
+  }
+  return Status{EINVAL};
+}
+
+Result<int> FakeKernel::State::Ioctl(int fd, unsigned long /*request*/,
+                                     void* /*arg*/) {
+  if (!OfdOf(fd)) return {-1, EBADF};
+  return {-1, ENOTTY};
+}
+
+Result<int> FakeKernel::State::Poll(struct pollfd* fds, size_t n,
+                                    int timeout_ms) {
+  int ready = 0;
+  for (size_t i = 0; i < n; ++i) {
+    struct pollfd& q = fds[i];
+    q.revents = 0;
+    if (q.fd < 0) continue;
+    OpenFile* f = OfdOf(q.fd);
+    if (!f) {
+      q.revents = POLLNVAL;
+    } else if (f->kind == FileKind::kPipeR) {
+      const PipeObj& pp = pipes[f->pipe];
+      if (!pp.buf.empty()) q.revents |= q.events & POLLIN;
+      if (ofds[pp.wofd].refs <= 0) q.revents |= POLLHUP;
+    } else if (f->kind == FileKind::kPipeW) {
+      const PipeObj& pp = pipes[f->pipe];
+      if (ofds[pp.rofd].refs <= 0) q.revents |= POLLERR;
+      else q.revents |= q.events & POLLOUT;
+    } else {
+      q.revents |= q.events & (POLLIN | POLLOUT);
+    }
+    if (q.revents) ++ready;
+  }
+  if (ready == 0 && timeout_ms < 0) {
+    spdlog::warn("FakeKernel: pid {} would poll forever (nothing ready): EDEADLK", cur);
+    return {-1, EDEADLK};
+  }
+  return {ready, 0};
+}
+
+}  // namespace faultline
