@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "runtime/sys/drop.h"
+
 namespace mydocker {
 
 Expected<Pty> OpenPty(Sys& sys, int size_from) {
@@ -16,8 +18,8 @@ Expected<Pty> OpenPty(Sys& sys, int size_from) {
   Pty pty;
   pty.master = master.value;
   auto fail = [&](const std::string& path, int err, const char* what) -> Expected<Pty> {
-    if (pty.slave >= 0) sys.Close(pty.slave);
-    sys.Close(pty.master);
+    if (pty.slave >= 0) CloseFd(sys, pty.slave);
+    CloseFd(sys, pty.master);
     return MakeError(step, path, err, what);
   };
   int unlock = 0;
@@ -73,7 +75,7 @@ RawMode& RawMode::operator=(RawMode&& o) noexcept {
 }
 
 void RawMode::Restore() {
-  if (active_) sys_->Ioctl(fd_, TCSETSW, &saved_);
+  if (active_) (void)sys_->Ioctl(fd_, TCSETSW, &saved_);  // best effort: the terminal may be gone
   active_ = false;
 }
 
@@ -114,7 +116,7 @@ Outcome RelayConsole(Sys& sys, const RelaySpec& spec) {
       struct winsize now = {};
       if (sys.Ioctl(spec.winsize_from, TIOCGWINSZ, &now).ok() && !SameSize(now, last)) {
         last = now;
-        sys.Ioctl(spec.master, TIOCSWINSZ, &now);
+        (void)sys.Ioctl(spec.master, TIOCSWINSZ, &now);  // best effort: the terminal may be gone
       }
     }
     if (!p.ok() || p.value == 0) continue;  // EINTR or the resize tick

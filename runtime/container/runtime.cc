@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/container/console.h"
+#include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
 
 namespace mydocker {
@@ -142,8 +143,8 @@ std::string Runtime::NewId() {
   unsigned char bytes[6] = {};
   auto fd = sys_.Open("/dev/urandom", O_RDONLY | O_CLOEXEC, 0);
   if (fd.ok()) {
-    sys_.Read(fd.value, bytes, sizeof bytes);
-    sys_.Close(fd.value);
+    (void)sys_.Read(fd.value, bytes, sizeof bytes);  // a short or failed read leaves zeros: the id falls back below
+    CloseFd(sys_, fd.value);
   } else {
     auto t = std::chrono::steady_clock::now().time_since_epoch().count();
     for (unsigned char& b : bytes) {
@@ -245,10 +246,10 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   std::vector<int> open_fds;
   std::optional<Pty> pty;  // -t
   auto fail = [&](Error e) -> Expected<RunResult> {
-    for (int fd : open_fds) sys_.Close(fd);
+    for (int fd : open_fds) CloseFd(sys_, fd);
     if (child > 0) {
-      sys_.Kill(child, SIGKILL);
-      sys_.Waitpid(child, 0);
+      (void)sys_.Kill(child, SIGKILL);  // best effort: the child may be gone already
+      (void)sys_.Waitpid(child, 0);  // reaps the child killed above; ECHILD means it is reaped
     }
     if (Outcome c = Cleanup(s); !c) {
       spdlog::error("cleanup after failure left {}: {}; run `mydocker gc`",
@@ -324,13 +325,13 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (!cloned.ok()) return fail(MakeError("container: clone", dir, cloned.err));
   child = cloned.value;
   // The parent keeps the command pipe's write end and the report's read end.
-  sys_.Close(cmd_pipe.value.read_fd);
-  sys_.Close(report_pipe.value.write_fd);
-  if (stdin_fd >= 0) sys_.Close(stdin_fd);
+  CloseFd(sys_, cmd_pipe.value.read_fd);
+  CloseFd(sys_, report_pipe.value.write_fd);
+  if (stdin_fd >= 0) CloseFd(sys_, stdin_fd);
   open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
   if (pty) {
     // Only the container holds the slave now: its exit ends the relay.
-    sys_.Close(pty->slave);
+    CloseFd(sys_, pty->slave);
     open_fds.push_back(pty->master);
   }
 
@@ -344,7 +345,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   // exited: writing to the pipe then raises SIGPIPE, which would kill the
   // whole runtime. Ignore it for the write and take EPIPE as "the init is
   // gone": its report (step 6) says why.
-  sys_.Signal(SIGPIPE, SignalDisposition::kIgnore);
+  SetSignal(sys_, SIGPIPE, SignalDisposition::kIgnore);
   bool init_gone = false;
   size_t off = 0;
   while (off < command.size()) {
@@ -355,13 +356,13 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
         init_gone = true;
         break;
       }
-      sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
+      SetSignal(sys_, SIGPIPE, SignalDisposition::kDefault);
       return fail(MakeError("container: send command", "command pipe", w.err));
     }
     off += w.value;
   }
-  sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
-  sys_.Close(cmd_pipe.value.write_fd);
+  SetSignal(sys_, SIGPIPE, SignalDisposition::kDefault);
+  CloseFd(sys_, cmd_pipe.value.write_fd);
   open_fds = {report_pipe.value.read_fd};
   if (pty) open_fds.push_back(pty->master);
 
@@ -378,7 +379,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     if (r.value == 0) break;
     got += r.value;
   }
-  sys_.Close(report_pipe.value.read_fd);
+  CloseFd(sys_, report_pipe.value.read_fd);
   open_fds.clear();
   if (pty) open_fds.push_back(pty->master);
 
@@ -417,8 +418,8 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   }
 
   // 7. The console, then wait, then tear down.
-  sys_.Signal(SIGINT, SignalDisposition::kIgnore);
-  sys_.Signal(SIGQUIT, SignalDisposition::kIgnore);
+  SetSignal(sys_, SIGINT, SignalDisposition::kIgnore);
+  SetSignal(sys_, SIGQUIT, SignalDisposition::kIgnore);
   if (pty) {
     if (!init_error) {
       // Raw mode only when the caller's keys go to the container; restored
@@ -426,7 +427,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
       RawMode raw = spec.interactive ? RawMode::Enter(sys_, 0) : RawMode();
       // A caller that stops reading our output must not kill the runtime
       // (SIGPIPE) while the container runs: the relay then drops output.
-      sys_.Signal(SIGPIPE, SignalDisposition::kIgnore);
+      SetSignal(sys_, SIGPIPE, SignalDisposition::kIgnore);
       RelaySpec relay;
       relay.master = pty->master;
       relay.forward_input = spec.interactive;
@@ -435,15 +436,15 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
         spdlog::warn("container {}: {}; waiting for it without a console", s.id,
                      o.error().Message());
       }
-      sys_.Signal(SIGPIPE, SignalDisposition::kDefault);
+      SetSignal(sys_, SIGPIPE, SignalDisposition::kDefault);
     }
-    sys_.Close(pty->master);
+    CloseFd(sys_, pty->master);
     open_fds.clear();
   }
   Result<int> status{0, EINTR};
   while (status.err == EINTR) status = sys_.Waitpid(child, 0);
-  sys_.Signal(SIGINT, SignalDisposition::kDefault);
-  sys_.Signal(SIGQUIT, SignalDisposition::kDefault);
+  SetSignal(sys_, SIGINT, SignalDisposition::kDefault);
+  SetSignal(sys_, SIGQUIT, SignalDisposition::kDefault);
   if (!status.ok()) return fail(MakeError("container: wait", std::to_string(child), status.err));
   child = 0;
   if (init_error) return fail(*init_error);

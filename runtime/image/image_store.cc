@@ -172,7 +172,7 @@ la_ssize_t ArchiveRead(struct archive* a, void* ctx, const void** out) {
 class ArchiveReader {
  public:
   explicit ArchiveReader(Sys& sys) { src_.sys = &sys; }
-  ~ArchiveReader() { Close(); }
+  ~ArchiveReader() { (void)Close(); }  // cleanup only: callers that care call Close()
   ArchiveReader(const ArchiveReader&) = delete;
   ArchiveReader& operator=(const ArchiveReader&) = delete;
 
@@ -583,7 +583,7 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
   }
   // From here on the image directory is ours: remove it on any failure.
   auto fail = [&](Error err) -> Error {
-    reader.Close();
+    (void)reader.Close();  // the import failed already: err is the error to report
     Outcome rm = RemoveTree(sys_, dir, "image import: remove partial image");
     if (!rm.ok()) {
       spdlog::error("image import {}: cleanup failed: {}", name,

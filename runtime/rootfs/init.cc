@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
 
 namespace mydocker {
@@ -61,7 +62,7 @@ constexpr Device kDevices[] = {
 
 void Report(Sys& sys, int fd, int32_t step, int err) {
   InitReport r{step, err};
-  sys.Write(fd, &r, sizeof r);
+  (void)sys.Write(fd, &r, sizeof r);  // the parent sees a short report as a failed init (EPIPE: the parent is gone)
 }
 
 // Appends src to dst at *len without allocating; false when it does not fit.
@@ -210,7 +211,7 @@ int RunInit(Sys& sys, InitPlan& plan) {
     Report(sys, plan.report_fd, kStepPdeathsig, st.err);
     return 125;
   }
-  for (int fd : plan.close_fds) sys.Close(fd);
+  for (int fd : plan.close_fds) CloseFd(sys, fd);
 
   // The command, NUL-separated, until EOF.
   size_t len = 0;
@@ -229,7 +230,7 @@ int RunInit(Sys& sys, InitPlan& plan) {
     if (r.value == 0) break;
     len += r.value;
   }
-  sys.Close(plan.command_fd);
+  CloseFd(sys, plan.command_fd);
   if (len == 0) return 125;  // the parent aborted the run
   size_t argc = 0;
   for (size_t i = 0; i < len && argc + 1 < plan.argv.size();) {
@@ -251,7 +252,7 @@ int RunInit(Sys& sys, InitPlan& plan) {
       Report(sys, plan.report_fd, kStepStdio, st.err);
       return 125;
     }
-    sys.Close(plan.stdin_fd);
+    CloseFd(sys, plan.stdin_fd);
   }
   if (plan.console_fd >= 0) {
     // A new session whose controlling terminal is the pty: the command gets
@@ -270,10 +271,10 @@ int RunInit(Sys& sys, InitPlan& plan) {
         return 125;
       }
     }
-    if (plan.console_fd > 2) sys.Close(plan.console_fd);
+    if (plan.console_fd > 2) CloseFd(sys, plan.console_fd);
   }
-  sys.Signal(SIGINT, SignalDisposition::kDefault);
-  sys.Signal(SIGQUIT, SignalDisposition::kDefault);
+  SetSignal(sys, SIGINT, SignalDisposition::kDefault);
+  SetSignal(sys, SIGQUIT, SignalDisposition::kDefault);
 
   const char* cmd = plan.argv[0];
   int err = ENOENT;

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "runtime/sys/drop.h"
+
 namespace mydocker {
 
 std::string JoinPath(const std::string& a, const std::string& b) {
@@ -91,12 +93,12 @@ Outcome WriteFileAtomic(Sys& sys, const std::string& path,
   const std::string tmp = path + ".tmp";
   Outcome w = WriteFile(sys, tmp, content, mode, step);
   if (!w.ok()) {
-    sys.Unlink(tmp);
+    (void)sys.Unlink(tmp);  // best effort: the temporary file may not exist
     return w;
   }
   Status r = sys.Rename(tmp, path);
   if (!r.ok()) {
-    sys.Unlink(tmp);
+    (void)sys.Unlink(tmp);  // best effort: the temporary file may not exist
     return MakeError(step, path, r.err);
   }
   return Outcome::Ok();
@@ -113,13 +115,13 @@ Expected<std::string> ReadFile(Sys& sys, const std::string& path,
     auto r = sys.Read(fd.value, buf, sizeof buf);
     if (!r.ok()) {
       if (r.err == EINTR && ++interrupted <= kMaxEintrRetries) continue;
-      sys.Close(fd.value);
+      CloseFd(sys, fd.value);
       return MakeError(step, path, r.err);
     }
     if (r.value == 0) break;
     out.append(buf, r.value);
   }
-  sys.Close(fd.value);
+  CloseFd(sys, fd.value);
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/util/undo.h"
 
@@ -102,11 +103,11 @@ Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
     mnt = sys.Fsmount(fs.value, FSMOUNT_CLOEXEC, 0);
     if (!mnt.ok()) o = MakeError(step, p.merged, mnt.err, "fsmount");
   }
-  sys.Close(fs.value);
+  CloseFd(sys, fs.value);
   if (!o.ok()) return o;
   Status mv = sys.MoveMount(
       MoveMountArgs{mnt.value, "", AT_FDCWD, p.merged, MOVE_MOUNT_F_EMPTY_PATH});
-  sys.Close(mnt.value);
+  CloseFd(sys, mnt.value);
   if (!mv.ok()) return MakeError(step, p.merged, mv.err, "move_mount");
   return Outcome::Ok();
 }
