@@ -26,100 +26,100 @@
 #pragma once
 
 // MYDOCKER_SYS_OPS(X) expands X once per op, in the order of the Op enum.
-#define MYDOCKER_SYS_OPS(X)                                                              \
-  /* Mounts. */                                                                          \
-  X(Mount, "mount", ::mydocker::Status, (const ::mydocker::MountArgs& a), (a),                                   \
-    (a.target, a.source, a.fstype, a.flags), ::mydocker::Status{})                                   \
-  X(Umount2, "umount2", ::mydocker::Status, (const std::string& target, int flags), (target, flags), \
-    (target, {}, {}, static_cast<uint64_t>(flags)), ::mydocker::Status{})                            \
-  X(PivotRoot, "pivot_root", ::mydocker::Status,                                                     \
-    (const std::string& new_root, const std::string& put_old), (new_root, put_old),      \
-    (new_root, put_old, {}, 0), ::mydocker::Status{})                                                \
-  /* The new mount API (fsopen/fsconfig/fsmount/move_mount). */                          \
-  X(Fsopen, "fsopen", ::mydocker::Result<int>, (const std::string& fstype, unsigned int flags),      \
-    (fstype, flags), ({}, {}, fstype, flags), (::mydocker::Result<int>{::mydocker::kLieHandle, 0}))              \
-  X(Fsconfig, "fsconfig", ::mydocker::Status, (const ::mydocker::FsconfigArgs& a), (a),                          \
-    (a.value, a.key, {}, a.cmd), ::mydocker::Status{})                                               \
-  X(Fsmount, "fsmount", ::mydocker::Result<int>,                                                     \
-    (int fs_fd, unsigned int flags, unsigned int attr_flags), (fs_fd, flags, attr_flags),\
-    ({}, {}, {}, flags), (::mydocker::Result<int>{::mydocker::kLieHandle + 1, 0}))                               \
-  X(MoveMount, "move_mount", ::mydocker::Status, (const ::mydocker::MoveMountArgs& a), (a),                      \
-    (a.to_path, a.from_path, {}, a.flags), ::mydocker::Status{})                                     \
-  /* Files and directories. */                                                           \
-  X(Mkdir, "mkdir", ::mydocker::Status, (const std::string& path, mode_t mode), (path, mode),        \
-    (path, {}, {}, mode), ::mydocker::Status{})                                                      \
-  X(Rmdir, "rmdir", ::mydocker::Status, (const std::string& path), (path), (path, {}, {}, 0),        \
-    ::mydocker::Status{})                                                                            \
-  X(Unlink, "unlink", ::mydocker::Status, (const std::string& path), (path), (path, {}, {}, 0),      \
-    ::mydocker::Status{})                                                                            \
-  X(Rename, "rename", ::mydocker::Status, (const std::string& from, const std::string& to),          \
-    (from, to), (from, to, {}, 0), ::mydocker::Status{})                                             \
-  X(Symlink, "symlink", ::mydocker::Status, (const std::string& target, const std::string& linkpath),\
-    (target, linkpath), (linkpath, target, {}, 0), ::mydocker::Status{})                             \
-  X(Link, "link", ::mydocker::Status, (const std::string& existing, const std::string& newpath),     \
-    (existing, newpath), (newpath, existing, {}, 0), ::mydocker::Status{})                           \
-  X(Mknod, "mknod", ::mydocker::Status, (const std::string& path, mode_t mode, dev_t dev),           \
-    (path, mode, dev), (path, {}, {}, mode), ::mydocker::Status{})                                   \
-  X(Chmod, "chmod", ::mydocker::Status, (const std::string& path, mode_t mode), (path, mode),        \
-    (path, {}, {}, mode), ::mydocker::Status{})                                                      \
-  X(Lchown, "lchown", ::mydocker::Status, (const std::string& path, uid_t uid, gid_t gid),           \
-    (path, uid, gid), (path, {}, {}, 0), ::mydocker::Status{})                                       \
-  X(Lstat, "lstat", ::mydocker::Result<::mydocker::FileStat>, (const std::string& path), (path),                 \
-    (path, {}, {}, 0), ::mydocker::Result<::mydocker::FileStat>{})                                               \
-  /* f_type of the filesystem holding path (statfs(2)). */                               \
-  X(Statfs, "statfs", ::mydocker::Result<int64_t>, (const std::string& path), (path),                \
-    (path, {}, {}, 0), ::mydocker::Result<int64_t>{})                                                \
-  X(ReadDir, "readdir", ::mydocker::Result<std::vector<::mydocker::DirEntry>>, (const std::string& path),        \
-    (path), (path, {}, {}, 0), ::mydocker::Result<std::vector<::mydocker::DirEntry>>{})                          \
-  X(Readlink, "readlink", ::mydocker::Result<std::string>, (const std::string& path), (path),        \
-    (path, {}, {}, 0), ::mydocker::Result<std::string>{})                                            \
-  /* File descriptors. */                                                                \
-  X(Open, "open", ::mydocker::Result<int>, (const std::string& path, int flags, mode_t mode),        \
-    (path, flags, mode), (path, {}, {}, static_cast<uint64_t>(flags)),                   \
-    (::mydocker::Result<int>{::mydocker::kLieHandle + 2, 0}))                                                    \
-  X(Close, "close", ::mydocker::Status, (int fd), (fd), ({}, {}, {}, 0), ::mydocker::Status{})                   \
-  X(Read, "read", ::mydocker::Result<size_t>, (int fd, void* buf, size_t len), (fd, buf, len),       \
-    ({}, {}, {}, 0), (::mydocker::Result<size_t>{0, 0}))                                             \
-  X(Write, "write", ::mydocker::Result<size_t>, (int fd, const void* buf, size_t len),               \
-    (fd, buf, len), ({}, {}, {}, 0), (::mydocker::Result<size_t>{len, 0}))                           \
-  X(Pipe, "pipe", ::mydocker::Result<::mydocker::PipeFds>, (int flags), (flags),                                 \
-    ({}, {}, {}, static_cast<uint64_t>(flags)),                                          \
-    (::mydocker::Result<::mydocker::PipeFds>{::mydocker::PipeFds{::mydocker::kLieHandle + 3, ::mydocker::kLieHandle + 4}, 0}))                       \
-  X(Dup2, "dup2", ::mydocker::Status, (int oldfd, int newfd), (oldfd, newfd), ({}, {}, {}, 0),       \
-    ::mydocker::Status{})                                                                            \
-  /* Processes. */                                                                       \
-  X(Chdir, "chdir", ::mydocker::Status, (const std::string& path), (path), (path, {}, {}, 0),        \
-    ::mydocker::Status{})                                                                            \
-  X(Sethostname, "sethostname", ::mydocker::Status, (const std::string& name), (name),               \
-    (name, {}, {}, 0), ::mydocker::Status{})                                                         \
-  /* Starts a child in new namespaces (CLONE_NEW* in flags) running fn;      */          \
-  /* value: its pid as the caller sees it.                                   */          \
-  X(Clone, "clone", ::mydocker::Result<pid_t>, (const ::mydocker::CloneFn& fn, int flags), (fn, flags),          \
-    ({}, {}, {}, static_cast<uint64_t>(flags)), (::mydocker::Result<pid_t>{::mydocker::kLieHandle, 0}))          \
-  /* Returns only on failure. */                                                         \
-  X(Execve, "execve", ::mydocker::Status, (const char* path, char* const argv[], char* const envp[]),\
-    (path, argv, envp), (path ? std::string_view(path) : std::string_view(), {}, {}, 0), \
-    ::mydocker::Status{})                                                                            \
-  /* value: the raw wait status. */                                                      \
-  X(Waitpid, "waitpid", ::mydocker::Result<int>, (pid_t pid, int options), (pid, options),           \
-    ({}, {}, {}, static_cast<uint64_t>(options)), (::mydocker::Result<int>{0, 0}))                   \
-  X(Kill, "kill", ::mydocker::Status, (pid_t pid, int sig), (pid, sig),                              \
-    ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})                                  \
-  X(Signal, "signal", ::mydocker::Status, (int sig, ::mydocker::SignalDisposition disposition),                  \
-    (sig, disposition), ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})              \
-  X(Prctl, "prctl", ::mydocker::Status, (int option, unsigned long arg2), (option, arg2),            \
-    ({}, {}, {}, static_cast<uint64_t>(option)), ::mydocker::Status{})                               \
-  /* Terminals (mydocker run -t). ioctl(2) with a pointer argument (TCGETS,  */          \
-  /* TIOCGPTN, ...; nullptr for the integer 0 of TIOCSCTTY); value: ioctl's  */          \
-  /* return value.                                                           */          \
-  X(Ioctl, "ioctl", ::mydocker::Result<int>, (int fd, unsigned long request, void* arg),             \
-    (fd, request, arg), ({}, {}, {}, static_cast<uint64_t>(request)),                    \
-    (::mydocker::Result<int>{0, 0}))                                                                 \
-  /* setsid(2); value: the new session id. */                                            \
-  X(Setsid, "setsid", ::mydocker::Result<pid_t>, (), (), ({}, {}, {}, 0),                            \
-    (::mydocker::Result<pid_t>{::mydocker::kLieHandle, 0}))                                                      \
-  /* poll(2) over n entries; value: the number of entries with revents. A    */          \
-  /* lie reports every entry ready (a poll loop then reads, and the lied     */          \
-  /* reads' 0 bytes end it).                                                 */          \
-  X(Poll, "poll", ::mydocker::Result<int>, (struct pollfd* fds, size_t n, int timeout_ms),           \
+#define MYDOCKER_SYS_OPS(X)                                                                                          \
+  /* Mounts. */                                                                                                      \
+  X(Mount, "mount", ::mydocker::Status, (const ::mydocker::MountArgs& a), (a),                                       \
+    (a.target, a.source, a.fstype, a.flags), ::mydocker::Status{})                                                   \
+  X(Umount2, "umount2", ::mydocker::Status, (const std::string& target, int flags), (target, flags),                 \
+    (target, {}, {}, static_cast<uint64_t>(flags)), ::mydocker::Status{})                                            \
+  X(PivotRoot, "pivot_root", ::mydocker::Status,                                                                     \
+    (const std::string& new_root, const std::string& put_old), (new_root, put_old),                                  \
+    (new_root, put_old, {}, 0), ::mydocker::Status{})                                                                \
+  /* The new mount API (fsopen/fsconfig/fsmount/move_mount). */                                                      \
+  X(Fsopen, "fsopen", ::mydocker::Result<int>, (const std::string& fstype, unsigned int flags),                      \
+    (fstype, flags), ({}, {}, fstype, flags), (::mydocker::Result<int>{::mydocker::kLieHandle, 0}))                  \
+  X(Fsconfig, "fsconfig", ::mydocker::Status, (const ::mydocker::FsconfigArgs& a), (a),                              \
+    (a.value, a.key, {}, a.cmd), ::mydocker::Status{})                                                               \
+  X(Fsmount, "fsmount", ::mydocker::Result<int>,                                                                     \
+    (int fs_fd, unsigned int flags, unsigned int attr_flags), (fs_fd, flags, attr_flags),                            \
+    ({}, {}, {}, flags), (::mydocker::Result<int>{::mydocker::kLieHandle + 1, 0}))                                   \
+  X(MoveMount, "move_mount", ::mydocker::Status, (const ::mydocker::MoveMountArgs& a), (a),                          \
+    (a.to_path, a.from_path, {}, a.flags), ::mydocker::Status{})                                                     \
+  /* Files and directories. */                                                                                       \
+  X(Mkdir, "mkdir", ::mydocker::Status, (const std::string& path, mode_t mode), (path, mode),                        \
+    (path, {}, {}, mode), ::mydocker::Status{})                                                                      \
+  X(Rmdir, "rmdir", ::mydocker::Status, (const std::string& path), (path), (path, {}, {}, 0),                        \
+    ::mydocker::Status{})                                                                                            \
+  X(Unlink, "unlink", ::mydocker::Status, (const std::string& path), (path), (path, {}, {}, 0),                      \
+    ::mydocker::Status{})                                                                                            \
+  X(Rename, "rename", ::mydocker::Status, (const std::string& from, const std::string& to),                          \
+    (from, to), (from, to, {}, 0), ::mydocker::Status{})                                                             \
+  X(Symlink, "symlink", ::mydocker::Status, (const std::string& target, const std::string& linkpath),                \
+    (target, linkpath), (linkpath, target, {}, 0), ::mydocker::Status{})                                             \
+  X(Link, "link", ::mydocker::Status, (const std::string& existing, const std::string& newpath),                     \
+    (existing, newpath), (newpath, existing, {}, 0), ::mydocker::Status{})                                           \
+  X(Mknod, "mknod", ::mydocker::Status, (const std::string& path, mode_t mode, dev_t dev),                           \
+    (path, mode, dev), (path, {}, {}, mode), ::mydocker::Status{})                                                   \
+  X(Chmod, "chmod", ::mydocker::Status, (const std::string& path, mode_t mode), (path, mode),                        \
+    (path, {}, {}, mode), ::mydocker::Status{})                                                                      \
+  X(Lchown, "lchown", ::mydocker::Status, (const std::string& path, uid_t uid, gid_t gid),                           \
+    (path, uid, gid), (path, {}, {}, 0), ::mydocker::Status{})                                                       \
+  X(Lstat, "lstat", ::mydocker::Result<::mydocker::FileStat>, (const std::string& path), (path),                     \
+    (path, {}, {}, 0), ::mydocker::Result<::mydocker::FileStat>{})                                                   \
+  /* f_type of the filesystem holding path (statfs(2)). */                                                           \
+  X(Statfs, "statfs", ::mydocker::Result<int64_t>, (const std::string& path), (path),                                \
+    (path, {}, {}, 0), ::mydocker::Result<int64_t>{})                                                                \
+  X(ReadDir, "readdir", ::mydocker::Result<std::vector<::mydocker::DirEntry>>, (const std::string& path),            \
+    (path), (path, {}, {}, 0), ::mydocker::Result<std::vector<::mydocker::DirEntry>>{})                              \
+  X(Readlink, "readlink", ::mydocker::Result<std::string>, (const std::string& path), (path),                        \
+    (path, {}, {}, 0), ::mydocker::Result<std::string>{})                                                            \
+  /* File descriptors. */                                                                                            \
+  X(Open, "open", ::mydocker::Result<int>, (const std::string& path, int flags, mode_t mode),                        \
+    (path, flags, mode), (path, {}, {}, static_cast<uint64_t>(flags)),                                               \
+    (::mydocker::Result<int>{::mydocker::kLieHandle + 2, 0}))                                                        \
+  X(Close, "close", ::mydocker::Status, (int fd), (fd), ({}, {}, {}, 0), ::mydocker::Status{})                       \
+  X(Read, "read", ::mydocker::Result<size_t>, (int fd, void* buf, size_t len), (fd, buf, len),                       \
+    ({}, {}, {}, 0), (::mydocker::Result<size_t>{0, 0}))                                                             \
+  X(Write, "write", ::mydocker::Result<size_t>, (int fd, const void* buf, size_t len),                               \
+    (fd, buf, len), ({}, {}, {}, 0), (::mydocker::Result<size_t>{len, 0}))                                           \
+  X(Pipe, "pipe", ::mydocker::Result<::mydocker::PipeFds>, (int flags), (flags),                                     \
+    ({}, {}, {}, static_cast<uint64_t>(flags)),                                                                      \
+    (::mydocker::Result<::mydocker::PipeFds>{::mydocker::PipeFds{::mydocker::kLieHandle + 3, ::mydocker::kLieHandle + 4}, 0})) \
+  X(Dup2, "dup2", ::mydocker::Status, (int oldfd, int newfd), (oldfd, newfd), ({}, {}, {}, 0),                       \
+    ::mydocker::Status{})                                                                                            \
+  /* Processes. */                                                                                                   \
+  X(Chdir, "chdir", ::mydocker::Status, (const std::string& path), (path), (path, {}, {}, 0),                        \
+    ::mydocker::Status{})                                                                                            \
+  X(Sethostname, "sethostname", ::mydocker::Status, (const std::string& name), (name),                               \
+    (name, {}, {}, 0), ::mydocker::Status{})                                                                         \
+  /* Starts a child in new namespaces (CLONE_NEW* in flags) running fn;      */                                      \
+  /* value: its pid as the caller sees it.                                   */                                      \
+  X(Clone, "clone", ::mydocker::Result<pid_t>, (const ::mydocker::CloneFn& fn, int flags), (fn, flags),              \
+    ({}, {}, {}, static_cast<uint64_t>(flags)), (::mydocker::Result<pid_t>{::mydocker::kLieHandle, 0}))              \
+  /* Returns only on failure. */                                                                                     \
+  X(Execve, "execve", ::mydocker::Status, (const char* path, char* const argv[], char* const envp[]),                \
+    (path, argv, envp), (path ? std::string_view(path) : std::string_view(), {}, {}, 0),                             \
+    ::mydocker::Status{})                                                                                            \
+  /* value: the raw wait status. */                                                                                  \
+  X(Waitpid, "waitpid", ::mydocker::Result<int>, (pid_t pid, int options), (pid, options),                           \
+    ({}, {}, {}, static_cast<uint64_t>(options)), (::mydocker::Result<int>{0, 0}))                                   \
+  X(Kill, "kill", ::mydocker::Status, (pid_t pid, int sig), (pid, sig),                                              \
+    ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})                                                  \
+  X(Signal, "signal", ::mydocker::Status, (int sig, ::mydocker::SignalDisposition disposition),                      \
+    (sig, disposition), ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})                              \
+  X(Prctl, "prctl", ::mydocker::Status, (int option, unsigned long arg2), (option, arg2),                            \
+    ({}, {}, {}, static_cast<uint64_t>(option)), ::mydocker::Status{})                                               \
+  /* Terminals (mydocker run -t). ioctl(2) with a pointer argument (TCGETS,  */                                      \
+  /* TIOCGPTN, ...; nullptr for the integer 0 of TIOCSCTTY); value: ioctl's  */                                      \
+  /* return value.                                                           */                                      \
+  X(Ioctl, "ioctl", ::mydocker::Result<int>, (int fd, unsigned long request, void* arg),                             \
+    (fd, request, arg), ({}, {}, {}, static_cast<uint64_t>(request)),                                                \
+    (::mydocker::Result<int>{0, 0}))                                                                                 \
+  /* setsid(2); value: the new session id. */                                                                        \
+  X(Setsid, "setsid", ::mydocker::Result<pid_t>, (), (), ({}, {}, {}, 0),                                            \
+    (::mydocker::Result<pid_t>{::mydocker::kLieHandle, 0}))                                                          \
+  /* poll(2) over n entries; value: the number of entries with revents. A    */                                      \
+  /* lie reports every entry ready (a poll loop then reads, and the lied     */                                      \
+  /* reads' 0 bytes end it).                                                 */                                      \
+  X(Poll, "poll", ::mydocker::Result<int>, (struct pollfd* fds, size_t n, int timeout_ms),                           \
     (fds, n, timeout_ms), ({}, {}, {}, 0), (::mydocker::sys_internal::LiePoll(fds, n)))
