@@ -53,6 +53,13 @@ class FakeAdapter : public RuntimeAdapter {
     return Outcome::Ok();
   }
 
+  Outcome AddImage(const HostileImage& image) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto info = InstallImage(*kernel_, kRoot, layer_, "/faultline-" + image.name + ".tar", image);
+    if (!info) return info.error();
+    return Outcome::Ok();
+  }
+
   ContainerResult Run(const ContainerRequest& req) override {
     std::lock_guard<std::mutex> lock(mu_);
     ContainerResult res;
@@ -90,7 +97,7 @@ class FakeAdapter : public RuntimeAdapter {
     };
     mydocker::Runtime rt(*sys, config);
     mydocker::RunSpec spec;
-    spec.image = "busybox";
+    spec.image = req.image;
     spec.argv = req.argv;
     spec.env = req.env;
     spec.hostname = req.hostname;
@@ -163,7 +170,7 @@ class FakeAdapter : public RuntimeAdapter {
     s.dirs = {kRoot};
     s.cgroup_parent = env_.cgroup_parent;
     s.dirs_prune = {std::string(kRoot) + "/images"};
-    return s;
+    return WithOutside(std::move(s));
   }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override {

@@ -56,6 +56,7 @@ class FakeSweepBackend : public SweepBackend {
     scope_.dirs_prune = {std::string(kRoot) + "/images"};
     scope_.cgroup_parent = kCgroupParent;
     scope_.fds = false;  // checked before the runtime process ends (Run)
+    scope_ = WithOutside(std::move(scope_));
     fds_before_ = FdSet(world_);
     before_ = TakeSnapshot(world_, scope_);
     if (!before_.errors.empty()) {

@@ -20,6 +20,7 @@
 // getpid() by RoleSys, so plans match the fake backend's. The init's calls
 // are listed right after the runtime's clone call.
 #include <dirent.h>
+#include "harness/report/report.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -322,6 +323,7 @@ class KernelSweepBackend : public SweepBackend {
     scope_.cgroup_parent = cgroup_parent_;
     scope_.holders = true;
     scope_.fds = false;  // the runtime process checks its own fds
+    scope_ = WithOutside(std::move(scope_), {scratch_});
     before_ = TakeSnapshot(sys_, scope_);
     if (!before_.errors.empty()) {
       return MakeError("sweep: probe the prepared world", root_, 0, before_.errors.front());
@@ -556,7 +558,7 @@ class KernelSweepBackend : public SweepBackend {
       j["calls"] = std::move(calls);
       if (crashed) {
         // Die right there: the report first, then SIGKILL (fds close now).
-        WriteAll(out_fd, j.dump());
+        WriteAll(out_fd, DumpJson(j));
         ::kill(::getpid(), SIGKILL);
       }
     }
@@ -568,7 +570,7 @@ class KernelSweepBackend : public SweepBackend {
                         std::back_inserter(vanished));
     j["fds_appeared"] = appeared;
     j["fds_vanished"] = vanished;
-    WriteAll(out_fd, j.dump());
+    WriteAll(out_fd, DumpJson(j));
     ::_exit(0);
   }
 

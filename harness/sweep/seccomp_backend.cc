@@ -168,6 +168,7 @@ class SeccompSweepBackend : public SweepBackend {
     scope_.cgroup_parent = cgroup_parent_;
     scope_.holders = true;
     scope_.fds = true;
+    scope_ = WithOutside(std::move(scope_), {scratch_});
     if (rt == "mydocker") {
       mydocker::ImageStore images(sys_, state_);
       auto info = images.Import(options_.image_tar, "busybox");
