@@ -43,6 +43,9 @@ class BuiltinAdapter : public RuntimeAdapter {
     layer_ = info->rootfs;
     // The state directory every run uses: made once, so it is no "leftover".
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700, "builtin: create state dir"));
+    // ... and the store lock the first run would make (StateStore::StoreLockPath).
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, root_ + "/containers.lock", "", 0600,
+                                     "builtin: create store lock"));
     return Outcome::Ok();
   }
 

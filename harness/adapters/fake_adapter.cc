@@ -50,6 +50,10 @@ class FakeAdapter : public RuntimeAdapter {
     if (auto st = kernel_->AddDir(std::string(kRoot) + "/containers", 0700); !st.ok()) {
       return mydocker::MakeError("fake: create state dir", kRoot, st.err);
     }
+    // ... and the store lock the first run would make (StateStore::StoreLockPath).
+    if (auto st = kernel_->AddFile(std::string(kRoot) + "/containers.lock", "", 0600); !st.ok()) {
+      return mydocker::MakeError("fake: create store lock", kRoot, st.err);
+    }
     return Outcome::Ok();
   }
 

@@ -73,6 +73,9 @@ class MydockerAdapter : public RuntimeAdapter {
     layer_ = root_ + "/images/busybox/rootfs";
     // The state directory every run uses: made once, so it is no "leftover".
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700, "mydocker: create state dir"));
+    // ... and the store lock the first run would make (StateStore::StoreLockPath).
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, root_ + "/containers.lock", "", 0600,
+                                     "mydocker: create store lock"));
     return Outcome::Ok();
   }
 

@@ -180,7 +180,11 @@ class OciAdapter : public RuntimeAdapter {
     ProbeScope s;
     s.dirs = {state_root_, bundles_};
     s.cgroup_parent = env_.cgroup_parent;
-    return WithOutside(std::move(s), {env_.scratch});
+    s = WithOutside(std::move(s), {env_.scratch});
+    // crun runs from a copy of its own binary in $TMPDIR (its CVE-2019-5736
+    // guard), made and removed by every command: its own scope.
+    if (rt_ == "crun") s.outside_ignore.push_back("/tmp/crun.*");
+    return s;
   }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override { return HostHostnameNow(); }

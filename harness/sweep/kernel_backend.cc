@@ -309,6 +309,9 @@ class KernelSweepBackend : public SweepBackend {
     if (!info) return info.error();
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700,
                                     "sweep: create state root"));
+    // The store lock the first run makes (StateStore::StoreLockPath).
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, root_ + "/containers.lock", "", 0600,
+                                     "sweep: create store lock"));
     MYDOCKER_TRY(MakeVolumes(sys_, workload, volumes_));
     MYDOCKER_TRY(EnsureCgroupParentDirs(sys_, cgroup_parent_));
     spec_ = SpecFor(workload, volumes_);

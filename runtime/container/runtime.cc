@@ -234,8 +234,9 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   // 0. The store lock, until the container exists with its state and its
   // own lock: the name check and the creation are one step for every other
   // run, rm, gc and image rm.
-  auto store_lock = LockStore();
-  if (!store_lock) return store_lock.error();
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto image = images_.Get(spec.image);
   if (!image) return image.error();
   ContainerState s;
@@ -303,7 +304,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     return e;
   };
   if (Outcome o = states_.Write(s); !o) return fail(o.error());
-  store_lock->Release();
+  store_lock.Release();
 
   // 2. Workspace.
   WorkspaceSpec ws;
@@ -530,8 +531,9 @@ Expected<std::vector<ContainerState>> Runtime::List() {
 }
 
 Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
-  auto store_lock = LockStore();
-  if (!store_lock) return store_lock.error();
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
   for (const auto& s : *all) {
@@ -539,10 +541,12 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     auto layout = Layout();
     if (!layout) return layout.error();
     Cgroup cgroup = CgroupOf(s, *layout);
+    FileLock held;
     auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
                                   false, false, "rm: lock container");
     const bool run_holds_it = !lock && lock.error().err == EWOULDBLOCK;
     if (!lock && !run_holds_it && lock.error().err != ENOENT) return lock.error();
+    if (lock) held = std::move(*lock);
     auto members = cgroup.Members();
     if (!members) return members.error();
     if ((run_holds_it || !members->empty()) && !force) {
@@ -555,6 +559,7 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
       for (int i = 0; i < 2000; ++i) {
         lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
                                  false, "rm: lock container");
+        if (lock) held = std::move(*lock);
         if (lock || lock.error().err != EWOULDBLOCK) break;
         MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -570,8 +575,9 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
 
 Expected<GcReport> Runtime::Gc() {
   GcReport report;
-  auto store_lock = LockStore();
-  if (!store_lock) return store_lock.error();
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
   auto layout = Layout();
@@ -579,8 +585,10 @@ Expected<GcReport> Runtime::Gc() {
     // A run alive holds its container's lock; without the lock file the
     // run died before it made it (we hold the store lock: none is making
     // one now).
+    FileLock held;
     auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
                                   false, false, "gc: lock container");
+    if (lock) held = std::move(*lock);
     if (!lock) {
       if (lock.error().err == EWOULDBLOCK) {
         report.skipped.push_back(s.id);
@@ -609,8 +617,9 @@ Expected<GcReport> Runtime::Gc() {
 }
 
 Outcome Runtime::RemoveImage(const std::string& name) {
-  auto store_lock = LockStore();
-  if (!store_lock) return store_lock.error();
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
   for (const auto& s : *all) {

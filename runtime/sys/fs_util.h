@@ -36,11 +36,14 @@ Outcome FsyncDir(Sys& sys, const std::string& dir, const std::string& step);
 // An flock(2) on a lock file, held while the FileLock lives (released when
 // its fd is closed: by Release, the destructor, or the process's death: a
 // killed holder never leaves a stale lock). Moves, does not copy.
+// The destructor's close(2) goes through Sys, where a fault plan may end the
+// runtime (FaultInjectingSys's Crash): it may throw, so keep a held lock in
+// a FileLock of its own, not inside an Expected.
 class FileLock {
  public:
   enum class Mode { kShared, kExclusive };
   FileLock() = default;
-  ~FileLock() { Release(); }
+  ~FileLock() noexcept(false) { Release(); }
   FileLock(FileLock&& o) noexcept : sys_(o.sys_), fd_(o.fd_) { o.fd_ = -1; }
   FileLock& operator=(FileLock&& o) noexcept {
     if (this != &o) {
