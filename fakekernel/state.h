@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -351,6 +352,13 @@ struct FakeKernel::State {
   std::vector<pid_t> pidns_next;  // next pid per pid namespace (0: host)
   std::vector<OpenFile> ofds;
   std::vector<int> free_ofds;
+  // flock(2) locks by inode: the open file descriptions holding it shared,
+  // or the one holding it exclusively (released when its last fd closes).
+  struct FlockRec {
+    int excl = -1;
+    std::vector<int> shared;
+  };
+  std::map<uint32_t, FlockRec> flocks;
   std::vector<PipeObj> pipes;
   std::vector<FsCtx> ctxs;
   std::map<pid_t, Process> procs;
@@ -569,6 +577,14 @@ struct FakeKernel::State {
   Result<size_t> Read(int fd, void* buf, size_t len);
   Result<size_t> Write(int fd, const void* buf, size_t len);
   Result<PipeFds> Pipe(int flags);
+  // ---- durability and locks (tasks.cc) ----
+  Status Fsync(int fd);
+  Status Syncfs(int fd);
+  uint32_t LockKey(const OpenFile& f) const;
+  void DropFlocks(int o);
+  Status Flock(int fd, int operation);
+  Status Ftruncate(int fd, int64_t length);
+  Result<size_t> Pwrite(int fd, const void* buf, size_t len, int64_t offset);
   Status Dup2(int oldfd, int newfd);
   Status Chdir(const std::string& path);
   Status Sethostname(const std::string& name);

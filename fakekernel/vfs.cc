@@ -548,6 +548,7 @@ FileStat FakeKernel::State::StatOf(const Node& n) {
   } else {
     st.nlink = i.nlink;
   }
+  st.blocks = S_ISREG(i.mode) ? (i.data.size() + 511) / 512 : 0;
   return st;
 }
 

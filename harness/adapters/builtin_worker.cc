@@ -1,4 +1,5 @@
 #include "harness/adapters/builtin_worker.h"
+#include "harness/report/report.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
   }
   auto finish = [&](int code) {
     r["exit_code"] = code;
-    WriteTextFile(result_path, r.dump(2));
+    WriteTextFile(result_path, DumpJson(r, 2));
     return code;
   };
 

@@ -180,7 +180,7 @@ int DoRun(const RunArgs& a) {
   // 5. Reports.
   int rc = sum.ok() ? 0 : 1;
   if (!a.json.empty()) {
-    if (auto e = WriteReport(a.json, ReportJson(sum).dump(2) + "\n"); !e.empty()) {
+    if (auto e = WriteReport(a.json, DumpJson(ReportJson(sum), 2) + "\n"); !e.empty()) {
       std::cerr << "faultline run: " << e << "\n";
       rc = 2;
     }

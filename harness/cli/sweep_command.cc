@@ -1,4 +1,5 @@
 #include "harness/cli/sweep_command.h"
+#include "harness/report/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +192,7 @@ int Main(const SweepArgs& a) {
   }
   if (!a.report_json.empty()) {
     std::ofstream out(a.report_json);
-    out << report.ToJson().dump(2) << "\n";
+    out << DumpJson(report.ToJson(), 2) << "\n";
     if (!out) {
       std::cerr << "faultline sweep: cannot write " << a.report_json << "\n";
       return 2;

@@ -14,6 +14,17 @@
 //   processes  processes whose cgroup is under cgroup_parent, or whose
 //              parent is the caller (children left running)
 //   fds        the caller's open fds: "<fd> -> <target>"
+//   outside    writes outside the runtime's scope, where an escape would
+//              land: each place in ProbeScope::outside (/, /etc, /tmp, /var,
+//              /run and the parents of the scratch directory) and every
+//              entry directly in it, as "<path> <type> ino=<ino>
+//              size=<size> mtime=<ns> ctime=<ns>" (directories: no size).
+//              A new or removed name, a replaced inode or any change of
+//              content, mode or owner shows; so does a name created one
+//              level further down (its directory's mtime). The scope
+//              directories and everything below them, /proc, /sys, /dev and
+//              outside_ignore globs are left out. FakeKernel has no
+//              timestamps: there names, inodes and sizes.
 #pragma once
 
 #include <sys/types.h>
@@ -35,7 +46,24 @@ struct ProbeScope {
   // Paths below these are not listed in `dirs` (e.g. image layers, which
   // are checked byte for byte elsewhere); they must still exist.
   std::vector<std::string> dirs_prune;
+  // Host places an escape would reach (OutsidePlaces); empty: no probe.
+  std::vector<std::string> outside;
+  // fnmatch(3) globs of paths the outside probe leaves out (noise of other
+  // programs on a shared host: FAULTLINE_OUTSIDE_IGNORE, colon-separated).
+  std::vector<std::string> outside_ignore;
+  // Left out of the outside probe with everything below them (the harness's
+  // own scratch directory: volumes, bundles, reports).
+  std::vector<std::string> outside_skip;
 };
+
+// {"/", "/etc", "/tmp", "/var", "/run"} and every parent of each scope
+// directory, deduplicated and sorted.
+std::vector<std::string> OutsidePlaces(const std::vector<std::string>& scope_dirs);
+// The globs of FAULTLINE_OUTSIDE_IGNORE (colon-separated), or none.
+std::vector<std::string> OutsideIgnoreFromEnv();
+// scope with .outside = OutsidePlaces(scope.dirs + skip), .outside_skip =
+// skip and the env's globs.
+ProbeScope WithOutside(ProbeScope scope, std::vector<std::string> skip = {});
 
 struct Snapshot {
   std::map<std::string, std::set<std::string>> probes;  // probe name -> items

@@ -1,5 +1,6 @@
 #include "harness/report/report.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,24 +24,7 @@ std::string CleanText(const std::string& s) {
 }
 
 // Non-UTF-8 bytes would make nlohmann::json throw on dump: replace them.
-std::string Utf8(const std::string& s) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = n > 0 && i + n <= s.size();
-    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok) {
-      out.append(s, i, n);
-      i += n;
-    } else {
-      out += '?';
-      ++i;
-    }
-  }
-  return out;
-}
+std::string Utf8(const std::string& s) { return ValidUtf8(s); }
 
 std::vector<std::string> Runtimes(const RunSummary& s) {
   std::vector<std::string> rts = s.runtimes;
@@ -71,6 +55,22 @@ std::string Anchor(const ScenarioResult& r) {
 }
 
 }  // namespace
+
+std::string ValidUtf8(const std::string& s) {
+  // Fast path: plain ASCII needs nothing.
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return s;
+  }
+  // Dumped with replacement (U+FFFD, not ASCII-escaped), the string is valid
+  // UTF-8 in JSON quotes; parsing it back undoes the JSON escapes.
+  const std::string quoted =
+      json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  return json::parse(quoted).get<std::string>();
+}
+
+std::string DumpJson(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
 
 std::string EscapeXml(const std::string& s) {
   std::string out;

@@ -27,6 +27,13 @@ std::string ReportText(const RunSummary& s);
 // Writes text to path, creating parent directories; "" when fine, else why.
 std::string WriteReport(const std::string& path, const std::string& text);
 
+// Runtime output is bytes, not text: every report goes through these, so
+// invalid UTF-8 (a file name, a container's output) never makes one throw.
+// ValidUtf8: s with each invalid sequence replaced by U+FFFD (nlohmann-json's
+// error_handler_t::replace). DumpJson: j.dump with the same replacement.
+std::string ValidUtf8(const std::string& s);
+std::string DumpJson(const nlohmann::json& j, int indent = -1);
+
 // XML/HTML escaping of &, <, >, " and '.
 std::string EscapeXml(const std::string& s);
 

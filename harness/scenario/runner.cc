@@ -334,6 +334,37 @@ class Runner {
     Sys& sys = a.ProbeSys();
     if (!a.RealKernel()) EnsureCgroupParent(sys, o_.env.cgroup_parent, &r->notes);
     const std::string key = KeyFor(s.name, a.name());
+
+    // ---- the hostile image ----
+    if (s.hostile_image) {
+      const HostileImage& img = *s.hostile_image;
+      // <store>/images/<name>: beside the busybox layer's image directory.
+      const std::string layer0 = a.ImageLayer();
+      const std::string images = layer0.substr(0, layer0.rfind("/busybox/rootfs"));
+      mydocker::Outcome added = a.AddImage(img);
+      if (!e.image_error.empty()) {
+        if (added) {
+          checks->push_back(Check("image", false,
+                                  "the image was accepted; expected an error containing '" +
+                                      e.image_error + "'"));
+        } else {
+          const std::string msg = added.error().Message();
+          checks->push_back(Check("image", Contains(msg, e.image_error),
+                                  Contains(msg, e.image_error)
+                                      ? msg
+                                      : "the error lacks '" + e.image_error + "': " + msg));
+          // A refused import leaves nothing.
+          const std::string left = images + "/" + img.name;
+          checks->push_back(Check("image: nothing left", !mydocker::Exists(sys, left),
+                                  mydocker::Exists(sys, left) ? left + " is left" : ""));
+        }
+        return;
+      }
+      if (!added) {
+        checks->push_back(Check("image", false, added.error().Message()));
+        return;
+      }
+    }
     const int count = s.load.count;
 
     // ---- setup ----
@@ -425,6 +456,7 @@ class Runner {
         q.argv = s.command;
       }
       q.env = s.env;
+      q.image = s.image;
       q.hostname = s.hostname;
       if (s.load.crosstalk_check) {
         q.hostname = (s.hostname.empty() ? "box" : s.hostname) + "-" + std::to_string(i);
@@ -618,6 +650,19 @@ class Runner {
   // lies inside the run's own scratch directory or cgroup parent.
   void CleanLeftovers(const std::vector<ProbeDiff>& diffs, ScenarioResult* r) {
     for (const auto& d : diffs) {
+      // What an escape made outside the scope: only the name the hostile
+      // scenarios' volume targets use, and only an empty directory or file.
+      if (d.probe == "outside") {
+        for (const auto& item : d.appeared) {
+          const std::string path = item.substr(0, item.find(' '));
+          const std::string base = path.substr(path.rfind('/') + 1);
+          if (base != "faultline-escape") continue;
+          const bool dir = item.find(" dir ") != std::string::npos;
+          if ((dir ? rmdir(path.c_str()) : unlink(path.c_str())) == 0) {
+            r->notes.push_back("harness removed what an escape left outside: " + path);
+          }
+        }
+      }
       if (d.probe == "mounts") {
         std::vector<std::string> points;
         for (const auto& item : d.appeared) {

@@ -49,6 +49,10 @@ class FakeSweepBackend : public SweepBackend {
     if (auto s = world_.AddDir(std::string(kRoot) + "/containers", 0700); !s.ok()) {
       return MakeError("sweep: create state root", kRoot, s.err);
     }
+    // ... with its store lock (StateStore::StoreLockPath), made by the first run.
+    if (auto s = world_.AddFile(std::string(kRoot) + "/containers.lock", "", 0600); !s.ok()) {
+      return MakeError("sweep: create store lock", kRoot, s.err);
+    }
     MYDOCKER_TRY(MakeVolumes(world_, workload, kVolumes));
     MYDOCKER_TRY(EnsureCgroupParentDirs(world_, kCgroupParent));
     spec_ = SpecFor(workload, kVolumes);
@@ -56,6 +60,7 @@ class FakeSweepBackend : public SweepBackend {
     scope_.dirs_prune = {std::string(kRoot) + "/images"};
     scope_.cgroup_parent = kCgroupParent;
     scope_.fds = false;  // checked before the runtime process ends (Run)
+    scope_ = WithOutside(std::move(scope_));
     fds_before_ = FdSet(world_);
     before_ = TakeSnapshot(world_, scope_);
     if (!before_.errors.empty()) {

@@ -20,6 +20,7 @@
 // getpid() by RoleSys, so plans match the fake backend's. The init's calls
 // are listed right after the runtime's clone call.
 #include <dirent.h>
+#include "harness/report/report.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -308,6 +309,9 @@ class KernelSweepBackend : public SweepBackend {
     if (!info) return info.error();
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700,
                                     "sweep: create state root"));
+    // The store lock the first run makes (StateStore::StoreLockPath).
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, root_ + "/containers.lock", "", 0600,
+                                     "sweep: create store lock"));
     MYDOCKER_TRY(MakeVolumes(sys_, workload, volumes_));
     MYDOCKER_TRY(EnsureCgroupParentDirs(sys_, cgroup_parent_));
     spec_ = SpecFor(workload, volumes_);
@@ -322,6 +326,7 @@ class KernelSweepBackend : public SweepBackend {
     scope_.cgroup_parent = cgroup_parent_;
     scope_.holders = true;
     scope_.fds = false;  // the runtime process checks its own fds
+    scope_ = WithOutside(std::move(scope_), {scratch_});
     before_ = TakeSnapshot(sys_, scope_);
     if (!before_.errors.empty()) {
       return MakeError("sweep: probe the prepared world", root_, 0, before_.errors.front());
@@ -556,7 +561,7 @@ class KernelSweepBackend : public SweepBackend {
       j["calls"] = std::move(calls);
       if (crashed) {
         // Die right there: the report first, then SIGKILL (fds close now).
-        WriteAll(out_fd, j.dump());
+        WriteAll(out_fd, DumpJson(j));
         ::kill(::getpid(), SIGKILL);
       }
     }
@@ -568,7 +573,7 @@ class KernelSweepBackend : public SweepBackend {
                         std::back_inserter(vanished));
     j["fds_appeared"] = appeared;
     j["fds_vanished"] = vanished;
-    WriteAll(out_fd, j.dump());
+    WriteAll(out_fd, DumpJson(j));
     ::_exit(0);
   }
 

@@ -168,11 +168,14 @@ class SeccompSweepBackend : public SweepBackend {
     scope_.cgroup_parent = cgroup_parent_;
     scope_.holders = true;
     scope_.fds = true;
+    scope_ = WithOutside(std::move(scope_), {scratch_});
     if (rt == "mydocker") {
       mydocker::ImageStore images(sys_, state_);
       auto info = images.Import(options_.image_tar, "busybox");
       if (!info) return info.error();
       MYDOCKER_TRY(mydocker::MkdirAll(sys_, state_ + "/containers", 0700, step + ": create state"));
+      MYDOCKER_TRY(mydocker::WriteFile(sys_, state_ + "/containers.lock", "", 0600,
+                                       step + ": create store lock"));
       scope_.dirs_prune = {state_ + "/images"};
       run_argv_ = {binary_, "--root", state_, "--cgroup-parent", cgroup_parent_};
       cleanup_argv_ = run_argv_;

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "harness/report/report.h"
 #include "harness/sweep/sweep.h"
 
 namespace faultline {
@@ -14,7 +15,8 @@ namespace faultline {
 namespace {
 
 // A table cell: one line, pipes escaped.
-std::string Cell(const std::string& text) {
+std::string Cell(const std::string& raw) {
+  const std::string text = ValidUtf8(raw);
   std::string out;
   for (char c : text) {
     if (c == '|') out += "\\|";
@@ -58,7 +60,7 @@ std::string SweepMarkdown(const SweepReport& report) {
        << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode) << " | "
        << r.outcome << " | " << Cell(r.left) << " | "
        << (r.gc_ran ? Cell(r.left_after_gc.empty() ? "nothing" : r.left_after_gc) : "not run")
-       << " | " << Cell(why) << " | `" << r.replay << "` |\n";
+       << " | " << Cell(why) << " | `" << ValidUtf8(r.replay) << "` |\n";
   }
   if (rows == 0) md << "| - | every run passed and left nothing | | | | | | |\n";
   return md.str();
@@ -67,7 +69,8 @@ std::string SweepMarkdown(const SweepReport& report) {
 
 namespace {
 
-std::string Html(const std::string& text) {
+std::string Html(const std::string& raw) {
+  const std::string text = ValidUtf8(raw);
   std::string out;
   for (char c : text) {
     switch (c) {

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/container/console.h"
+#include "runtime/container/validate.h"
 #include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
 
@@ -69,16 +70,24 @@ std::vector<std::string> MergeEnv(const std::vector<std::string>& base,
   return out;
 }
 
-// SIGKILLs a process this runtime did not start as a child (rm -f, gc) and
-// waits up to a second for it to go.
-Outcome KillAndWait(Sys& sys, pid_t pid, uint64_t start) {
-  if (Status k = sys.Kill(pid, SIGKILL); !k.ok() && k.err != ESRCH) {
-    return MakeError("kill container init", std::to_string(pid), k.err);
-  }
-  for (int i = 0; i < 200 && ProcessAlive(sys, pid, start); ++i) {
+// SIGKILLs every process of the container's cgroup (the member list is the
+// truth: a recorded pid may have been reused) and waits up to a second for
+// the cgroup to empty. A cgroup already gone or empty is success.
+Outcome KillMembers(Sys& sys, Cgroup& cgroup, const std::string& id) {
+  for (int round = 0; round < 200; ++round) {
+    auto members = cgroup.Members();
+    if (!members) return members.error();
+    if (members->empty()) return Outcome::Ok();
+    for (pid_t pid : *members) {
+      if (Status k = sys.Kill(pid, SIGKILL); !k.ok() && k.err != ESRCH) {
+        return MakeError("kill container process", std::to_string(pid), k.err,
+                         "container " + id);
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  return Outcome::Ok();
+  return MakeError("kill container processes", id, ETIMEDOUT,
+                   "the cgroup still has members after SIGKILL");
 }
 
 int64_t NowUnix() {
@@ -167,48 +176,70 @@ Expected<CgroupLayout> Runtime::Layout() {
   return layout_;
 }
 
+Cgroup Runtime::CgroupOf(const ContainerState& s, const CgroupLayout& layout) {
+  const std::string parent = s.cgroup_parent.empty() ? config_.cgroup_parent : s.cgroup_parent;
+  return Cgroup::Existing(sys_, layout, parent, s.id);
+}
+
 Outcome Runtime::Cleanup(const ContainerState& s) {
-  // Each step is idempotent; a second pass absorbs a transient failure.
-  Outcome last;
+  // Each step is idempotent and runs even when another failed (a busy
+  // cgroup must not keep the workspace mounted); a second pass absorbs a
+  // transient failure. Every failure of the last pass is reported.
+  std::vector<Error> errors;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    last = Outcome::Ok();
+    errors.clear();
     auto layout = Layout();
     if (!layout) {
-      last = layout.error();
-      continue;
+      errors.push_back(layout.error());
+    } else if (Outcome cg = CgroupOf(s, *layout).Destroy(); !cg) {
+      errors.push_back(cg.error());
     }
-    const std::string parent = s.cgroup_parent.empty() ? config_.cgroup_parent
-                                                       : s.cgroup_parent;
-    Outcome cg = Cgroup::Existing(sys_, *layout, parent, s.id).Destroy();
-    if (!cg) {
-      last = cg;
-      continue;
+    if (Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy(); !ws) {
+      errors.push_back(ws.error());
     }
-    Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy();
-    if (!ws) {
-      last = ws;
-      continue;
+    if (Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
+        !dir) {
+      errors.push_back(dir.error());
     }
-    Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
-    if (!dir) {
-      last = dir;
-      continue;
-    }
-    return Outcome::Ok();
+    if (errors.empty()) return Outcome::Ok();
   }
-  return last;
+  Error first = errors.front();
+  for (size_t i = 1; i < errors.size(); ++i) {
+    first.detail += (first.detail.empty() ? "" : "; ") + std::string("also ") +
+                    errors[i].Message();
+  }
+  return first;
+}
+
+Expected<FileLock> Runtime::LockStore() {
+  const std::string path = states_.StoreLockPath();
+  auto lock = FileLock::Acquire(sys_, path, FileLock::Mode::kExclusive, true, true,
+                                "container: lock store");
+  if (!lock && lock.error().err == ENOENT) {
+    MYDOCKER_TRY(MkdirAll(sys_, states_.ContainersDir(), 0700, "container: create state root"));
+    lock = FileLock::Acquire(sys_, path, FileLock::Mode::kExclusive, true, true,
+                             "container: lock store");
+  }
+  return lock;
 }
 
 Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
-  auto image = images_.Get(spec.image);
-  if (!image) return image.error();
+  MYDOCKER_TRY(ValidateRunSpec(spec));
   for (const Volume& v : spec.volumes) {
     auto st = sys_.Lstat(v.host);
     if (!st.ok()) return MakeError("run: volume host directory", v.host, st.err);
     if (!S_ISDIR(st.value.mode)) return MakeError("run: volume host directory", v.host, ENOTDIR);
   }
 
+  // 0. The store lock, until the container exists with its state and its
+  // own lock: the name check and the creation are one step for every other
+  // run, rm, gc and image rm.
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
+  auto image = images_.Get(spec.image);
+  if (!image) return image.error();
   ContainerState s;
   s.id = NewId();
   s.name = spec.name.empty() ? s.id : spec.name;
@@ -242,6 +273,19 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     made = sys_.Mkdir(dir, 0700);
   }
   if (!made.ok()) return MakeError("container: create directory", dir, made.err);
+  // The container's own lock, held until Run returns: gc and rm never take
+  // a container whose run is alive for a leftover.
+  auto own_lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
+                                    false, true, "container: lock");
+  if (!own_lock) {
+    Error e = own_lock.error();
+    if (Outcome rm = RemoveTree(sys_, dir, "container: remove directory"); !rm) {
+      e.detail += (e.detail.empty() ? "" : "; ") + std::string("cleanup failed: ") +
+                  rm.error().Message();
+    }
+    return e;
+  }
+  FileLock container_lock = std::move(*own_lock);
   pid_t child = 0;
   std::vector<int> open_fds;
   std::optional<Pty> pty;  // -t
@@ -261,6 +305,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     return e;
   };
   if (Outcome o = states_.Write(s); !o) return fail(o.error());
+  store_lock.Release();
 
   // 2. Workspace.
   WorkspaceSpec ws;
@@ -487,15 +532,42 @@ Expected<std::vector<ContainerState>> Runtime::List() {
 }
 
 Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
   for (const auto& s : *all) {
     if (s.id != name_or_id && s.name != name_or_id) continue;
-    if (ProcessAlive(sys_, s.pid, s.pid_start)) {
-      if (!force) {
-        return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
+    auto layout = Layout();
+    if (!layout) return layout.error();
+    Cgroup cgroup = CgroupOf(s, *layout);
+    FileLock held;
+    auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
+                                  false, false, "rm: lock container");
+    const bool run_holds_it = !lock && lock.error().err == EWOULDBLOCK;
+    if (!lock && !run_holds_it && lock.error().err != ENOENT) return lock.error();
+    if (lock) held = std::move(*lock);
+    auto members = cgroup.Members();
+    if (!members) return members.error();
+    if ((run_holds_it || !members->empty()) && !force) {
+      return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
+    }
+    MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+    if (run_holds_it) {
+      // Its run sees the container end and tears it down itself; wait for
+      // it to let go (up to 10 s, killing what it may still start).
+      for (int i = 0; i < 2000; ++i) {
+        lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
+                                 false, "rm: lock container");
+        if (lock) held = std::move(*lock);
+        if (lock || lock.error().err != EWOULDBLOCK) break;
+        MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      MYDOCKER_TRY(KillAndWait(sys_, s.pid, s.pid_start));
+      if (!lock && lock.error().err == EWOULDBLOCK) return lock.error();
+      if (!lock && lock.error().err != ENOENT) return lock.error();
+      if (!lock) return Outcome::Ok();  // its run removed everything
     }
     return Cleanup(s);
   }
@@ -504,17 +576,34 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
 
 Expected<GcReport> Runtime::Gc() {
   GcReport report;
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
+  auto layout = Layout();
   for (const auto& s : *all) {
-    if (s.status != "unknown" && ProcessAlive(sys_, s.runtime_pid, s.runtime_start) &&
-        s.runtime_pid != SelfPid(sys_)) {
-      report.skipped.push_back(s.id);
-      continue;
+    // A run alive holds its container's lock; without the lock file the
+    // run died before it made it (we hold the store lock: none is making
+    // one now).
+    FileLock held;
+    auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
+                                  false, false, "gc: lock container");
+    if (lock) held = std::move(*lock);
+    if (!lock) {
+      if (lock.error().err == EWOULDBLOCK) {
+        report.skipped.push_back(s.id);
+        continue;
+      }
+      if (lock.error().err != ENOENT) {
+        report.errors.push_back(lock.error());
+        continue;
+      }
     }
-    if (ProcessAlive(sys_, s.pid, s.pid_start)) {
-      // Its runtime is gone: nothing will wait for it.
-      if (Outcome k = KillAndWait(sys_, s.pid, s.pid_start); !k) {
+    if (layout) {
+      // Its run is gone: nothing will wait for what is left in its cgroup.
+      Cgroup cgroup = CgroupOf(s, *layout);
+      if (Outcome k = KillMembers(sys_, cgroup, s.id); !k) {
         report.errors.push_back(k.error());
         continue;
       }
@@ -526,6 +615,22 @@ Expected<GcReport> Runtime::Gc() {
     }
   }
   return report;
+}
+
+Outcome Runtime::RemoveImage(const std::string& name) {
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
+  auto all = List();
+  if (!all) return all.error();
+  for (const auto& s : *all) {
+    if (s.image == name) {
+      return MakeError("image remove", name, EBUSY,
+                       "used by container " + s.id + " (" + s.name + ", " + s.status +
+                           "); remove it first");
+    }
+  }
+  return images_.Remove(name);
 }
 
 }  // namespace mydocker

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "runtime/sys/drop.h"
@@ -87,21 +88,72 @@ Outcome WriteExisting(Sys& sys, const std::string& path,
   return OpenWriteClose(sys, path, O_WRONLY, 0, content, step);
 }
 
+static std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Outcome FsyncDir(Sys& sys, const std::string& dir, const std::string& step) {
+  auto fd = sys.Open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (!fd.ok()) return MakeError(step + ": open directory for fsync", dir, fd.err);
+  Status f = sys.Fsync(fd.value);
+  Status c = sys.Close(fd.value);
+  if (!f.ok()) return MakeError(step + ": fsync directory", dir, f.err);
+  if (!c.ok()) return MakeError(step + ": close directory", dir, c.err);
+  return Outcome::Ok();
+}
+
 Outcome WriteFileAtomic(Sys& sys, const std::string& path,
                         const std::string& content, mode_t mode,
                         const std::string& step) {
   const std::string tmp = path + ".tmp";
-  Outcome w = WriteFile(sys, tmp, content, mode, step);
-  if (!w.ok()) {
+  auto fd = sys.Open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (!fd.ok()) return MakeError(step, tmp, fd.err);
+  Outcome w = WriteAll(sys, fd.value, tmp, content, step);
+  Status f = w.ok() ? sys.Fsync(fd.value) : Status{};
+  Status c = sys.Close(fd.value);
+  Outcome failed;
+  if (!w.ok()) failed = w;
+  else if (!f.ok()) failed = MakeError(step + ": fsync", tmp, f.err);
+  else if (!c.ok()) failed = MakeError(step, tmp, c.err);
+  if (!failed.ok()) {
     (void)sys.Unlink(tmp);  // best effort: the temporary file may not exist
-    return w;
+    return failed;
   }
   Status r = sys.Rename(tmp, path);
   if (!r.ok()) {
     (void)sys.Unlink(tmp);  // best effort: the temporary file may not exist
     return MakeError(step, path, r.err);
   }
-  return Outcome::Ok();
+  return FsyncDir(sys, DirName(path), step);
+}
+
+Expected<FileLock> FileLock::Acquire(Sys& sys, const std::string& path, Mode mode,
+                                     bool wait, bool create, const std::string& step) {
+  int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+  auto fd = sys.Open(path, flags, 0600);
+  if (!fd.ok()) return MakeError(step + ": open lock", path, fd.err);
+  int op = (mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+  Status l{EINTR};
+  for (int i = 0; i <= kMaxEintrRetries && l.err == EINTR; ++i) l = sys.Flock(fd.value, op);
+  if (!l.ok()) {
+    CloseFd(sys, fd.value);
+    return MakeError(step + ": lock", path, l.err,
+                     l.err == EWOULDBLOCK ? "held by another mydocker" : "");
+  }
+  FileLock lock;
+  lock.sys_ = &sys;
+  lock.fd_ = fd.value;
+  return lock;
+}
+
+void FileLock::Release() {
+  if (fd_ < 0) return;
+  // Closing the last fd of the open file releases the flock.
+  (void)sys_->Close(fd_);
+  fd_ = -1;
 }
 
 Expected<std::string> ReadFile(Sys& sys, const std::string& path,

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -106,6 +107,9 @@ Result<FileStat> LinuxSys::Lstat(const std::string& path) {
   out.uid = st.st_uid;
   out.gid = st.st_gid;
   out.nlink = st.st_nlink;
+  out.blocks = static_cast<uint64_t>(st.st_blocks);
+  out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  out.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   return {out, 0};
 }
 
@@ -230,6 +234,22 @@ Result<int> LinuxSys::Poll(struct pollfd* fds, size_t n, int timeout_ms) {
   int rc = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
   if (rc < 0) return {-1, errno};
   return {rc, 0};
+}
+
+// Durability and locks.
+
+Status LinuxSys::Fsync(int fd) { return FromRc(::fsync(fd)); }
+
+Status LinuxSys::Syncfs(int fd) { return FromRc(::syncfs(fd)); }
+
+Status LinuxSys::Flock(int fd, int operation) { return FromRc(::flock(fd, operation)); }
+
+Status LinuxSys::Ftruncate(int fd, int64_t length) {
+  return FromRc(::ftruncate(fd, static_cast<off_t>(length)));
+}
+
+Result<size_t> LinuxSys::Pwrite(int fd, const void* buf, size_t len, int64_t offset) {
+  return FromValue<size_t>(::pwrite(fd, buf, len, static_cast<off_t>(offset)));
 }
 
 }  // namespace mydocker

@@ -92,6 +92,9 @@ struct FileStat {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t nlink = 0;
+  uint64_t blocks = 0;    // st_blocks: 512-byte units allocated (sparse files)
+  int64_t mtime_ns = 0;   // st_mtim, ns since the epoch (0 where not modeled)
+  int64_t ctime_ns = 0;   // st_ctim
 };
 
 struct DirEntry {

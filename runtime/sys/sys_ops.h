@@ -122,4 +122,19 @@
   /* lie reports every entry ready (a poll loop then reads, and the lied     */          \
   /* reads' 0 bytes end it).                                                 */          \
   X(Poll, "poll", ::mydocker::Result<int>, (struct pollfd* fds, size_t n, int timeout_ms),           \
-    (fds, n, timeout_ms), ({}, {}, {}, 0), (::mydocker::sys_internal::LiePoll(fds, n)))
+    (fds, n, timeout_ms), ({}, {}, {}, 0), (::mydocker::sys_internal::LiePoll(fds, n)))   \
+  /* Durability and locks */                                                             \
+  /* fsync(2) of a file or (opened O_RDONLY|O_DIRECTORY) a directory.        */          \
+  X(Fsync, "fsync", ::mydocker::Status, (int fd), (fd), ({}, {}, {}, 0), ::mydocker::Status{})     \
+  /* syncfs(2): every file of the filesystem holding fd (an imported layer). */           \
+  X(Syncfs, "syncfs", ::mydocker::Status, (int fd), (fd), ({}, {}, {}, 0), ::mydocker::Status{})   \
+  /* flock(2): LOCK_SH / LOCK_EX / LOCK_UN, | LOCK_NB (EWOULDBLOCK when held). */        \
+  X(Flock, "flock", ::mydocker::Status, (int fd, int operation), (fd, operation),                  \
+    ({}, {}, {}, static_cast<uint64_t>(operation)), ::mydocker::Status{})                          \
+  /* ftruncate(2): the file's size (a sparse file's tail hole). */                       \
+  X(Ftruncate, "ftruncate", ::mydocker::Status, (int fd, int64_t length), (fd, length),            \
+    ({}, {}, {}, 0), ::mydocker::Status{})                                                         \
+  /* pwrite(2) at an offset (sparse files: the holes are never written). */              \
+  X(Pwrite, "pwrite64", ::mydocker::Result<size_t>,                                                \
+    (int fd, const void* buf, size_t len, int64_t offset), (fd, buf, len, offset),                 \
+    ({}, {}, {}, 0), (::mydocker::Result<size_t>{len, 0}))

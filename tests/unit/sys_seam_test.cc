@@ -23,7 +23,7 @@ const std::regex& DirectCall() {
       R"(stat|lstat|statfs|opendir|readdir|readlink|open|openat|creat|close|read|write|)"
       R"(pipe|pipe2|dup|dup2|chdir|chroot|sethostname|clone|clone3|fork|vfork|execve|)"
       R"(execvp|waitpid|wait4|kill|sigaction|signal|prctl|unshare|setns|syscall|fopen|)"
-      R"(popen|system|truncate|ftruncate|mmap|ioctl)\s*\()");
+      R"(popen|system|truncate|ftruncate|mmap|ioctl|fsync|fdatasync|syncfs|sync|flock|pwrite|pwrite64)\s*\()");
   return re;
 }
 
