@@ -350,4 +350,40 @@ int FakeKernel::State::CgWrite(uint32_t f, std::string_view text) {
   return EINVAL;
 }
 
+// ---- cgroupfs's FsOps hooks: an inode tree where mkdir and rmdir make
+// and remove cgroups and nothing else may be created or removed ----
+struct FakeKernel::State::CgroupFs {
+  static int Create(State& s, const Node& dir, const std::string& name,
+               uint32_t mode) {
+    if (!S_ISDIR(mode)) return EPERM;
+    return s.CgMkdir(dir, name, mode);
+  }
+
+  static int Rmdir(State& s, const State::Entry& e) { return s.CgRmdir(e); }
+};
+
+const FakeKernel::State::FsOps FakeKernel::State::kCgroupOps = {
+    .by_rel = false,
+    .lookup = InodeFs::Lookup,
+    .parent = InodeFs::Parent,
+    .type = InodeFs::Type,
+    .link_target = InodeFs::LinkTarget,
+    .stat = InodeFs::Stat,
+    .list = InodeFs::List,
+    .refresh = InodeFs::NoRefresh,
+    .dir_empty = InodeFs::DirEmpty,
+    .dir_for_write = InodeFs::DirForWrite,
+    .writable = InodeFs::Writable,
+    .removed = InodeFs::NoRemoved,
+    .rename_check = InodeFs::NoRenameCheck,
+    .create_err = 0,
+    .rmdir_err = 0,
+    .unlink_err = EPERM,
+    .attr_err = 0,
+    .jump = nullptr,
+    .create = CgroupFs::Create,
+    .rmdir = CgroupFs::Rmdir,
+    .open = nullptr,
+};
+
 }  // namespace faultline

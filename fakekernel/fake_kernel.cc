@@ -130,8 +130,9 @@ void FakeKernel::State::OpenConsole() {
     spdlog::error("FakeKernel: console fd: errno {}", fd.err);
     return;
   }
-  Dup2(0, 1);
-  Dup2(0, 2);
+  for (int fd_no : {1, 2})
+    if (Status st = Dup2(0, fd_no); !st.ok())
+      spdlog::error("FakeKernel: console fd {}: errno {}", fd_no, st.err);
 }
 
 Status FakeKernel::State::AddDir(const std::string& path, mode_t mode,
@@ -161,8 +162,9 @@ Status FakeKernel::State::AddFile(const std::string& path,
   auto fd = Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (!fd.ok()) return Status{fd.err};
   auto w = Write(fd.value, content.data(), content.size());
-  Close(fd.value);
+  Status closed = Close(fd.value);
   if (!w.ok()) return Status{w.err};
+  if (!closed.ok()) return closed;
   if (Status st = Chmod(path, mode); !st.ok()) return st;
   return Lchown(path, uid, gid);
 }

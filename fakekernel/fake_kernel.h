@@ -2,7 +2,8 @@
 // the whole mydocker runtime unprivileged and fast (a lifecycle is a few
 // hundred calls and costs tens of microseconds).
 //
-// What it models (see fake_kernel.cc for the exact rules and errnos):
+// What it models (the exact rules and errnos are in the layer files named by
+// fakekernel/state.h: vfs, overlay, proc, cgroupfs, mounts, tasks, userland):
 //  * Filesystems: one global inode table; every superblock (ext4 root, tmpfs,
 //    devtmpfs, sysfs, devpts, cgroup v1/v2, proc, overlay) has its own st_dev
 //    and statfs magic. Dirs, regular files with content, symlinks, device

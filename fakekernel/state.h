@@ -380,6 +380,78 @@ struct FakeKernel::State {
     Node node;  // not crossed
   };
 
+  // What a filesystem kind does where the generic vfs code (vfs.cc, and
+  // Open in tasks.cc) would otherwise branch on the kind: one table per
+  // FsKind, defined beside the kind's own code (kDiskOps in vfs.cc for
+  // ext4, tmpfs, devtmpfs, sysfs, ...; kOverlayOps in overlay.cc; kProcOps
+  // in proc.cc; kCgroupOps in cgroupfs.cc). Generic code calls
+  // Ops(mnt).hook(*this, ...). Hooks marked "null: ..." may be null.
+  struct FsOps {
+    // Dentries are named by their path from the filesystem root (Node::rel)
+    // rather than by inode: overlay (merged entries have no inode of their
+    // own) and proc.
+    bool by_rel;
+    // The child name of dir (no mount crossing, no symlink following).
+    int (*lookup)(State&, const Node& dir, std::string_view name, Node* out);
+    // The parent of n within its filesystem (itself at the fs root).
+    Node (*parent)(State&, const Node& n);
+    // S_IFMT bits of n (0: none).
+    uint32_t (*type)(State&, const Node& n);
+    std::string (*link_target)(State&, const Node& n);
+    // Everything but st_dev (StatOf sets it from the superblock).
+    FileStat (*stat)(State&, const Node& n);
+    std::vector<DirEntry> (*list)(State&, const Node& dir);
+    // Refreshes the inode a node caches (overlay: copy-up changes the top).
+    void (*refresh)(State&, Node* n);
+    // Is dir empty, as rmdir and rename over a dir see it?
+    bool (*dir_empty)(State&, const Node& dir);
+    // The inode in which entries of dir are created or removed (overlay:
+    // dir is copied up first).
+    int (*dir_for_write)(State&, const Node& dir, uint32_t* out);
+    // The inode whose data or attributes a write changes (overlay: n is
+    // copied up first).
+    int (*writable)(State&, const Node& n, uint32_t* ino);
+    // Called after name was removed from (or renamed out of) dir, whose
+    // writable inode is pdir (overlay: a whiteout hides lower copies).
+    void (*removed)(State&, const Node& dir, uint32_t pdir,
+                    const std::string& name);
+    // May n (is_dir: a directory) be renamed? (overlay: a dir present in a
+    // lower layer may not: EXDEV, no redirect_dir).
+    int (*rename_check)(State&, const Node& n, bool is_dir);
+    // Errnos of what the filesystem refuses (0: allowed), before the
+    // read-only check: creating an entry; rmdir; unlink, rename and link;
+    // chmod and lchown.
+    int create_err;
+    int rmdir_err;
+    int unlink_err;
+    int attr_err;
+    // Magic links (proc's cwd, root, fd/N): the node they lead to, false
+    // for a plain symlink. null: none.
+    bool (*jump)(State&, const Node& n, Node* out);
+    // Creating an entry in dir (after the generic checks). null: a new
+    // inode in dir_for_write(dir) (cgroupfs: mkdir makes a cgroup).
+    int (*create)(State&, const Node& dir, const std::string& name,
+                  uint32_t mode);
+    // rmdir of e (after the generic checks). null: the generic removal
+    // (cgroupfs: EBUSY while the cgroup has tasks or children).
+    int (*rmdir)(State&, const Entry& e);
+    // Opens non-dir n that has no inode of its own. null: the inode's file
+    // (proc: a snapshot of the generated content).
+    int (*open)(State&, const Node& n, bool write, OpenFile* f);
+  };
+  // The tables, each defined beside its kind's code, and the hooks in them.
+  static const FsOps kDiskOps;     // vfs.cc
+  static const FsOps kOverlayOps;  // overlay.cc
+  static const FsOps kProcOps;     // proc.cc
+  static const FsOps kCgroupOps;   // cgroupfs.cc
+  struct InodeFs;    // vfs.cc (declared below State)
+  struct OverlayFs;  // overlay.cc
+  struct ProcFs;     // proc.cc
+  struct CgroupFs;   // cgroupfs.cc
+  static const FsOps& OpsOf(FsKind kind);
+  const FsOps& Ops(int mnt) const { return OpsOf(KindOf(mnt)); }
+  const FsOps& Ops(const Node& n) const { return Ops(n.mnt); }
+
   static constexpr int kParkCode = -1;
 
   Node host_root;
@@ -424,6 +496,9 @@ struct FakeKernel::State {
   std::string PathOf(Node n, const Node& root);
   // Path of inode dir within its filesystem ("/" for the root).
   std::string FsPath(uint32_t ino);
+  // The disk dir inode in which entries of dir are created or removed:
+  // overlay dirs are copied up first.
+  int DirForWrite(const Node& dir, uint32_t* out);
   int CheckWritable(const Node& n);
   // Creates an entry (dir, file, symlink, node) at path.
   int Create(const std::string& path, uint32_t mode, uint64_t rdev,
@@ -457,9 +532,6 @@ struct FakeKernel::State {
                                 bool lowers_only = false);
   // The top inode of merged entry rel (0 when absent).
   uint32_t OvlTop(int sb, std::string_view rel);
-  // The disk dir inode in which entries of dir are created or removed:
-  // overlay dirs are copied up first.
-  int DirForWrite(const Node& dir, uint32_t* out);
   int CopyUpDir(int sb, const std::string& rel, uint32_t* out);
   // Copies overlay entry n up (file content included); returns its upper inode.
   int CopyUp(const Node& n, uint32_t* out);
@@ -627,6 +699,25 @@ struct FakeKernel::State {
   Status BuildBusyboxImage(const std::string& dir);
   // Room to grow without reallocating the tables during a run.
   void Headroom();
+};
+
+// The inode-based hooks (vfs.cc): every hook of disk filesystems; overlay
+// and cgroupfs use those that fit them.
+struct FakeKernel::State::InodeFs {
+  static int Lookup(State& s, const Node& dir, std::string_view name,
+                    Node* out);
+  static Node Parent(State& s, const Node& n);
+  static uint32_t Type(State& s, const Node& n);
+  static std::string LinkTarget(State& s, const Node& n);
+  static FileStat Stat(State& s, const Node& n);
+  static std::vector<DirEntry> List(State& s, const Node& dir);
+  static void NoRefresh(State& s, Node* n);
+  static bool DirEmpty(State& s, const Node& dir);
+  static int DirForWrite(State& s, const Node& dir, uint32_t* out);
+  static int Writable(State& s, const Node& n, uint32_t* ino);
+  static void NoRemoved(State& s, const Node& dir, uint32_t pdir,
+                        const std::string& name);
+  static int NoRenameCheck(State& s, const Node& n, bool is_dir);
 };
 
 }  // namespace faultline

@@ -79,18 +79,15 @@ Result<int> FakeKernel::State::Open(const std::string& path, int flags,
   OpenFile f;
   f.flags = flags;
   f.node = n;
-  FsKind kind = KindOf(n.mnt);
+  const FsOps& ops = Ops(n);
   if (dir) {
     f.kind = FileKind::kDir;
-  } else if (kind == FsKind::kProc) {
-    if (write) return {-1, EACCES};
-    f.kind = FileKind::kProc;
-    f.snap = ProcRead(n);
+  } else if (ops.open) {
+    if (int r = ops.open(*this, n, write, &f)) return {-1, r};
   } else {
     if (write) {
       if (int r = CheckWritable(n)) return {-1, r};
-      if (kind == FsKind::kOverlay)
-        if (int r = CopyUp(n, &n.ino)) return {-1, r};
+      if (int r = ops.writable(*this, n, &n.ino)) return {-1, r};
     }
     f.node = n;
     const Inode& i = inodes[n.ino];
@@ -419,7 +416,8 @@ Status FakeKernel::State::Execve(const char* path, char* const argv[],
   }
   Node n;
   if (int r = Walk(path, true, &n)) return Status{r};
-  if (IsDir(n) || KindOf(n.mnt) == FsKind::kProc) return Status{EACCES};
+  // Entries without an inode (proc's) are not programs.
+  if (IsDir(n) || !n.ino) return Status{EACCES};
   const Inode& i = inodes[n.ino];
   if (!S_ISREG(i.mode) || !(i.mode & 0111)) return Status{EACCES};
   if (mounts[n.mnt].flags & MS_NOEXEC) return Status{EACCES};
