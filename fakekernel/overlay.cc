@@ -202,13 +202,9 @@ struct FakeKernel::State::OverlayFs {
     n->ino = s.OvlTop(s.mounts[n->mnt].sb, n->rel);
   }
 
-  // Empty when every layer holds only whiteouts.
-  static bool DirEmpty(State& s, const Node& dir) {
-    for (uint32_t d : s.OvlDirs(s.mounts[dir.mnt].sb, dir.rel))
-      for (auto& [n, c] : s.inodes[d].children)
-        if (!IsWhiteout(s.inodes[c])) return false;
-    return true;
-  }
+  // Empty when the merged listing is: a whiteout in a higher layer hides a
+  // lower entry (rmdir of a lower dir whose files were all removed works).
+  static bool DirEmpty(State& s, const Node& dir) { return List(s, dir).empty(); }
 
   static int DirForWrite(State& s, const Node& dir, uint32_t* out) {
     return s.CopyUpDir(s.mounts[dir.mnt].sb, dir.rel, out);

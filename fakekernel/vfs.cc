@@ -169,7 +169,9 @@ int FakeKernel::State::Walk(std::string_view path, bool follow_last, Node* out,
     Node child;
     if (int e = Lookup(dir, name, &child)) return e;
     if (!mounts[child.mnt].kids.empty()) child = CrossMounts(std::move(child));
-    bool is_last = todo.empty();
+    // With parent_only the last component is already in *last: every
+    // component left is an intermediate one, and its symlinks are followed.
+    bool is_last = todo.empty() && !parent_only;
     if (IsLink(child) && (!is_last || (!parent_only && (follow_last || trail)))) {
       if (++links > 40) return ELOOP;
       Node jump;
