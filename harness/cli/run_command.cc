@@ -18,6 +18,7 @@
 #include "harness/adapters/process.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/locate.h"
+#include "harness/report/environment.h"
 #include "harness/report/report.h"
 #include "harness/scenario/runner.h"
 #include "runtime/sys/fs_util.h"
@@ -149,6 +150,16 @@ int DoRun(const RunArgs& a) {
   if (setup_errors.empty()) sum = RunScenarios(o);
   for (auto& e : setup_errors) sum.errors.push_back(e);
   if (sum.runtimes.empty()) sum.runtimes = o.runtimes;
+  sum.environment = CollectEnvironment();
+  if (!sum.started.empty()) sum.environment.started = sum.started;
+  sum.environment.runtime = [&] {
+    std::string all;
+    for (const auto& rt : o.runtimes) all += (all.empty() ? "" : ",") + rt;
+    return all;
+  }();
+  sum.environment.options = {{"paths", a.paths}, {"runtimes", o.runtimes},
+                             {"filter", a.filter}};
+  sum.shard = std::to_string(o.shard_index) + "/" + std::to_string(o.shard_total);
 
   // 4. Cleanup, then check the host is as we found it.
   mydocker::LinuxSys sys;

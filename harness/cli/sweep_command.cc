@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "harness/adapters/process.h"
 #include "harness/cli/locate.h"
 #include "harness/scenario/scenario.h"
+#include "harness/report/environment.h"
 #include "harness/sweep/sweep.h"
 
 namespace faultline {
@@ -32,7 +34,12 @@ struct SweepArgs {
   std::vector<std::string> errnos;
   std::vector<std::string> modes;
   std::string report_json;
-  size_t point = 0;
+  std::string report_junit;
+  std::string point;
+  std::string shard;
+  std::string journal;
+  int jobs = 0;  // 0: the number of cores (kernel, seccomp); fake: its own default
+  double quiet = 2.0;
   std::string plan;
   std::string image_tar;
   bool keep_scratch = false;
@@ -89,7 +96,35 @@ int Main(const SweepArgs& a) {
     }
     config.modes = *m;
   }
-  if (a.point > 0) config.only_point = a.point;
+  if (!a.point.empty()) {
+    if (a.point.find_first_not_of("0123456789") == std::string::npos) {
+      const size_t n = std::stoul(a.point);
+      if (n == 0) {
+        std::cerr << "faultline sweep: --point numbers start at 1\n";
+        return 2;
+      }
+      config.only_point = n;
+    } else {
+      config.only_point_id = a.point;
+    }
+  }
+  // The shard: the flag, else the fleet engine's variables.
+  if (!a.shard.empty()) {
+    if (!ParseShardText(a.shard, &config.shard)) {
+      std::cerr << "faultline sweep: --shard wants K/N with 0 <= K < N, not '" << a.shard
+                << "'\n";
+      return 2;
+    }
+  } else {
+    bool found = false;
+    std::string source, error;
+    if (!ShardFromEnvironment(&config.shard, &found, &source, &error)) {
+      std::cerr << "faultline sweep: " << error << "\n";
+      return 2;
+    }
+    if (found) spdlog::info("sweep: shard {} from {}", config.shard.ToString(), source);
+  }
+  config.journal = a.journal;
   if (!a.plan.empty()) {
     auto p = FaultPlan::Parse(a.plan);
     if (!p) {
@@ -100,6 +135,30 @@ int Main(const SweepArgs& a) {
   }
   config.verbose = a.verbose;
   config.replay_prefix = "faultline sweep --backend " + a.backend;
+
+  // The environment fingerprint: what decides the results.
+  config.environment = CollectEnvironment();
+  {
+    nlohmann::json o;
+    o["backend"] = a.backend;
+    o["workload"] = target;
+    std::vector<std::string> en, mn;
+    for (int e : config.errnos) en.push_back(mydocker::ErrnoName(e));
+    for (SweepMode m : config.modes) mn.push_back(SweepModeName(m));
+    o["errnos"] = en;
+    o["modes"] = mn;
+    if (!a.point.empty()) o["point"] = a.point;
+    if (!a.plan.empty()) o["plan"] = a.plan;
+    if (a.backend == "seccomp") {
+      o["runtime"] = a.runtime;
+      o["syscalls"] = SplitList(a.syscalls);
+      o["run_timeout"] = a.run_timeout;
+      o["quiet"] = a.quiet;
+    }
+    config.environment.options = o;
+  }
+  const size_t jobs = a.jobs > 0 ? static_cast<size_t>(a.jobs)
+                                 : std::max<unsigned>(1, std::thread::hardware_concurrency());
 
   // The backend.
   std::unique_ptr<SweepBackend> backend;
@@ -115,13 +174,20 @@ int Main(const SweepArgs& a) {
     return tar;
   };
   if (a.backend == "fake") {
-    backend = MakeFakeSweepBackend();
+    FakeBackendOptions fo;
+    if (a.jobs > 0) fo.max_parallel = static_cast<size_t>(a.jobs);
+    config.environment.runtime = "mydocker (in-process core)";
+    config.environment.backend_cgroup_layout =
+        fo.kernel.cgroups == FakeCgroupMode::kV2Unified ? "fake v2" : "fake v1-hybrid";
+    backend = MakeFakeSweepBackend(fo);
   } else if (a.backend == "kernel") {
     KernelBackendOptions o;
     o.image_tar = image_tar();
     if (o.image_tar.empty()) return 2;
     o.keep_scratch = a.keep_scratch;
-    backend = MakeKernelSweepBackend(o);
+    config.environment.runtime = "mydocker (in-process core)";
+    backend = MakeParallelSweepBackend(
+        [o] { return MakeKernelSweepBackend(o); }, jobs);
   } else if (a.backend == "seccomp") {
     SeccompBackendOptions o;
     o.runtime = a.runtime;
@@ -132,7 +198,13 @@ int Main(const SweepArgs& a) {
     if (o.image_tar.empty()) return 2;
     o.keep_scratch = a.keep_scratch;
     o.run_timeout_seconds = a.run_timeout;
-    backend = MakeSeccompSweepBackend(o);
+    o.quiet_seconds = a.quiet;
+    config.environment.runtime = a.runtime;
+    config.environment.runtime_binary =
+        o.binary.empty() ? FindSystemBinary(a.runtime) : o.binary;
+    config.environment.runtime_version = BinaryVersion(config.environment.runtime_binary);
+    backend = MakeParallelSweepBackend(
+        [o] { return MakeSeccompSweepBackend(o); }, jobs);
     config.replay_prefix += " --runtime " + a.runtime;
     if (!a.runtime_binary.empty()) config.replay_prefix += " --runtime-binary " + a.runtime_binary;
   } else {
@@ -159,6 +231,10 @@ int Main(const SweepArgs& a) {
   if (a.backend == "seccomp") report.backend = "seccomp/" + a.runtime;
   if (tty) std::fprintf(stderr, "\r\033[K");
 
+  if (report.execution.resumed != 0) {
+    std::printf("resumed from %s: %zu runs already made\n", a.journal.c_str(),
+                report.execution.resumed);
+  }
   for (const auto& r : report.results) {
     if (r.passed) continue;
     std::cout << "FAIL point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
@@ -179,24 +255,9 @@ int Main(const SweepArgs& a) {
       "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu) in %.2f s\n",
       report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
       report.runs, report.passed, report.failed, clean, handled, gc, not_fired, report.seconds);
-  auto write = [](const std::string& path, const std::string& text) {
-    if (path.empty()) return true;
-    std::ofstream out(path);
-    out << text;
-    if (!out) std::cerr << "faultline sweep: cannot write " << path << "\n";
-    return static_cast<bool>(out);
-  };
-  if (!write(a.report_md, a.report_md.empty() ? "" : SweepMarkdown(report)) ||
-      !write(a.report_html, a.report_html.empty() ? "" : SweepHtml(report))) {
+  if (!WriteSweepReports(report, {a.report_json, a.report_junit, a.report_html, a.report_md},
+                         "faultline sweep")) {
     return 2;
-  }
-  if (!a.report_json.empty()) {
-    std::ofstream out(a.report_json);
-    out << DumpJson(report.ToJson(), 2) << "\n";
-    if (!out) {
-      std::cerr << "faultline sweep: cannot write " << a.report_json << "\n";
-      return 2;
-    }
   }
   if (!report.errors.empty()) return 2;
   return report.failed == 0 ? 0 : 1;
@@ -243,7 +304,26 @@ void AddSweepCommand(CLI::App& app) {
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--report-json", args->report_json, "write the JSON report here");
-  cmd->add_option("--point", args->point, "sweep only this point (1-based)");
+  cmd->add_option("--point", args->point,
+                  "sweep only this point: its number (1-based) or its stable ID "
+                  "(runtime:mkdir#4@state)");
+  cmd->add_option("--report-junit", args->report_junit,
+                  "write the report as JUnit XML (one testcase per run, named by its run ID)");
+  cmd->add_option("--shard", args->shard,
+                  "K/N: make the K-th (0-based) of N shares of the runs (default: "
+                  "GTEST_SHARD_INDEX/GTEST_TOTAL_SHARDS, TEST_SHARD_INDEX/TEST_TOTAL_SHARDS, "
+                  "JOB_COMPLETION_INDEX/FAULTLINE_TOTAL_SHARDS); `faultline merge` joins them");
+  cmd->add_option("--journal", args->journal,
+                  "append every finished run to FILE; started again with it, the sweep "
+                  "resumes where it stopped");
+  cmd->add_option("-j,--jobs", args->jobs,
+                  "runs at once (kernel, seccomp: worker processes, each with its own scratch "
+                  "and cgroup parent; default: the number of cores)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--quiet", args->quiet,
+                  "seccomp: seconds the whole process tree may sit blocked with no supervised "
+                  "call before the run counts as a hang (default 2; 0: wait for --run-timeout)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--plan", args->plan, "one run with this fault plan (compact form)");
   cmd->add_option("--image-tar", args->image_tar,
                   "kernel: the busybox tar (default $FAULTLINE_IMAGE_TAR, else ci/build-image)");

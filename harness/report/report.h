@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,17 @@ std::string WriteReport(const std::string& path, const std::string& text);
 // error_handler_t::replace). DumpJson: j.dump with the same replacement.
 std::string ValidUtf8(const std::string& s);
 std::string DumpJson(const nlohmann::json& j, int indent = -1);
+
+// The inverse of ReportJson (for `faultline merge`); false and *error when
+// the text is not a scenario report.
+bool RunSummaryFromJson(const nlohmann::json& j, RunSummary* out, std::string* error);
+
+// Combines the reports of the shards of one `faultline run` into the report
+// the unsharded run makes: results in file order (a file is in one shard),
+// runtimes and errors united, started the earliest, seconds the longest.
+// False and *error when a (scenario, runtime) is in two reports.
+bool MergeRunSummaries(const std::vector<RunSummary>& shards, RunSummary* out,
+                       std::string* error);
 
 // XML/HTML escaping of &, <, >, " and '.
 std::string EscapeXml(const std::string& s);

@@ -1,4 +1,5 @@
 #include "harness/scenario/runner.h"
+#include "harness/sweep/shard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -757,10 +758,17 @@ bool ParseShard(const std::string& text, int* index, int* total) {
 }
 
 bool ShardFromEnv(int* index, int* total) {
-  const char* i = std::getenv("GTEST_SHARD_INDEX");
-  const char* t = std::getenv("GTEST_TOTAL_SHARDS");
-  if (i == nullptr || t == nullptr) return false;
-  return ParseShard(std::string(i) + "/" + t, index, total);
+  Shard shard;
+  bool found = false;
+  std::string source, error;
+  if (!ShardFromEnvironment(&shard, &found, &source, &error)) {
+    spdlog::warn("run: {}; running every scenario", error);
+    return false;
+  }
+  if (!found) return false;
+  *index = shard.index;
+  *total = shard.total;
+  return true;
 }
 
 std::vector<CheckResult> CheckContainer(const Expectations& e, const ContainerResult& r,

@@ -35,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "faults/plan.h"
 #include "harness/probes/probes.h"
 #include "fakekernel/fake_kernel.h"
@@ -113,6 +115,10 @@ struct SweepRun {
   // External: the runtime did not finish within the backend's deadline
   // (killed): a hang, a defect of the runtime.
   bool hung = false;
+  // A hang: what every thread of the tree was blocked in when it was
+  // recognised ("pid 123 runc:[2:INIT] tid 125 S futex_wait_queue\n  stack..."),
+  // one line per thread; "" otherwise.
+  std::string hang_state;
   double seconds = 0;
 };
 
@@ -137,6 +143,9 @@ struct FakeBackendOptions {
   // wrapper (a test double, e.g. one that skips an umount2), the probes see
   // the kernel itself. Null: no wrapper.
   std::function<std::unique_ptr<mydocker::Sys>(mydocker::Sys& kernel)> wrap;
+  // Runs at once (threads, each on its own copy of the world); 0: one per
+  // core, at most 8.
+  size_t max_parallel = 0;
 };
 
 std::unique_ptr<SweepBackend> MakeFakeSweepBackend(FakeBackendOptions options = {});
@@ -210,6 +219,11 @@ struct SeccompBackendOptions {
   bool keep_scratch = false;
   // A run that takes longer is killed and counts as a hang.
   int run_timeout_seconds = 15;
+  // A hang is recognised sooner: when every thread of the run's process
+  // tree has been blocked (sleeping, no CPU time used) and the supervisor
+  // saw no call for this long, the tree is killed and the run is a hang
+  // (its wait channels and kernel stacks go into the report). 0: off.
+  double quiet_seconds = 2.0;
 };
 
 // Needs root. Prepare unshares a private mount namespace for the whole
@@ -217,5 +231,23 @@ struct SeccompBackendOptions {
 // cgroup parent "faultline-sweep-<pid>" in every hierarchy, imports the
 // image. Finish removes them.
 std::unique_ptr<SweepBackend> MakeSeccompSweepBackend(SeccompBackendOptions options);
+
+// Runs `jobs` backends at once (harness/sweep/parallel_backend.cc), each in
+// its own worker process made by fork in Prepare: each worker builds its
+// backend with make() and Prepares it, so it has its own mount namespace,
+// scratch directory and cgroup parent ("faultline-sweep-<worker pid>"), is
+// its own child subreaper and sees only its own children. Run sends the
+// plan to an idle worker and returns the SweepRun it sends back, so the
+// engine's threads (MaxParallelRuns() == jobs) keep every worker busy.
+// Results do not depend on which worker made a run: a worker's paths are
+// its own, but what a run does and leaves is decided by the plan alone
+// (the privileged test ParallelKernelSweep.EqualsSerial compares).
+// jobs <= 1: make() itself, no worker process.
+std::unique_ptr<SweepBackend> MakeParallelSweepBackend(
+    std::function<std::unique_ptr<SweepBackend>()> make, size_t jobs);
+
+// A SweepRun as JSON and back (the parallel backend's wire format).
+nlohmann::json SweepRunJson(const SweepRun& run);
+SweepRun SweepRunFromJson(const nlohmann::json& j);
 
 }  // namespace faultline

@@ -31,6 +31,7 @@ class FakeSweepBackend : public SweepBackend {
   // Run only reads the prepared world (each run works on its own copy), so
   // runs go in parallel, one per core.
   size_t MaxParallelRuns() const override {
+    if (options_.max_parallel > 0) return options_.max_parallel;
     return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
   }
 

@@ -354,6 +354,7 @@ class SeccompSweepBackend : public SweepBackend {
     so.stdout_fd = out;
     so.stderr_fd = err;
     so.timeout = std::chrono::seconds(options_.run_timeout_seconds);
+    so.quiet = std::chrono::milliseconds(static_cast<int64_t>(options_.quiet_seconds * 1000));
     so.record_trace = false;
     bool killed = false;
     auto decide = [&](const SyscallEvent& ev) -> Verdict {
@@ -403,6 +404,12 @@ class SeccompSweepBackend : public SweepBackend {
     }
     run->crashed = killed;
     run->hung = result->timed_out;
+    if (result->quiet_hang) {
+      char quiet[32];
+      std::snprintf(quiet, sizeof quiet, "%g", options_.quiet_seconds);
+      run->hang_state = "every thread asleep, no CPU time used and no supervised call for " +
+                        std::string(quiet) + " s:\n" + result->hang_state;
+    }
     run->exit_code = result->exited ? result->exit_code : 128 + result->term_signal;
     run->message = MessageOf(ReadTextFile(err_path));
     for (const SweepCall& c : run->calls) run->fired = run->fired || c.fired;

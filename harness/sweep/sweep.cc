@@ -1,7 +1,9 @@
 #include "harness/sweep/sweep.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <algorithm>
@@ -13,9 +15,11 @@
 #include <thread>
 #include <set>
 #include <sstream>
+#include <cstdio>
 
 #include <spdlog/spdlog.h>
 
+#include "harness/report/report.h"
 #include "harness/scenario/scenario.h"
 #include "runtime/container/runtime.h"
 
@@ -277,7 +281,13 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
   if (!run.harness_error.empty()) {
     f.push_back("harness: " + run.harness_error);
   } else if (run.hung) {
-    f.push_back("the runtime hung (killed at the deadline)");
+    if (run.hang_state.empty()) {
+      f.push_back("the runtime hung (killed at the deadline)");
+    } else {
+      const size_t nl = run.hang_state.find('\n');
+      f.push_back("the runtime hung (" + run.hang_state.substr(0, nl == std::string::npos ? run.hang_state.size() : nl - 1) +
+                  "; killed)");
+    }
     gc_must_clean();
   } else if (!run.fired) {
     r.outcome = "not-fired";
@@ -380,6 +390,91 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
   if (!r.passed) {
     r.outcome = "failed";
     r.trace_tail = TraceAround(run);
+    if (run.hung && !run.hang_state.empty()) {
+      // What every thread was blocked in (wait channel, syscall, stack).
+      std::istringstream lines(run.hang_state);
+      std::string line;
+      std::getline(lines, line);  // the summary, already a failure
+      while (std::getline(lines, line)) r.trace_tail.push_back("hang: " + line);
+    }
+  }
+  return r;
+}
+
+nlohmann::json PointResultJson(const PointResult& r) {
+  nlohmann::json p;
+  p["id"] = r.id;
+  p["point_id"] = r.point_id;
+  p["run"] = r.run;
+  p["seq"] = r.point;
+  p["pid"] = r.pid;
+  p["process"] = r.process;
+  p["op"] = r.op;
+  p["arguments"] = r.args;
+  p["nth"] = r.nth;
+  p["errno"] = r.err ? nlohmann::json(mydocker::ErrnoName(r.err)) : nlohmann::json(nullptr);
+  p["mode"] = SweepModeName(r.mode);
+  p["outcome"] = r.outcome;
+  p["passed"] = r.passed;
+  if (!r.failures.empty()) p["failures"] = r.failures;
+  if (!r.notes.empty()) p["notes"] = r.notes;
+  p["error"] = r.error;
+  p["exit_code"] = r.exit_code;
+  p["probes"] = {{"after_run", r.left.empty() ? "clean" : r.left},
+                 {"after_run_probes", r.left_probes},
+                 {"gc_ran", r.gc_ran},
+                 {"gc_errors", r.gc_errors},
+                 {"after_gc", !r.gc_ran ? "" : r.left_after_gc.empty() ? "clean"
+                                                                       : r.left_after_gc},
+                 {"after_gc_probes", r.left_after_gc_probes}};
+  p["plan"] = r.plan;
+  p["replay"] = r.replay;
+  if (!r.trace_tail.empty()) p["trace"] = r.trace_tail;
+  return p;
+}
+
+mydocker::Expected<PointResult> PointResultFromJson(const nlohmann::json& p) {
+  PointResult r;
+  try {
+    r.id = p.value("id", "");
+    r.point_id = p.value("point_id", "");
+    r.run = p.value("run", size_t{0});
+    r.point = p.at("seq").get<size_t>();
+    r.pid = p.at("pid").get<pid_t>();
+    r.process = p.at("process").get<std::string>();
+    r.op = p.at("op").get<std::string>();
+    r.args = p.at("arguments").get<std::string>();
+    r.nth = p.at("nth").get<uint64_t>();
+    if (!p.at("errno").is_null()) {
+      const std::string name = p.at("errno").get<std::string>();
+      if (!ErrnoFromName(name, &r.err)) {
+        return MakeError("sweep report: errno", name, EINVAL, "not an errno name");
+      }
+    }
+    const std::string mode = p.at("mode").get<std::string>();
+    if (!SweepModeFromName(mode, &r.mode)) {
+      return MakeError("sweep report: mode", mode, EINVAL, "not a sweep mode");
+    }
+    r.outcome = p.at("outcome").get<std::string>();
+    r.passed = p.at("passed").get<bool>();
+    r.failures = p.value("failures", std::vector<std::string>{});
+    r.notes = p.value("notes", std::vector<std::string>{});
+    r.error = p.at("error").get<std::string>();
+    r.exit_code = p.at("exit_code").get<int>();
+    const nlohmann::json& pr = p.at("probes");
+    r.left = pr.at("after_run").get<std::string>();
+    if (r.left == "clean") r.left.clear();
+    r.left_probes = pr.value("after_run_probes", std::vector<std::string>{});
+    r.gc_ran = pr.at("gc_ran").get<bool>();
+    r.gc_errors = pr.at("gc_errors").get<std::vector<std::string>>();
+    r.left_after_gc = pr.at("after_gc").get<std::string>();
+    if (r.left_after_gc == "clean") r.left_after_gc.clear();
+    r.left_after_gc_probes = pr.value("after_gc_probes", std::vector<std::string>{});
+    r.plan = p.at("plan").get<std::string>();
+    r.replay = p.at("replay").get<std::string>();
+    r.trace_tail = p.value("trace", std::vector<std::string>{});
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError("sweep report: read a run", p.value("id", ""), EINVAL, e.what());
   }
   return r;
 }
@@ -392,44 +487,220 @@ nlohmann::json SweepReport::ToJson() const {
   j["seconds"] = seconds;
   j["errors"] = errors;
   j["summary"] = {{"points", points}, {"runs", runs}, {"passed", passed}, {"failed", failed}};
+  j["sweep"] = {{"planned", planned}, {"setup_runs", setup_runs}, {"digest", digest}};
+  j["environment"] = environment.ToJson();
+  j["execution"] = {{"shard", execution.shard.ToString()},
+                    {"jobs", execution.jobs},
+                    {"journal", execution.journal},
+                    {"resumed", execution.resumed},
+                    {"shards", execution.shards}};
   nlohmann::json pts = nlohmann::json::array();
-  for (const PointResult& r : results) {
-    nlohmann::json p;
-    p["seq"] = r.point;
-    p["pid"] = r.pid;
-    p["process"] = r.process;
-    p["op"] = r.op;
-    p["arguments"] = r.args;
-    p["nth"] = r.nth;
-    p["errno"] = r.err ? nlohmann::json(mydocker::ErrnoName(r.err)) : nlohmann::json(nullptr);
-    p["mode"] = SweepModeName(r.mode);
-    p["outcome"] = r.outcome;
-    p["passed"] = r.passed;
-    if (!r.failures.empty()) p["failures"] = r.failures;
-    if (!r.notes.empty()) p["notes"] = r.notes;
-    p["error"] = r.error;
-    p["exit_code"] = r.exit_code;
-    p["probes"] = {{"after_run", r.left.empty() ? "clean" : r.left},
-                   {"gc_ran", r.gc_ran},
-                   {"gc_errors", r.gc_errors},
-                   {"after_gc", !r.gc_ran ? "" : r.left_after_gc.empty() ? "clean"
-                                                                         : r.left_after_gc}};
-    p["plan"] = r.plan;
-    p["replay"] = r.replay;
-    if (!r.trace_tail.empty()) p["trace"] = r.trace_tail;
-    pts.push_back(std::move(p));
-  }
+  for (const PointResult& r : results) pts.push_back(PointResultJson(r));
   j["points"] = std::move(pts);
   return j;
 }
+
+mydocker::Expected<SweepReport> SweepReport::FromJson(const nlohmann::json& j) {
+  SweepReport r;
+  try {
+    r.backend = j.at("backend").get<std::string>();
+    r.workload = j.at("workload").get<std::string>();
+    r.clean_calls = j.at("clean_calls").get<size_t>();
+    r.seconds = j.at("seconds").get<double>();
+    r.errors = j.at("errors").get<std::vector<std::string>>();
+    const nlohmann::json& sum = j.at("summary");
+    r.points = sum.at("points").get<size_t>();
+    r.runs = sum.at("runs").get<size_t>();
+    r.passed = sum.at("passed").get<size_t>();
+    r.failed = sum.at("failed").get<size_t>();
+    if (j.contains("sweep")) {
+      r.planned = j["sweep"].value("planned", size_t{0});
+      r.setup_runs = j["sweep"].value("setup_runs", size_t{0});
+      r.digest = j["sweep"].value("digest", "");
+    }
+    if (j.contains("environment")) r.environment = Environment::FromJson(j["environment"]);
+    if (j.contains("execution")) {
+      const nlohmann::json& x = j["execution"];
+      const std::string shard = x.value("shard", "0/1");
+      if (!ParseShardText(shard, &r.execution.shard)) {
+        return MakeError("sweep report: execution.shard", shard, EINVAL, "not K/N");
+      }
+      r.execution.jobs = x.value("jobs", size_t{1});
+      r.execution.journal = x.value("journal", "");
+      r.execution.resumed = x.value("resumed", size_t{0});
+      if (x.contains("shards")) r.execution.shards = x["shards"];
+    }
+    for (const auto& p : j.at("points")) {
+      auto pr = PointResultFromJson(p);
+      if (!pr) return pr.error();
+      r.results.push_back(std::move(*pr));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError("sweep report: read", "", EINVAL, e.what());
+  }
+  return r;
+}
+
+std::string PathClass(const std::string& args) {
+  static const std::regex kPath(R"((^|[\s="'<])(/[^\s"']*))");
+  std::smatch m;
+  if (!std::regex_search(args, m, kPath)) return "";
+  const std::string p = m[2];
+  auto starts = [&](const char* prefix) {
+    const size_t n = strlen(prefix);
+    return p.compare(0, n, prefix) == 0 && (p.size() == n || p[n] == '/');
+  };
+  if (Contains(p, "/sys/fs/cgroup")) return "cgroup";
+  if (starts("/proc")) return "proc";
+  if (starts("/dev")) return "dev";
+  if (starts("/sys")) return "sys";
+  if (Contains(p, "/merged") || Contains(p, "/rootfs")) return "rootfs";
+  if (Contains(p, "/images")) return "image";
+  if (Contains(p, "/volumes/")) return "volume";
+  if (Contains(p, "/containers") || Contains(p, "/state")) return "state";
+  if (Contains(p, "/bundle")) return "bundle";
+  if (starts("/tmp")) return "tmp";
+  return "other";
+}
+
+std::string PointId(pid_t pid, const std::string& op, uint64_t nth, const std::string& args) {
+  std::string id = ProcessName(pid) + ":" + op + "#" + std::to_string(nth);
+  const std::string cls = PathClass(args);
+  if (!cls.empty()) id += "@" + cls;
+  return id;
+}
+
+std::string RunId(const std::string& point_id, int err, SweepMode mode) {
+  if (mode == SweepMode::kCrash) return point_id + "/crash";
+  return point_id + "/" + mydocker::ErrnoName(err) + "/" + SweepModeName(mode);
+}
+
+namespace {
+
+// FNV-1a, 64 bits, as 16 hex digits: names a run list, not a secret.
+class Digest {
+ public:
+  void Add(const std::string& s) {
+    for (unsigned char c : s) {
+      h_ ^= c;
+      h_ *= 1099511628211ull;
+    }
+    h_ ^= 0xff;  // separator
+    h_ *= 1099511628211ull;
+  }
+  std::string Hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
+    return buf;
+  }
+
+ private:
+  uint64_t h_ = 14695981039346656037ull;
+};
+
+// The journal (SweepConfig::journal): a header line naming the sweep, then
+// one line per finished run (PointResultJson). Lines are written whole with
+// one write(2) on an O_APPEND fd: a killed sweep loses at most the run it
+// was writing; a torn last line is dropped when the journal is reopened.
+class Journal {
+ public:
+  ~Journal() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Opens (creates) path. When it holds runs of the same sweep (same
+  // header), puts them into *loaded (by run index, checked against ids).
+  // "" when fine, else why not.
+  std::string Open(const std::string& path, const nlohmann::json& header,
+                   const std::vector<std::string>& ids, std::map<size_t, PointResult>* loaded) {
+    path_ = path;
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) return "open " + path + ": " + mydocker::ErrnoName(errno);
+    std::string text;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::pread(fd_, buf, sizeof buf, static_cast<off_t>(text.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return "read " + path + ": " + mydocker::ErrnoName(errno);
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    // Drop a torn last line.
+    const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    if (keep != text.size()) {
+      if (::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
+        return "truncate the torn last line of " + path + ": " + mydocker::ErrnoName(errno);
+      }
+      text.resize(keep);
+    }
+    if (text.empty()) return Write(header.dump());
+    std::istringstream in(text);
+    std::string line;
+    std::getline(in, line);
+    nlohmann::json got;
+    try {
+      got = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      return path + " is not a sweep journal (its first line is not JSON)";
+    }
+    if (got != header) {
+      return path + " is the journal of another sweep (" + got.dump() + "; this sweep: " +
+             header.dump() + "): remove it or name another file";
+    }
+    size_t number = 1;
+    while (std::getline(in, line)) {
+      ++number;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception& e) {
+        return path + " line " + std::to_string(number) + ": " + e.what();
+      }
+      auto r = PointResultFromJson(j);
+      if (!r) return path + " line " + std::to_string(number) + ": " + r.error().Message();
+      if (r->run >= ids.size() || ids[r->run] != r->id) {
+        return path + " line " + std::to_string(number) + ": run " + std::to_string(r->run) +
+               " is " + r->id + ", not a run of this sweep";
+      }
+      (*loaded)[r->run] = std::move(*r);
+    }
+    return "";
+  }
+
+  // One finished run. "" when written, else why not.
+  std::string Append(const PointResult& r) { return Write(DumpJson(PointResultJson(r))); }
+
+ private:
+  std::string Write(const std::string& line_in) {
+    const std::string line = line_in + "\n";
+    size_t off = 0;
+    while (off < line.size()) {
+      ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return "write " + path_ + ": " + mydocker::ErrnoName(errno);
+      off += static_cast<size_t>(n);
+    }
+    return "";
+  }
+
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace
 
 SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
   auto t0 = std::chrono::steady_clock::now();
   SweepReport report;
   report.backend = backend.name();
   report.workload = config.workload.name;
+  report.environment = config.environment;
+  if (report.environment.started.empty()) report.environment.started = IsoUtcNow();
+  report.execution.shard = config.shard;
+  report.execution.journal = config.journal;
   auto finish = [&] {
     backend.Finish();
+    report.runs = report.setup_runs + report.results.size();
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return report;
@@ -442,7 +713,7 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
 
   // 1. The clean run: it must succeed and leave nothing, gc included.
   SweepRun clean = backend.Run(FaultPlan(), /*always_gc=*/true);
-  ++report.runs;
+  ++report.setup_runs;
   report.clean_calls = clean.calls.size();
   {
     std::vector<std::string> why;
@@ -475,7 +746,7 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
     }
   };
 
-  // A replay of one plan.
+  // A replay of one plan: one run, in shard 0.
   if (config.plan) {
     const FaultPlan& plan = *config.plan;
     pid_t pid = 0;
@@ -490,9 +761,15 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
       else if (rule.times == Times::kPersistent) mode = SweepMode::kPersistent;
       if (rule.match.ops.size() == 1) op = rule.match.ops.front();
     }
+    report.points = 1;
+    report.planned = 1;
+    Digest digest;
+    digest.Add(config.workload.name);
+    digest.Add("plan " + plan.ToString());
+    report.digest = digest.Hex();
+    if (!config.shard.Has(0)) return finish();
     total_planned = 1;
     SweepRun run = backend.Run(plan, mode == SweepMode::kCrash);
-    ++report.runs;
     PointResult r = Classify(run, clean, pid, err, mode);
     r.op = op;
     r.plan = plan.ToString();
@@ -503,7 +780,8 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
         break;
       }
     }
-    report.points = 1;
+    r.point_id = "plan";
+    r.id = "plan:" + r.plan;
     record(r);
     report.results.push_back(std::move(r));
     return finish();
@@ -517,15 +795,16 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
     points.push_back(Point{c.pid, c.op, c.args, k});
   }
   const int probe_err = config.errnos.empty() ? EIO : config.errnos.front();
+  const bool one_point = config.only_point || config.only_point_id;
   // 3. Past the end of each (process, op): go on while the fault fires.
   // (Not for a one-point replay: the numbering is the clean run's anyway.)
   for (const auto& [key, last] : count) {
-    if (config.only_point) break;
+    if (one_point) break;
     for (uint64_t k = last + 1; k < last + 64; ++k) {
       SweepRun run = backend.Run(PointPlan(key.first, key.second, k, probe_err,
                                            SweepMode::kTransient),
                                  false);
-      ++report.runs;
+      ++report.setup_runs;
       if (!run.harness_error.empty()) {
         report.errors.push_back("end check " + key.second + " #" + std::to_string(k) +
                                 ": harness: " + run.harness_error);
@@ -542,39 +821,106 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
     }
   }
   report.points = points.size();
+  std::vector<std::string> point_ids;
+  for (const Point& pt : points) point_ids.push_back(PointId(pt.pid, pt.op, pt.nth, pt.args));
 
-  size_t per_point = 0;
-  for (SweepMode m : config.modes) per_point += m == SweepMode::kCrash ? 1 : config.errnos.size();
-  total_planned = config.only_point ? per_point : per_point * points.size();
+  std::optional<size_t> only = config.only_point;
+  if (config.only_point_id) {
+    auto at = std::find(point_ids.begin(), point_ids.end(), *config.only_point_id);
+    if (at == point_ids.end()) {
+      report.errors.push_back("point " + *config.only_point_id +
+                              " does not exist: the clean run has no such call");
+      return finish();
+    }
+    only = static_cast<size_t>(at - point_ids.begin()) + 1;
+  }
 
-  // 4. Every (point, mode, errno) run; in parallel when the backend allows.
+  // 4. Every (point, mode, errno) run, in canonical order; this shard's
+  // share of them, in parallel when the backend allows.
   struct Task {
     size_t number;
     SweepMode mode;
     int err;
+    std::string id;
   };
   std::vector<Task> tasks;
   for (size_t i = 0; i < points.size(); ++i) {
     const size_t number = i + 1;
-    if (config.only_point && *config.only_point != number) continue;
+    if (only && *only != number) continue;
     for (SweepMode mode : config.modes) {
       if (mode == SweepMode::kCrash) {
-        tasks.push_back({number, mode, 0});
+        tasks.push_back({number, mode, 0, RunId(point_ids[i], 0, mode)});
       } else {
-        for (int err : config.errnos) tasks.push_back({number, mode, err});
+        for (int err : config.errnos) {
+          tasks.push_back({number, mode, err, RunId(point_ids[i], err, mode)});
+        }
       }
     }
   }
+  report.planned = tasks.size();
+  std::vector<std::string> ids;
+  {
+    Digest digest;
+    digest.Add(config.workload.name);
+    for (const Task& t : tasks) {
+      digest.Add(t.id);
+      ids.push_back(t.id);
+    }
+    report.digest = digest.Hex();
+  }
+  total_planned = ShardSize(tasks.size(), config.shard);
+
+  std::map<size_t, PointResult> journaled;
+  Journal journal;
+  bool journal_ok = !config.journal.empty();
+  if (journal_ok) {
+    const nlohmann::json header = {{"faultline_sweep_journal", 1},
+                                   {"workload", config.workload.name},
+                                   {"backend", backend.name()},
+                                   {"digest", report.digest},
+                                   {"planned", report.planned},
+                                   {"shard", config.shard.ToString()}};
+    if (std::string e = journal.Open(config.journal, header, ids, &journaled); !e.empty()) {
+      report.errors.push_back("journal: " + e);
+      return finish();
+    }
+    for (const auto& [t, r] : journaled) {
+      if (!config.shard.Has(t)) {
+        report.errors.push_back("journal: " + config.journal + " holds run " +
+                                std::to_string(t) + ", not of shard " + config.shard.ToString());
+        return finish();
+      }
+    }
+    report.execution.resumed = journaled.size();
+  }
+
+  std::vector<size_t> mine;  // task indexes of this shard, canonical order
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    if (config.shard.Has(t)) mine.push_back(t);
+  }
   std::vector<PointResult> results(tasks.size());
+  std::vector<size_t> todo;
+  for (size_t t : mine) {
+    if (auto it = journaled.find(t); it != journaled.end()) {
+      results[t] = std::move(it->second);
+      record(results[t]);
+    } else {
+      todo.push_back(t);
+    }
+  }
   std::atomic<size_t> next{0};
   std::mutex mu;
   auto worker = [&] {
-    for (size_t t = next++; t < tasks.size(); t = next++) {
+    for (size_t i = next++; i < todo.size(); i = next++) {
+      const size_t t = todo[i];
       const Task& task = tasks[t];
       const Point& pt = points[task.number - 1];
       FaultPlan plan = PointPlan(pt.pid, pt.op, pt.nth, task.err, task.mode);
       SweepRun run = backend.Run(plan, task.mode == SweepMode::kCrash);
       PointResult r = Classify(run, clean, pt.pid, task.err, task.mode);
+      r.id = task.id;
+      r.point_id = point_ids[task.number - 1];
+      r.run = t;
       r.point = task.number;
       r.op = pt.op;
       r.args = pt.args;
@@ -586,12 +932,18 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
                       : " --errno " + mydocker::ErrnoName(task.err)) +
                  " --mode " + SweepModeName(task.mode) + " " + config.workload.source;
       std::lock_guard<std::mutex> lock(mu);
-      ++report.runs;
+      if (journal_ok) {
+        if (std::string e = journal.Append(r); !e.empty()) {
+          report.errors.push_back("journal: " + e);
+          journal_ok = false;
+        }
+      }
       record(r);
       results[t] = std::move(r);
     }
   };
-  const size_t threads = std::min(std::max<size_t>(backend.MaxParallelRuns(), 1), tasks.size());
+  const size_t threads = std::min(std::max<size_t>(backend.MaxParallelRuns(), 1), todo.size());
+  report.execution.jobs = std::max<size_t>(threads, 1);
   if (threads <= 1) {
     worker();
   } else {
@@ -600,9 +952,9 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
     for (auto& th : pool) th.join();
   }
   report.results.clear();
-  for (auto& r : results) report.results.push_back(std::move(r));
-  if (config.only_point && *config.only_point > points.size()) {
-    report.errors.push_back("point " + std::to_string(*config.only_point) +
+  for (size_t t : mine) report.results.push_back(std::move(results[t]));
+  if (only && *only > points.size()) {
+    report.errors.push_back("point " + std::to_string(*only) +
                             " does not exist: the sweep has " + std::to_string(points.size()) +
                             " points");
   }

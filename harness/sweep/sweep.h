@@ -35,7 +35,9 @@
 #include <nlohmann/json.hpp>
 
 #include "faults/plan.h"
+#include "harness/report/environment.h"
 #include "harness/sweep/backend.h"
+#include "harness/sweep/shard.h"
 
 namespace faultline {
 
@@ -80,6 +82,22 @@ struct SweepConfig {
   std::vector<SweepMode> modes = AllSweepModes();
   // Sweep only this point (1-based, numbered as in the clean run).
   std::optional<size_t> only_point;
+  // Sweep only the point with this stable ID ("runtime:mkdir#4@state",
+  // PointId): the same point on every machine.
+  std::optional<std::string> only_point_id;
+  // This process's share of the runs (shard.h): run i of the canonical
+  // order (points in clean-run order, then modes, then errnos, as
+  // configured) when i mod N == K. The clean run and the end checks run in
+  // every shard (each needs the point list; the report's digest proves
+  // they agreed).
+  Shard shard;
+  // A journal file (JSON lines): every finished run is appended; a sweep
+  // started with a journal that holds runs of the same sweep (same digest
+  // and shard) takes them from it and makes only the others. "" = none.
+  std::string journal;
+  // The environment fingerprint of the report (the caller fills what it
+  // knows: runtime, options; "started" is set when empty).
+  Environment environment;
   // Instead of points: one run with exactly this plan (a replay). Its first
   // rule says the mode: crash action -> crash, persistent -> persistent,
   // else transient; its errno is the expected one.
@@ -95,6 +113,12 @@ struct SweepConfig {
 };
 
 struct PointResult {
+  // The stable run ID: PointId "/" errno "/" mode, or PointId "/crash"
+  // ("runtime:mkdir#4@state/EBUSY/persistent"); the same on every machine
+  // whose clean run made the same calls.
+  std::string id;
+  std::string point_id;  // PointId of the point
+  size_t run = 0;        // index in the unsharded sweep's canonical run order
   size_t point = 0;      // 1-based; 0 for a --plan run
   pid_t pid = 0;         // kSweepRuntimePid / kSweepInitPid
   std::string process;   // "runtime" / "init"
@@ -124,11 +148,32 @@ struct PointResult {
   std::vector<std::string> trace_tail;  // the calls around the fault (failures only)
 };
 
+// How a report was made (not part of its result: a merged or resumed
+// report equals the unsharded, uninterrupted one apart from this and the
+// timings).
+struct SweepExecution {
+  Shard shard;           // the shard this report is (0/1: all)
+  size_t jobs = 1;       // runs at once
+  std::string journal;   // the journal file, "" none
+  size_t resumed = 0;    // runs taken from the journal
+  // Merged reports: one entry per merged report ({"shard", "machine",
+  // "kernel_release", "cgroup_layout", "started", "seconds", "runs"}).
+  nlohmann::json shards = nlohmann::json::array();
+};
+
 struct SweepReport {
   std::string backend;
   std::string workload;
   size_t points = 0;  // distinct calls swept
   size_t runs = 0;    // runs made, clean run and end checks included
+  // The unsharded sweep: how many (point, fault) runs it has, how many runs
+  // before them (clean run, end checks), and a digest of its run IDs in
+  // canonical order (shards and journals must agree on it).
+  size_t planned = 0;
+  size_t setup_runs = 0;
+  std::string digest;
+  Environment environment;
+  SweepExecution execution;
   size_t passed = 0;
   size_t failed = 0;
   size_t clean_calls = 0;  // calls of the clean run
@@ -137,7 +182,43 @@ struct SweepReport {
   double seconds = 0;
   bool ok() const { return errors.empty() && failed == 0; }
   nlohmann::json ToJson() const;
+  // The inverse of ToJson (merge, journal); errors name the field.
+  static mydocker::Expected<SweepReport> FromJson(const nlohmann::json& j);
 };
+
+// One run's entry of the JSON report, and back.
+nlohmann::json PointResultJson(const PointResult& r);
+mydocker::Expected<PointResult> PointResultFromJson(const nlohmann::json& j);
+
+// Stable names (issue 17). The path class of a call is what its first path
+// names: cgroup, proc, dev, sys, rootfs, image, volume, state, bundle, tmp,
+// other; "" when it names no path.
+std::string PathClass(const std::string& args);
+// "<process>:<op>#<nth>[@<path class>]", e.g. "runtime:mkdir#4@state",
+// "init:prctl#1".
+std::string PointId(pid_t pid, const std::string& op, uint64_t nth, const std::string& args);
+// PointId "/" errno "/" mode, or PointId "/crash".
+std::string RunId(const std::string& point_id, int err, SweepMode mode);
+
+// Combines reports of the shards of one sweep (the same digest) into the
+// report the unsharded sweep makes: results in canonical order, counts
+// summed. Fails (naming them) when the reports are of different sweeps,
+// when a run is missing or when one is in two reports.
+// (harness/sweep/merge.cc)
+mydocker::Expected<SweepReport> MergeSweepReports(const std::vector<SweepReport>& shards);
+
+// The report as JUnit XML: one testsuite per sweep, one testcase per run
+// (its name the run ID), a failure per failed run with its replay command.
+std::string SweepJunit(const SweepReport& report);
+
+// Writes the report in each form whose path is not "" (JSON, JUnit, HTML,
+// Markdown; parent directories made); false (and a line on stderr naming
+// who and the path) when one cannot be written.
+struct SweepReportPaths {
+  std::string json, junit, html, md;
+};
+bool WriteSweepReports(const SweepReport& report, const SweepReportPaths& paths,
+                       const std::string& who);
 
 // Runs the sweep. backend must not be Prepared yet. Never throws.
 SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);

@@ -38,6 +38,8 @@ std::string SweepMarkdown(const SweepReport& report) {
   }
   std::ostringstream md;
   md << "# Sweep: " << report.workload << " on " << report.backend << "\n\n";
+  md << "Environment: " << Cell(EnvironmentLine(report.environment)) << "; run list "
+     << report.digest << "\n\n";
   md << "| points | runs | passed | failed | left something after the run | noted | seconds |\n"
      << "|---|---|---|---|---|---|---|\n"
      << "| " << report.points << " | " << report.runs << " | " << report.passed << " | "
@@ -134,6 +136,8 @@ std::string SweepHtml(const SweepReport& report) {
   h << "<p id=\"summary\">" << report.points << " points, " << report.runs << " runs, "
     << report.passed << " passed, " << report.failed << " failed, " << report.seconds
     << " s (clean run: " << report.clean_calls << " calls)</p>\n";
+  h << "<p id=\"environment\">Environment: " << Html(EnvironmentLine(report.environment))
+    << "; run list " << Html(report.digest) << "</p>\n";
   for (const auto& e : report.errors) h << "<p class=\"fail\">Error: " << Html(e) << "</p>\n";
   h << "<p>Cells: <span class=\"clean\">&nbsp;nothing left&nbsp;</span> "
        "<span class=\"recovered\">&nbsp;left after the run, removed by the cleanup&nbsp;</span> "
