@@ -218,6 +218,7 @@ int FakeKernel::State::Walk(std::string_view path, bool follow_last, Node* out,
       if (++links > 40) return ELOOP;
       Node jump;
       if (KindOf(child.mnt) == FsKind::kProc && ProcJump(child, &jump)) {
+        if (no_magiclinks_) return ELOOP;  // openat2 RESOLVE_NO_MAGICLINKS
         dir = CrossMounts(jump);
         continue;
       }

@@ -199,6 +199,27 @@ Outcome Runtime::Cleanup(const ContainerState& s) {
   return last;
 }
 
+Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps) {
+  std::string text, where = "default profile";
+  if (sec.seccomp == SeccompMode::kFile) {
+    auto file = ReadFile(sys_, sec.seccomp_file, "seccomp profile: read");
+    if (!file) return file.error();
+    text = std::move(*file);
+    where = sec.seccomp_file;
+  }
+  const std::string& json = sec.seccomp == SeccompMode::kFile ? text : DefaultSeccompProfile();
+  if (kernel_release_.empty()) {
+    if (auto r = ReadFile(sys_, "/proc/sys/kernel/osrelease", "read kernel release")) {
+      kernel_release_ = *r;
+    }
+  }
+  auto rules = ParseSeccompProfile(json, where, caps, kernel_release_);
+  if (!rules) return rules.error();
+  auto bpf = sys_.SeccompExport(*rules);
+  if (!bpf.ok()) return MakeError("seccomp: export filter (libseccomp)", where, bpf.err);
+  return std::move(bpf.value);
+}
+
 Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
   auto image = images_.Get(spec.image);
@@ -306,8 +327,19 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   }
 
   InitPlan plan;
-  plan.steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
+  auto steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
                                            pty ? pty->slave_path : ""});
+  if (!steps) return fail(steps.error());
+  plan.steps = std::move(*steps);
+  auto caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop);
+  if (!caps) return fail(caps.error());
+  plan.caps = *caps;
+  plan.no_new_privs = spec.security.no_new_privs;
+  if (spec.security.seccomp != SeccompMode::kUnconfined) {
+    auto bpf = SeccompFor(spec.security, plan.caps);
+    if (!bpf) return fail(bpf.error());
+    plan.seccomp = std::move(*bpf);
+  }
   plan.env = MergeEnv(config_.inherited_env, spec.env);
   plan.path_dirs = PathOf(plan.env);
   plan.command_fd = cmd_pipe.value.read_fd;
@@ -405,6 +437,16 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
       } else if (report.step == kStepConsole) {
         name = "console (setsid, TIOCSCTTY, dup2)";
         path = pty ? pty->slave_path : "";
+      } else if (report.step == kStepNoNewPrivs) {
+        name = "prctl(PR_SET_NO_NEW_PRIVS)";
+      } else if (report.step == kStepCaps) {
+        name = "capabilities (PR_CAPBSET_DROP, PR_CAP_AMBIENT, capset)";
+      } else if (report.step == kStepCloseFds) {
+        name = "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)";
+      } else if (report.step == kStepSeccomp) {
+        name = "seccomp(SECCOMP_SET_MODE_FILTER)";
+        path = spec.security.seccomp == SeccompMode::kFile ? spec.security.seccomp_file
+                                                            : "default profile";
       }
       init_error = MakeError("container init: " + name, path, report.err);
     }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <cstdlib>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -245,6 +246,11 @@ std::vector<std::string> PrivilegedEnv::TearDownIfBuilt() {
 }
 
 std::string PrivilegedEnv::mydocker_path() const {
+  // FAULTLINE_MYDOCKER: another build's binary (an older release, to show
+  // a regression test fails there).
+  if (const char* other = std::getenv("FAULTLINE_MYDOCKER"); other != nullptr && *other) {
+    return other;
+  }
   return std::string(FAULTLINE_BINARY_DIR) + "/runtime/mydocker";
 }
 
