@@ -17,6 +17,14 @@
 #include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
 
+#if defined(__x86_64__)
+#define MYDOCKER_SECCOMP_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define MYDOCKER_SECCOMP_ARCH "aarch64"
+#else
+#define MYDOCKER_SECCOMP_ARCH "other"
+#endif
+
 namespace mydocker {
 namespace {
 
@@ -199,6 +207,18 @@ Outcome Runtime::Cleanup(const ContainerState& s) {
   return last;
 }
 
+// FNV-1a 64 of the parts, as 16 hex digits.
+static std::string CacheKey(std::initializer_list<std::string_view> parts) {
+  uint64_t h = 1469598103934665603ull;
+  for (std::string_view p : parts) {
+    for (unsigned char c : p) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // part separator
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps) {
   std::string text, where = "default profile";
   if (sec.seccomp == SeccompMode::kFile) {
@@ -213,10 +233,31 @@ Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps)
       kernel_release_ = *r;
     }
   }
+  // libseccomp takes milliseconds for docker's profile: the program is kept
+  // in <root>/images/.seccomp/ (beside the images it serves; not an image
+  // name), keyed by everything it depends on (the profile's
+  // text, the capability set, the kernel release, the build's arch).
+  const std::string dir = JoinPath(config_.root, "images/.seccomp");
+  const std::string cache = JoinPath(
+      dir, CacheKey({json, std::to_string(caps), kernel_release_, MYDOCKER_SECCOMP_ARCH}) + ".bpf");
+  if (auto cached = ReadFile(sys_, cache, "seccomp: read cached filter");
+      cached && !cached->empty() && cached->size() % 8 == 0 && cached->size() / 8 <= 0xffff) {
+    SeccompBpf bpf;
+    bpf.code.assign(cached->begin(), cached->end());
+    return bpf;
+  }
   auto rules = ParseSeccompProfile(json, where, caps, kernel_release_);
   if (!rules) return rules.error();
   auto bpf = sys_.SeccompExport(*rules);
   if (!bpf.ok()) return MakeError("seccomp: export filter (libseccomp)", where, bpf.err);
+  // A cache that cannot be written only costs the next run the compile.
+  Status made = sys_.Mkdir(dir, 0700);
+  if (made.ok() || made.err == EEXIST) {
+    Outcome w = WriteFileAtomic(
+        sys_, cache, std::string(bpf.value.code.begin(), bpf.value.code.end()), 0600,
+        "seccomp: cache filter");
+    if (!w) spdlog::debug("{}", w.error().Message());
+  }
   return std::move(bpf.value);
 }
 

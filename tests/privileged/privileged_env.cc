@@ -273,7 +273,8 @@ Spawned PrivilegedEnv::SpawnMydocker(const std::vector<std::string>& args) {
 ProbeScope PrivilegedEnv::Scope() const {
   ProbeScope scope;
   scope.dirs = {scratch_};
-  scope.dirs_prune = {image_rootfs()};
+  // The image layer (checked by its digest) and the seccomp filter cache.
+  scope.dirs_prune = {image_rootfs(), root_ + "/images/.seccomp"};
   scope.cgroup_parent = cgroup_parent_;
   return scope;
 }
