@@ -100,10 +100,11 @@ std::string Snippet(const std::string& check, const mydocker::CgroupLimits& limi
            " cat /proc/self/mountinfo";
   }
   if (check == "fds") {
-    // ls is its own process: what it lists is the shell's fds (the
-    // container's first process), not ls's.
-    return "ls /proc/$$/fd > /tmp/.faultline-fds; sed 's/^/fd=/' /tmp/.faultline-fds;"
-           " rm -f /tmp/.faultline-fds";
+    // A child shell lists the first process's fds while that one waits
+    // with no redirection of its own (busybox runs some applets in-process
+    // and saves redirected fds above 9, so listing from the shell itself,
+    // or through a pipe or a file, would show the check's own fds).
+    return "sh -c \"ls -1 /proc/$$/fd; true\"";
   }
   return "echo unknown check";
 }
@@ -446,7 +447,8 @@ std::string ValidateIsolation(const std::string& check, const std::string& secti
   if (check == "fds") {
     std::set<std::string> fds;
     for (const auto& l : Lines(section)) {
-      if (l.rfind("fd=", 0) == 0) fds.insert(l.substr(3));
+      std::string t = Trim(l);
+      if (!t.empty() && t.find_first_not_of("0123456789") == std::string::npos) fds.insert(t);
     }
     if (fds.empty()) return "no fds listed: " + Trim(section);
     if (fds != std::set<std::string>{"0", "1", "2"}) {
