@@ -70,7 +70,9 @@ TEST(InitPlan, NoContainerPathIsUsedAsAHostPath) {
   const size_t root = IndexOf(s, "open rootfs");
   for (size_t i = root + 1; i < s.size(); ++i) {
     EXPECT_NE(s[i].kind, InitStepKind::kMount) << s[i].name;
-    if (s[i].kind == InitStepKind::kChdir) EXPECT_EQ(s[i].path, "/");
+    if (s[i].kind == InitStepKind::kChdir) {
+      EXPECT_EQ(s[i].path, "/");
+    }
     if (s[i].kind == InitStepKind::kOpenTree && s[i].in < 0) {
       EXPECT_TRUE(s[i].path2 == "/srv" || s[i].path2 == "/dev/pts/9") << s[i].path2;
     }
