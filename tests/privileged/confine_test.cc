@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 class Confine : public PrivilegedTest {
  protected:
@@ -150,6 +152,24 @@ TEST_F(Confine, HostileSymlinkDevProcSysStayInTheRoot) {
     ASSERT_EQ(::rmdir((outside + "/" + d).c_str()), 0);
   }
   ASSERT_EQ(::rmdir(outside.c_str()), 0);
+}
+
+// A container writes a tree deeper than PATH_MAX as the host names it (its
+// shell's cd gives up with ENAMETOOLONG around 2000 levels); the teardown
+// walks by fd and removes it all. The old path walk failed there with
+// ENAMETOOLONG and left the container behind.
+TEST_F(Confine, TreeDeeperThanPathMaxIsRemoved) {
+  const Snapshot before = env().TakeSnapshot();
+  ASSERT_THAT(before.errors, IsEmpty());
+  CommandResult r = env().Mydocker(
+      {"run", "busybox", "sh", "-c",
+       "i=0; while [ $i -lt 2100 ]; do mkdir d && cd d || break; i=$((i+1)); done;"
+       " echo depth=$i; [ $i -gt 1500 ]"},
+      std::chrono::seconds(120));
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("depth="));
+  EXPECT_THAT(r.err, Not(HasSubstr("ENAMETOOLONG"))) << r.Describe();
+  ExpectHostAsBefore(before, "deep tree run");
 }
 
 }  // namespace
