@@ -561,6 +561,17 @@ Status FakeKernel::State::Fsconfig(const mydocker::FsconfigArgs& a) {
         if (std::none_of(std::begin(kOpts), std::end(kOpts),
                          [&](const char* o) { return k == o; }))
           return Status{EINVAL};
+      } else if (ctxs[ci].fstype == "devpts") {
+        static const char* kOpts[] = {"ptmxmode", "mode", "gid", "uid", "newinstance",
+                                      "max", "ro", "rw"};
+        if (std::none_of(std::begin(kOpts), std::end(kOpts),
+                         [&](const char* o) { return k == o; }))
+          return Status{EINVAL};
+      } else if (ctxs[ci].fstype == "proc") {
+        static const char* kOpts[] = {"hidepid", "subset", "gid", "ro", "rw"};
+        if (std::none_of(std::begin(kOpts), std::end(kOpts),
+                         [&](const char* o) { return k == o; }))
+          return Status{EINVAL};
       } else if (k != "ro" && k != "rw") {
         return Status{EINVAL};
       }
@@ -658,11 +669,17 @@ Status FakeKernel::State::MoveMount(const mydocker::MoveMountArgs& a) {
     if (int r = ResolveMountRoot(a.from_path, &s)) return Status{r};
     src = s.mnt;
   }
-  if (a.flags & MOVE_MOUNT_T_EMPTY_PATH) return Status{EINVAL};
-  if (a.to_dirfd != AT_FDCWD && (a.to_path.empty() || a.to_path[0] != '/'))
-    return Status{EINVAL};
   Node t;
-  if (int r = Walk(a.to_path, true, &t)) return Status{r};
+  if ((a.flags & MOVE_MOUNT_T_EMPTY_PATH) && a.to_path.empty()) {
+    // Onto the node an fd names (an O_PATH fd of a resolved mount point,
+    // or a mount fd: its root).
+    if (int r = FdNode(a.to_dirfd, &t)) return Status{r};
+    t = CrossMounts(t);
+  } else {
+    if (a.to_dirfd != AT_FDCWD && (a.to_path.empty() || a.to_path[0] != '/'))
+      return Status{EINVAL};
+    if (int r = Walk(a.to_path, true, &t)) return Status{r};
+  }
   if (!mounts[src].alive) return Status{EINVAL};
   if (IsDir(RootOf(src)) != IsDir(t)) return Status{ENOTDIR};
   if (mounts[src].ns < 0 && mounts[src].parent < 0) {

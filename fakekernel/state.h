@@ -205,6 +205,14 @@ struct Process {
   mydocker::CloneFn fn;
   int clone_flags = 0;
   int pending_sig = 0;
+  // Hardening (confined.cc): capability sets (bit n = cap n; a fresh
+  // process has all 41 the kernel knows), no_new_privs, seccomp filters.
+  uint64_t cap_eff = (uint64_t{1} << 41) - 1;
+  uint64_t cap_prm = (uint64_t{1} << 41) - 1;
+  uint64_t cap_inh = 0;
+  uint64_t cap_bnd = (uint64_t{1} << 41) - 1;
+  bool no_new_privs = false;
+  int seccomp_filters = 0;
 };
 
 inline void SplitPathInto(std::string_view p, std::vector<std::string_view>* out) {
@@ -678,6 +686,31 @@ struct FakeKernel::State {
   Result<int> Ioctl(int fd, unsigned long /*request*/, void* /*arg*/);
   Result<pid_t> Setsid() { return {cur, 0}; }
   Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms);
+
+  // ---- confined.cc: fd-relative and root-confined calls, open_tree,
+  // mount_setattr, close_range, capset, seccomp ----
+  bool no_magiclinks_ = false;  // set by openat2 RESOLVE_NO_MAGICLINKS for one call
+  // The node an fd names (AT_FDCWD: the cwd; a mount fd: its root).
+  int FdNode(int fd, Node* out);
+  // For a relative path, sets the cwd to dirfd's node (the caller restores).
+  int EnterAt(int dirfd, const std::string& path);
+  Result<int> Openat2(int dirfd, const std::string& path, const mydocker::OpenHow& how);
+  Result<int> Openat(int dirfd, const std::string& path, int flags, mode_t mode);
+  Status Mkdirat(int dirfd, const std::string& path, mode_t mode);
+  Status Mknodat(int dirfd, const std::string& path, mode_t mode, dev_t dev);
+  Status Symlinkat(const std::string& target, int dirfd, const std::string& linkpath);
+  Status Fchmodat(int dirfd, const std::string& path, mode_t mode);
+  Status Unlinkat(int dirfd, const std::string& path, int flags);
+  Result<FileStat> Fstatat(int dirfd, const std::string& path, int flags);
+  Result<std::vector<DirEntry>> ReadDirFd(int fd);
+  Status Fchdir(int fd);
+  Result<int> OpenTree(int dirfd, const std::string& path, unsigned int flags);
+  Status MountSetattr(int dirfd, const std::string& path, unsigned int flags,
+                      const mydocker::MountAttr& attr);
+  Status CloseRange(unsigned int first, unsigned int last, unsigned int flags);
+  Status Capset(const mydocker::CapSets& caps);
+  Status SeccompFilter(const mydocker::SeccompProgram& prog, unsigned int flags);
+  Result<mydocker::SeccompBpf> SeccompExport(const mydocker::SeccompRules& rules);
 
   // ---- userland.cc: the fake programs run by Execve ----
   void Out(int fd, const std::string& s) { (void)Write(fd, s.data(), s.size()); }

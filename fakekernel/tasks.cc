@@ -284,6 +284,12 @@ Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
     c.cwd = parent.cwd;
     c.fds = parent.fds;
     c.ignored = parent.ignored;
+    c.cap_eff = parent.cap_eff;
+    c.cap_prm = parent.cap_prm;
+    c.cap_inh = parent.cap_inh;
+    c.cap_bnd = parent.cap_bnd;
+    c.no_new_privs = parent.no_new_privs;
+    c.seccomp_filters = parent.seccomp_filters;
     c.umask = parent.umask;
     c.cgroups = parent.cgroups;
     c.comm = parent.comm;
@@ -510,7 +516,9 @@ Status FakeKernel::State::Prctl(int option, unsigned long arg2) {
       p.subreaper = arg2 != 0;
       return Status{};
     case PR_SET_NO_NEW_PRIVS:
-      return arg2 == 1 ? Status{} : Status{EINVAL};
+      if (arg2 != 1) return Status{EINVAL};
+      p.no_new_privs = true;
+      return Status{};
     case PR_SET_NAME:
       if (arg2) p.comm = std::string(reinterpret_cast<const char*>(arg2)).substr(0, 15);
       return Status{};
@@ -518,7 +526,13 @@ Status FakeKernel::State::Prctl(int option, unsigned long arg2) {
     case PR_SET_DUMPABLE:
       return arg2 <= 1 ? Status{} : Status{EINVAL};
     case PR_CAPBSET_DROP:
-      return arg2 <= 63 ? Status{} : Status{EINVAL};
+      // cap_last_cap is 40 (CAP_CHECKPOINT_RESTORE), as on Linux 5.9+.
+      if (arg2 > 40) return Status{EINVAL};
+      p.cap_bnd &= ~(uint64_t{1} << arg2);
+      return Status{};
+    case PR_CAP_AMBIENT:
+      // Only PR_CAP_AMBIENT_CLEAR_ALL (the ambient set is always empty here).
+      return arg2 == PR_CAP_AMBIENT_CLEAR_ALL ? Status{} : Status{EINVAL};
   }
   return Status{EINVAL};
 }

@@ -177,6 +177,7 @@ int FakeKernel::State::Walk(std::string_view path, bool follow_last, Node* out,
       Node jump;
       const FsOps& cops = Ops(child);
       if (cops.jump && cops.jump(*this, child, &jump)) {
+        if (no_magiclinks_) return ELOOP;  // openat2 RESOLVE_NO_MAGICLINKS
         dir = CrossMounts(jump);
         continue;
       }

@@ -24,6 +24,7 @@
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
 #include "harness/oci/bundle.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/image/image_store.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
@@ -92,6 +93,15 @@ class OciAdapter : public RuntimeAdapter {
     in.limits = req.limits;
     in.volumes = req.volumes;
     in.cap_bounding = SelfCapBounding();
+    // mydocker's defaults (docker's): caps, no_new_privs, seccomp profile.
+    in.caps = mydocker::DockerDefaultCaps();
+    {
+      std::string release;
+      if (auto r = mydocker::ReadFile(sys_, "/proc/sys/kernel/osrelease", "osrelease")) release = *r;
+      auto rules = mydocker::ParseSeccompProfile(mydocker::DefaultSeccompProfile(),
+                                                 "default profile", in.caps, release);
+      if (rules) in.seccomp = *rules;
+    }
     auto bundle = CreateBundle(sys_, bundle_dir, layer, in);
     if (!bundle) {
       res.runtime_error = true;

@@ -23,6 +23,7 @@
 #include "harness/adapters/process.h"
 #include "harness/scenario/isolation.h"
 #include "harness/sweep/scenario_sweep.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/mountinfo.h"
 
@@ -527,6 +528,7 @@ class Runner {
     ctx.shm_visible_on_host = setup.shm_visible;
     ctx.marker_source = marker_source_;
     ctx.scratch = o_.env.scratch;
+    ctx.expected_caps = mydocker::DockerDefaultCaps();
     ctx.passwd_digest_before = passwd_before;
     ctx.passwd_digest_after = Digest(sys, layer + "/etc/passwd");
     ctx.new_file_in_layer = mydocker::Exists(sys, layer + "/etc/" + std::string(kImageLayerNewFile));

@@ -676,7 +676,9 @@ const std::vector<std::string>& KnownRuntimes() {
 const std::vector<std::string>& KnownIsolationChecks() {
   static const std::vector<std::string> k = {"uts",    "pid",  "mount",  "ipc",
                                              "net",    "memory", "pids", "cpu",
-                                             "cgroup", "image_layer", "cpuset"};
+                                             "cgroup", "image_layer", "cpuset", "caps",
+                                             "seccomp", "no_new_privs", "masked_paths",
+                                             "readonly_paths", "fds"};
   return k;
 }
 

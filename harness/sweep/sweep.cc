@@ -57,7 +57,10 @@ bool OpHasPath(const std::string& op) {
       "mount", "umount2", "pivot_root", "move_mount", "mkdir",   "rmdir",
       "unlink", "rename", "symlink",    "link",       "mknod",   "chmod",
       "lchown", "lstat",  "statfs",     "readdir",    "readlink", "open",
-      "chdir",  "execve"};
+      "chdir",  "execve",
+      // Root-confined and fd-relative calls name a path below a dirfd.
+      "openat2", "openat", "mkdirat", "mknodat", "symlinkat", "fchmodat", "unlinkat",
+      "fstatat", "open_tree", "mount_setattr"};
   return kPathOps.count(op) != 0;
 }
 

@@ -46,6 +46,14 @@ Command ParseArgs(int argc, const char* const* argv,
   std::string mount_api = "auto";
   run->add_option("--mount-api", mount_api, "overlay mount API: auto, legacy, new")
       ->check(CLI::IsMember({"auto", "legacy", "new"}));
+  std::vector<std::string> cap_add, cap_drop, security_opts;
+  run->add_option("--cap-add", cap_add, "add a Linux capability (NAME, CAP_NAME or ALL)")
+      ->allow_extra_args(false);
+  run->add_option("--cap-drop", cap_drop, "drop a Linux capability (NAME, CAP_NAME or ALL)")
+      ->allow_extra_args(false);
+  run->add_option("--security-opt", security_opts,
+                  "seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=true|false]")
+      ->allow_extra_args(false);
   run->add_option("image", c.run.image, "image name")->required();
   // Everything after IMAGE is the command, options included.
   run->prefix_command();
@@ -148,6 +156,12 @@ Command ParseArgs(int argc, const char* const* argv,
                               "must be positive"));
       }
       c.run.limits.pids_limit = pids;
+    }
+    c.run.security.cap_add = cap_add;
+    c.run.security.cap_drop = cap_drop;
+    if (auto caps = ResolveCaps(cap_add, cap_drop); !caps) return fail(caps.error());
+    for (const auto& o : security_opts) {
+      if (Outcome r = ApplySecurityOpt(&c.run.security, o); !r) return fail(r.error());
     }
     c.run.mount_api = mount_api == "legacy" ? MountApi::kLegacy
                       : mount_api == "new"  ? MountApi::kNewApi

@@ -18,6 +18,14 @@
 #include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
 
+#if defined(__x86_64__)
+#define MYDOCKER_SECCOMP_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define MYDOCKER_SECCOMP_ARCH "aarch64"
+#else
+#define MYDOCKER_SECCOMP_ARCH "other"
+#endif
+
 namespace mydocker {
 namespace {
 
@@ -223,6 +231,60 @@ Expected<FileLock> Runtime::LockStore() {
   return lock;
 }
 
+// FNV-1a 64 of the parts, as 16 hex digits.
+static std::string CacheKey(std::initializer_list<std::string_view> parts) {
+  uint64_t h = 1469598103934665603ull;
+  for (std::string_view p : parts) {
+    for (unsigned char c : p) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // part separator
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps) {
+  std::string text, where = "default profile";
+  if (sec.seccomp == SeccompMode::kFile) {
+    auto file = ReadFile(sys_, sec.seccomp_file, "seccomp profile: read");
+    if (!file) return file.error();
+    text = std::move(*file);
+    where = sec.seccomp_file;
+  }
+  const std::string& json = sec.seccomp == SeccompMode::kFile ? text : DefaultSeccompProfile();
+  if (kernel_release_.empty()) {
+    if (auto r = ReadFile(sys_, "/proc/sys/kernel/osrelease", "read kernel release")) {
+      kernel_release_ = *r;
+    }
+  }
+  // libseccomp takes milliseconds for docker's profile: the program is kept
+  // in <root>/images/.seccomp/ (beside the images it serves; not an image
+  // name), keyed by everything it depends on (the profile's
+  // text, the capability set, the kernel release, the build's arch).
+  const std::string dir = JoinPath(config_.root, "images/.seccomp");
+  const std::string cache = JoinPath(
+      dir, CacheKey({json, std::to_string(caps), kernel_release_, MYDOCKER_SECCOMP_ARCH}) + ".bpf");
+  if (auto cached = ReadFile(sys_, cache, "seccomp: read cached filter");
+      cached && !cached->empty() && cached->size() % 8 == 0 && cached->size() / 8 <= 0xffff) {
+    SeccompBpf bpf;
+    bpf.code.assign(cached->begin(), cached->end());
+    return bpf;
+  }
+  auto rules = ParseSeccompProfile(json, where, caps, kernel_release_);
+  if (!rules) return rules.error();
+  auto bpf = sys_.SeccompExport(*rules);
+  if (!bpf.ok()) return MakeError("seccomp: export filter (libseccomp)", where, bpf.err);
+  // A cache that cannot be written only costs the next run the compile.
+  Status made = sys_.Mkdir(dir, 0700);
+  if (made.ok() || made.err == EEXIST) {
+    Outcome w = WriteFileAtomic(
+        sys_, cache, std::string(bpf.value.code.begin(), bpf.value.code.end()), 0600,
+        "seccomp: cache filter");
+    if (!w) spdlog::debug("{}", w.error().Message());
+  }
+  return std::move(bpf.value);
+}
+
 Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
   MYDOCKER_TRY(ValidateRunSpec(spec));
@@ -351,8 +413,19 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   }
 
   InitPlan plan;
-  plan.steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
+  auto steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
                                            pty ? pty->slave_path : ""});
+  if (!steps) return fail(steps.error());
+  plan.steps = std::move(*steps);
+  auto caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop);
+  if (!caps) return fail(caps.error());
+  plan.caps = *caps;
+  plan.no_new_privs = spec.security.no_new_privs;
+  if (spec.security.seccomp != SeccompMode::kUnconfined) {
+    auto bpf = SeccompFor(spec.security, plan.caps);
+    if (!bpf) return fail(bpf.error());
+    plan.seccomp = std::move(*bpf);
+  }
   plan.env = MergeEnv(config_.inherited_env, spec.env);
   plan.path_dirs = PathOf(plan.env);
   plan.command_fd = cmd_pipe.value.read_fd;
@@ -450,6 +523,16 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
       } else if (report.step == kStepConsole) {
         name = "console (setsid, TIOCSCTTY, dup2)";
         path = pty ? pty->slave_path : "";
+      } else if (report.step == kStepNoNewPrivs) {
+        name = "prctl(PR_SET_NO_NEW_PRIVS)";
+      } else if (report.step == kStepCaps) {
+        name = "capabilities (PR_CAPBSET_DROP, PR_CAP_AMBIENT, capset)";
+      } else if (report.step == kStepCloseFds) {
+        name = "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)";
+      } else if (report.step == kStepSeccomp) {
+        name = "seccomp(SECCOMP_SET_MODE_FILTER)";
+        path = spec.security.seccomp == SeccompMode::kFile ? spec.security.seccomp_file
+                                                            : "default profile";
       }
       init_error = MakeError("container init: " + name, path, report.err);
     }

@@ -38,6 +38,7 @@
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/container/state.h"
 #include "runtime/image/image_store.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/rootfs/init.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/sys.h"
@@ -67,6 +68,7 @@ struct RunSpec {
   CgroupLimits limits;
   std::vector<Volume> volumes;
   MountApi mount_api = MountApi::kAuto;
+  SecuritySpec security;         // --cap-add, --cap-drop, --security-opt
 };
 
 struct RuntimeConfig {
@@ -130,6 +132,8 @@ class Runtime {
  private:
   std::string NewId();
   Expected<CgroupLayout> Layout();
+  // The seccomp program for sec (the default profile or a file) and caps.
+  Expected<SeccompBpf> SeccompFor(const SecuritySpec& sec, uint64_t caps);
   // Teardown of everything a container may have: cgroup, workspace, dir;
   // every step runs even when another fails, and every failure is reported.
   Outcome Cleanup(const ContainerState& s);
@@ -143,6 +147,7 @@ class Runtime {
   StateStore states_;
   bool have_layout_ = false;
   CgroupLayout layout_;
+  std::string kernel_release_;
 };
 
 }  // namespace mydocker

@@ -83,7 +83,11 @@ bool Exists(Sys& sys, const std::string& path);
 // Removes path and everything below it, like rm -rf, but never crosses into
 // another filesystem: an entry on a different st_dev than path (a mount
 // point, a bind-mounted volume) fails with EBUSY and nothing below it is
-// touched. A missing path is success.
+// touched. A missing path is success. The walk is by fd (openat with
+// O_NOFOLLOW, getdents64, unlinkat, back up by ".." checked against the
+// parent's dev and inode), one directory fd open at a time: a tree deeper
+// than PATH_MAX is removed, and a symlink swapped in for a directory is
+// unlinked, never followed.
 Outcome RemoveTree(Sys& sys, const std::string& path, const std::string& step);
 
 // One entry a caller created below a directory (for RemoveKnownTree).

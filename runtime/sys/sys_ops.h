@@ -73,6 +73,54 @@
     (path), (path, {}, {}, 0), ::mydocker::Result<std::vector<::mydocker::DirEntry>>{})                          \
   X(Readlink, "readlink", ::mydocker::Result<std::string>, (const std::string& path), (path),        \
     (path, {}, {}, 0), ::mydocker::Result<std::string>{})                                            \
+  /* Root-confined paths and fd-relative calls (runtime/sys/confined.h). A  */          \
+  /* dirfd of AT_FDCWD (-100) means the cwd, as in the kernel.               */          \
+  /* openat2(2): how.resolve carries RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS  */          \
+  /* ...; value: the new fd. ENOSYS on kernels before 5.6.                   */          \
+  X(Openat2, "openat2", ::mydocker::Result<int>,                                         \
+    (int dirfd, const std::string& path, const ::mydocker::OpenHow& how), (dirfd, path, how), \
+    (path, {}, {}, how.resolve), (::mydocker::Result<int>{::mydocker::kLieHandle + 5, 0})) \
+  X(Openat, "openat", ::mydocker::Result<int>,                                           \
+    (int dirfd, const std::string& path, int flags, mode_t mode), (dirfd, path, flags, mode), \
+    (path, {}, {}, static_cast<uint64_t>(flags)),                                        \
+    (::mydocker::Result<int>{::mydocker::kLieHandle + 6, 0}))                            \
+  X(Mkdirat, "mkdirat", ::mydocker::Status, (int dirfd, const std::string& path, mode_t mode), \
+    (dirfd, path, mode), (path, {}, {}, mode), ::mydocker::Status{})                     \
+  X(Mknodat, "mknodat", ::mydocker::Status,                                              \
+    (int dirfd, const std::string& path, mode_t mode, dev_t dev), (dirfd, path, mode, dev), \
+    (path, {}, {}, mode), ::mydocker::Status{})                                          \
+  X(Symlinkat, "symlinkat", ::mydocker::Status,                                          \
+    (const std::string& target, int dirfd, const std::string& linkpath),                 \
+    (target, dirfd, linkpath), (linkpath, target, {}, 0), ::mydocker::Status{})          \
+  /* fchmodat(2) with flags 0 (follows a final symlink: for nodes the       */           \
+  /* runtime just made in a tmpfs of its own).                              */           \
+  X(Fchmodat, "fchmodat", ::mydocker::Status, (int dirfd, const std::string& path, mode_t mode), \
+    (dirfd, path, mode), (path, {}, {}, mode), ::mydocker::Status{})                     \
+  /* unlinkat(2); flags AT_REMOVEDIR for a directory. */                                 \
+  X(Unlinkat, "unlinkat", ::mydocker::Status, (int dirfd, const std::string& path, int flags), \
+    (dirfd, path, flags), (path, {}, {}, static_cast<uint64_t>(flags)), ::mydocker::Status{}) \
+  /* fstatat(2); flags AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH. */                            \
+  X(Fstatat, "fstatat", ::mydocker::Result<::mydocker::FileStat>,                        \
+    (int dirfd, const std::string& path, int flags), (dirfd, path, flags),               \
+    (path, {}, {}, static_cast<uint64_t>(flags)), ::mydocker::Result<::mydocker::FileStat>{}) \
+  /* Every entry of the directory open at fd (getdents64 from offset 0,    */            \
+  /* like fdopendir + readdir without taking the fd); fd stays open.       */            \
+  X(ReadDirFd, "getdents64", ::mydocker::Result<std::vector<::mydocker::DirEntry>>, (int fd), \
+    (fd), ({}, {}, {}, 0), ::mydocker::Result<std::vector<::mydocker::DirEntry>>{})       \
+  X(Fchdir, "fchdir", ::mydocker::Status, (int fd), (fd), ({}, {}, {}, 0), ::mydocker::Status{}) \
+  /* open_tree(2): OPEN_TREE_CLONE (a detached copy, AT_RECURSIVE for the   */           \
+  /* whole tree) or not (the mount itself); value: the new fd.              */           \
+  X(OpenTree, "open_tree", ::mydocker::Result<int>,                                      \
+    (int dirfd, const std::string& path, unsigned int flags), (dirfd, path, flags),      \
+    (path, {}, {}, flags), (::mydocker::Result<int>{::mydocker::kLieHandle + 7, 0}))     \
+  /* mount_setattr(2): MOUNT_ATTR_* set and cleared, AT_RECURSIVE. */                    \
+  X(MountSetattr, "mount_setattr", ::mydocker::Status,                                   \
+    (int dirfd, const std::string& path, unsigned int flags, const ::mydocker::MountAttr& attr), \
+    (dirfd, path, flags, attr), (path, {}, {}, attr.attr_set), ::mydocker::Status{})     \
+  /* close_range(2); flags CLOSE_RANGE_CLOEXEC marks instead of closing. */              \
+  X(CloseRange, "close_range", ::mydocker::Status,                                       \
+    (unsigned int first, unsigned int last, unsigned int flags), (first, last, flags),   \
+    ({}, {}, {}, flags), ::mydocker::Status{})                                           \
   /* File descriptors. */                                                                \
   X(Open, "open", ::mydocker::Result<int>, (const std::string& path, int flags, mode_t mode),        \
     (path, flags, mode), (path, {}, {}, static_cast<uint64_t>(flags)),                   \
@@ -109,6 +157,21 @@
     (sig, disposition), ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})              \
   X(Prctl, "prctl", ::mydocker::Status, (int option, unsigned long arg2), (option, arg2),            \
     ({}, {}, {}, static_cast<uint64_t>(option)), ::mydocker::Status{})                               \
+  /* Hardening (runtime/rootfs/hardening.h). capset(2) of the calling      */          \
+  /* thread (_LINUX_CAPABILITY_VERSION_3, 64-bit sets).                     */           \
+  X(Capset, "capset", ::mydocker::Status, (const ::mydocker::CapSets& caps), (caps),     \
+    ({}, {}, {}, caps.effective), ::mydocker::Status{})                                  \
+  /* libseccomp: the BPF program for rules on the native architecture      */           \
+  /* (and rules.extra_arches), exported with seccomp_export_bpf. Behind the */           \
+  /* seam because libseccomp asks the kernel (its API level, the arch).     */           \
+  X(SeccompExport, "seccomp_export_bpf", ::mydocker::Result<::mydocker::SeccompBpf>,     \
+    (const ::mydocker::SeccompRules& rules), (rules), ({}, {}, {}, rules.rules.size()),  \
+    ::mydocker::Result<::mydocker::SeccompBpf>{})                                        \
+  /* seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): the BPF program was     */           \
+  /* made before clone; the filter applies to the caller and its children.  */           \
+  X(SeccompFilter, "seccomp", ::mydocker::Status,                                        \
+    (const ::mydocker::SeccompProgram& prog, unsigned int flags), (prog, flags),         \
+    ({}, {}, {}, flags), ::mydocker::Status{})                                           \
   /* Terminals (mydocker run -t). ioctl(2) with a pointer argument (TCGETS,  */          \
   /* TIOCGPTN, ...; nullptr for the integer 0 of TIOCSCTTY); value: ioctl's  */          \
   /* return value.                                                           */          \
