@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 namespace mydocker {
 namespace {
@@ -208,6 +209,52 @@ bool Applies(const nlohmann::json& rule, uint64_t caps, const std::string& kerne
 }
 
 }  // namespace
+
+Expected<std::string> ComposeSeccompProfile(const std::string& base, const std::string& overlay) {
+  nlohmann::json b = nlohmann::json::parse(base, nullptr, false);
+  nlohmann::json o = nlohmann::json::parse(overlay, nullptr, false);
+  if (b.is_discarded() || !b.is_object() || !b.contains("syscalls") || !b["syscalls"].is_array())
+    return MakeError("compose seccomp profile", "base", EINVAL, "not a profile with a syscalls array");
+  if (o.is_discarded() || !o.is_object())
+    return MakeError("compose seccomp profile", "overlay", EINVAL, "not a JSON object");
+  try {
+    std::vector<std::string> gone = Strings(o, "remove");
+    const nlohmann::json rules = o.value("syscalls", nlohmann::json::array());
+    for (const auto& r : rules) {
+      for (const auto& n : Strings(r, "names")) gone.push_back(n);
+    }
+    nlohmann::json kept = nlohmann::json::array();
+    for (auto r : b["syscalls"]) {
+      if (!r.contains("names") || !r["names"].is_array()) {
+        kept.push_back(r);
+        continue;
+      }
+      nlohmann::json names = nlohmann::json::array();
+      for (const auto& n : r["names"]) {
+        if (!n.is_string() || !Has(gone, n.get<std::string>())) names.push_back(n);
+      }
+      if (names.empty()) continue;
+      r["names"] = names;
+      kept.push_back(r);
+    }
+    for (const auto& r : rules) kept.push_back(r);
+    b["syscalls"] = kept;
+    if (o.contains("defaultErrnoRet")) b["defaultErrnoRet"] = o["defaultErrnoRet"];
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError("compose seccomp profile", "overlay", EINVAL, e.what());
+  }
+  return b.dump();
+}
+
+const std::string& DefaultSeccompProfile() {
+  static const std::string kProfile = [] {
+    auto p = ComposeSeccompProfile(SeccompBaseProfile(), SeccompDockerOverlay());
+    if (p) return *p;
+    spdlog::error("default seccomp profile: {}", p.error().Message());
+    return std::string();
+  }();
+  return kProfile;
+}
 
 Expected<SeccompRules> ParseSeccompProfile(const std::string& json, const std::string& where,
                                            uint64_t caps, const std::string& kernel_release) {

@@ -9,9 +9,10 @@
 //    docker since 20.10.14); --cap-add / --cap-drop NAME|ALL, with or without
 //    the CAP_ prefix, any case; drops apply after adds, except that "ALL" in
 //    --cap-add wins (docker's order).
-//  * seccomp: docker's default profile (seccomp_default.json, docker's JSON
-//    format: defaultAction, defaultErrnoRet, archMap, syscalls with names,
-//    action, errnoRet, args, includes/excludes by caps, arches, minKernel);
+//  * seccomp: docker's default policy (DefaultSeccompProfile), in docker's
+//    JSON format (defaultAction, defaultErrnoRet, archMap, syscalls with
+//    names, action, errnoRet, args, includes/excludes by caps, arches,
+//    minKernel);
 //    --security-opt seccomp=unconfined or seccomp=FILE. The BPF program is
 //    made with libseccomp in the parent, before clone, and loaded in the
 //    child through Sys (SeccompFilter).
@@ -66,8 +67,22 @@ Outcome ApplySecurityOpt(SecuritySpec* spec, const std::string& opt);
 std::span<const char* const> MaskedPaths();
 std::span<const char* const> ReadonlyPaths();
 
-// The text of docker's default seccomp profile, built in.
+// The default seccomp profile, built in (runtime/CMakeLists.txt): Debian's
+// containers-common profile (podman's default, SeccompBaseProfile) composed
+// with what docker refuses beyond it (rootfs/seccomp_docker.json,
+// SeccompDockerOverlay): keyctl, mount, unshare, setns, clone with
+// namespace flags and others only with CAP_SYS_ADMIN (or their capability),
+// EPERM otherwise. "" (and an error logged) if the built-in halves do not
+// compose; a unit test proves they do.
 const std::string& DefaultSeccompProfile();
+const std::string& SeccompBaseProfile();
+const std::string& SeccompDockerOverlay();
+
+// Pure: base with overlay applied. The overlay's "remove" names and the
+// names of its rules are taken out of every base rule (a rule left with no
+// name is dropped), its rules appended, its defaultErrnoRet (if any) taken.
+// Errors name which document and field is wrong.
+Expected<std::string> ComposeSeccompProfile(const std::string& base, const std::string& overlay);
 
 // Reads a profile in docker's JSON format (pure): the rules that apply to
 // the native architecture, caps (the container's capability set) and the

@@ -198,7 +198,10 @@ TEST(Workspace, ARemovalThatKeepsFailingIsReportedWithStepPathAndErrno) {
   auto ws = Workspace::Create(k, Spec(MountApi::kLegacy));
   ASSERT_TRUE(ws.ok()) << ws.error().Message();
   const std::string hosts = ws->paths().init + "/etc/hosts";
-  FaultInjectingSys sys(k, Plan("op=unlink,path=*/etc/hosts,errno=EIO,mode=persistent,nth=1"));
+  // Both ways of removing it fail: the unlink by path of the known entry
+  // and, in the walk by fd that follows, the unlinkat of the same name.
+  FaultInjectingSys sys(k, Plan("op=unlink,path=*/etc/hosts,errno=EIO,mode=persistent,nth=1;"
+                                "op=unlinkat,path=hosts,errno=EIO,mode=persistent,nth=1"));
   Outcome o = Workspace::At(sys, kDir).Destroy();
   EXPECT_THAT(o, FailsWith("workspace: remove init layer", hosts, EIO));
 }

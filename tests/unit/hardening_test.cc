@@ -65,6 +65,19 @@ TEST(Hardening, DefaultProfileFollowsCapsAndArch) {
   EXPECT_FALSE(has("mount", SeccompAction::kAllow));        // needs CAP_SYS_ADMIN
   EXPECT_FALSE(has("unshare", SeccompAction::kAllow));
   EXPECT_TRUE(has("clone3", SeccompAction::kErrno));        // ENOSYS without SYS_ADMIN
+  EXPECT_FALSE(has("keyctl", SeccompAction::kAllow));       // docker refuses it; podman's base allows it
+  EXPECT_FALSE(has("setns", SeccompAction::kAllow));
+  // clone without SYS_ADMIN: only without namespace flags (one masked rule).
+  int clones = 0;
+  for (const auto& r : rules->rules) {
+    if (r.syscall != "clone") continue;
+    ++clones;
+    ASSERT_EQ(r.conditions.size(), 1u);
+    EXPECT_EQ(r.conditions[0].op, SeccompCmp::kMaskedEq);
+    EXPECT_EQ(r.conditions[0].value, 0x7E020000u);
+    EXPECT_EQ(r.conditions[0].value_two, 0u);
+  }
+  EXPECT_EQ(clones, 1);
   auto admin = ParseSeccompProfile(DefaultSeccompProfile(), "default",
                                    DockerDefaultCaps() | (1ull << 21), "6.1.0");
   ASSERT_TRUE(admin.ok());
@@ -79,6 +92,34 @@ TEST(Hardening, DefaultProfileFollowsCapsAndArch) {
   int personality = 0;
   for (const auto& r : rules->rules) personality += r.syscall == "personality";
   EXPECT_EQ(personality, 5);
+}
+
+TEST(Hardening, ComposeTakesOverlayNamesOutOfTheBase) {
+  const std::string base = R"({"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
+      {"names":["read","keyctl","mount"],"action":"SCMP_ACT_ALLOW"},
+      {"names":["keyctl"],"action":"SCMP_ACT_LOG"}]})";
+  const std::string overlay = R"({"defaultErrnoRet":1,"remove":["keyctl"],"syscalls":[
+      {"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}]})";
+  auto p = ComposeSeccompProfile(base, overlay);
+  ASSERT_TRUE(p.ok()) << p.error().Message();
+  auto none = ParseSeccompProfile(*p, "composed", 0, "6.1");
+  ASSERT_TRUE(none.ok()) << none.error().Message();
+  EXPECT_EQ(none->default_errno, 1u);
+  ASSERT_EQ(none->rules.size(), 1u);  // read; the keyctl-only rule is gone
+  EXPECT_EQ(none->rules[0].syscall, "read");
+  auto admin = ParseSeccompProfile(*p, "composed", 1ull << 21, "6.1");
+  ASSERT_TRUE(admin.ok());
+  ASSERT_EQ(admin->rules.size(), 2u);
+  EXPECT_EQ(admin->rules[1].syscall, "mount");
+  auto bad = ComposeSeccompProfile("{}", overlay);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().path, "base");
+  bad = ComposeSeccompProfile(base, "[");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().path, "overlay");
+  // The built-in halves compose.
+  EXPECT_TRUE(ComposeSeccompProfile(SeccompBaseProfile(), SeccompDockerOverlay()).ok());
+  EXPECT_FALSE(DefaultSeccompProfile().empty());
 }
 
 TEST(Hardening, BadProfilesNameTheField) {
