@@ -38,7 +38,13 @@ struct SweepArgs {
   bool keep_scratch = false;
   bool verbose = false;
   std::string scenario;
+  std::string cgroup;  // fake: "v1", "v2", "hybrid" ("" = hybrid)
 };
+
+FakeCgroupMode CgroupModeFromName(const std::string& name) {
+  if (name == "v2") return FakeCgroupMode::kV2Unified;
+  return FakeCgroupMode::kV1Hybrid;
+}
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
@@ -100,6 +106,12 @@ int Main(const SweepArgs& a) {
   }
   config.verbose = a.verbose;
   config.replay_prefix = "faultline sweep --backend " + a.backend;
+  if (!a.cgroup.empty() && a.backend != "fake") {
+    std::cerr << "faultline sweep: --cgroup is for --backend fake (the kernel backends use the "
+                 "host's layout)\n";
+    return 2;
+  }
+  if (!a.cgroup.empty()) config.replay_prefix += " --cgroup " + a.cgroup;
 
   // The backend.
   std::unique_ptr<SweepBackend> backend;
@@ -115,7 +127,9 @@ int Main(const SweepArgs& a) {
     return tar;
   };
   if (a.backend == "fake") {
-    backend = MakeFakeSweepBackend();
+    FakeBackendOptions o;
+    o.kernel.cgroups = CgroupModeFromName(a.cgroup);
+    backend = MakeFakeSweepBackend(std::move(o));
   } else if (a.backend == "kernel") {
     KernelBackendOptions o;
     o.image_tar = image_tar();
@@ -247,6 +261,11 @@ void AddSweepCommand(CLI::App& app) {
   cmd->add_option("--plan", args->plan, "one run with this fault plan (compact form)");
   cmd->add_option("--image-tar", args->image_tar,
                   "kernel: the busybox tar (default $FAULTLINE_IMAGE_TAR, else ci/build-image)");
+  cmd->add_option("--cgroup", args->cgroup,
+                  "fake: the cgroup layout FakeKernel models: hybrid (v1 hierarchies and a "
+                  "controller-less cgroup2 at /sys/fs/cgroup/unified; default), v2 (cgroup2 "
+                  "at /sys/fs/cgroup) or v1 (v1 hierarchies only)")
+      ->check(CLI::IsMember({"v1", "v2", "hybrid"}));
   cmd->add_flag("--keep-scratch", args->keep_scratch, "kernel: keep the scratch directory");
   cmd->add_flag("--verbose", args->verbose, "keep the runtime's log lines during the runs");
   cmd->add_option("SCENARIO", args->scenario,

@@ -402,7 +402,9 @@ Result<mydocker::FileStat> Ctx::Lstat(const std::string& step, const std::string
     if (S_ISREG(s.mode)) v += " size=" + std::to_string(s.size);
     if (S_ISCHR(s.mode) || S_ISBLK(s.mode))
       v += " rdev=" + std::to_string(major(s.rdev)) + ":" + std::to_string(minor(s.rdev));
-    if (!S_ISDIR(s.mode)) v += " nlink=" + std::to_string(s.nlink);
+    // Not for dirs (tmpfs counts subdirs) nor devices (overlay shares one
+    // whiteout inode among many names).
+    if (S_ISREG(s.mode) || S_ISLNK(s.mode)) v += " nlink=" + std::to_string(s.nlink);
   }
   Record(step, "lstat", r.err, v, true);
   return r;
