@@ -122,14 +122,16 @@ void FakeAlone(const std::string& layout) {
     if (!SkipReason(s, h).empty()) continue;
     conformance::Run r = RunOnFake(s, FakeParams(layout));
     EXPECT_EQ(r.failure, "") << s.name;
+    if (getenv("FAULTLINE_CONFORMANCE_VERBOSE"))
+      for (const auto& st : r.steps)
+        std::printf("  %s / %-50s %s\n", s.name.c_str(), st.step.c_str(), st.result.c_str());
     std::set<std::string> names;
     for (const auto& st : r.steps) EXPECT_TRUE(names.insert(st.step).second) << s.name << ": " << st.step;
     auto it = kSteps.find(layout);
-    ASSERT_NE(it, kSteps.end()) << layout;
-    auto n = it->second.find(s.name);
-    ASSERT_NE(n, it->second.end()) << s.name << " has no count for " << layout << "; it has "
-                                   << r.steps.size();
-    EXPECT_EQ(r.steps.size(), n->second) << s.name << " on " << layout;
+    const bool counted = it != kSteps.end() && it->second.count(s.name);
+    EXPECT_TRUE(counted) << s.name << " has no step count for " << layout << "; it made "
+                         << r.steps.size();
+    if (counted) EXPECT_EQ(r.steps.size(), it->second.at(s.name)) << s.name << " on " << layout;
     total += r.steps.size();
   }
   std::printf("conformance: %zu steps on the fake, layout %s\n", total, layout.c_str());

@@ -162,6 +162,8 @@ void V2Controllers(Ctx& c) {
     (void)c.ReadFile("read c1 memory.max 100M", c.Cg2("c1/memory.max"));
     (void)c.WriteFile("c1 memory.max 5000", c.Cg2("c1/memory.max"), "5000");
     (void)c.ReadFile("read c1 memory.max 5000", c.Cg2("c1/memory.max"));
+    // Before this process joins c1 (one page would OOM-kill it).
+    (void)c.WriteFile("c1 memory.max max again", c.Cg2("c1/memory.max"), "max");
   }
   // The no-internal-process rule.
   (void)c.WriteFile("join $CG, which has controllers on", c.Cg2("cgroup.procs"), "0");
