@@ -111,6 +111,7 @@ std::string FakeKernel::State::MountinfoOf(const Process& q) {
            MountOpts(mt);
     if (mt.peer) out += " shared:" + std::to_string(mt.peer);
     if (mt.master) out += " master:" + std::to_string(mt.master);
+    if (mt.unbindable) out += " unbindable";
     out += " - " + s.fstype + " " + EscapeMountPath(s.source) + " " +
            SuperOpts(s) + "\n";
   }
@@ -229,6 +230,16 @@ std::vector<DirEntry> FakeKernel::State::ProcList(const Node& n) {
   } else if (c[1] == "fd") {
     for (size_t fd = 0; fd < q.fds.size(); ++fd)
       if (q.fds[fd].ofd >= 0) out.push_back(DirEntry{std::to_string(fd), DT_LNK});
+    // ReadDir opens the directory (opendir): a process listing its own fds
+    // sees that fd too, the lowest free one.
+    if (pid == cur) {
+      size_t fd = 0;
+      while (fd < q.fds.size() && q.fds[fd].ofd >= 0) ++fd;
+      out.push_back(DirEntry{std::to_string(fd), DT_LNK});
+      std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) {
+        return std::stoi(a.name) < std::stoi(b.name);
+      });
+    }
   } else if (c[1] == "ns") {
     for (const char* f : {"mnt", "pid", "uts"}) out.push_back(DirEntry{f, DT_LNK});
   }

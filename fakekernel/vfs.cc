@@ -301,6 +301,9 @@ int FakeKernel::State::Create(const std::string& path, uint32_t mode,
   if (kind == FsKind::kProc) return ENOENT;
   if (int e = CheckWritable(dir)) return e;
   if (kind == FsKind::kCgroup) {
+    // kernfs has no create (EACCES, as vfs_create says) nor mknod/symlink
+    // (EPERM).
+    if (S_ISREG(mode)) return EACCES;
     if (!S_ISDIR(mode)) return EPERM;
     return CgMkdir(dir, name, mode);
   }
@@ -375,9 +378,15 @@ Status FakeKernel::State::Rmdir(const std::string& path) {
   if (MountpointInOwnNs(e.node, true)) return Status{EBUSY};
   if (kind == FsKind::kCgroup) return Status{CgRmdir(e)};
   if (kind == FsKind::kOverlay) {
+    // Empty in the merged view: every name a layer has is a whiteout in
+    // it or hidden by a whiteout of a layer above.
+    std::set<std::string, std::less<>> hidden;
     for (uint32_t d : OvlDirs(mounts[e.dir.mnt].sb, e.node.rel))
-      for (auto& [n, c] : inodes[d].children)
+      for (auto& [n, c] : inodes[d].children) {
+        if (hidden.count(n)) continue;
         if (!IsWhiteout(inodes[c])) return Status{ENOTEMPTY};
+        hidden.insert(std::string(n));
+      }
   } else if (!inodes[e.node.ino].children.empty()) {
     return Status{ENOTEMPTY};
   }
@@ -529,6 +538,10 @@ FileStat FakeKernel::State::StatOf(const Node& n) {
     char t = ProcType(mounts[n.mnt].sb, n.rel);
     st.mode = t == 'd' ? (S_IFDIR | 0555) : t == 'l' ? (S_IFLNK | 0777)
                                                      : (S_IFREG | 0444);
+    // /proc/<pid>/fd is dr-x------, /proc/<pid>/ns dr-x--x--x.
+    const auto c = SplitPath(n.rel);
+    if (t == 'd' && c.size() == 2 && c[1] == "fd") st.mode = S_IFDIR | 0500;
+    if (t == 'd' && c.size() == 2 && c[1] == "ns") st.mode = S_IFDIR | 0511;
     st.ino = std::hash<std::string>()(n.rel) & 0xffffffff;
     st.nlink = t == 'd' ? 2 : 1;
     return st;
@@ -539,7 +552,8 @@ FileStat FakeKernel::State::StatOf(const Node& n) {
   st.uid = i.uid;
   st.gid = i.gid;
   st.rdev = i.rdev;
-  st.size = S_ISREG(i.mode) || S_ISLNK(i.mode) ? i.data.size() : 0;
+  // cgroupfs control files have no size (kernfs reports 0).
+  st.size = (S_ISREG(i.mode) && !i.cgfile) || S_ISLNK(i.mode) ? i.data.size() : 0;
   if (S_ISDIR(i.mode)) {
     uint64_t dirs = 0;
     for (auto& [_, c] : i.children) dirs += S_ISDIR(inodes[c].mode);

@@ -43,6 +43,7 @@ struct SweepArgs {
 
 FakeCgroupMode CgroupModeFromName(const std::string& name) {
   if (name == "v2") return FakeCgroupMode::kV2Unified;
+  if (name == "v1") return FakeCgroupMode::kV1;
   return FakeCgroupMode::kV1Hybrid;
 }
 

@@ -98,7 +98,7 @@ Params FakeParams(const std::string& layout) {
   p.base = "/tmp/faultline-conf-fake";
   p.cg = "faultline-conf-fake";
   p.cgroup_v2 = layout == "v2";
-  p.v2_root = layout == "v2" ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+  p.v2_root = layout == "v2" ? "/sys/fs/cgroup" : layout == "hybrid" ? "/sys/fs/cgroup/unified" : "";
   if (layout == "v2") p.v2_controllers = {"cpuset", "cpu", "io", "memory", "pids"};
   p.cpus = "0-1";
   p.mems = "0";
@@ -114,7 +114,7 @@ const std::map<std::string, std::map<std::string, size_t>> kSteps = {
 void FakeAlone(const std::string& layout) {
   Host h;
   h.cgroup_v2 = layout == "v2";
-  h.has_v1 = layout == "hybrid";
+  h.has_v1 = layout != "v2";
   h.v2_root = FakeParams(layout).v2_root;
   h.v2_controllers = FakeParams(layout).v2_controllers;
   size_t total = 0;
@@ -139,6 +139,7 @@ void FakeAlone(const std::string& layout) {
 
 TEST(ConformanceFake, HybridLayout) { FakeAlone("hybrid"); }
 TEST(ConformanceFake, V2Layout) { FakeAlone("v2"); }
+TEST(ConformanceFake, V1Layout) { FakeAlone("v1"); }
 
 TEST(ConformanceFile, KnownDifferencesNameScriptsAndAreUnique) {
   std::vector<KnownDifference> known;

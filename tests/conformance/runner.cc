@@ -104,7 +104,7 @@ Run RunOnLinux(const Script& s, const Params& p) {
   if (pid < 0) return Run{{}, std::string("fork: ") + strerror(errno)};
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    umask(0);
+    umask(022);  // as FakeKernel's processes start
     if (unshare(CLONE_NEWNS) != 0) {
       log.Fail(std::string("unshare(CLONE_NEWNS): ") + strerror(errno));
       _exit(1);
@@ -140,7 +140,9 @@ Run RunOnLinux(const Script& s, const Params& p) {
 Run RunOnFake(const Script& s, const Params& p) {
   StepLog log;
   FakeKernelOptions o;
-  o.cgroups = p.cgroup_v2 ? FakeCgroupMode::kV2Unified : FakeCgroupMode::kV1Hybrid;
+  o.cgroups = p.cgroup_v2          ? FakeCgroupMode::kV2Unified
+              : p.v2_root.empty() ? FakeCgroupMode::kV1
+                                  : FakeCgroupMode::kV1Hybrid;
   o.cpus = p.cpus;
   o.mems = p.mems;
   FakeKernel fk(o);

@@ -31,7 +31,7 @@ struct Run {
   std::string failure;  // the run itself went wrong (not a step result)
 };
 
-// In a forked child: unshare(CLONE_NEWNS), umask 0 (FakeKernel has none),
+// In a forked child: unshare(CLONE_NEWNS), umask 022 (FakeKernel's default),
 // fds >= 3 closed; the prologue (make / rprivate, tmpfs on base, readlink
 // /proc/self) then the script. Waits up to 60 s (then SIGKILLs that child).
 Run RunOnLinux(const Script& s, const Params& p);

@@ -42,7 +42,8 @@ TEST_P(FakeSweepLayout, RunTruePassesWithExactPoints) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, FakeSweepLayout,
                          ::testing::Values(Layout{"hybrid", FakeCgroupMode::kV1Hybrid, 187},
-                                           Layout{"v2", FakeCgroupMode::kV2Unified, 158}),
+                                           Layout{"v1", FakeCgroupMode::kV1, 187},
+                                           Layout{"v2", FakeCgroupMode::kV2Unified, 156}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

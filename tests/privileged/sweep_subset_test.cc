@@ -15,7 +15,9 @@
 
 #include "harness/sweep/sweep.h"
 #include "runtime/cgroups/cgroups.h"
+#include "runtime/sys/fs_util.h"
 #include "runtime/sys/linux_sys.h"
+#include "runtime/sys/mountinfo.h"
 #include "tests/privileged/privileged_env.h"
 
 namespace faultline {
@@ -35,7 +37,16 @@ TEST(KernelSweepSubset, RunTrueTransientEioPassesWithTheFakesPointCount) {
 
   // The fake's clean run on the same layout.
   FakeBackendOptions fo;
-  fo.kernel.cgroups = v2 ? FakeCgroupMode::kV2Unified : FakeCgroupMode::kV1Hybrid;
+  bool unified = false;  // hybrid: a cgroup2 at /sys/fs/cgroup/unified
+  auto text = mydocker::ReadFile(sys, "/proc/self/mountinfo", "read mountinfo");
+  ASSERT_TRUE(text.ok()) << text.error().Message();
+  auto mounts = mydocker::ParseMountinfo(*text);
+  ASSERT_TRUE(mounts.ok()) << mounts.error().Message();
+  for (const auto& m : *mounts)
+    unified = unified || (m.fstype == "cgroup2" && m.target == "/sys/fs/cgroup/unified");
+  fo.kernel.cgroups = v2 ? FakeCgroupMode::kV2Unified
+                      : unified ? FakeCgroupMode::kV1Hybrid
+                                : FakeCgroupMode::kV1;
   auto fake = MakeFakeSweepBackend(std::move(fo));
   auto prepared = fake->Prepare(workload);
   ASSERT_TRUE(prepared.ok()) << prepared.error().Message();
