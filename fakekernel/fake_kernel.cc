@@ -76,7 +76,7 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
   mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "");
   mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
   must(AddDir("/sys/fs/cgroup", 0755), "/sys/fs/cgroup");
-  if (opt.cgroups == FakeCgroupMode::kV1Hybrid) {
+  if (opt.cgroups != FakeCgroupMode::kV2Unified) {
     mount("tmpfs", "/sys/fs/cgroup", "tmpfs",
           MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755");
     struct H { const char* dir; std::vector<std::string> ctrls; };
@@ -94,11 +94,13 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
       CgPopulate(sbs[sb].root);
       AttachNewSb(sb, dir, MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
-    must(Mkdir("/sys/fs/cgroup/unified", 0555), "unified");
-    int sb = NewSuper(FsKind::kCgroup, "cgroup2", "cgroup2", kCgroup2Magic);
-    sbs[sb].cg_version = 2;  // no controllers: they are bound to v1
-    CgPopulate(sbs[sb].root);
-    AttachNewSb(sb, "/sys/fs/cgroup/unified", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (opt.cgroups == FakeCgroupMode::kV1Hybrid) {
+      must(Mkdir("/sys/fs/cgroup/unified", 0555), "unified");
+      int sb = NewSuper(FsKind::kCgroup, "cgroup2", "cgroup2", kCgroup2Magic);
+      sbs[sb].cg_version = 2;  // no controllers: they are bound to v1
+      CgPopulate(sbs[sb].root);
+      AttachNewSb(sb, "/sys/fs/cgroup/unified", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
   } else {
     int sb = NewSuper(FsKind::kCgroup, "cgroup2", "cgroup2", kCgroup2Magic);
     sbs[sb].cg_version = 2;

@@ -53,7 +53,9 @@
 //    reader is left. Fds 0-2 of the runtime are a console whose output is
 //    kept (console()).
 //  * Cgroups: v1 hybrid (tmpfs at /sys/fs/cgroup, one hierarchy per
-//    controller, cgroup2 at /sys/fs/cgroup/unified) or v2 unified. mkdir
+//    controller, cgroup2 at /sys/fs/cgroup/unified), v1 only (the same
+//    without cgroup2) or v2 unified (cgroup.kill, cgroup.events with
+//    populated for the subtree, cgroup.freeze). mkdir
 //    creates the control files; limit files validate their values (EINVAL);
 //    cgroup.procs moves processes (ESRCH, v1 empty cpuset ENOSPC, v2
 //    no-internal-process EBUSY); v2 subtree_control gates controller files;
@@ -89,6 +91,7 @@ using mydocker::ProcessIdentity;
 
 enum class FakeCgroupMode {
   kV1Hybrid,   // like this host: tmpfs /sys/fs/cgroup + v1 hierarchies + unified
+  kV1,         // v1 only: tmpfs /sys/fs/cgroup + one v1 hierarchy per controller
   kV2Unified,  // cgroup2 at /sys/fs/cgroup, controllers cpuset cpu io memory pids
 };
 

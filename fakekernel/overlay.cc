@@ -139,6 +139,8 @@ int FakeKernel::State::MakeOverlaySb(const std::vector<Node>& lowers,
                                      const std::string& opts, int* sb_out) {
   if (lowers.empty()) return EINVAL;
   if (!upper != !work) return EINVAL;
+  // "at least 2 lowerdir are needed while upperdir nonexistent"
+  if (!upper && lowers.size() < 2) return EINVAL;
   for (const Node& l : lowers)
     if (KindOf(l.mnt) != FsKind::kDisk) return EINVAL;
   if (upper) {

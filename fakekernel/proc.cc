@@ -109,6 +109,7 @@ std::string FakeKernel::State::MountinfoOf(const Process& q) {
            MountOpts(mt);
     if (mt.peer) out += " shared:" + std::to_string(mt.peer);
     if (mt.master) out += " master:" + std::to_string(mt.master);
+    if (mt.unbindable) out += " unbindable";
     out += " - " + s.fstype + " " + EscapeMountPath(s.source) + " " +
            SuperOpts(s) + "\n";
   }
@@ -227,6 +228,16 @@ std::vector<DirEntry> FakeKernel::State::ProcList(const Node& n) {
   } else if (c[1] == "fd") {
     for (size_t fd = 0; fd < q.fds.size(); ++fd)
       if (q.fds[fd].ofd >= 0) out.push_back(DirEntry{std::to_string(fd), DT_LNK});
+    // ReadDir opens the directory (opendir): a process listing its own fds
+    // sees that fd too, the lowest free one.
+    if (pid == cur) {
+      size_t fd = 0;
+      while (fd < q.fds.size() && q.fds[fd].ofd >= 0) ++fd;
+      out.push_back(DirEntry{std::to_string(fd), DT_LNK});
+      std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) {
+        return std::stoi(a.name) < std::stoi(b.name);
+      });
+    }
   } else if (c[1] == "ns") {
     for (const char* f : {"mnt", "pid", "uts"}) out.push_back(DirEntry{f, DT_LNK});
   }
@@ -304,6 +315,10 @@ struct FakeKernel::State::ProcFs {
     char t = s.ProcType(s.mounts[n.mnt].sb, n.rel);
     st.mode = t == 'd' ? (S_IFDIR | 0555) : t == 'l' ? (S_IFLNK | 0777)
                                                      : (S_IFREG | 0444);
+    // /proc/<pid>/fd is dr-x------, /proc/<pid>/ns dr-x--x--x.
+    const auto c = SplitPath(n.rel);
+    if (t == 'd' && c.size() == 2 && c[1] == "fd") st.mode = S_IFDIR | 0500;
+    if (t == 'd' && c.size() == 2 && c[1] == "ns") st.mode = S_IFDIR | 0511;
     st.ino = std::hash<std::string>()(n.rel) & 0xffffffff;
     st.nlink = t == 'd' ? 2 : 1;
     return st;

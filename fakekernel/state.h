@@ -133,6 +133,7 @@ struct MountRec {
   unsigned long flags = 0;  // kPerMountFlags
   int peer = 0;             // shared peer group, 0 = none
   int master = 0;           // slave of this peer group
+  bool unbindable = false;  // MS_UNBINDABLE: a bind of it is EINVAL
 };
 
 enum class FileKind : uint8_t {
@@ -590,6 +591,8 @@ struct FakeKernel::State {
   int CgMkdir(const Node& dir, const std::string& name, uint32_t mode);
   uint32_t CgOf(const Process& p, int sb);
   std::vector<pid_t> CgMembers(uint32_t dir);
+  // The members of dir and of every cgroup below it.
+  std::vector<pid_t> CgSubtreeMembers(uint32_t dir);
   int CgRmdir(const Entry& e);
   std::string CgRead(uint32_t f);
   // The set a cpuset file of dir may use: the parent's (v1) or the host's.

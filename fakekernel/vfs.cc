@@ -529,7 +529,8 @@ FileStat FakeKernel::State::InodeFs::Stat(State& s, const Node& n) {
   st.uid = i.uid;
   st.gid = i.gid;
   st.rdev = i.rdev;
-  st.size = S_ISREG(i.mode) || S_ISLNK(i.mode) ? i.data.size() : 0;
+  // cgroupfs control files have no size (kernfs reports 0).
+  st.size = (S_ISREG(i.mode) && !i.cgfile) || S_ISLNK(i.mode) ? i.data.size() : 0;
   if (S_ISDIR(i.mode)) {
     uint64_t dirs = 0;
     for (auto& [_, c] : i.children) dirs += S_ISDIR(s.inodes[c].mode);

@@ -45,7 +45,24 @@ struct SweepArgs {
   bool keep_scratch = false;
   bool verbose = false;
   std::string scenario;
+  std::string cgroup;  // fake: "v1", "v2", "hybrid" ("" = hybrid)
 };
+
+FakeCgroupMode CgroupModeFromName(const std::string& name) {
+  if (name == "v2") return FakeCgroupMode::kV2Unified;
+  if (name == "v1") return FakeCgroupMode::kV1;
+  return FakeCgroupMode::kV1Hybrid;
+}
+
+// For the environment fingerprint.
+std::string CgroupModeName(FakeCgroupMode m) {
+  switch (m) {
+    case FakeCgroupMode::kV2Unified: return "fake v2";
+    case FakeCgroupMode::kV1: return "fake v1";
+    case FakeCgroupMode::kV1Hybrid: break;
+  }
+  return "fake v1-hybrid";
+}
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
@@ -135,6 +152,12 @@ int Main(const SweepArgs& a) {
   }
   config.verbose = a.verbose;
   config.replay_prefix = "faultline sweep --backend " + a.backend;
+  if (!a.cgroup.empty() && a.backend != "fake") {
+    std::cerr << "faultline sweep: --cgroup is for --backend fake (the kernel backends use the "
+                 "host's layout)\n";
+    return 2;
+  }
+  if (!a.cgroup.empty()) config.replay_prefix += " --cgroup " + a.cgroup;
 
   // The environment fingerprint: what decides the results.
   config.environment = CollectEnvironment();
@@ -176,10 +199,10 @@ int Main(const SweepArgs& a) {
   if (a.backend == "fake") {
     FakeBackendOptions fo;
     if (a.jobs > 0) fo.max_parallel = static_cast<size_t>(a.jobs);
+    fo.kernel.cgroups = CgroupModeFromName(a.cgroup);
     config.environment.runtime = "mydocker (in-process core)";
-    config.environment.backend_cgroup_layout =
-        fo.kernel.cgroups == FakeCgroupMode::kV2Unified ? "fake v2" : "fake v1-hybrid";
-    backend = MakeFakeSweepBackend(fo);
+    config.environment.backend_cgroup_layout = CgroupModeName(fo.kernel.cgroups);
+    backend = MakeFakeSweepBackend(std::move(fo));
   } else if (a.backend == "kernel") {
     KernelBackendOptions o;
     o.image_tar = image_tar();
@@ -327,6 +350,11 @@ void AddSweepCommand(CLI::App& app) {
   cmd->add_option("--plan", args->plan, "one run with this fault plan (compact form)");
   cmd->add_option("--image-tar", args->image_tar,
                   "kernel: the busybox tar (default $FAULTLINE_IMAGE_TAR, else ci/build-image)");
+  cmd->add_option("--cgroup", args->cgroup,
+                  "fake: the cgroup layout FakeKernel models: hybrid (v1 hierarchies and a "
+                  "controller-less cgroup2 at /sys/fs/cgroup/unified; default), v2 (cgroup2 "
+                  "at /sys/fs/cgroup) or v1 (v1 hierarchies only)")
+      ->check(CLI::IsMember({"v1", "v2", "hybrid"}));
   cmd->add_flag("--keep-scratch", args->keep_scratch, "kernel: keep the scratch directory");
   cmd->add_flag("--verbose", args->verbose, "keep the runtime's log lines during the runs");
   cmd->add_option("SCENARIO", args->scenario,

@@ -46,6 +46,12 @@ class FakeSweepBackend : public SweepBackend {
         !s.ok()) {
       return MakeError("sweep: write image.json", image, s.err);
     }
+    // A host has a resolver config (Debian always does), which the runtime
+    // copies into the init layer: without it the fake runs missed the four
+    // calls of that copy that the kernel runs make.
+    if (auto s = world_.AddFile("/etc/resolv.conf", "nameserver 10.0.2.3\n"); !s.ok()) {
+      return MakeError("sweep: write the host's resolv.conf", "/etc/resolv.conf", s.err);
+    }
     // The state root exists before a run, as after `mydocker` ran once.
     if (auto s = world_.AddDir(std::string(kRoot) + "/containers", 0700); !s.ok()) {
       return MakeError("sweep: create state root", kRoot, s.err);

@@ -201,6 +201,19 @@ class InitRecorder : public SysWrapper {
 
 // ---- small helpers --------------------------------------------------------
 
+// The harness's fds in the runtime process sit at this number and up.
+constexpr int kHarnessFdBase = 200;
+
+// fd moved to kHarnessFdBase or up (close-on-exec; the old number closed);
+// fd itself when that fails.
+int MoveFdHigh(int fd) {
+  if (fd < 0 || fd >= kHarnessFdBase) return fd;
+  const int n = ::fcntl(fd, F_DUPFD_CLOEXEC, kHarnessFdBase);
+  if (n < 0) return fd;
+  ::close(fd);
+  return n;
+}
+
 // "<fd> -> <target>" of this process's open fds (raw syscalls: not traced).
 std::set<std::string> OwnFds() {
   std::set<std::string> out;
@@ -521,6 +534,15 @@ class KernelSweepBackend : public SweepBackend {
   }
 
   [[noreturn]] void RuntimeProcess(const FaultPlan& plan, int out_fd, int crash_request_fd) {
+    // A fresh `mydocker run` holds fds 0-2 only: the harness's own fds move
+    // to kHarnessFdBase and up and every other fd inherited from the harness
+    // closes, so the runtime's fds get the numbers they get on the fake
+    // backend (tests/privileged/sweep_traces_test.cc compares the traces).
+    out_fd = MoveFdHigh(out_fd);
+    crash_request_fd = MoveFdHigh(crash_request_fd);
+    if (out_fd >= kHarnessFdBase && crash_request_fd >= kHarnessFdBase) {
+      ::close_range(3, kHarnessFdBase - 1, 0);
+    }
     nlohmann::json j;
     std::set<std::string> fds_before = OwnFds();
     {
@@ -532,7 +554,12 @@ class KernelSweepBackend : public SweepBackend {
       role.set_writer(&writer);
       // Held open by this process only: the init sees EOF when it dies.
       int death[2] = {-1, -1};
-      if (::pipe2(death, O_CLOEXEC) != 0) death[0] = death[1] = -1;
+      if (::pipe2(death, O_CLOEXEC) != 0) {
+        death[0] = death[1] = -1;
+      } else {
+        death[0] = MoveFdHigh(death[0]);
+        death[1] = MoveFdHigh(death[1]);
+      }
       InitRecorder recorder(fis, writer, self, crash_request_fd, death[0], death[1]);
       CloseReleasesFd top(recorder, fis);
       mydocker::Runtime rt(top, ConfigFor(root_, cgroup_parent_));
