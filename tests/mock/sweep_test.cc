@@ -138,7 +138,8 @@ TEST(FakeSweep, ProbesCatchALeakOnlyOnAFaultPath) {
   auto backend = MakeFakeSweepBackend(std::move(o));
   SweepConfig config;
   config.workload = *BuiltinWorkload("run-full");
-  config.errnos = {EINVAL};
+  config.errnos = {EINVAL};  // reachable at the cgroup limit writes
+  config.errnos_given = true;
   config.modes = {SweepMode::kTransient};
   config.replay_prefix = "faultline sweep --backend fake";
   SweepReport r = RunSweep(*backend, config);
@@ -161,6 +162,9 @@ TEST(FakeSweep, OnePointReplaysAlone) {
   config.workload = *BuiltinWorkload("run-true");
   config.only_point = 5;
   config.errnos = {EIO};
+  config.errnos_given = true;
+  config.errno_model = ErrnoModelKind::kAll;
+  config.modes = {SweepMode::kTransient, SweepMode::kPersistent, SweepMode::kCrash};
   SweepReport r = RunSweep(*backend, config);
   EXPECT_TRUE(r.ok()) << Failures(r);
   ASSERT_EQ(r.results.size(), 3u);  // transient, persistent, crash
@@ -186,6 +190,8 @@ TEST(FakeSweep, JsonReport) {
   config.workload = *BuiltinWorkload("run-true");
   config.only_point = 3;
   config.errnos = {EBUSY};
+  config.errnos_given = true;
+  config.errno_model = ErrnoModelKind::kAll;
   config.modes = {SweepMode::kPersistent};
   SweepReport r = RunSweep(*backend, config);
   nlohmann::json j = r.ToJson();
@@ -244,7 +250,14 @@ TEST(SweepClassify, AnErrorMustNameStepPathAndTheInjectedErrno) {
   run.returned_error = true;
   run.error = mydocker::MakeError("workspace: mount overlay", "/x/merged", EIO);
   EXPECT_TRUE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
-  EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EBUSY, SweepMode::kTransient).passed);
+  {
+    // The fault was EBUSY; the error says EIO, which no call returned.
+    SweepRun other = run;
+    other.calls = {Faulted("mount", EBUSY)};
+    PointResult p = Classify(other, CleanRun(), kSweepRuntimePid, EBUSY, SweepMode::kTransient);
+    EXPECT_FALSE(p.passed);
+    EXPECT_THAT(p.failures[0], HasSubstr("carries EIO, which no traced call of the run returned"));
+  }
   run.error.path.clear();
   EXPECT_FALSE(Classify(run, CleanRun(), kSweepRuntimePid, EIO, SweepMode::kTransient).passed);
   // An fd op has no path to name: the step is enough.
@@ -258,27 +271,49 @@ TEST(SweepClassify, AnErrorMustNameStepPathAndTheInjectedErrno) {
   EXPECT_TRUE(Classify(run, CleanRun(), kSweepInitPid, EIO, SweepMode::kTransient).passed);
 }
 
-TEST(SweepClassify, AnotherErrnoOnlyWhenALaterCallReallyFailedSo) {
-  // umount2 EINVAL reads as "not mounted"; the rmdir then really fails.
+SweepCall Plain(const std::string& op, const std::string& path, int err) {
+  SweepCall c;
+  c.pid = kSweepRuntimePid;
+  c.op = op;
+  c.path = path;
+  c.err = err;
+  return c;
+}
+
+TEST(SweepClassify, AnotherErrnoOnlyFromALaterCallOnTheCleanRunsPath) {
+  // umount2 EINVAL reads as "not mounted"; the runtime goes on as in the
+  // clean run, and the rmdir then really fails.
+  SweepRun clean = CleanRun();
+  clean.calls = {Plain("umount2", "/x/merged", 0), Plain("rmdir", "/x/merged", 0)};
   SweepRun run = CleanRun();
   run.fired = true;
-  SweepCall rmdir;
-  rmdir.pid = kSweepRuntimePid;
-  rmdir.op = "rmdir";
-  rmdir.err = EBUSY;
-  run.calls = {Faulted("umount2", EINVAL), rmdir};
+  SweepCall umount = Faulted("umount2", EINVAL);
+  umount.path = "/x/merged";
+  run.calls = {umount, Plain("rmdir", "/x/merged", EBUSY)};
   run.returned_error = true;
   run.error = mydocker::MakeError("workspace: remove mount point", "/x/merged", EBUSY);
-  EXPECT_TRUE(Classify(run, CleanRun(), kSweepRuntimePid, EINVAL, SweepMode::kTransient).passed);
+  PointResult ok = Classify(run, clean, kSweepRuntimePid, EINVAL, SweepMode::kTransient);
+  EXPECT_TRUE(ok.passed);
+  EXPECT_THAT(ok.errno_origin, HasSubstr("caused: on the clean run's path after the fault (call 2"));
+  // The same errno from a call off the clean run's path (the cleanup after
+  // the failure) does not count: the fault's errno is lost.
+  SweepRun cleanup = run;
+  cleanup.calls = {umount, Plain("unlink", "/x/state.json", EBUSY)};
+  clean.calls[1] = Plain("rmdir", "/x/merged", 0);
+  PointResult lost = Classify(cleanup, clean, kSweepRuntimePid, EINVAL, SweepMode::kTransient);
+  EXPECT_FALSE(lost.passed);
+  EXPECT_THAT(lost.failures[0], HasSubstr("off the clean run's path"));
+  // Nor an errno no call returned.
   run.calls.pop_back();
-  PointResult p = Classify(run, CleanRun(), kSweepRuntimePid, EINVAL, SweepMode::kTransient);
+  PointResult p = Classify(run, clean, kSweepRuntimePid, EINVAL, SweepMode::kTransient);
   EXPECT_FALSE(p.passed);
-  EXPECT_THAT(p.failures[0], HasSubstr("carries EBUSY, the fault was EINVAL"));
+  EXPECT_THAT(p.failures[0], HasSubstr("carries EBUSY, which no traced call of the run returned"));
 }
 
 TEST(SweepClassify, LeftoversNeedTheGcHintAndAGcThatRemovesThem) {
   SweepRun run = CleanRun();
   run.fired = true;
+  run.calls = {Faulted("umount2", EIO)};
   run.returned_error = true;
   run.error = mydocker::MakeError("workspace: unmount", "/x/merged", EIO);
   run.left = {Leak()};
