@@ -793,10 +793,13 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
             errs = reach.errnos;
           }
           for (int err : errs) {
-            // EINTR and EAGAIN are transient by nature (a signal, a full
-            // pipe): no kernel returns them forever, and a runtime that
-            // retries them (as it should) would loop.
-            if (mode != SweepMode::kTransient && (err == EINTR || err == EAGAIN)) continue;
+            // EINTR (a signal) and a pipe's EAGAIN (full) are transient by
+            // nature: no kernel returns them forever, and a runtime that
+            // retries them (as it should) would loop. (clone's EAGAIN, a
+            // pids limit, does persist.)
+            if (mode != SweepMode::kTransient &&
+                (err == EINTR || (err == EAGAIN && pt.reach.cls == "pipe-io")))
+              continue;
             tasks.push_back({number, mode, err, reach.Reachable(err)});
           }
         }
