@@ -234,7 +234,8 @@ std::vector<std::string> CallClassifier::Classes(const ClassifiedCall& c) const 
   if (IsFdOp(op) && abs.empty() && c.fd >= 0) abs = AttributedFd(p, c.fd);
   // Argument classes first.
   if (op == "umount2") {
-    const bool own = mounted_.count(abs) != 0 || (p.pivoted && (c.path == "." || c.path == "/"));
+    const bool own = mounted_.count(abs) != 0 ||
+                     ((p.pivoted || p.pivoted_host) && (c.path == "." || c.path == "/"));
     if (own) out.push_back((c.flags & MNT_DETACH) ? "detach-own-mount" : "umount-own-mount");
   } else if (op == "mount") {
     constexpr uint64_t kProp = MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_UNBINDABLE;
@@ -293,6 +294,9 @@ void CallClassifier::Observe(const ClassifiedCall& c) {
     }
   } else if (op == "umount2") {
     p.mounts.erase(abs);
+  } else if (op == "pivot_root" && c.host_paths) {
+    // Host paths stay host paths; only the old root's detach changes.
+    p.pivoted_host = true;
   } else if (op == "pivot_root") {
     // Paths are container paths from now on: the new root's mounts move to
     // "/" (the root itself is the overlay).

@@ -67,6 +67,7 @@ struct ClassifiedCall {
   int fd = -1;             // the fd argument of read/write/close ("fd=N"), -1: none
   int64_t handle = -1;     // the fd an open returned (-1: unknown)
   int err = 0;             // what the call returned
+  bool host_paths = false; // paths are host paths even after a pivot_root (seccomp)
 };
 
 // Walks a run's calls in order (Observe after each) and names the classes of
@@ -87,6 +88,7 @@ class CallClassifier {
   struct Proc {
     std::string cwd = "/";
     bool pivoted = false;
+    bool pivoted_host = false;  // pivoted, but the trace names host paths
     std::map<std::string, std::string> mounts;  // target -> fstype, as this process names it
     std::map<int, std::string> fds;
     // Opens whose fd the trace does not say (FakeKernel/LinuxSys traces

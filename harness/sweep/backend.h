@@ -79,6 +79,10 @@ struct SweepCall {
   std::string path, path2, fstype;
   uint64_t flags = 0;
   int64_t handle = -1;  // the fd an open returned (-1: unknown)
+  // The process as the kernel names it, when the trace pid is a role for
+  // the whole tree (seccomp: every process is kSweepRuntimePid); 0: pid.
+  pid_t real_pid = 0;
+  bool host_paths = false;  // paths are resolved host paths (seccomp)
   int err = 0;       // what the caller got
   bool fired = false;        // a plan rule fired on this call
   bool after_crash = false;  // refused: the runtime had already crashed

@@ -363,6 +363,8 @@ class SeccompSweepBackend : public SweepBackend {
       call.args = DescribeCall(ev);
       call.path = ev.host_path.empty() ? ev.path : ev.host_path;
       call.path2 = ev.path2;
+      call.real_pid = ev.pid;
+      call.host_paths = true;
       call.fstype = ev.fstype;
       call.flags = ev.flags;
       call.after_crash = killed;

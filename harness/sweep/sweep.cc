@@ -97,7 +97,8 @@ struct Point {
 
 Reachability ReachOf(const CallClassifier& cls, const SweepCall& c) {
   ClassifiedCall cc;
-  cc.pid = c.pid;
+  cc.pid = c.real_pid ? c.real_pid : c.pid;
+  cc.host_paths = c.host_paths;
   cc.op = c.op;
   cc.path = c.path;
   cc.path2 = c.path2;
@@ -111,7 +112,8 @@ Reachability ReachOf(const CallClassifier& cls, const SweepCall& c) {
 
 void ObserveCall(CallClassifier& cls, const SweepCall& c) {
   ClassifiedCall cc;
-  cc.pid = c.pid;
+  cc.pid = c.real_pid ? c.real_pid : c.pid;
+  cc.host_paths = c.host_paths;
   cc.op = c.op;
   cc.path = c.path;
   cc.path2 = c.path2;
