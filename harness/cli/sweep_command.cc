@@ -8,7 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -32,6 +36,7 @@ struct SweepArgs {
   std::string report_md;
   std::string report_html;
   std::vector<std::string> errnos;
+  std::string errno_model = "reachable";
   std::vector<std::string> modes;
   std::string report_json;
   std::string report_junit;
@@ -104,7 +109,9 @@ int Main(const SweepArgs& a) {
       return 2;
     }
     config.errnos = *e;
+    config.errnos_given = true;
   }
+  config.errno_model = a.errno_model == "all" ? ErrnoModelKind::kAll : ErrnoModelKind::kReachable;
   if (!modes.empty()) {
     auto m = ParseModeList(modes);
     if (!m) {
@@ -158,6 +165,7 @@ int Main(const SweepArgs& a) {
     return 2;
   }
   if (!a.cgroup.empty()) config.replay_prefix += " --cgroup " + a.cgroup;
+  if (a.errno_model == "all") config.replay_prefix += " --errno-model all";
 
   // The environment fingerprint: what decides the results.
   config.environment = CollectEnvironment();
@@ -170,6 +178,7 @@ int Main(const SweepArgs& a) {
     for (SweepMode m : config.modes) mn.push_back(SweepModeName(m));
     o["errnos"] = en;
     o["modes"] = mn;
+    o["errno_model"] = a.errno_model;
     if (!a.point.empty()) o["point"] = a.point;
     if (!a.plan.empty()) o["plan"] = a.plan;
     if (a.backend == "seccomp") {
@@ -258,13 +267,42 @@ int Main(const SweepArgs& a) {
     std::printf("resumed from %s: %zu runs already made\n", a.journal.c_str(),
                 report.execution.resumed);
   }
-  for (const auto& r : report.results) {
-    if (r.passed) continue;
-    std::cout << "FAIL point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
-              << " " << r.args << ") " << (r.err ? mydocker::ErrnoName(r.err) + " " : "")
-              << SweepModeName(r.mode) << ": " << (r.failures.empty() ? "" : r.failures.front())
-              << "\n  replay: " << r.replay << "\n";
+  // The defects first: one line each, its runs, its points, one replay.
+  std::cout << report.defects.size() << " distinct defect" << (report.defects.size() == 1 ? "" : "s")
+            << " (" << report.failed << " failed run" << (report.failed == 1 ? "" : "s") << ")\n";
+  for (size_t i = 0; i < report.defects.size(); ++i) {
+    const Defect& d = report.defects[i];
+    std::string pts;
+    for (size_t k = 0; k < d.points.size() && k < 12; ++k)
+      pts += (pts.empty() ? "" : ",") + std::to_string(d.points[k]);
+    if (d.points.size() > 12) pts += ",... (" + std::to_string(d.points.size()) + " points)";
+    std::cout << "DEFECT " << i + 1 << ": " << d.runs << " run" << (d.runs == 1 ? "" : "s")
+              << ", points " << pts << "\n  " << d.summary << "\n  " << d.failure
+              << "\n  replay: " << d.replay << "\n";
   }
+  if (config.plan) {
+    // A replay: say which call the plan faulted.
+    for (const auto& r : report.results) {
+      if (r.args.empty()) {
+        std::cout << "the plan fired on no call\n";
+      } else {
+        std::cout << "faulted: point " << r.point << " (" << r.process << " " << r.op << " #"
+                  << r.nth << " " << r.args << ")" << (r.reachable ? "" : " [unreachable]")
+                  << ": " << r.outcome << (r.failures.empty() ? "" : ": " + r.failures.front())
+                  << "\n";
+      }
+    }
+  }
+  size_t noted = 0;
+  for (const auto& r : report.results) {
+    if (r.notes.empty()) continue;
+    if (++noted <= 20) {
+      std::cout << "NOTE point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
+                << ") " << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode)
+                << ": " << r.notes.front() << "\n  replay: " << r.replay << "\n";
+    }
+  }
+  if (noted > 20) std::cout << "... and " << noted - 20 << " more runs with notes (see the reports)\n";
   for (const auto& e : report.errors) std::cout << "ERROR " << e << "\n";
   size_t clean = 0, handled = 0, gc = 0, not_fired = 0;
   for (const auto& r : report.results) {
@@ -275,9 +313,13 @@ int Main(const SweepArgs& a) {
   }
   std::printf(
       "sweep %s on %s: %zu points (clean run: %zu calls), %zu runs, %zu passed, %zu failed "
-      "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu) in %.2f s\n",
+      "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu), %zu distinct defects, "
+      "%zu runs with notes; errno model %s: %zu runs unreachable (%zu of them would have "
+      "failed) in %.2f s\n",
       report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
-      report.runs, report.passed, report.failed, clean, handled, gc, not_fired, report.seconds);
+      report.runs, report.passed, report.failed, clean, handled, gc, not_fired,
+      report.defects.size(), noted, report.errno_model.c_str(), report.unreachable_runs,
+      report.unreachable_failures, report.seconds);
   if (!WriteSweepReports(report, {a.report_json, a.report_junit, a.report_html, a.report_md},
                          "faultline sweep")) {
     return 2;
@@ -286,9 +328,110 @@ int Main(const SweepArgs& a) {
   return report.failed == 0 ? 0 : 1;
 }
 
+// The syscall family of an op, the same for every runtime: mkdirat is
+// mkdir, openat/openat2 are open, unlinkat is unlink (rmdir with
+// AT_REMOVEDIR: its class is cgroup-dir or its path a directory).
+std::string Family(const std::string& op, const std::string& cls) {
+  if (op == "mkdirat") return "mkdir";
+  if (op == "openat" || op == "openat2" || op == "creat") return "open";
+  if (op == "unlinkat") return cls == "cgroup-dir" ? "rmdir" : "unlink";
+  if (op == "clone3" || op == "fork" || op == "vfork") return "clone";
+  return op;
+}
+
+// `faultline sweep-compare A.json B.json ...`: the same fault on each
+// runtime side by side. A fault is (syscall family, the call's class, errno,
+// mode); each cell: the runs and how many failed, and what the failed runs
+// left after the runtime's cleanup.
+int CompareMain(const std::vector<std::string>& files) {
+  struct Cell {
+    size_t runs = 0, failed = 0;
+    std::set<std::string> left;
+    std::set<size_t> defects;
+  };
+  std::vector<std::string> names;
+  std::map<std::string, std::map<size_t, Cell>> rows;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::ifstream in(files[i]);
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const std::exception& e) {
+      std::cerr << "faultline sweep-compare: " << files[i] << ": " << e.what() << "\n";
+      return 2;
+    }
+    names.push_back(j.value("backend", files[i]));
+    for (const auto& p : j["points"]) {
+      const std::string cls = p.value("call_class", "");
+      const std::string err = p["errno"].is_string() ? p["errno"].get<std::string>() : "-";
+      const std::string key = Family(p.value("op", ""), cls) + " | " + (cls.empty() ? "-" : cls) +
+                              " | " + err + " | " + p.value("mode", "");
+      Cell& c = rows[key][i];
+      ++c.runs;
+      if (!p.value("passed", true)) {
+        ++c.failed;
+        const std::string after = p["probes"].value("after_gc", "");
+        const std::string left = after.empty() || after == "clean" ? p["probes"].value("after_run", "")
+                                                                    : after;
+        if (!left.empty() && left != "clean") c.left.insert(left.substr(0, left.find(':')));
+        if (p.contains("defect")) c.defects.insert(p["defect"].get<size_t>());
+      }
+    }
+  }
+  std::cout << "| fault (family, class, errno, mode) |";
+  for (const auto& n : names) std::cout << " " << n << " |";
+  std::cout << "\n|---|";
+  for (size_t i = 0; i < names.size(); ++i) std::cout << "---|";
+  std::cout << "\n";
+  size_t differing = 0;
+  for (const auto& [key, cells] : rows) {
+    bool any_fail = false, all_fail = true;
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto it = cells.find(i);
+      const bool f = it != cells.end() && it->second.failed > 0;
+      any_fail |= f;
+      all_fail &= f;
+    }
+    if (!any_fail) continue;  // passes everywhere
+    differing += !all_fail;
+    std::cout << "| " << key << " |";
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto it = cells.find(i);
+      if (it == cells.end()) {
+        std::cout << " (no such call) |";
+        continue;
+      }
+      const Cell& c = it->second;
+      std::cout << " " << c.failed << "/" << c.runs << " failed";
+      if (!c.left.empty()) {
+        std::string l;
+        for (const auto& x : c.left) l += (l.empty() ? "" : ", ") + x;
+        std::cout << ", left " << l;
+      }
+      if (!c.defects.empty()) {
+        std::string d;
+        for (size_t x : c.defects) d += (d.empty() ? "" : ",") + std::to_string(x);
+        std::cout << " (defects " << d << ")";
+      }
+      std::cout << " |";
+    }
+    std::cout << "\n";
+  }
+  std::cout << "\n" << differing << " faults fail on some runtimes and not on others\n";
+  return 0;
+}
+
 }  // namespace
 
 void AddSweepCommand(CLI::App& app) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  CLI::App* cmp = app.add_subcommand(
+      "sweep-compare", "The same faults on several runtimes side by side, from sweep JSON reports");
+  cmp->add_option("REPORT", *files, "sweep --report-json files")->required();
+  cmp->callback([files] {
+    int code = CompareMain(*files);
+    if (code != 0) Exit(code);
+  });
   auto args = std::make_shared<SweepArgs>();
   CLI::App* cmd = app.add_subcommand(
       "sweep", "Fault sweep: fail every call of a run with every errno and mode, check the "
@@ -320,10 +463,18 @@ void AddSweepCommand(CLI::App& app) {
   // One value per flag (comma-separated lists, or the flag repeated), so that
   // `--mode crash run-true` leaves run-true to SCENARIO.
   cmd->add_option("--errno", args->errnos,
-                  "errnos, comma-separated (default EPERM,EBUSY,ENOSPC,EINVAL,EIO,ENOMEM)")
+                  "errnos, comma-separated (default: the reachable ones of each call; with "
+                  "--errno-model all: EPERM,EBUSY,ENOSPC,EINVAL,EIO,ENOMEM)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--mode", args->modes, "transient,persistent,crash (default: all)")
+  cmd->add_option("--errno-model", args->errno_model,
+                  "reachable (default: each call gets the errnos faults/errno_model.yaml says a "
+                  "kernel can return there; with --errno, those of the list) or all (the "
+                  "--errno list at every call, each run marked reachable or not)")
+      ->check(CLI::IsMember({"reachable", "all"}));
+  cmd->add_option("--mode", args->modes,
+                  "transient,persistent,persistent-path,crash,eintr,enosys,lie (default: all "
+                  "but lie)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--report-json", args->report_json, "write the JSON report here");

@@ -113,11 +113,20 @@ nlohmann::json TraceToJson(const SupervisorResult& r) {
 }
 
 std::vector<std::string> DefaultSyscalls() {
-  return {"mount",   "umount2",    "pivot_root", "mkdir",     "mkdirat",
-          "rmdir",   "unlink",     "unlinkat",   "open",      "openat",
-          "openat2", "clone",      "clone3",     "fork",      "vfork",
-          "unshare", "setns",      "fsopen",     "fsconfig",  "fsmount",
-          "fspick",  "move_mount", "open_tree",  "sethostname", "seccomp"};
+  std::vector<std::string> out = {
+      "mount",         "umount2",    "pivot_root", "mkdir",       "mkdirat",
+      "rmdir",         "unlink",     "unlinkat",   "open",        "openat",
+      "openat2",       "clone",      "clone3",     "fork",        "vfork",
+      "unshare",       "setns",      "fsopen",     "fsconfig",    "fsmount",
+      "fspick",        "move_mount", "open_tree",  "sethostname", "seccomp",
+      "mount_setattr", "mknod",      "mknodat",    "symlink",     "symlinkat",
+      "fchownat",      "keyctl",     "close_range", "capset",     "pidfd_open"};
+  // Newer than the libseccomp a host may have (open_tree_attr: Linux 6.15;
+  // Debian 12's libseccomp 2.5.4 does not know it): only when it resolves.
+  for (const char* newer : {"open_tree_attr"}) {
+    if (seccomp_syscall_resolve_name(newer) >= 0) out.push_back(newer);
+  }
+  return out;
 }
 
 std::vector<std::string> RootChangingSyscalls() {
@@ -758,7 +767,12 @@ Expected<SupervisorResult> RunSupervised(const SupervisorOptions& options,
   if (reaper == 0) {
     close(sock.get());
     close(report_r.get());
-    RunReaper(plan, report_w.get(), self);
+    // Never back into the caller's loop, whatever is thrown.
+    try {
+      RunReaper(plan, report_w.get(), self);
+    } catch (...) {
+    }
+    _exit(70);
   }
   child_sock.reset();
   report_w.reset();

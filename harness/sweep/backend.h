@@ -71,9 +71,20 @@ struct SweepWorkload {
 
 // One call of a run, as the FaultInjectingSys traced it.
 struct SweepCall {
+  uint64_t seq = 0;  // the tracer's sequence number (per process on the
+                     // kernel backend: the init's copy of the tracer goes on
+                     // from the clone); 0 unknown
   pid_t pid = 0;     // kSweepRuntimePid or kSweepInitPid
   std::string op;    // mydocker::OpName
   std::string args;  // printable arguments
+  // What a plan matches on (seccomp: path is the host path when known).
+  std::string path, path2, fstype;
+  uint64_t flags = 0;
+  int64_t handle = -1;  // the fd an open returned (-1: unknown)
+  // The process as the kernel names it, when the trace pid is a role for
+  // the whole tree (seccomp: every process is kSweepRuntimePid); 0: pid.
+  pid_t real_pid = 0;
+  bool host_paths = false;  // paths are resolved host paths (seccomp)
   int err = 0;       // what the caller got
   bool fired = false;        // a plan rule fired on this call
   bool after_crash = false;  // refused: the runtime had already crashed
@@ -146,6 +157,9 @@ struct FakeBackendOptions {
   // Runs at once (threads, each on its own copy of the world); 0: one per
   // core, at most 8.
   size_t max_parallel = 0;
+  // A mutant of the runtime (tests): rewrites the Error Runtime::Run
+  // returned, e.g. to the wrong errno. Null: none.
+  std::function<void(mydocker::Error&)> mutate_error;
 };
 
 std::unique_ptr<SweepBackend> MakeFakeSweepBackend(FakeBackendOptions options = {});

@@ -94,6 +94,7 @@ class FakeSweepBackend : public SweepBackend {
       mydocker::Runtime rt(top, config);
       try {
         TakeOutcome(rt.Run(spec_), &run);
+        if (options_.mutate_error && run.returned_error) options_.mutate_error(run.error);
       } catch (const Crash&) {
         run.crashed = true;
       }

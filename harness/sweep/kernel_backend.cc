@@ -67,12 +67,17 @@ constexpr int kRunTimeoutSeconds = 60;
 
 struct SharedCall {
   uint64_t seq;
+  uint64_t flags;
+  int64_t handle;
   int32_t err;
   int32_t rule;
   uint8_t action;
   uint8_t after_crash;
   char op[16];
   char args[232];
+  char path[200];
+  char path2[200];
+  char fstype[16];
 };
 
 struct SharedTrace {
@@ -119,12 +124,22 @@ class InitTraceWriter {
     c.rule = e.rule;
     c.action = static_cast<uint8_t>(e.action);
     c.after_crash = e.after_crash;
+    c.flags = e.flags;
+    Copy(c.path, sizeof c.path, e.path);
+    Copy(c.path2, sizeof c.path2, e.path2);
+    Copy(c.fstype, sizeof c.fstype, e.fstype);
     size_t n = std::min(e.op.size(), sizeof c.op - 1);
     memcpy(c.op, e.op.data(), n);
     c.op[n] = 0;
     n = std::min(e.args.size(), sizeof c.args - 1);
     memcpy(c.args, e.args.data(), n);
     c.args[n] = 0;
+  }
+
+  static void Copy(char* dst, size_t size, const std::string& src) {
+    const size_t n = std::min(src.size(), size - 1);
+    memcpy(dst, src.data(), n);
+    dst[n] = 0;
   }
 
   SharedTrace* shm_;
@@ -233,6 +248,19 @@ std::set<std::string> OwnFds() {
   return out;
 }
 
+// Threads of this process (/proc/self/status); 0 when unknown.
+int ThreadCount() {
+  FILE* f = ::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  int n = 0;
+  while (::fgets(line, sizeof line, f) != nullptr) {
+    if (::strncmp(line, "Threads:", 8) == 0) n = ::atoi(line + 8);
+  }
+  ::fclose(f);
+  return n;
+}
+
 bool WriteAll(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
@@ -245,14 +273,22 @@ bool WriteAll(int fd, const std::string& s) {
 }
 
 nlohmann::json CallJson(const SweepCall& c) {
-  return {{"pid", c.pid}, {"op", c.op}, {"args", c.args}, {"err", c.err},
-          {"fired", c.fired}, {"after_crash", c.after_crash}};
+  return {{"seq", c.seq},     {"pid", c.pid},       {"op", c.op},
+          {"args", c.args},   {"path", c.path},     {"path2", c.path2},
+          {"fstype", c.fstype}, {"flags", c.flags}, {"handle", c.handle},
+          {"err", c.err},     {"fired", c.fired},   {"after_crash", c.after_crash}};
 }
 SweepCall CallFromJson(const nlohmann::json& j) {
   SweepCall c;
   c.pid = j.at("pid").get<pid_t>();
   c.op = j.at("op").get<std::string>();
   c.args = j.at("args").get<std::string>();
+  c.seq = j.value("seq", uint64_t{0});
+  c.path = j.value("path", "");
+  c.path2 = j.value("path2", "");
+  c.fstype = j.value("fstype", "");
+  c.flags = j.value("flags", uint64_t{0});
+  c.handle = j.value("handle", int64_t{-1});
   c.err = j.at("err").get<int>();
   c.fired = j.at("fired").get<bool>();
   c.after_crash = j.at("after_crash").get<bool>();
@@ -412,6 +448,14 @@ class KernelSweepBackend : public SweepBackend {
       ::close(p[1]);
       return;
     }
+    // The runtime process is a fork of this one: with a second thread (a
+    // sweep worker, a logger) the child could inherit a held lock.
+    if (const int threads = ThreadCount(); threads != 1) {
+      run->harness_error = "the kernel backend forks the runtime process from " +
+                           std::to_string(threads) + " threads (it must be one)";
+      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      return;
+    }
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -422,7 +466,13 @@ class KernelSweepBackend : public SweepBackend {
     if (pid == 0) {
       ::close(p[0]);
       ::close(req[0]);
-      RuntimeProcess(plan, p[1], req[1]);  // does not return
+      // Whatever happens in the child, it never returns into the sweep loop
+      // (a second harness running the rest of the sweep).
+      try {
+        RuntimeProcess(plan, p[1], req[1]);  // does not return
+      } catch (...) {
+      }
+      ::_exit(70);
     }
     ::close(p[1]);
     ::close(req[1]);
@@ -516,8 +566,14 @@ class KernelSweepBackend : public SweepBackend {
       const SharedCall& s = shm_->calls[i];
       SweepCall c;
       c.pid = kSweepInitPid;
+      c.seq = s.seq;
       c.op = s.op;
       c.args = s.args;
+      c.path = s.path;
+      c.path2 = s.path2;
+      c.fstype = s.fstype;
+      c.flags = s.flags;
+      c.handle = s.handle;
       c.err = s.err;
       c.fired = s.rule >= 0 && s.action != static_cast<uint8_t>(ActionKind::kNone);
       c.after_crash = s.after_crash != 0;

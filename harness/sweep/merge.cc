@@ -42,6 +42,7 @@ mydocker::Expected<SweepReport> MergeSweepReports(const std::vector<SweepReport>
   out.planned = first.planned;
   out.setup_runs = first.setup_runs;
   out.digest = first.digest;
+  out.errno_model = first.errno_model;
   out.environment = first.environment;
   out.execution.shard = Shard{};
   std::set<std::string> errors_seen;
@@ -57,9 +58,13 @@ mydocker::Expected<SweepReport> MergeSweepReports(const std::vector<SweepReport>
     };
     if (s.workload != first.workload) return differs("the workload", first.workload, s.workload);
     if (s.backend != first.backend) return differs("the backend", first.backend, s.backend);
+    if (s.errno_model != first.errno_model) {
+      return differs("the errno model", first.errno_model, s.errno_model);
+    }
     if (s.digest != first.digest) {
       return differs("the run-list digest", first.digest,
-                     s.digest + " (the clean runs or the errnos and modes differ; kernel " +
+                     s.digest + " (the clean runs, the errnos and modes or the errno model's reachability " +
+                         "differ; kernel " +
                          s.environment.kernel_release + " vs " +
                          first.environment.kernel_release + ")");
     }
@@ -92,6 +97,8 @@ mydocker::Expected<SweepReport> MergeSweepReports(const std::vector<SweepReport>
     out.seconds = std::max(out.seconds, s.seconds);
     out.execution.jobs = std::max(out.execution.jobs, s.execution.jobs);
     out.execution.resumed += s.execution.resumed;
+    out.unreachable_runs += s.unreachable_runs;
+    out.unreachable_failures += s.unreachable_failures;
     nlohmann::json rec = {{"shard", s.execution.shard.ToString()},
                           {"machine", s.environment.machine},
                           {"kernel_release", s.environment.kernel_release},
@@ -128,6 +135,9 @@ mydocker::Expected<SweepReport> MergeSweepReports(const std::vector<SweepReport>
     else ++out.failed;
   }
   out.runs = out.setup_runs + out.results.size();
+  // A defect groups runs of every shard: grouped again over all of them
+  // (each shard numbered its own).
+  GroupDefects(out);
   return out;
 }
 

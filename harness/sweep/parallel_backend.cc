@@ -43,7 +43,9 @@ nlohmann::json SweepRunJson(const SweepRun& run) {
   };
   nlohmann::json calls = nlohmann::json::array();
   for (const SweepCall& c : run.calls) {
-    calls.push_back({c.pid, c.op, c.args, c.err, c.fired, c.after_crash});
+    // Everything the reachable-fault model's classifier reads too.
+    calls.push_back({c.pid, c.op, c.args, c.err, c.fired, c.after_crash, c.seq, c.path, c.path2,
+                     c.fstype, c.flags, c.handle, c.real_pid, c.host_paths});
   }
   return {{"calls", calls},
           {"fired", run.fired},
@@ -89,6 +91,14 @@ SweepRun SweepRunFromJson(const nlohmann::json& j) {
     call.err = c.at(3).get<int>();
     call.fired = c.at(4).get<bool>();
     call.after_crash = c.at(5).get<bool>();
+    call.seq = c.at(6).get<uint64_t>();
+    call.path = c.at(7).get<std::string>();
+    call.path2 = c.at(8).get<std::string>();
+    call.fstype = c.at(9).get<std::string>();
+    call.flags = c.at(10).get<uint64_t>();
+    call.handle = c.at(11).get<int64_t>();
+    call.real_pid = c.at(12).get<pid_t>();
+    call.host_paths = c.at(13).get<bool>();
     run.calls.push_back(std::move(call));
   }
   run.fired = j.at("fired").get<bool>();

@@ -362,8 +362,15 @@ class SeccompSweepBackend : public SweepBackend {
       if (!InScope(ev)) return Verdict::Continue();
       SweepCall call;
       call.pid = kSweepRuntimePid;
+      call.seq = run->calls.size() + 1;
       call.op = ev.name;
       call.args = DescribeCall(ev);
+      call.path = ev.host_path.empty() ? ev.path : ev.host_path;
+      call.path2 = ev.path2;
+      call.real_pid = ev.pid;
+      call.host_paths = true;
+      call.fstype = ev.fstype;
+      call.flags = ev.flags;
       call.after_crash = killed;
       CallInfo info;
       info.op = ev.name;

@@ -43,9 +43,34 @@ namespace faultline {
 
 struct Scenario;
 
-enum class SweepMode : uint8_t { kTransient, kPersistent, kCrash };
-const char* SweepModeName(SweepMode m);  // "transient", "persistent", "crash"
+// transient      op=X,pid=P,nth=k,errno=E,mode=transient: that one call fails
+// persistent     mode=persistent: that call and every later X of P fail
+// persistent-path  mode=persistent-path: that call and every later X of P on
+//                the same object (path; a cgroup directory) fail, other X
+//                calls run
+// crash          action=crash: the runtime dies at that call
+// eintr          a burst: calls k..k+2 of X fail EINTR (only where the
+//                model says EINTR is reachable)
+// enosys         ENOSYS once, only at the newer APIs with a fallback (fsopen,
+//                fsconfig, fsmount, fspick, move_mount, open_tree,
+//                open_tree_attr, mount_setattr, clone3, openat2, close_range,
+//                pidfd_open): an older kernel or a seccomp profile
+// lie            action=lie: the call reports success and does nothing (no
+//                errno; reachable only where a real kernel can "succeed
+//                without effect": umount2(MNT_DETACH) of a busy mount, kill
+//                of a task in uninterruptible sleep)
+enum class SweepMode : uint8_t {
+  kTransient, kPersistent, kPersistentPath, kCrash, kEintr, kEnosys, kLie
+};
+const char* SweepModeName(SweepMode m);
 bool SweepModeFromName(const std::string& name, SweepMode* m);
+// Does the mode take an errno from the errno set (transient, persistent,
+// persistent-path)? The others make one run per point where they apply.
+bool ModeTakesErrno(SweepMode m);
+
+// Which errnos a point is swept with: the reachable ones (faults/
+// errno_model.yaml) or the sweep's whole list at every point.
+enum class ErrnoModelKind : uint8_t { kReachable, kAll };
 
 // "a,b" "c" -> {a, b, c}: comma-separated items, also given repeatedly;
 // blanks trimmed, empty items dropped.
@@ -56,8 +81,10 @@ std::vector<std::string> SplitList(const std::vector<std::string>& items);
 mydocker::Expected<std::vector<int>> ParseErrnoList(const std::vector<std::string>& items);
 mydocker::Expected<std::vector<SweepMode>> ParseModeList(const std::vector<std::string>& items);
 
-// The default errno set: EPERM EBUSY ENOSPC EINVAL EIO ENOMEM.
+// The errno list of `--errno-model all`: EPERM EBUSY ENOSPC EINVAL EIO ENOMEM.
 std::vector<int> DefaultSweepErrnos();
+// The default modes: transient, persistent, persistent-path, crash, eintr,
+// enosys (lie is asked for by name).
 std::vector<SweepMode> AllSweepModes();
 
 // Built-in workloads: "run-true" (busybox true), "run-full" (two volumes,
@@ -78,7 +105,12 @@ struct SweepProgress {
 
 struct SweepConfig {
   SweepWorkload workload;
+  // reachable: each point gets the model's errnos for its call (when
+  // errnos_given: those of `errnos` the model lists); all: `errnos` at every
+  // point, each run marked reachable or not.
+  ErrnoModelKind errno_model = ErrnoModelKind::kReachable;
   std::vector<int> errnos = DefaultSweepErrnos();
+  bool errnos_given = false;  // errnos came from --errno or a scenario
   std::vector<SweepMode> modes = AllSweepModes();
   // Sweep only this point (1-based, numbered as in the clean run).
   std::optional<size_t> only_point;
@@ -127,6 +159,19 @@ struct PointResult {
   uint64_t nth = 0;      // the k-th call of op by the process
   int err = 0;           // 0 in crash mode
   SweepMode mode = SweepMode::kTransient;
+  std::string path;      // the faulted call's path ("" none)
+  // The reachable-fault model's word on this fault (errno_model.h): a fault
+  // no kernel can produce there is never a defect (outcome "unreachable"
+  // when the run would have failed; its failures stay in `failures`).
+  bool reachable = true;
+  bool modeled = true;   // the model has an entry for this call
+  std::string call_class;  // the entry's class ("cgroup-dir", "disk", ...)
+  std::string reach_source;
+  // The call whose errno the runtime's error carries, and the rule that
+  // accepted it: "faulted", "caused (same object)", "binary (weaker: the
+  // error names the errno)", ...; "" when the run did not fail.
+  std::string errno_origin;
+  size_t defect = 0;     // 1-based index into SweepReport::defects (0: none)
   // "handled" (succeeded, nothing left), "clean" (a good error, nothing
   // left), "recovered-by-gc", "not-fired", "failed".
   std::string outcome;
@@ -161,6 +206,20 @@ struct SweepExecution {
   nlohmann::json shards = nlohmann::json::array();
 };
 
+// Failed runs that have their root cause in common (Group): the same outcome,
+// the same set of leftovers (probes, after the run and after the cleanup),
+// the same error with paths and numbers masked, the same faulted syscall
+// and path class, the same calls after the fault (ops only).
+struct Defect {
+  std::string key;       // what the members share, printable
+  std::string summary;   // one line: op + class + what went wrong
+  size_t runs = 0;
+  std::vector<size_t> points;  // member points (sorted, distinct)
+  std::vector<size_t> members; // indices into SweepReport::results
+  std::string replay;    // the representative run's replay command
+  std::string failure;   // its first failure
+};
+
 struct SweepReport {
   std::string backend;
   std::string workload;
@@ -178,6 +237,10 @@ struct SweepReport {
   size_t failed = 0;
   size_t clean_calls = 0;  // calls of the clean run
   std::vector<PointResult> results;  // one per (point, errno, mode) run
+  std::vector<Defect> defects;       // the failed runs grouped (Group)
+  size_t unreachable_runs = 0;       // runs whose fault the model rules out
+  size_t unreachable_failures = 0;   // ... of them, runs that would have failed
+  std::string errno_model;           // "reachable" or "all"
   std::vector<std::string> errors;   // the sweep could not run (clean run failed, ...)
   double seconds = 0;
   bool ok() const { return errors.empty() && failed == 0; }
@@ -220,6 +283,14 @@ struct SweepReportPaths {
 bool WriteSweepReports(const SweepReport& report, const SweepReportPaths& paths,
                        const std::string& who);
 
+// Groups the failed runs of report into defects (fills report.defects and
+// each result's `defect`). RunSweep calls it.
+void GroupDefects(SweepReport& report);
+
+// The error with paths, hex and numbers masked ("<path>", "<n>"): the part
+// of a grouping key that says what went wrong.
+std::string MaskMessage(const std::string& message);
+
 // Runs the sweep. backend must not be Prepared yet. Never throws.
 SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);
 
@@ -247,7 +318,20 @@ std::string SweepHtml(const SweepReport& report);
 PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int err,
                      SweepMode mode);
 
+// The errno rule (docs/sweeps.md, "A truthful errno"): the Error's errno
+// must have been returned by the faulted call (any call the rule fired on),
+// or by a later call the runtime made on the clean run's path (the same
+// calls as the clean run from the fault up to it, the init's included);
+// not by a call before the fault, nor by one off that path (the cleanup
+// after the failure), nor by none. Returns "" and names the call and the
+// rule that accepted it in *rule, else why not.
+std::string CheckErrnoOrigin(const SweepRun& run, const SweepRun& clean,
+                             const mydocker::Error& e, std::string* rule);
+
 // The one-rule plan of a point.
 FaultPlan PointPlan(pid_t pid, const std::string& op, uint64_t nth, int err, SweepMode mode);
+
+// The newer APIs with an older fallback (the enosys mode's ops).
+bool HasOlderFallback(const std::string& op);
 
 }  // namespace faultline

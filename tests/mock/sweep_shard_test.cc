@@ -63,10 +63,20 @@ class CountingBackend : public SweepBackend {
   std::atomic<size_t>* runs_;
 };
 
+// Every mode (lie too) under `--errno-model all`: each run carries its
+// reachability, and the runs the model rules out are counted apart, so the
+// merge and the journal are proved to carry both (the digest also moves
+// with the errno list, which MergeRefusesMissingDoubledAndForeignShards
+// needs).
 SweepConfig Config(Shard shard = {}) {
   SweepConfig c;
   c.workload = *BuiltinWorkload("run-full");
+  c.errno_model = ErrnoModelKind::kAll;
   c.errnos = {EINVAL, EIO};
+  c.errnos_given = true;
+  c.modes = {SweepMode::kTransient, SweepMode::kPersistent, SweepMode::kPersistentPath,
+             SweepMode::kCrash,     SweepMode::kEintr,      SweepMode::kEnosys,
+             SweepMode::kLie};
   c.replay_prefix = "faultline sweep --backend fake";
   c.shard = shard;
   c.environment.runtime = "mydocker (in-process core)";
@@ -106,6 +116,20 @@ TEST(SweepShard, MergedShardsEqualTheUnshardedSweep) {
   ASSERT_GT(whole.failed, 0u);
   ASSERT_GT(whole.passed, whole.failed);
   ASSERT_EQ(whole.results.size(), whole.planned);
+  // ... and defects, unreachable runs, and runs that would have failed had
+  // the model not ruled their fault out; every run ID once, in every mode.
+  ASSERT_GT(whole.defects.size(), 0u);
+  ASSERT_GT(whole.unreachable_runs, 0u);
+  ASSERT_GT(whole.unreachable_failures, 0u);
+  {
+    std::set<std::string> ids;
+    std::set<SweepMode> modes;
+    for (const auto& r : whole.results) {
+      EXPECT_TRUE(ids.insert(r.id).second) << r.id;
+      modes.insert(r.mode);
+    }
+    EXPECT_EQ(modes.size(), 7u);
+  }
   for (int n : {1, 3, 7}) {
     SCOPED_TRACE("N = " + std::to_string(n));
     std::vector<SweepReport> shards;
@@ -152,6 +176,12 @@ TEST(SweepShard, MergeRefusesMissingDoubledAndForeignShards) {
   auto foreign = MergeSweepReports({shards[0], RunSweep(*Backend(), other), shards[2]});
   ASSERT_FALSE(foreign.ok());
   EXPECT_THAT(foreign.error().Message(), HasSubstr("digest"));
+  // A shard swept under another errno model is of another sweep.
+  SweepConfig reachable = Config(Shard{1, 3});
+  reachable.errno_model = ErrnoModelKind::kReachable;
+  auto model = MergeSweepReports({shards[0], RunSweep(*Backend(), reachable), shards[2]});
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.error().Message(), HasSubstr("the errno model"));
 }
 
 TEST(SweepShard, KilledSweepResumesFromItsJournal) {
@@ -230,6 +260,15 @@ TEST(SweepShard, RunIdsNameWhatAPointIs) {
   EXPECT_EQ(RunId("runtime:mkdir#4@state", EBUSY, SweepMode::kPersistent),
             "runtime:mkdir#4@state/EBUSY/persistent");
   EXPECT_EQ(RunId("init:prctl#1", 0, SweepMode::kCrash), "init:prctl#1/crash");
+  // The modes of the errno model: each its own name.
+  EXPECT_EQ(RunId("runtime:umount2#2@rootfs", 0, SweepMode::kLie), "runtime:umount2#2@rootfs/lie");
+  EXPECT_EQ(RunId("runtime:read#3", EINTR, SweepMode::kEintr), "runtime:read#3/EINTR/eintr");
+  EXPECT_EQ(RunId("runtime:read#3", EINTR, SweepMode::kTransient),
+            "runtime:read#3/EINTR/transient");
+  EXPECT_EQ(RunId("runtime:openat2#1@state", ENOSYS, SweepMode::kEnosys),
+            "runtime:openat2#1@state/ENOSYS/enosys");
+  EXPECT_EQ(RunId("runtime:rmdir#1@cgroup", EBUSY, SweepMode::kPersistentPath),
+            "runtime:rmdir#1@cgroup/EBUSY/persistent-path");
   // In a sweep: unique, and --point by ID selects the same runs as by number.
   SweepConfig c = Config();
   c.modes = {SweepMode::kTransient};

@@ -68,6 +68,11 @@ TEST(ParallelKernelSweep, EqualsSerial) {
   SweepConfig config;
   config.workload = *BuiltinWorkload("run-true");
   config.errnos = {EIO, EBUSY};
+  // Both errnos at every point in the three classic modes (each run still
+  // marked reachable or not: the classifier's view of the calls crosses
+  // the worker pipes too).
+  config.errno_model = ErrnoModelKind::kAll;
+  config.modes = {SweepMode::kTransient, SweepMode::kPersistent, SweepMode::kCrash};
   config.replay_prefix = "faultline sweep --backend kernel";
   auto t0 = std::chrono::steady_clock::now();
   auto serial_backend = MakeParallelSweepBackend([o] { return MakeKernelSweepBackend(o); }, 1);

@@ -50,6 +50,7 @@ class SeccompSweep : public ::testing::Test {
     SweepConfig config;
     config.workload = *BuiltinWorkload(workload);
     config.errnos = {EIO};
+    config.errno_model = ErrnoModelKind::kAll;  // EIO at every point
     config.modes = std::move(modes);
     config.replay_prefix = "faultline sweep --backend seccomp --runtime " + o.runtime;
     auto t0 = std::chrono::steady_clock::now();
@@ -157,6 +158,7 @@ void PeerWithEioOnce(const std::string& runtime, SeccompBackendOptions o) {
     SweepConfig config;
     config.workload = *BuiltinWorkload("run-true");
     config.errnos = {EIO};
+    config.errno_model = ErrnoModelKind::kAll;
     config.modes = {SweepMode::kTransient};
     SweepReport rep = RunSweep(*backend, config);
     backend->Finish();

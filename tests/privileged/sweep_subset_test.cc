@@ -59,8 +59,10 @@ TEST(KernelSweepSubset, RunTrueTransientEioPassesWithTheFakesPointCount) {
   SweepConfig config;
   config.workload = workload;
   config.errnos = {EIO};
+  config.errno_model = ErrnoModelKind::kAll;  // EIO at every point
   config.modes = {SweepMode::kTransient};
-  config.replay_prefix = "faultline sweep --backend kernel --errno EIO --mode transient";
+  config.replay_prefix =
+      "faultline sweep --backend kernel --errno EIO --errno-model all --mode transient";
   auto t0 = std::chrono::steady_clock::now();
   SweepReport r = RunSweep(*backend, config);
   backend->Finish();
