@@ -192,7 +192,11 @@ Cgroup Runtime::CgroupOf(const ContainerState& s, const CgroupLayout& layout) {
 Outcome Runtime::Cleanup(const ContainerState& s) {
   // Each step is idempotent and runs even when another failed (a busy
   // cgroup must not keep the workspace mounted); a second pass absorbs a
-  // transient failure. Every failure of the last pass is reported.
+  // transient failure. Every failure of the last pass is reported. The
+  // container's directory (its state) goes last and only when the cgroup
+  // and the workspace are gone: it is what `gc` finds them by (a cgroup
+  // that stays busy would otherwise be orphaned: the sweep's
+  // persistent-path mode on the cgroup rmdir).
   std::vector<Error> errors;
   for (int attempt = 0; attempt < 2; ++attempt) {
     errors.clear();
@@ -205,9 +209,11 @@ Outcome Runtime::Cleanup(const ContainerState& s) {
     if (Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy(); !ws) {
       errors.push_back(ws.error());
     }
-    if (Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
-        !dir) {
-      errors.push_back(dir.error());
+    if (errors.empty()) {
+      if (Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
+          !dir) {
+        errors.push_back(dir.error());
+      }
     }
     if (errors.empty()) return Outcome::Ok();
   }
