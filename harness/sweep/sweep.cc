@@ -517,6 +517,12 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
         f.push_back("an exec failure must exit 126 or 127, not " +
                     std::to_string(run.exit_code));
       }
+      // The call whose errno the message names (the faulted execve of the
+      // PATH search, or a later one on the clean run's path).
+      mydocker::Error named;
+      named.err = err;
+      std::string rule;
+      if (CheckErrnoOrigin(run, clean, named, &rule).empty()) r.errno_origin = "exec: " + rule;
     }
     if (!left) {
       r.outcome = "clean";
