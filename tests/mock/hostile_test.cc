@@ -248,6 +248,9 @@ TEST(HostileLocks, NamesAreUniqueAndImageRmRefusesAnImageInUse) {
 TEST(HostileTeardown, EveryStepRunsAndEveryFailureIsReported) {
   World w;
   w.Leftover("eeeeeeeeeeee", "e", "busybox");
+  mydocker::StateStore st(w.k, kRoot);
+  const std::string upper = st.DirOf("eeeeeeeeeeee") + "/upper";
+  ASSERT_TRUE(w.k.AddDir(upper, 0755).ok());  // a write layer
   // The cgroup exists and cannot be removed (rmdir fails persistently).
   ASSERT_TRUE(w.k.Mkdir("/sys/fs/cgroup/memory/mydocker", 0755).ok());
   ASSERT_TRUE(w.k.Mkdir("/sys/fs/cgroup/memory/mydocker/eeeeeeeeeeee", 0755).ok());
@@ -259,8 +262,18 @@ TEST(HostileTeardown, EveryStepRunsAndEveryFailureIsReported) {
   ASSERT_FALSE(rm.ok());
   EXPECT_EQ(rm.error().step, "cgroup: destroy");
   EXPECT_EQ(rm.error().err, EIO);
-  // The workspace and the directory went all the same.
+  // The workspace went all the same; the container's directory (its state)
+  // stays while its cgroup does: it is what gc finds the cgroup by.
+  EXPECT_FALSE(mydocker::Exists(w.k, upper));
+  EXPECT_EQ(w.Containers(), std::vector<std::string>{"eeeeeeeeeeee"});
+  // Once the cgroup can go, gc removes the cgroup and the directory.
+  mydocker::Runtime fixed(w.k, w.Config());
+  auto gc = fixed.Gc();
+  ASSERT_TRUE(gc.ok()) << gc.error().Message();
+  EXPECT_TRUE(gc->errors.empty());
+  EXPECT_EQ(gc->removed, std::vector<std::string>{"eeeeeeeeeeee"});
   EXPECT_TRUE(w.Containers().empty());
+  EXPECT_FALSE(mydocker::Exists(w.k, "/sys/fs/cgroup/memory/mydocker/eeeeeeeeeeee"));
 }
 
 // ---- the pid-reuse guard ------------------------------------------------
