@@ -247,6 +247,46 @@ TEST(SweepShard, KilledSweepResumesFromItsJournal) {
   std::filesystem::remove(journal);
 }
 
+// -j N on the kernel and seccomp backends: each run crosses a pipe from its
+// worker (SweepRunJson). The reachable-fault model's classifier reads the
+// clean run's calls on the parent's side: every field it reads must cross.
+TEST(SweepShard, TheWorkerWireCarriesWhatTheClassifierReads) {
+  SweepRun run;
+  SweepCall c;
+  c.seq = 41;
+  c.pid = kSweepInitPid;
+  c.op = "rmdir";
+  c.args = "path=\"/sys/fs/cgroup/pids/p/c\"";
+  c.path = "/sys/fs/cgroup/pids/p/c";
+  c.path2 = "/x";
+  c.fstype = "cgroup";
+  c.flags = 0x2;
+  c.handle = 7;
+  c.real_pid = 4242;
+  c.host_paths = true;
+  c.err = EBUSY;
+  c.fired = true;
+  c.after_crash = true;
+  run.calls = {c};
+  const SweepRun back = SweepRunFromJson(nlohmann::json::parse(SweepRunJson(run).dump()));
+  ASSERT_EQ(back.calls.size(), 1u);
+  const SweepCall& b = back.calls[0];
+  EXPECT_EQ(b.seq, c.seq);
+  EXPECT_EQ(b.pid, c.pid);
+  EXPECT_EQ(b.op, c.op);
+  EXPECT_EQ(b.args, c.args);
+  EXPECT_EQ(b.path, c.path);
+  EXPECT_EQ(b.path2, c.path2);
+  EXPECT_EQ(b.fstype, c.fstype);
+  EXPECT_EQ(b.flags, c.flags);
+  EXPECT_EQ(b.handle, c.handle);
+  EXPECT_EQ(b.real_pid, c.real_pid);
+  EXPECT_EQ(b.host_paths, c.host_paths);
+  EXPECT_EQ(b.err, c.err);
+  EXPECT_EQ(b.fired, c.fired);
+  EXPECT_EQ(b.after_crash, c.after_crash);
+}
+
 TEST(SweepShard, RunIdsNameWhatAPointIs) {
   EXPECT_EQ(PathClass("path=\"/var/lib/faultline-sweep/containers\" mode=0700"), "state");
   EXPECT_EQ(PathClass("path=\"/sys/fs/cgroup/memory/p/c\" mode=0755"), "cgroup");
