@@ -240,6 +240,16 @@ class SeccompSweepBackend : public SweepBackend {
       run.harness_error = "an earlier run left what the harness could not remove: " + broken_why_;
       return run;
     }
+    if (options_.runtime == "mydocker") {
+      // Every run starts without mydocker's seccomp cache (as the kernel
+      // backend's runs: the clean run's calls line up with every run's).
+      if (Outcome c = mydocker::RemoveTree(sys_, state_ + "/images/.seccomp",
+                                           "sweep: remove the runtime's seccomp cache");
+          !c) {
+        run.harness_error = c.error().Message();
+        return run;
+      }
+    }
     if (!layer_.empty()) {
       auto b = CreateBundle(sys_, bundle_, layer_, oci_);
       if (!b) {
