@@ -50,6 +50,7 @@ struct ContainerRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // KEY=VAL
   std::string hostname;          // "" -> the runtime's default
+  std::vector<std::string> cap_add;  // added to docker's default set
   mydocker::CgroupLimits limits;
   std::vector<mydocker::Volume> volumes;  // host paths already exist
   YAML::Node faults;             // a fault plan (builtin and fake only)

@@ -65,6 +65,7 @@ class BuiltinAdapter : public RuntimeAdapter {
     q["argv"] = req.argv;
     q["env"] = req.env;
     q["hostname"] = req.hostname;
+    q["cap_add"] = req.cap_add;
     q["limits"] = LimitsToJson(req.limits);
     nlohmann::json vols = nlohmann::json::array();
     for (const auto& v : req.volumes) {

@@ -105,6 +105,7 @@ class FakeAdapter : public RuntimeAdapter {
     spec.argv = req.argv;
     spec.env = req.env;
     spec.hostname = req.hostname;
+    spec.security.cap_add = req.cap_add;
     spec.limits = req.limits;
     spec.volumes = req.volumes;
     const size_t console_before = kernel_->console().size();

@@ -34,6 +34,7 @@ std::string FormatCpus(double cpus) {
 std::vector<std::string> MydockerRunArgs(const ContainerRequest& req) {
   std::vector<std::string> args = {"run", "--name", req.id};
   if (!req.hostname.empty()) args.insert(args.end(), {"--hostname", req.hostname});
+  for (const auto& c : req.cap_add) args.insert(args.end(), {"--cap-add", c});
   // -e and -v take several values each in mydocker's CLI (CLI11 vectors):
   // attached values ("-eK=V") keep IMAGE from being read as one of them.
   for (const auto& e : req.env) args.push_back("-e" + e);

@@ -94,7 +94,14 @@ class OciAdapter : public RuntimeAdapter {
     in.volumes = req.volumes;
     in.cap_bounding = SelfCapBounding();
     // mydocker's defaults (docker's): caps, no_new_privs, seccomp profile.
-    in.caps = mydocker::DockerDefaultCaps();
+    auto caps = mydocker::ResolveCaps(req.cap_add, {});
+    if (!caps) {
+      res.runtime_error = true;
+      res.error_step = caps.error().step;
+      res.error_message = caps.error().Message();
+      return res;
+    }
+    in.caps = *caps;
     {
       std::string release;
       if (auto r = mydocker::ReadFile(sys_, "/proc/sys/kernel/osrelease", "osrelease")) release = *r;

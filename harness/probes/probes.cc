@@ -209,11 +209,27 @@ class Prober {
     }
     return false;
   }
+  // An entry of a shared temporary directory (/tmp, /var/tmp): every
+  // program on the host writes there, so it is watched only where an
+  // escape is expected (outside_shared_tmp), and only its name, type and
+  // inode count (a new, removed or replaced name), not its size or times.
+  static bool InSharedTmp(const std::string& path) {
+    for (std::string_view t : {std::string_view("/tmp/"), std::string_view("/var/tmp/")}) {
+      if (path.size() > t.size() && path.compare(0, t.size(), t) == 0 &&
+          path.find('/', t.size()) == std::string::npos)
+        return true;
+    }
+    return false;
+  }
   void OutsideItem(const std::string& path, const FileStat& st, std::set<std::string>& items) {
     std::string item = path;
     const uint32_t type = st.mode & S_IFMT;
     item += type == S_IFDIR ? " dir" : type == S_IFLNK ? " link" : type == S_IFREG ? " file" : " other";
     item += " ino=" + std::to_string(st.ino);
+    if (InSharedTmp(path)) {
+      items.insert(item);
+      return;
+    }
     if (type != S_IFDIR) item += " size=" + std::to_string(st.size);
     if (type != S_IFDIR || !ParentOfScope(path)) {
       item += " mode=" + std::to_string(st.mode) + " uid=" + std::to_string(st.uid) +
@@ -243,6 +259,7 @@ class Prober {
       for (const DirEntry& e : entries.value) {
         const std::string path = JoinPath(root, e.name);
         if (LeftOut(path) || done.count(path) != 0) continue;
+        if (!scope_.outside_shared_tmp && InSharedTmp(path)) continue;
         auto cst = sys_.Lstat(path);
         if (!cst.ok()) {
           if (!IsVanished(cst.err)) Fail("probe outside: lstat", path, cst.err);

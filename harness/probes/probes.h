@@ -21,7 +21,10 @@
 //              size=<size> mtime=<ns> ctime=<ns>" (directories: no size).
 //              A new or removed name, a replaced inode or any change of
 //              content, mode or owner shows; so does a name created one
-//              level further down (its directory's mtime). The scope
+//              level further down (its directory's mtime). Entries of
+//              /tmp and /var/tmp, where every program writes, are watched
+//              only with outside_shared_tmp, and by name, type and inode
+//              only (a new, removed or replaced name). The scope
 //              directories and everything below them, /proc, /sys, /dev and
 //              outside_ignore globs are left out. FakeKernel has no
 //              timestamps: there names, inodes and sizes.
@@ -54,6 +57,10 @@ struct ProbeScope {
   // Left out of the outside probe with everything below them (the harness's
   // own scratch directory: volumes, bundles, reports).
   std::vector<std::string> outside_skip;
+  // Entries of /tmp and /var/tmp, where every program on the host writes:
+  // watched only where an escape is expected to land there (a scenario
+  // whose image has a symlink into them); by name, type and inode then.
+  bool outside_shared_tmp = false;
 };
 
 // {"/", "/etc", "/tmp", "/var", "/run"} and every parent of each scope

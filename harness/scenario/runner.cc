@@ -432,6 +432,16 @@ class Runner {
     const std::string passwd_before = Digest(sys, layer + "/etc/passwd");
     const std::string host_before = a.HostHostname();
     ProbeScope scope = a.Scope();
+    if (s.hostile_image) {
+      for (const ImageEntry& e : s.hostile_image->entries) {
+        if (e.type != ImageEntry::Type::kSymlink) continue;
+        for (std::string_view t : {std::string_view("/tmp"), std::string_view("/var/tmp")}) {
+          if (e.target.compare(0, t.size(), t) == 0 &&
+              (e.target.size() == t.size() || e.target[t.size()] == '/'))
+            scope.outside_shared_tmp = true;
+        }
+      }
+    }
     Snapshot before = TakeSnapshot(sys, scope);
 
     // ---- the containers ----
@@ -460,6 +470,7 @@ class Runner {
       q.env = s.env;
       q.image = s.image;
       q.hostname = s.hostname;
+      q.cap_add = s.cap_add;
       if (s.load.crosstalk_check) {
         q.hostname = (s.hostname.empty() ? "box" : s.hostname) + "-" + std::to_string(i);
       }
@@ -528,7 +539,8 @@ class Runner {
     ctx.shm_visible_on_host = setup.shm_visible;
     ctx.marker_source = marker_source_;
     ctx.scratch = o_.env.scratch;
-    ctx.expected_caps = mydocker::DockerDefaultCaps();
+    // cap_add names were checked when the file was read.
+    if (auto caps = mydocker::ResolveCaps(s.cap_add, {})) ctx.expected_caps = *caps;
     ctx.passwd_digest_before = passwd_before;
     ctx.passwd_digest_after = Digest(sys, layer + "/etc/passwd");
     ctx.new_file_in_layer = mydocker::Exists(sys, layer + "/etc/" + std::string(kImageLayerNewFile));

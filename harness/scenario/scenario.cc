@@ -1,5 +1,6 @@
 #include "harness/scenario/scenario.h"
 
+#include "runtime/rootfs/hardening.h"
 #include "harness/scenario/isolation.h"
 
 #include <errno.h>
@@ -493,7 +494,7 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
     return std::nullopt;
   }
   if (!r.Keys(doc, "", {"description", "labels", "runtimes", "image", "command", "hostname",
-                        "env", "limits", "volumes", "faults", "sweep", "load", "setup",
+                        "cap_add", "env", "limits", "volumes", "faults", "sweep", "load", "setup",
                         "timeout", "expect"})) {
     return std::nullopt;
   }
@@ -542,6 +543,17 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
   }
   if (doc["hostname"] && !r.String(doc["hostname"], "hostname", &s.hostname)) {
     return std::nullopt;
+  }
+  if (doc["cap_add"]) {
+    if (!r.Strings(doc["cap_add"], "cap_add", &s.cap_add)) return std::nullopt;
+    for (size_t i = 0; i < s.cap_add.size(); ++i) {
+      if (mydocker::CapabilityNumber(s.cap_add[i]) < 0) {
+        const YAML::Node& at = doc["cap_add"].IsSequence() ? doc["cap_add"][i] : doc["cap_add"];
+        r.Fail(at, "cap_add[" + std::to_string(i) + "]",
+               "unknown capability '" + s.cap_add[i] + "' (SYS_ADMIN, NET_ADMIN, ...)");
+        return std::nullopt;
+      }
+    }
   }
   if (doc["env"]) {
     const YAML::Node& e = doc["env"];

@@ -124,6 +124,7 @@ struct Scenario {
   std::optional<HostileImage> hostile_image;
   std::vector<std::string> command;
   std::string hostname;               // empty: the runtime's default
+  std::vector<std::string> cap_add;   // docker's --cap-add names ("SYS_ADMIN")
   std::vector<std::string> env;       // KEY=VAL
   mydocker::CgroupLimits limits;
   std::vector<VolumeSpec> volumes;

@@ -432,24 +432,38 @@ TEST(HostileProbe, OutsideSeesAPlantedWriteAndNothingElse) {
   scope = WithOutside(scope);
   EXPECT_THAT(scope.outside, ::testing::IsSupersetOf({"/", "/etc", "/tmp", "/var", "/run",
                                                       "/var/lib"}));
+  ASSERT_TRUE(w.k.AddFile("/tmp/busy", "a").ok());  // another program's file
   Snapshot before = TakeSnapshot(w.k, scope);
   ASSERT_TRUE(before.errors.empty());
+  scope.outside_shared_tmp = true;  // as for an image with a link into /tmp
+  Snapshot before_tmp = TakeSnapshot(w.k, scope);
+  scope.outside_shared_tmp = false;
   // Inside the scope: not the outside probe's business.
   ASSERT_TRUE(w.k.AddDir(std::string(kRoot) + "/containers/x").ok());
   Snapshot same = TakeSnapshot(w.k, scope);
   EXPECT_EQ(same.probes["outside"], before.probes["outside"]);
-  // Planted where an escape lands: a new directory in /etc, a file in /tmp.
+  // Planted where an escape lands: a new directory in /etc, a file in /tmp;
+  // and another program's file in /tmp grows.
   ASSERT_TRUE(w.k.AddDir("/etc/faultline-escape").ok());
   ASSERT_TRUE(w.k.AddFile("/tmp/planted", "x").ok());
-  Snapshot after = TakeSnapshot(w.k, scope);
-  auto diffs = Compare(before, after);
-  auto it = std::find_if(diffs.begin(), diffs.end(),
-                         [](const ProbeDiff& d) { return d.probe == "outside"; });
-  ASSERT_NE(it, diffs.end()) << Describe(diffs);
-  std::string seen;
-  for (const auto& a : it->appeared) seen += a + "\n";
+  ASSERT_TRUE(w.k.AddFile("/tmp/busy", "abc").ok());
+  auto seen_in = [&](const Snapshot& b, const Snapshot& a) {
+    std::string seen;
+    for (const auto& d : Compare(b, a)) {
+      if (d.probe != "outside") continue;
+      for (const auto& x : d.appeared) seen += x + "\n";
+    }
+    return seen;
+  };
+  // /tmp is not watched by default: only /etc's new directory shows.
+  const std::string seen = seen_in(before, TakeSnapshot(w.k, scope));
   EXPECT_THAT(seen, HasSubstr("/etc/faultline-escape dir"));
-  EXPECT_THAT(seen, HasSubstr("/tmp/planted file"));
+  EXPECT_THAT(seen, ::testing::Not(HasSubstr("/tmp/")));
+  // Watched: the new name in /tmp shows, the other program's write does not.
+  scope.outside_shared_tmp = true;
+  const std::string tmp = seen_in(before_tmp, TakeSnapshot(w.k, scope));
+  EXPECT_THAT(tmp, HasSubstr("/tmp/planted file"));
+  EXPECT_THAT(tmp, ::testing::Not(HasSubstr("/tmp/busy")));
   // An ignore glob takes a path out.
   scope.outside_ignore = {"/tmp/plant*"};
   Snapshot ignored = TakeSnapshot(w.k, scope);

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include <gmock/gmock.h>
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "runtime/sys/fs_util.h"
@@ -38,9 +40,10 @@ class Confine : public PrivilegedTest {
     return dir;
   }
 
-  // Imports busybox plus, for each {link, target}, a symlink entry link ->
-  // target (absolute host paths) and, when in_root, the directory target
-  // itself inside the image, so the link resolves inside the root too.
+  // Imports busybox with, for each {link, target}, the entry link replaced
+  // by a symlink to target (absolute host paths) and, when in_root, the
+  // directory target itself inside the image, so the link resolves inside
+  // the root too.
   void ImportWithSymlinks(const std::string& name,
                           const std::vector<std::pair<std::string, std::string>>& links,
                           bool in_root) {
@@ -48,22 +51,22 @@ class Confine : public PrivilegedTest {
     const std::string base = PrivilegedImageTar(&error);
     ASSERT_FALSE(base.empty()) << error;
     const std::string work = MakeDir("tar-" + name);
+    const std::string tree = work + "/tree";
     const std::string tar = work + "/image.tar";
-    ASSERT_EQ(RunCommand({"/bin/cp", base, tar}).exit_code, 0);
-    std::vector<std::string> names;
+    // The import refuses a name twice in one tar: the links replace the
+    // base's entries in an unpacked copy, which is packed again.
+    ASSERT_EQ(RunCommand({"/bin/mkdir", tree}).exit_code, 0);
+    ASSERT_EQ(RunCommand({"/bin/tar", "-xpf", base, "-C", tree}).exit_code, 0);
     for (const auto& [link, target] : links) {
-      // An entry replaces an earlier one of the same name at extraction.
-      ASSERT_EQ(::symlink(target.c_str(), (work + "/" + link).c_str()), 0) << strerror(errno);
-      names.push_back(link);
-      if (in_root) {
-        ASSERT_EQ(RunCommand({"/bin/mkdir", "-p", work + target}).exit_code, 0);
-        names.push_back(target.substr(1));
-      }
+      ASSERT_EQ(RunCommand({"/bin/rm", "-rf", tree + "/" + link}).exit_code, 0);
+      ASSERT_EQ(::symlink(target.c_str(), (tree + "/" + link).c_str()), 0) << strerror(errno);
+      if (in_root) ASSERT_EQ(RunCommand({"/bin/mkdir", "-p", tree + target}).exit_code, 0);
     }
-    std::vector<std::string> argv = {"/bin/tar", "--append", "-f", tar, "-C", work};
-    argv.insert(argv.end(), names.begin(), names.end());
-    CommandResult add = RunCommand(argv);
-    ASSERT_EQ(add.exit_code, 0) << add.Describe();
+    std::vector<std::string> argv = {"/bin/tar", "--numeric-owner", "-cf", tar, "-C", tree};
+    for (const auto& e : std::filesystem::directory_iterator(tree))
+      argv.push_back(e.path().filename().string());
+    CommandResult pack = RunCommand(argv);
+    ASSERT_EQ(pack.exit_code, 0) << pack.Describe();
     CommandResult imp = env().Mydocker({"image", "import", tar, name});
     ASSERT_EQ(imp.exit_code, 0) << imp.Describe();
     ASSERT_EQ(RunCommand({"/bin/rm", "-rf", work}).exit_code, 0);
