@@ -30,6 +30,8 @@ std::string Normalize(std::string s) {
   static const std::regex kPid(R"(\bpid [0-9]+)");
   s = std::regex_replace(s, kScratch, "{scratch}");
   s = std::regex_replace(s, kParent, "{cgroup-parent}");
+  static const std::regex kProcPid(R"(/proc/[0-9]+/)");  // the runtime's own, e.g. /proc/N/stat
+  s = std::regex_replace(s, kProcPid, "/proc/{n}/");
   return std::regex_replace(s, kPid, "pid {n}");
 }
 

@@ -23,7 +23,7 @@
 namespace faultline {
 namespace {
 
-TEST(KernelSweepSubset, RunTrueTransientEioPassesWithTheFakesPointCount) {
+TEST(KernelSweepSubset, RunTrueTransientEioPassesAtEveryPoint) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   mydocker::LinuxSys sys;
   auto layout = mydocker::DetectCgroupLayout(sys);
@@ -71,7 +71,13 @@ TEST(KernelSweepSubset, RunTrueTransientEioPassesWithTheFakesPointCount) {
             << " points, " << r.runs << " runs, " << r.passed << " passed, " << r.failed
             << " failed, " << s << " s; the fake's clean run: " << fake_calls << " calls\n";
   EXPECT_TRUE(r.ok()) << FailureText(r, 15);
-  EXPECT_EQ(r.points, fake_calls);
+  // The kernel's clean run no longer has the fake's number of calls since
+  // confinement: FakeKernel lacks docker's masked and read-only paths and
+  // /proc/sys/kernel/osrelease, and which of them a kernel has depends on
+  // the kernel (54 more calls on this host, 63 in the v2 VM). The host's
+  // difference is listed call by call, with reasons, in
+  // tests/conformance/sweep_trace_differences.yaml (SweepTraces); the fake's
+  // count is printed above for the comparison.
   EXPECT_EQ(r.results.size(), r.points);
   EXPECT_EQ(r.failed, 0u);
 }
