@@ -23,6 +23,8 @@ void FakeKernel::State::CgControllerFiles(uint32_t dir, const std::string& c,
   if (version == 1) {
     if (c == "memory") {
       CgFile(dir, "memory.limit_in_bytes", 0644, "9223372036854771712\n");
+      // Swap accounting on (Debian's kernels, this host).
+      CgFile(dir, "memory.memsw.limit_in_bytes", 0644, "9223372036854771712\n");
       CgFile(dir, "memory.usage_in_bytes", 0444, "0\n");
       CgFile(dir, "memory.max_usage_in_bytes", 0644, "0\n");
       CgFile(dir, "memory.oom_control", 0644, "oom_kill_disable 0\nunder_oom 0\n");
@@ -39,7 +41,11 @@ void FakeKernel::State::CgControllerFiles(uint32_t dir, const std::string& c,
       CgFile(dir, "cpuset.mems", 0644, root ? host_mems : "\n");
       CgFile(dir, "cpuset.cpu_exclusive", 0644, "0\n");
     } else if (c == "pids") {
-      if (!root) CgFile(dir, "pids.max", 0644, "max\n");
+      if (!root) {
+        CgFile(dir, "pids.max", 0644, "max\n");
+        CgFile(dir, "pids.events", 0444, "max 0\n");
+        CgFile(dir, "pids.peak", 0444, "0\n");
+      }
       CgFile(dir, "pids.current", 0444, "0\n");
     } else if (c == "devices") {
       CgFile(dir, "devices.allow", 0200, "");
@@ -118,6 +124,8 @@ void FakeKernel::State::CgPopulate(uint32_t dir) {
   CgFile(dir, "cgroup.events", 0444, "");
   if (root) return;
   CgFile(dir, "cgroup.type", 0644, "domain\n");
+  CgFile(dir, "cgroup.kill", 0200, "");
+  CgFile(dir, "cgroup.freeze", 0644, "0\n");
   for (auto& c : CgAvailable(dir)) CgControllerFiles(dir, c, false, 2);
 }
 
@@ -132,6 +140,15 @@ uint32_t FakeKernel::State::CgOf(const Process& p, int sb) {
   for (auto& [s, d] : p.cgroups)
     if (s == sb) return d;
   return 0;
+}
+
+std::vector<pid_t> FakeKernel::State::CgSubtreeMembers(uint32_t dir) {
+  std::vector<pid_t> out = CgMembers(dir);
+  for (auto& [n, c] : inodes[dir].children) {
+    if (!S_ISDIR(inodes[c].mode)) continue;
+    for (pid_t p : CgSubtreeMembers(c)) out.push_back(p);
+  }
+  return out;
 }
 
 std::vector<pid_t> FakeKernel::State::CgMembers(uint32_t dir) {
@@ -161,13 +178,19 @@ std::string FakeKernel::State::CgRead(uint32_t f) {
     return out;
   }
   if (n == "pids.current") return std::to_string(CgMembers(dir).size()) + "\n";
+  // The kernel prints a controller list with a newline, an empty one as "".
   if (n == "cgroup.controllers") {
     std::string out;
     for (auto& c : CgAvailable(dir)) out += (out.empty() ? "" : " ") + c;
-    return out + "\n";
+    return out.empty() ? out : out + "\n";
   }
+  if (n == "cgroup.subtree_control") {
+    std::string v = CgValue(dir, n);
+    return v.empty() ? v : v + "\n";
+  }
+  // populated: a process in this cgroup or any below it.
   if (n == "cgroup.events")
-    return std::string("populated ") + (CgMembers(dir).empty() ? "0" : "1") +
+    return std::string("populated ") + (CgSubtreeMembers(dir).empty() ? "0" : "1") +
            "\nfrozen 0\n";
   return fi.data;
 }
@@ -222,7 +245,8 @@ int FakeKernel::State::CgWrite(uint32_t f, std::string_view text) {
   }
   if (name == "cgroup.subtree_control") {
     std::vector<std::string> enabled;
-    for (auto w : SplitWords(CgValue(dir, name))) enabled.emplace_back(w);
+    const std::string current = CgValue(dir, name);  // the words point into it
+    for (auto w : SplitWords(current)) enabled.emplace_back(w);
     auto avail = CgAvailable(dir);
     std::vector<std::string> add, del;
     for (auto w : SplitWords(v)) {
@@ -239,7 +263,8 @@ int FakeKernel::State::CgWrite(uint32_t f, std::string_view text) {
       if (S_ISDIR(inodes[kc].mode)) kids.push_back(kc);
     for (auto& c : del)
       for (uint32_t k : kids)
-        for (auto w : SplitWords(CgValue(k, "cgroup.subtree_control")))
+        for (const std::string kid_ctrl = CgValue(k, "cgroup.subtree_control");
+             auto w : SplitWords(kid_ctrl))
           if (w == c) return EBUSY;
     for (auto& c : add)
       if (std::find(enabled.begin(), enabled.end(), c) == enabled.end()) {
@@ -263,14 +288,26 @@ int FakeKernel::State::CgWrite(uint32_t f, std::string_view text) {
         out += (out.empty() ? "" : " ") + c;
     return store(out);
   }
+  // A flag: any unsigned number, stored as 0 or 1.
   if (name == "cgroup.clone_children" || name == "notify_on_release") {
+    if (!ParseI64(v, &n) || n < 0) return EINVAL;
+    return store(n ? "1" : "0");
+  }
+  // cgroup.kill: "1" SIGKILLs every process of the cgroup and below it.
+  if (name == "cgroup.kill") {
+    if (!ParseI64(v, &n)) return EINVAL;
+    if (n != 1) return ERANGE;
+    for (pid_t pid : CgSubtreeMembers(dir)) KillProcess(pid, SIGKILL);
+    return 0;
+  }
+  if (name == "cgroup.freeze") {
     if (v != "0" && v != "1") return EINVAL;
     return store(std::string(v));
   }
   if (name == "memory.limit_in_bytes" || name == "memory.memsw.limit_in_bytes") {
     if (v == "-1") return store("9223372036854771712");
     if (!ParseMem(v, &n)) return EINVAL;
-    return store(std::to_string((n + 4095) / 4096 * 4096));
+    return store(std::to_string(n / 4096 * 4096));  // whole pages, rounded down
   }
   if (name == "memory.max" || name == "memory.high" || name == "memory.swap.max") {
     if (v == "max") return store("max");
@@ -321,6 +358,12 @@ int FakeKernel::State::CgWrite(uint32_t f, std::string_view text) {
     std::set<int> want, allowed;
     if (!ParseList(v, &want)) return EINVAL;
     if (!ParseList(CgParentSet(dir, name), &allowed)) return EINVAL;
+    // A cpu the machine does not have (>= nr_cpu_ids: the host's set is all
+    // of them) is ERANGE; one outside the parent's set EINVAL.
+    std::set<int> host;
+    if (name == "cpuset.cpus" && ParseList(opt.cpus, &host) && !host.empty())
+      for (int c : want)
+        if (c > *host.rbegin()) return ERANGE;
     for (int c : want)
       if (!allowed.count(c)) return EINVAL;
     return store(std::string(v));
@@ -349,5 +392,44 @@ int FakeKernel::State::CgWrite(uint32_t f, std::string_view text) {
   }
   return EINVAL;
 }
+
+// ---- cgroupfs's FsOps hooks: an inode tree where mkdir and rmdir make
+// and remove cgroups and nothing else may be created or removed ----
+struct FakeKernel::State::CgroupFs {
+  static int Create(State& s, const Node& dir, const std::string& name,
+               uint32_t mode) {
+    // kernfs has no create (EACCES, as vfs_create says) nor mknod/symlink
+    // (EPERM).
+    if (S_ISREG(mode)) return EACCES;
+    if (!S_ISDIR(mode)) return EPERM;
+    return s.CgMkdir(dir, name, mode);
+  }
+
+  static int Rmdir(State& s, const State::Entry& e) { return s.CgRmdir(e); }
+};
+
+const FakeKernel::State::FsOps FakeKernel::State::kCgroupOps = {
+    .by_rel = false,
+    .lookup = InodeFs::Lookup,
+    .parent = InodeFs::Parent,
+    .type = InodeFs::Type,
+    .link_target = InodeFs::LinkTarget,
+    .stat = InodeFs::Stat,
+    .list = InodeFs::List,
+    .refresh = InodeFs::NoRefresh,
+    .dir_empty = InodeFs::DirEmpty,
+    .dir_for_write = InodeFs::DirForWrite,
+    .writable = InodeFs::Writable,
+    .removed = InodeFs::NoRemoved,
+    .rename_check = InodeFs::NoRenameCheck,
+    .create_err = 0,
+    .rmdir_err = 0,
+    .unlink_err = EPERM,
+    .attr_err = 0,
+    .jump = nullptr,
+    .create = CgroupFs::Create,
+    .rmdir = CgroupFs::Rmdir,
+    .open = nullptr,
+};
 
 }  // namespace faultline

@@ -76,7 +76,7 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
   mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "");
   mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
   must(AddDir("/sys/fs/cgroup", 0755), "/sys/fs/cgroup");
-  if (opt.cgroups == FakeCgroupMode::kV1Hybrid) {
+  if (opt.cgroups != FakeCgroupMode::kV2Unified) {
     mount("tmpfs", "/sys/fs/cgroup", "tmpfs",
           MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755");
     struct H { const char* dir; std::vector<std::string> ctrls; };
@@ -94,11 +94,13 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
       CgPopulate(sbs[sb].root);
       AttachNewSb(sb, dir, MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
-    must(Mkdir("/sys/fs/cgroup/unified", 0555), "unified");
-    int sb = NewSuper(FsKind::kCgroup, "cgroup2", "cgroup2", kCgroup2Magic);
-    sbs[sb].cg_version = 2;  // no controllers: they are bound to v1
-    CgPopulate(sbs[sb].root);
-    AttachNewSb(sb, "/sys/fs/cgroup/unified", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (opt.cgroups == FakeCgroupMode::kV1Hybrid) {
+      must(Mkdir("/sys/fs/cgroup/unified", 0555), "unified");
+      int sb = NewSuper(FsKind::kCgroup, "cgroup2", "cgroup2", kCgroup2Magic);
+      sbs[sb].cg_version = 2;  // no controllers: they are bound to v1
+      CgPopulate(sbs[sb].root);
+      AttachNewSb(sb, "/sys/fs/cgroup/unified", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
   } else {
     int sb = NewSuper(FsKind::kCgroup, "cgroup2", "cgroup2", kCgroup2Magic);
     sbs[sb].cg_version = 2;
@@ -130,8 +132,9 @@ void FakeKernel::State::OpenConsole() {
     spdlog::error("FakeKernel: console fd: errno {}", fd.err);
     return;
   }
-  Dup2(0, 1);
-  Dup2(0, 2);
+  for (int fd_no : {1, 2})
+    if (Status st = Dup2(0, fd_no); !st.ok())
+      spdlog::error("FakeKernel: console fd {}: errno {}", fd_no, st.err);
 }
 
 Status FakeKernel::State::AddDir(const std::string& path, mode_t mode,
@@ -161,8 +164,9 @@ Status FakeKernel::State::AddFile(const std::string& path,
   auto fd = Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (!fd.ok()) return Status{fd.err};
   auto w = Write(fd.value, content.data(), content.size());
-  Close(fd.value);
+  Status closed = Close(fd.value);
   if (!w.ok()) return Status{w.err};
+  if (!closed.ok()) return closed;
   if (Status st = Chmod(path, mode); !st.ok()) return st;
   return Lchown(path, uid, gid);
 }

@@ -2,7 +2,8 @@
 // the whole mydocker runtime unprivileged and fast (a lifecycle is a few
 // hundred calls and costs tens of microseconds).
 //
-// What it models (see fake_kernel.cc for the exact rules and errnos):
+// What it models (the exact rules and errnos are in the layer files named by
+// fakekernel/state.h: vfs, overlay, proc, cgroupfs, mounts, tasks, userland):
 //  * Filesystems: one global inode table; every superblock (ext4 root, tmpfs,
 //    devtmpfs, sysfs, devpts, cgroup v1/v2, proc, overlay) has its own st_dev
 //    and statfs magic. Dirs, regular files with content, symlinks, device
@@ -52,7 +53,9 @@
 //    reader is left. Fds 0-2 of the runtime are a console whose output is
 //    kept (console()).
 //  * Cgroups: v1 hybrid (tmpfs at /sys/fs/cgroup, one hierarchy per
-//    controller, cgroup2 at /sys/fs/cgroup/unified) or v2 unified. mkdir
+//    controller, cgroup2 at /sys/fs/cgroup/unified), v1 only (the same
+//    without cgroup2) or v2 unified (cgroup.kill, cgroup.events with
+//    populated for the subtree, cgroup.freeze). mkdir
 //    creates the control files; limit files validate their values (EINVAL);
 //    cgroup.procs moves processes (ESRCH, v1 empty cpuset ENOSPC, v2
 //    no-internal-process EBUSY); v2 subtree_control gates controller files;
@@ -88,6 +91,7 @@ using mydocker::ProcessIdentity;
 
 enum class FakeCgroupMode {
   kV1Hybrid,   // like this host: tmpfs /sys/fs/cgroup + v1 hierarchies + unified
+  kV1,         // v1 only: tmpfs /sys/fs/cgroup + one v1 hierarchy per controller
   kV2Unified,  // cgroup2 at /sys/fs/cgroup, controllers cpuset cpu io memory pids
 };
 

@@ -195,6 +195,7 @@ int FakeKernel::State::CopyNs(int ns, std::map<int, int>* map) {
                      mounts[m].flags);
     mounts[c].peer = mounts[m].peer;
     mounts[c].master = mounts[m].master;
+    mounts[c].unbindable = mounts[m].unbindable;
     mounts[c].ns = nns;
     (*map)[m] = c;
     int parent = mounts[m].parent;
@@ -312,6 +313,7 @@ Status FakeKernel::State::Mount(const mydocker::MountArgs& a) {
     else tree.push_back(t.mnt);
     for (int k : tree) {
       MountRec& m = mounts[k];
+      m.unbindable = prop == MS_UNBINDABLE;
       if (prop == MS_SHARED) {
         if (!m.peer) m.peer = next_peer++;
       } else if (prop == MS_SLAVE) {
@@ -335,12 +337,14 @@ Status FakeKernel::State::Mount(const mydocker::MountArgs& a) {
     if (IsDir(s) != IsDir(t)) return Status{ENOTDIR};
     int src_m = s.mnt;
     if (mounts[src_m].ns != P().mntns) return Status{EINVAL};
+    if (mounts[src_m].unbindable) return Status{EINVAL};
     int nm = NewMount(mounts[src_m].sb, s.ino, s.rel, mounts[src_m].flags);
     mounts[nm].peer = mounts[src_m].peer;  // a bind of a shared mount is a peer
     if (f & MS_REC) {
       std::vector<int> kids = mounts[src_m].kids;
       for (int k : kids) {
-        if (!mounts[k].alive || !Reachable(mounts[k].mp, s)) continue;
+        // An unbindable submount is not copied (nor what is below it).
+        if (!mounts[k].alive || mounts[k].unbindable || !Reachable(mounts[k].mp, s)) continue;
         int c = CloneTree(k);
         Node mp = mounts[k].mp;
         mp.mnt = nm;
@@ -419,6 +423,7 @@ int FakeKernel::State::MoveExisting(int m, const Node& t) {
 Status FakeKernel::State::Umount2(const std::string& target, int flags) {
   if (flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW))
     return Status{EINVAL};
+  if ((flags & MNT_EXPIRE) && (flags & (MNT_FORCE | MNT_DETACH))) return Status{EINVAL};
   Node n;
   if (int r = Walk(target, !(flags & UMOUNT_NOFOLLOW), &n)) return Status{r};
   n = CrossMounts(n);
@@ -557,7 +562,18 @@ Status FakeKernel::State::Fsconfig(const mydocker::FsconfigArgs& a) {
           return Status{EINVAL};
       } else if (ctxs[ci].fstype == "tmpfs") {
         static const char* kOpts[] = {"size", "mode", "nr_inodes", "uid",
-                                      "gid", "huge", "ro", "rw"};
+                                      "gid", "huge", "ro", "rw", "source"};
+        if (std::none_of(std::begin(kOpts), std::end(kOpts),
+                         [&](const char* o) { return k == o; }))
+          return Status{EINVAL};
+      } else if (ctxs[ci].fstype == "devpts") {
+        static const char* kOpts[] = {"ptmxmode", "mode", "gid", "uid", "newinstance",
+                                      "max", "ro", "rw"};
+        if (std::none_of(std::begin(kOpts), std::end(kOpts),
+                         [&](const char* o) { return k == o; }))
+          return Status{EINVAL};
+      } else if (ctxs[ci].fstype == "proc") {
+        static const char* kOpts[] = {"hidepid", "subset", "gid", "ro", "rw"};
         if (std::none_of(std::begin(kOpts), std::end(kOpts),
                          [&](const char* o) { return k == o; }))
           return Status{EINVAL};
@@ -590,10 +606,16 @@ Status FakeKernel::State::Fsconfig(const mydocker::FsconfigArgs& a) {
                                   has_work ? &work : nullptr, opts, &sb))
           return Status{r};
       } else {
-        std::string data;
-        for (auto& [k, v] : ctxs[ci].params)
+        // The mount's source is the "source" parameter, else "none".
+        std::string data, source = "none";
+        for (auto& [k, v] : ctxs[ci].params) {
+          if (k == "source") {
+            source = v;
+            continue;
+          }
           data += (data.empty() ? "" : ",") + k + (v.empty() ? "" : "=" + v);
-        if (int r = MakeSimpleSb(ctxs[ci].fstype, "", data, &sb))
+        }
+        if (int r = MakeSimpleSb(ctxs[ci].fstype, source, data, &sb))
           return Status{r};
       }
       ctxs[ci].sb = sb;
@@ -658,11 +680,17 @@ Status FakeKernel::State::MoveMount(const mydocker::MoveMountArgs& a) {
     if (int r = ResolveMountRoot(a.from_path, &s)) return Status{r};
     src = s.mnt;
   }
-  if (a.flags & MOVE_MOUNT_T_EMPTY_PATH) return Status{EINVAL};
-  if (a.to_dirfd != AT_FDCWD && (a.to_path.empty() || a.to_path[0] != '/'))
-    return Status{EINVAL};
   Node t;
-  if (int r = Walk(a.to_path, true, &t)) return Status{r};
+  if ((a.flags & MOVE_MOUNT_T_EMPTY_PATH) && a.to_path.empty()) {
+    // Onto the node an fd names (an O_PATH fd of a resolved mount point,
+    // or a mount fd: its root).
+    if (int r = FdNode(a.to_dirfd, &t)) return Status{r};
+    t = CrossMounts(t);
+  } else {
+    if (a.to_dirfd != AT_FDCWD && (a.to_path.empty() || a.to_path[0] != '/'))
+      return Status{EINVAL};
+    if (int r = Walk(a.to_path, true, &t)) return Status{r};
+  }
   if (!mounts[src].alive) return Status{EINVAL};
   if (IsDir(RootOf(src)) != IsDir(t)) return Status{ENOTDIR};
   if (mounts[src].ns < 0 && mounts[src].parent < 0) {

@@ -48,16 +48,6 @@ uint32_t FakeKernel::State::OvlTop(int sb, std::string_view rel) {
   return 0;
 }
 
-int FakeKernel::State::DirForWrite(const Node& dir, uint32_t* out) {
-  switch (KindOf(dir.mnt)) {
-    case FsKind::kProc: return ENOENT;
-    case FsKind::kDisk:
-    case FsKind::kCgroup: *out = dir.ino; return 0;
-    case FsKind::kOverlay: return CopyUpDir(mounts[dir.mnt].sb, dir.rel, out);
-  }
-  return EINVAL;
-}
-
 int FakeKernel::State::CopyUpDir(int sb, const std::string& rel,
                                  uint32_t* out) {
   const Super& s = sbs[sb];
@@ -149,6 +139,8 @@ int FakeKernel::State::MakeOverlaySb(const std::vector<Node>& lowers,
                                      const std::string& opts, int* sb_out) {
   if (lowers.empty()) return EINVAL;
   if (!upper != !work) return EINVAL;
+  // "at least 2 lowerdir are needed while upperdir nonexistent"
+  if (!upper && lowers.size() < 2) return EINVAL;
   for (const Node& l : lowers)
     if (KindOf(l.mnt) != FsKind::kDisk) return EINVAL;
   if (upper) {
@@ -178,5 +170,87 @@ int FakeKernel::State::OverlayLayer(const std::string& path, Node* out) {
   if (!IsDir(*out)) return ENOTDIR;
   return 0;
 }
+
+// ---- overlay's FsOps hooks ----
+struct FakeKernel::State::OverlayFs {
+  static int Lookup(State& s, const Node& dir, std::string_view name,
+                    Node* out) {
+    std::string rel = JoinRel(dir.rel, name);
+    uint32_t top = s.OvlTop(s.mounts[dir.mnt].sb, rel);
+    if (!top) return ENOENT;
+    *out = Node{dir.mnt, top, std::move(rel)};
+    return 0;
+  }
+
+  static Node Parent(State& s, const Node& n) {
+    std::string r = Dirname(n.rel);
+    return Node{n.mnt, s.OvlTop(s.mounts[n.mnt].sb, r), r};
+  }
+
+  // The merged listing: the top layer that has a name wins; whiteouts hide.
+  static std::vector<DirEntry> List(State& s, const Node& dir) {
+    std::vector<DirEntry> out;
+    std::map<std::string, uint8_t> seen;  // 0xff: whiteout
+    for (uint32_t d : s.OvlDirs(s.mounts[dir.mnt].sb, dir.rel))
+      for (auto& [name, c] : s.inodes[d].children)
+        if (!seen.count(name))
+          seen[name] = IsWhiteout(s.inodes[c]) ? 0xff : DtOf(s.inodes[c].mode);
+    for (auto& [name, t] : seen)
+      if (t != 0xff) out.push_back(DirEntry{name, t});
+    return out;
+  }
+
+  static void Refresh(State& s, Node* n) {
+    n->ino = s.OvlTop(s.mounts[n->mnt].sb, n->rel);
+  }
+
+  // Empty when the merged listing is: a whiteout in a higher layer hides a
+  // lower entry (rmdir of a lower dir whose files were all removed works).
+  static bool DirEmpty(State& s, const Node& dir) { return List(s, dir).empty(); }
+
+  static int DirForWrite(State& s, const Node& dir, uint32_t* out) {
+    return s.CopyUpDir(s.mounts[dir.mnt].sb, dir.rel, out);
+  }
+
+  static int Writable(State& s, const Node& n, uint32_t* ino) {
+    return s.CopyUp(n, ino);
+  }
+
+  static void Removed(State& s, const Node& dir, uint32_t pdir,
+                  const std::string& name) {
+    s.Whiteout(s.mounts[dir.mnt].sb, dir.rel, pdir, name);
+  }
+
+  // Without redirect_dir a dir that exists in a lower layer cannot move.
+  static int RenameCheck(State& s, const Node& n, bool is_dir) {
+    if (is_dir && !s.OvlDirs(s.mounts[n.mnt].sb, n.rel, true).empty())
+      return EXDEV;
+    return 0;
+  }
+};
+
+const FakeKernel::State::FsOps FakeKernel::State::kOverlayOps = {
+    .by_rel = true,
+    .lookup = OverlayFs::Lookup,
+    .parent = OverlayFs::Parent,
+    .type = InodeFs::Type,  // of the top layer's inode
+    .link_target = InodeFs::LinkTarget,
+    .stat = InodeFs::Stat,
+    .list = OverlayFs::List,
+    .refresh = OverlayFs::Refresh,
+    .dir_empty = OverlayFs::DirEmpty,
+    .dir_for_write = OverlayFs::DirForWrite,
+    .writable = OverlayFs::Writable,
+    .removed = OverlayFs::Removed,
+    .rename_check = OverlayFs::RenameCheck,
+    .create_err = 0,
+    .rmdir_err = 0,
+    .unlink_err = 0,
+    .attr_err = 0,
+    .jump = nullptr,
+    .create = nullptr,
+    .rmdir = nullptr,
+    .open = nullptr,
+};
 
 }  // namespace faultline

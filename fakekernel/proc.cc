@@ -101,9 +101,7 @@ std::string FakeKernel::State::MountinfoOf(const Process& q) {
     const Super& s = sbs[mt.sb];
     int parent = (m == root.mnt || mt.parent < 0) ? (mt.parent >= 0 ? mt.parent : m)
                                                   : mt.parent;
-    std::string fsroot = s.kind == FsKind::kOverlay || s.kind == FsKind::kProc
-                             ? "/" + mt.root_rel
-                             : FsPath(mt.root_ino);
+    std::string fsroot = Virtual(m) ? "/" + mt.root_rel : FsPath(mt.root_ino);
     std::string point = m == root.mnt ? "/" : PathOf(RootOf(m), root);
     out += std::to_string(m + 1) + " " + std::to_string(parent + 1) + " " +
            std::to_string(major(s.dev)) + ":" + std::to_string(minor(s.dev)) +
@@ -111,6 +109,7 @@ std::string FakeKernel::State::MountinfoOf(const Process& q) {
            MountOpts(mt);
     if (mt.peer) out += " shared:" + std::to_string(mt.peer);
     if (mt.master) out += " master:" + std::to_string(mt.master);
+    if (mt.unbindable) out += " unbindable";
     out += " - " + s.fstype + " " + EscapeMountPath(s.source) + " " +
            SuperOpts(s) + "\n";
   }
@@ -229,6 +228,16 @@ std::vector<DirEntry> FakeKernel::State::ProcList(const Node& n) {
   } else if (c[1] == "fd") {
     for (size_t fd = 0; fd < q.fds.size(); ++fd)
       if (q.fds[fd].ofd >= 0) out.push_back(DirEntry{std::to_string(fd), DT_LNK});
+    // ReadDir opens the directory (opendir): a process listing its own fds
+    // sees that fd too, the lowest free one.
+    if (pid == cur) {
+      size_t fd = 0;
+      while (fd < q.fds.size() && q.fds[fd].ofd >= 0) ++fd;
+      out.push_back(DirEntry{std::to_string(fd), DT_LNK});
+      std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) {
+        return std::stoi(a.name) < std::stoi(b.name);
+      });
+    }
   } else if (c[1] == "ns") {
     for (const char* f : {"mnt", "pid", "uts"}) out.push_back(DirEntry{f, DT_LNK});
   }
@@ -273,5 +282,92 @@ std::string FakeKernel::State::ProcRead(const Node& n) {
   }
   return {};
 }
+
+// ---- proc's FsOps hooks: entries are generated, named by path ----
+struct FakeKernel::State::ProcFs {
+  static int Lookup(State& s, const Node& dir, std::string_view name,
+                    Node* out) {
+    std::string rel = JoinRel(dir.rel, name);
+    if (!s.ProcType(s.mounts[dir.mnt].sb, rel)) return ENOENT;
+    *out = Node{dir.mnt, 0, std::move(rel)};
+    return 0;
+  }
+
+  static Node Parent(State&, const Node& n) {
+    return Node{n.mnt, 0, Dirname(n.rel)};
+  }
+
+  static uint32_t Type(State& s, const Node& n) {
+    switch (s.ProcType(s.mounts[n.mnt].sb, n.rel)) {
+      case 'd': return S_IFDIR;
+      case 'l': return S_IFLNK;
+      case 'f': return S_IFREG;
+    }
+    return 0;
+  }
+
+  static std::string LinkTarget(State& s, const Node& n) {
+    return s.ProcLink(n);
+  }
+
+  static FileStat Stat(State& s, const Node& n) {
+    FileStat st;
+    char t = s.ProcType(s.mounts[n.mnt].sb, n.rel);
+    st.mode = t == 'd' ? (S_IFDIR | 0555) : t == 'l' ? (S_IFLNK | 0777)
+                                                     : (S_IFREG | 0444);
+    // /proc/<pid>/fd is dr-x------, /proc/<pid>/ns dr-x--x--x.
+    const auto c = SplitPath(n.rel);
+    if (t == 'd' && c.size() == 2 && c[1] == "fd") st.mode = S_IFDIR | 0500;
+    if (t == 'd' && c.size() == 2 && c[1] == "ns") st.mode = S_IFDIR | 0511;
+    st.ino = std::hash<std::string>()(n.rel) & 0xffffffff;
+    st.nlink = t == 'd' ? 2 : 1;
+    return st;
+  }
+
+  static std::vector<DirEntry> List(State& s, const Node& dir) {
+    return s.ProcList(dir);
+  }
+
+  // Never reached: proc refuses every change first (the *_err fields).
+  static bool DirEmpty(State&, const Node&) { return false; }
+  static int DirForWrite(State&, const Node&, uint32_t*) { return ENOENT; }
+  static int Writable(State&, const Node&, uint32_t*) { return EPERM; }
+
+  static bool Jump(State& s, const Node& n, Node* out) {
+    return s.ProcJump(n, out);
+  }
+
+  // Read-only files whose content is generated at open.
+  static int Open(State& s, const Node& n, bool write, OpenFile* f) {
+    if (write) return EACCES;
+    f->kind = FileKind::kProc;
+    f->snap = s.ProcRead(n);
+    return 0;
+  }
+};
+
+const FakeKernel::State::FsOps FakeKernel::State::kProcOps = {
+    .by_rel = true,
+    .lookup = ProcFs::Lookup,
+    .parent = ProcFs::Parent,
+    .type = ProcFs::Type,
+    .link_target = ProcFs::LinkTarget,
+    .stat = ProcFs::Stat,
+    .list = ProcFs::List,
+    .refresh = InodeFs::NoRefresh,
+    .dir_empty = ProcFs::DirEmpty,
+    .dir_for_write = ProcFs::DirForWrite,
+    .writable = ProcFs::Writable,
+    .removed = InodeFs::NoRemoved,
+    .rename_check = InodeFs::NoRenameCheck,
+    .create_err = ENOENT,
+    .rmdir_err = EPERM,
+    .unlink_err = EPERM,
+    .attr_err = EPERM,
+    .jump = ProcFs::Jump,
+    .create = nullptr,
+    .rmdir = nullptr,
+    .open = ProcFs::Open,
+};
 
 }  // namespace faultline

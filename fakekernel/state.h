@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -132,6 +133,7 @@ struct MountRec {
   unsigned long flags = 0;  // kPerMountFlags
   int peer = 0;             // shared peer group, 0 = none
   int master = 0;           // slave of this peer group
+  bool unbindable = false;  // MS_UNBINDABLE: a bind of it is EINVAL
 };
 
 enum class FileKind : uint8_t {
@@ -204,6 +206,14 @@ struct Process {
   mydocker::CloneFn fn;
   int clone_flags = 0;
   int pending_sig = 0;
+  // Hardening (confined.cc): capability sets (bit n = cap n; a fresh
+  // process has all 41 the kernel knows), no_new_privs, seccomp filters.
+  uint64_t cap_eff = (uint64_t{1} << 41) - 1;
+  uint64_t cap_prm = (uint64_t{1} << 41) - 1;
+  uint64_t cap_inh = 0;
+  uint64_t cap_bnd = (uint64_t{1} << 41) - 1;
+  bool no_new_privs = false;
+  int seccomp_filters = 0;
 };
 
 inline void SplitPathInto(std::string_view p, std::vector<std::string_view>* out) {
@@ -351,6 +361,13 @@ struct FakeKernel::State {
   std::vector<pid_t> pidns_next;  // next pid per pid namespace (0: host)
   std::vector<OpenFile> ofds;
   std::vector<int> free_ofds;
+  // flock(2) locks by inode: the open file descriptions holding it shared,
+  // or the one holding it exclusively (released when its last fd closes).
+  struct FlockRec {
+    int excl = -1;
+    std::vector<int> shared;
+  };
+  std::map<uint32_t, FlockRec> flocks;
   std::vector<PipeObj> pipes;
   std::vector<FsCtx> ctxs;
   std::map<pid_t, Process> procs;
@@ -371,6 +388,78 @@ struct FakeKernel::State {
     std::string name;
     Node node;  // not crossed
   };
+
+  // What a filesystem kind does where the generic vfs code (vfs.cc, and
+  // Open in tasks.cc) would otherwise branch on the kind: one table per
+  // FsKind, defined beside the kind's own code (kDiskOps in vfs.cc for
+  // ext4, tmpfs, devtmpfs, sysfs, ...; kOverlayOps in overlay.cc; kProcOps
+  // in proc.cc; kCgroupOps in cgroupfs.cc). Generic code calls
+  // Ops(mnt).hook(*this, ...). Hooks marked "null: ..." may be null.
+  struct FsOps {
+    // Dentries are named by their path from the filesystem root (Node::rel)
+    // rather than by inode: overlay (merged entries have no inode of their
+    // own) and proc.
+    bool by_rel;
+    // The child name of dir (no mount crossing, no symlink following).
+    int (*lookup)(State&, const Node& dir, std::string_view name, Node* out);
+    // The parent of n within its filesystem (itself at the fs root).
+    Node (*parent)(State&, const Node& n);
+    // S_IFMT bits of n (0: none).
+    uint32_t (*type)(State&, const Node& n);
+    std::string (*link_target)(State&, const Node& n);
+    // Everything but st_dev (StatOf sets it from the superblock).
+    FileStat (*stat)(State&, const Node& n);
+    std::vector<DirEntry> (*list)(State&, const Node& dir);
+    // Refreshes the inode a node caches (overlay: copy-up changes the top).
+    void (*refresh)(State&, Node* n);
+    // Is dir empty, as rmdir and rename over a dir see it?
+    bool (*dir_empty)(State&, const Node& dir);
+    // The inode in which entries of dir are created or removed (overlay:
+    // dir is copied up first).
+    int (*dir_for_write)(State&, const Node& dir, uint32_t* out);
+    // The inode whose data or attributes a write changes (overlay: n is
+    // copied up first).
+    int (*writable)(State&, const Node& n, uint32_t* ino);
+    // Called after name was removed from (or renamed out of) dir, whose
+    // writable inode is pdir (overlay: a whiteout hides lower copies).
+    void (*removed)(State&, const Node& dir, uint32_t pdir,
+                    const std::string& name);
+    // May n (is_dir: a directory) be renamed? (overlay: a dir present in a
+    // lower layer may not: EXDEV, no redirect_dir).
+    int (*rename_check)(State&, const Node& n, bool is_dir);
+    // Errnos of what the filesystem refuses (0: allowed), before the
+    // read-only check: creating an entry; rmdir; unlink, rename and link;
+    // chmod and lchown.
+    int create_err;
+    int rmdir_err;
+    int unlink_err;
+    int attr_err;
+    // Magic links (proc's cwd, root, fd/N): the node they lead to, false
+    // for a plain symlink. null: none.
+    bool (*jump)(State&, const Node& n, Node* out);
+    // Creating an entry in dir (after the generic checks). null: a new
+    // inode in dir_for_write(dir) (cgroupfs: mkdir makes a cgroup).
+    int (*create)(State&, const Node& dir, const std::string& name,
+                  uint32_t mode);
+    // rmdir of e (after the generic checks). null: the generic removal
+    // (cgroupfs: EBUSY while the cgroup has tasks or children).
+    int (*rmdir)(State&, const Entry& e);
+    // Opens non-dir n that has no inode of its own. null: the inode's file
+    // (proc: a snapshot of the generated content).
+    int (*open)(State&, const Node& n, bool write, OpenFile* f);
+  };
+  // The tables, each defined beside its kind's code, and the hooks in them.
+  static const FsOps kDiskOps;     // vfs.cc
+  static const FsOps kOverlayOps;  // overlay.cc
+  static const FsOps kProcOps;     // proc.cc
+  static const FsOps kCgroupOps;   // cgroupfs.cc
+  struct InodeFs;    // vfs.cc (declared below State)
+  struct OverlayFs;  // overlay.cc
+  struct ProcFs;     // proc.cc
+  struct CgroupFs;   // cgroupfs.cc
+  static const FsOps& OpsOf(FsKind kind);
+  const FsOps& Ops(int mnt) const { return OpsOf(KindOf(mnt)); }
+  const FsOps& Ops(const Node& n) const { return Ops(n.mnt); }
 
   static constexpr int kParkCode = -1;
 
@@ -416,6 +505,9 @@ struct FakeKernel::State {
   std::string PathOf(Node n, const Node& root);
   // Path of inode dir within its filesystem ("/" for the root).
   std::string FsPath(uint32_t ino);
+  // The disk dir inode in which entries of dir are created or removed:
+  // overlay dirs are copied up first.
+  int DirForWrite(const Node& dir, uint32_t* out);
   int CheckWritable(const Node& n);
   // Creates an entry (dir, file, symlink, node) at path.
   int Create(const std::string& path, uint32_t mode, uint64_t rdev,
@@ -449,9 +541,6 @@ struct FakeKernel::State {
                                 bool lowers_only = false);
   // The top inode of merged entry rel (0 when absent).
   uint32_t OvlTop(int sb, std::string_view rel);
-  // The disk dir inode in which entries of dir are created or removed:
-  // overlay dirs are copied up first.
-  int DirForWrite(const Node& dir, uint32_t* out);
   int CopyUpDir(int sb, const std::string& rel, uint32_t* out);
   // Copies overlay entry n up (file content included); returns its upper inode.
   int CopyUp(const Node& n, uint32_t* out);
@@ -502,6 +591,8 @@ struct FakeKernel::State {
   int CgMkdir(const Node& dir, const std::string& name, uint32_t mode);
   uint32_t CgOf(const Process& p, int sb);
   std::vector<pid_t> CgMembers(uint32_t dir);
+  // The members of dir and of every cgroup below it.
+  std::vector<pid_t> CgSubtreeMembers(uint32_t dir);
   int CgRmdir(const Entry& e);
   std::string CgRead(uint32_t f);
   // The set a cpuset file of dir may use: the parent's (v1) or the host's.
@@ -569,6 +660,14 @@ struct FakeKernel::State {
   Result<size_t> Read(int fd, void* buf, size_t len);
   Result<size_t> Write(int fd, const void* buf, size_t len);
   Result<PipeFds> Pipe(int flags);
+  // ---- durability and locks (tasks.cc) ----
+  Status Fsync(int fd);
+  Status Syncfs(int fd);
+  uint32_t LockKey(const OpenFile& f) const;
+  void DropFlocks(int o);
+  Status Flock(int fd, int operation);
+  Status Ftruncate(int fd, int64_t length);
+  Result<size_t> Pwrite(int fd, const void* buf, size_t len, int64_t offset);
   Status Dup2(int oldfd, int newfd);
   Status Chdir(const std::string& path);
   Status Sethostname(const std::string& name);
@@ -591,6 +690,31 @@ struct FakeKernel::State {
   Result<pid_t> Setsid() { return {cur, 0}; }
   Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms);
 
+  // ---- confined.cc: fd-relative and root-confined calls, open_tree,
+  // mount_setattr, close_range, capset, seccomp ----
+  bool no_magiclinks_ = false;  // set by openat2 RESOLVE_NO_MAGICLINKS for one call
+  // The node an fd names (AT_FDCWD: the cwd; a mount fd: its root).
+  int FdNode(int fd, Node* out);
+  // For a relative path, sets the cwd to dirfd's node (the caller restores).
+  int EnterAt(int dirfd, const std::string& path);
+  Result<int> Openat2(int dirfd, const std::string& path, const mydocker::OpenHow& how);
+  Result<int> Openat(int dirfd, const std::string& path, int flags, mode_t mode);
+  Status Mkdirat(int dirfd, const std::string& path, mode_t mode);
+  Status Mknodat(int dirfd, const std::string& path, mode_t mode, dev_t dev);
+  Status Symlinkat(const std::string& target, int dirfd, const std::string& linkpath);
+  Status Fchmodat(int dirfd, const std::string& path, mode_t mode);
+  Status Unlinkat(int dirfd, const std::string& path, int flags);
+  Result<FileStat> Fstatat(int dirfd, const std::string& path, int flags);
+  Result<std::vector<DirEntry>> ReadDirFd(int fd);
+  Status Fchdir(int fd);
+  Result<int> OpenTree(int dirfd, const std::string& path, unsigned int flags);
+  Status MountSetattr(int dirfd, const std::string& path, unsigned int flags,
+                      const mydocker::MountAttr& attr);
+  Status CloseRange(unsigned int first, unsigned int last, unsigned int flags);
+  Status Capset(const mydocker::CapSets& caps);
+  Status SeccompFilter(const mydocker::SeccompProgram& prog, unsigned int flags);
+  Result<mydocker::SeccompBpf> SeccompExport(const mydocker::SeccompRules& rules);
+
   // ---- userland.cc: the fake programs run by Execve ----
   void Out(int fd, const std::string& s) { (void)Write(fd, s.data(), s.size()); }
   // The fake programs. Returns the exit code, or kParkCode for a program that
@@ -611,6 +735,25 @@ struct FakeKernel::State {
   Status BuildBusyboxImage(const std::string& dir);
   // Room to grow without reallocating the tables during a run.
   void Headroom();
+};
+
+// The inode-based hooks (vfs.cc): every hook of disk filesystems; overlay
+// and cgroupfs use those that fit them.
+struct FakeKernel::State::InodeFs {
+  static int Lookup(State& s, const Node& dir, std::string_view name,
+                    Node* out);
+  static Node Parent(State& s, const Node& n);
+  static uint32_t Type(State& s, const Node& n);
+  static std::string LinkTarget(State& s, const Node& n);
+  static FileStat Stat(State& s, const Node& n);
+  static std::vector<DirEntry> List(State& s, const Node& dir);
+  static void NoRefresh(State& s, Node* n);
+  static bool DirEmpty(State& s, const Node& dir);
+  static int DirForWrite(State& s, const Node& dir, uint32_t* out);
+  static int Writable(State& s, const Node& n, uint32_t* ino);
+  static void NoRemoved(State& s, const Node& dir, uint32_t pdir,
+                        const std::string& name);
+  static int NoRenameCheck(State& s, const Node& n, bool is_dir);
 };
 
 }  // namespace faultline

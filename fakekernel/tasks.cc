@@ -32,6 +32,7 @@ int FakeKernel::State::InstallFd(OpenFile f, bool cloexec) {
 
 void FakeKernel::State::ReleaseOfd(int o) {
   if (--ofds[o].refs > 0) return;
+  DropFlocks(o);
   bool gc = ofds[o].kind == FileKind::kMountFd ||
             (ofds[o].node.mnt >= 0 && mounts[ofds[o].node.mnt].ns < 0);
   ofds[o] = OpenFile{};
@@ -78,18 +79,15 @@ Result<int> FakeKernel::State::Open(const std::string& path, int flags,
   OpenFile f;
   f.flags = flags;
   f.node = n;
-  FsKind kind = KindOf(n.mnt);
+  const FsOps& ops = Ops(n);
   if (dir) {
     f.kind = FileKind::kDir;
-  } else if (kind == FsKind::kProc) {
-    if (write) return {-1, EACCES};
-    f.kind = FileKind::kProc;
-    f.snap = ProcRead(n);
+  } else if (ops.open) {
+    if (int r = ops.open(*this, n, write, &f)) return {-1, r};
   } else {
     if (write) {
       if (int r = CheckWritable(n)) return {-1, r};
-      if (kind == FsKind::kOverlay)
-        if (int r = CopyUp(n, &n.ino)) return {-1, r};
+      if (int r = ops.writable(*this, n, &n.ino)) return {-1, r};
     }
     f.node = n;
     const Inode& i = inodes[n.ino];
@@ -286,6 +284,12 @@ Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
     c.cwd = parent.cwd;
     c.fds = parent.fds;
     c.ignored = parent.ignored;
+    c.cap_eff = parent.cap_eff;
+    c.cap_prm = parent.cap_prm;
+    c.cap_inh = parent.cap_inh;
+    c.cap_bnd = parent.cap_bnd;
+    c.no_new_privs = parent.no_new_privs;
+    c.seccomp_filters = parent.seccomp_filters;
     c.umask = parent.umask;
     c.cgroups = parent.cgroups;
     c.comm = parent.comm;
@@ -418,7 +422,8 @@ Status FakeKernel::State::Execve(const char* path, char* const argv[],
   }
   Node n;
   if (int r = Walk(path, true, &n)) return Status{r};
-  if (IsDir(n) || KindOf(n.mnt) == FsKind::kProc) return Status{EACCES};
+  // Entries without an inode (proc's) are not programs.
+  if (IsDir(n) || !n.ino) return Status{EACCES};
   const Inode& i = inodes[n.ino];
   if (!S_ISREG(i.mode) || !(i.mode & 0111)) return Status{EACCES};
   if (mounts[n.mnt].flags & MS_NOEXEC) return Status{EACCES};
@@ -511,7 +516,9 @@ Status FakeKernel::State::Prctl(int option, unsigned long arg2) {
       p.subreaper = arg2 != 0;
       return Status{};
     case PR_SET_NO_NEW_PRIVS:
-      return arg2 == 1 ? Status{} : Status{EINVAL};
+      if (arg2 != 1) return Status{EINVAL};
+      p.no_new_privs = true;
+      return Status{};
     case PR_SET_NAME:
       if (arg2) p.comm = std::string(reinterpret_cast<const char*>(arg2)).substr(0, 15);
       return Status{};
@@ -519,7 +526,13 @@ Status FakeKernel::State::Prctl(int option, unsigned long arg2) {
     case PR_SET_DUMPABLE:
       return arg2 <= 1 ? Status{} : Status{EINVAL};
     case PR_CAPBSET_DROP:
-      return arg2 <= 63 ? Status{} : Status{EINVAL};
+      // cap_last_cap is 40 (CAP_CHECKPOINT_RESTORE), as on Linux 5.9+.
+      if (arg2 > 40) return Status{EINVAL};
+      p.cap_bnd &= ~(uint64_t{1} << arg2);
+      return Status{};
+    case PR_CAP_AMBIENT:
+      // Only PR_CAP_AMBIENT_CLEAR_ALL (the ambient set is always empty here).
+      return arg2 == PR_CAP_AMBIENT_CLEAR_ALL ? Status{} : Status{EINVAL};
   }
   return Status{EINVAL};
 }
@@ -558,6 +571,96 @@ Result<int> FakeKernel::State::Poll(struct pollfd* fds, size_t n,
     return {-1, EDEADLK};
   }
   return {ready, 0};
+}
+
+// ---- Durability and locks ----
+
+// fsync: every file, directory and device syncs (the model has no cache);
+// pipes are EINVAL as in Linux; a closed fd is EBADF.
+Status FakeKernel::State::Fsync(int fd) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return Status{EBADF};
+  if (f->kind == FileKind::kPipeR || f->kind == FileKind::kPipeW ||
+      f->kind == FileKind::kFsCtx || f->kind == FileKind::kMountFd)
+    return Status{EINVAL};
+  return Status{};
+}
+
+// syncfs: any open fd (the model has no cache); EBADF otherwise.
+Status FakeKernel::State::Syncfs(int fd) { return OfdOf(fd) ? Status{} : Status{EBADF}; }
+
+uint32_t FakeKernel::State::LockKey(const OpenFile& f) const {
+  return f.kind == FileKind::kDir ? f.node.ino : (f.ino ? f.ino : f.node.ino);
+}
+
+void FakeKernel::State::DropFlocks(int o) {
+  for (auto it = flocks.begin(); it != flocks.end();) {
+    FlockRec& r = it->second;
+    if (r.excl == o) r.excl = -1;
+    std::erase(r.shared, o);
+    it = (r.excl < 0 && r.shared.empty()) ? flocks.erase(it) : std::next(it);
+  }
+}
+
+// flock: one lock per open file description (dup'ed fds share it);
+// converting between shared and exclusive replaces the old lock. A
+// conflicting lock is EWOULDBLOCK with LOCK_NB; without it the caller would
+// wait for another process: the model does not run processes for locks, so
+// that is EDEADLK (as a read nobody can satisfy).
+Status FakeKernel::State::Flock(int fd, int operation) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return Status{EBADF};
+  const int o = P().fds[fd].ofd;
+  const int op = operation & ~LOCK_NB;
+  if (op != LOCK_SH && op != LOCK_EX && op != LOCK_UN) return Status{EINVAL};
+  if (f->kind == FileKind::kFsCtx || f->kind == FileKind::kMountFd) return Status{EINVAL};
+  const uint32_t key = LockKey(*f);
+  FlockRec& r = flocks[key];
+  if (op == LOCK_UN) {
+    if (r.excl == o) r.excl = -1;
+    std::erase(r.shared, o);
+    if (r.excl < 0 && r.shared.empty()) flocks.erase(key);
+    return Status{};
+  }
+  bool others_shared = false;
+  for (int h : r.shared) others_shared |= h != o;
+  const bool conflict = (r.excl >= 0 && r.excl != o) || (op == LOCK_EX && others_shared);
+  if (conflict) {
+    if (r.excl < 0 && r.shared.empty()) flocks.erase(key);
+    return Status{(operation & LOCK_NB) ? EWOULDBLOCK : EDEADLK};
+  }
+  std::erase(r.shared, o);
+  if (r.excl == o) r.excl = -1;
+  if (op == LOCK_EX) r.excl = o;
+  else r.shared.push_back(o);
+  return Status{};
+}
+
+// ftruncate: regular files opened for writing (EINVAL otherwise, EBADF on a
+// closed fd, EINVAL for a negative length); grows with zeros.
+Status FakeKernel::State::Ftruncate(int fd, int64_t length) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return Status{EBADF};
+  if (length < 0) return Status{EINVAL};
+  if (f->kind != FileKind::kFile || (f->flags & O_ACCMODE) == O_RDONLY) return Status{EINVAL};
+  inodes[f->ino].data.resize(static_cast<size_t>(length));
+  return Status{};
+}
+
+// pwrite: a regular file at offset (the fd's offset is unchanged; holes are
+// zeros: the model keeps no block map); ESPIPE on pipes, EBADF read-only.
+Result<size_t> FakeKernel::State::Pwrite(int fd, const void* buf, size_t len, int64_t offset) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return {0, EBADF};
+  if (f->kind == FileKind::kPipeR || f->kind == FileKind::kPipeW) return {0, ESPIPE};
+  if (offset < 0) return {0, EINVAL};
+  if (f->kind != FileKind::kFile) return Write(fd, buf, len);
+  if ((f->flags & O_ACCMODE) == O_RDONLY) return {0, EBADF};
+  std::string& data = inodes[f->ino].data;
+  const size_t off = static_cast<size_t>(offset);
+  if (data.size() < off + len) data.resize(off + len);
+  memcpy(data.data() + off, buf, len);
+  return {len, 0};
 }
 
 }  // namespace faultline

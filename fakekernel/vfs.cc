@@ -9,10 +9,7 @@ Process* FakeKernel::State::Find(pid_t pid) {
   return it == procs.end() ? nullptr : &it->second;
 }
 
-bool FakeKernel::State::Virtual(int mnt) const {
-  FsKind k = KindOf(mnt);
-  return k == FsKind::kOverlay || k == FsKind::kProc;
-}
+bool FakeKernel::State::Virtual(int mnt) const { return Ops(mnt).by_rel; }
 
 bool FakeKernel::State::Same(const Node& a, const Node& b) const {
   if (a.mnt != b.mnt) return false;
@@ -21,7 +18,7 @@ bool FakeKernel::State::Same(const Node& a, const Node& b) const {
 
 Node FakeKernel::State::RootOf(int m) {
   Node n{m, mounts[m].root_ino, mounts[m].root_rel};
-  if (KindOf(m) == FsKind::kOverlay) n.ino = OvlTop(mounts[m].sb, n.rel);
+  Ops(m).refresh(*this, &n);
   return n;
 }
 
@@ -31,8 +28,7 @@ bool FakeKernel::State::IsMountRoot(const Node& n) {
 }
 
 Node FakeKernel::State::Fresh(Node n) {
-  if (n.mnt >= 0 && KindOf(n.mnt) == FsKind::kOverlay)
-    n.ino = OvlTop(mounts[n.mnt].sb, n.rel);
+  if (n.mnt >= 0) Ops(n).refresh(*this, &n);
   return n;
 }
 
@@ -88,45 +84,16 @@ int FakeKernel::State::NewMount(int sb, uint32_t root_ino, std::string root_rel,
 }
 
 bool FakeKernel::State::IsDir(const Node& n) {
-  switch (KindOf(n.mnt)) {
-    case FsKind::kProc: return ProcType(mounts[n.mnt].sb, n.rel) == 'd';
-    default: return n.ino && S_ISDIR(inodes[n.ino].mode);
-  }
+  return S_ISDIR(Ops(n).type(*this, n));
 }
 
 bool FakeKernel::State::IsLink(const Node& n) {
-  if (KindOf(n.mnt) == FsKind::kProc)
-    return ProcType(mounts[n.mnt].sb, n.rel) == 'l';
-  return n.ino && S_ISLNK(inodes[n.ino].mode);
+  return S_ISLNK(Ops(n).type(*this, n));
 }
 
 int FakeKernel::State::Lookup(const Node& dir, std::string_view name,
-                              Node* out) {
-  int sb = mounts[dir.mnt].sb;
-  switch (sbs[sb].kind) {
-    case FsKind::kDisk:
-    case FsKind::kCgroup: {
-      const Inode& d = inodes[dir.ino];
-      auto it = d.children.find(name);
-      if (it == d.children.end()) return ENOENT;
-      *out = Node{dir.mnt, it->second, {}};
-      return 0;
-    }
-    case FsKind::kOverlay: {
-      std::string rel = JoinRel(dir.rel, name);
-      uint32_t top = OvlTop(sb, rel);
-      if (!top) return ENOENT;
-      *out = Node{dir.mnt, top, std::move(rel)};
-      return 0;
-    }
-    case FsKind::kProc: {
-      std::string rel = JoinRel(dir.rel, name);
-      if (!ProcType(sb, rel)) return ENOENT;
-      *out = Node{dir.mnt, 0, std::move(rel)};
-      return 0;
-    }
-  }
-  return ENOENT;
+                               Node* out) {
+  return Ops(dir).lookup(*this, dir, name, out);
 }
 
 int FakeKernel::State::MountAt(const Node& n) {
@@ -147,18 +114,7 @@ Node FakeKernel::State::CrossMounts(Node n) {
 }
 
 Node FakeKernel::State::ParentInFs(const Node& n) {
-  switch (KindOf(n.mnt)) {
-    case FsKind::kDisk:
-    case FsKind::kCgroup:
-      return Node{n.mnt, inodes[n.ino].parent, {}};
-    case FsKind::kOverlay: {
-      std::string r = Dirname(n.rel);
-      return Node{n.mnt, OvlTop(mounts[n.mnt].sb, r), r};
-    }
-    case FsKind::kProc:
-      return Node{n.mnt, 0, Dirname(n.rel)};
-  }
-  return n;
+  return Ops(n).parent(*this, n);
 }
 
 Node FakeKernel::State::DotDot(Node n, const Node& root) {
@@ -213,11 +169,15 @@ int FakeKernel::State::Walk(std::string_view path, bool follow_last, Node* out,
     Node child;
     if (int e = Lookup(dir, name, &child)) return e;
     if (!mounts[child.mnt].kids.empty()) child = CrossMounts(std::move(child));
-    bool is_last = todo.empty();
+    // With parent_only the last component is already in *last: every
+    // component left is an intermediate one, and its symlinks are followed.
+    bool is_last = todo.empty() && !parent_only;
     if (IsLink(child) && (!is_last || (!parent_only && (follow_last || trail)))) {
       if (++links > 40) return ELOOP;
       Node jump;
-      if (KindOf(child.mnt) == FsKind::kProc && ProcJump(child, &jump)) {
+      const FsOps& cops = Ops(child);
+      if (cops.jump && cops.jump(*this, child, &jump)) {
+        if (no_magiclinks_) return ELOOP;  // openat2 RESOLVE_NO_MAGICLINKS
         dir = CrossMounts(jump);
         continue;
       }
@@ -239,8 +199,7 @@ int FakeKernel::State::Walk(std::string_view path, bool follow_last, Node* out,
 }
 
 std::string FakeKernel::State::LinkTarget(const Node& n) {
-  if (KindOf(n.mnt) == FsKind::kProc) return ProcLink(n);
-  return inodes[n.ino].data;
+  return Ops(n).link_target(*this, n);
 }
 
 std::string FakeKernel::State::PathOf(Node n, const Node& root) {
@@ -253,14 +212,7 @@ std::string FakeKernel::State::PathOf(Node n, const Node& root) {
       n = m.mp;
       continue;
     }
-    switch (KindOf(n.mnt)) {
-      case FsKind::kDisk:
-      case FsKind::kCgroup:
-        parts.push_back(inodes[n.ino].name);
-        break;
-      default:
-        parts.push_back(Basename(n.rel));
-    }
+    parts.push_back(Virtual(n.mnt) ? Basename(n.rel) : inodes[n.ino].name);
     n = ParentInFs(n);
   }
   std::string out;
@@ -280,6 +232,10 @@ std::string FakeKernel::State::FsPath(uint32_t ino) {
   return out.empty() ? "/" : out;
 }
 
+int FakeKernel::State::DirForWrite(const Node& dir, uint32_t* out) {
+  return Ops(dir).dir_for_write(*this, dir, out);
+}
+
 int FakeKernel::State::CheckWritable(const Node& n) {
   const MountRec& m = mounts[n.mnt];
   if ((m.flags & MS_RDONLY) || sbs[m.sb].ro) return EROFS;
@@ -297,13 +253,10 @@ int FakeKernel::State::Create(const std::string& path, uint32_t mode,
   if (trailing && !S_ISDIR(mode)) return ENOENT;
   Node existing;
   if (Lookup(dir, name, &existing) == 0) return EEXIST;
-  FsKind kind = KindOf(dir.mnt);
-  if (kind == FsKind::kProc) return ENOENT;
+  const FsOps& ops = Ops(dir);
+  if (ops.create_err) return ops.create_err;
   if (int e = CheckWritable(dir)) return e;
-  if (kind == FsKind::kCgroup) {
-    if (!S_ISDIR(mode)) return EPERM;
-    return CgMkdir(dir, name, mode);
-  }
+  if (ops.create) return ops.create(*this, dir, name, mode);
   uint32_t pdir = 0;
   if (int e = DirForWrite(dir, &pdir)) return e;
   bool over_whiteout = PrepareCreate(pdir, name);
@@ -314,9 +267,8 @@ int FakeKernel::State::Create(const std::string& path, uint32_t mode,
   i.data = link_target;
   if (out_ino) *out_ino = ino;
   if (out_node) {
-    Node n{dir.mnt, ino, kind == FsKind::kOverlay ? JoinRel(dir.rel, name)
-                                                 : std::string()};
-    *out_node = n;
+    *out_node = Node{dir.mnt, ino,
+                     ops.by_rel ? JoinRel(dir.rel, name) : std::string()};
   }
   return 0;
 }
@@ -354,12 +306,11 @@ int FakeKernel::State::FindEntry(const std::string& path, Entry* e) {
 }
 
 int FakeKernel::State::RemoveCommon(const Entry& e) {
-  FsKind kind = KindOf(e.dir.mnt);
+  const FsOps& ops = Ops(e.dir);
   uint32_t pdir = 0;
-  if (int r = DirForWrite(e.dir, &pdir)) return r;
+  if (int r = ops.dir_for_write(*this, e.dir, &pdir)) return r;
   RemoveEntry(pdir, e.name);
-  if (kind == FsKind::kOverlay)
-    Whiteout(mounts[e.dir.mnt].sb, e.dir.rel, pdir, e.name);
+  ops.removed(*this, e.dir, pdir, e.name);
   return 0;
 }
 
@@ -368,27 +319,20 @@ Status FakeKernel::State::Rmdir(const std::string& path) {
   int r = FindEntry(path, &e);
   if (r == EINVAL && Basename(path) == "..") return Status{ENOTEMPTY};
   if (r) return Status{r};
-  FsKind kind = KindOf(e.dir.mnt);
-  if (kind == FsKind::kProc) return Status{EPERM};
+  const FsOps& ops = Ops(e.dir);
+  if (ops.rmdir_err) return Status{ops.rmdir_err};
   if (!IsDir(e.node)) return Status{ENOTDIR};
   if (int w = CheckWritable(e.dir)) return Status{w};
   if (MountpointInOwnNs(e.node, true)) return Status{EBUSY};
-  if (kind == FsKind::kCgroup) return Status{CgRmdir(e)};
-  if (kind == FsKind::kOverlay) {
-    for (uint32_t d : OvlDirs(mounts[e.dir.mnt].sb, e.node.rel))
-      for (auto& [n, c] : inodes[d].children)
-        if (!IsWhiteout(inodes[c])) return Status{ENOTEMPTY};
-  } else if (!inodes[e.node.ino].children.empty()) {
-    return Status{ENOTEMPTY};
-  }
+  if (ops.rmdir) return Status{ops.rmdir(*this, e)};
+  if (!ops.dir_empty(*this, e.node)) return Status{ENOTEMPTY};
   return Status{RemoveCommon(e)};
 }
 
 Status FakeKernel::State::Unlink(const std::string& path) {
   Entry e;
   if (int r = FindEntry(path, &e)) return Status{r == EBUSY ? EISDIR : r};
-  FsKind kind = KindOf(e.dir.mnt);
-  if (kind == FsKind::kProc || kind == FsKind::kCgroup) return Status{EPERM};
+  if (int r = Ops(e.dir).unlink_err) return Status{r};
   if (IsDir(e.node)) return Status{EISDIR};
   if (int w = CheckWritable(e.dir)) return Status{w};
   if (MountpointInOwnNs(e.node, true)) return Status{EBUSY};
@@ -407,8 +351,8 @@ Status FakeKernel::State::Rename(const std::string& from,
   if (tname.empty()) return Status{EBUSY};
   if (tname == "." || tname == "..") return Status{EINVAL};
   if (s.dir.mnt != tdir.mnt) return Status{EXDEV};
-  FsKind kind = KindOf(s.dir.mnt);
-  if (kind == FsKind::kProc || kind == FsKind::kCgroup) return Status{EPERM};
+  const FsOps& ops = Ops(s.dir);
+  if (ops.unlink_err) return Status{ops.unlink_err};
   if (int w = CheckWritable(s.dir)) return Status{w};
   bool sdir = IsDir(s.node);
   Node t;
@@ -418,17 +362,7 @@ Status FakeKernel::State::Rename(const std::string& from,
     bool tisdir = IsDir(t);
     if (sdir && !tisdir) return Status{ENOTDIR};
     if (!sdir && tisdir) return Status{EISDIR};
-    if (tisdir) {
-      bool empty = true;
-      if (kind == FsKind::kOverlay) {
-        for (uint32_t d : OvlDirs(mounts[t.mnt].sb, t.rel))
-          for (auto& [n, c] : inodes[d].children)
-            if (!IsWhiteout(inodes[c])) empty = false;
-      } else {
-        empty = inodes[t.ino].children.empty();
-      }
-      if (!empty) return Status{ENOTEMPTY};
-    }
+    if (tisdir && !ops.dir_empty(*this, t)) return Status{ENOTEMPTY};
     if (MountpointInOwnNs(t, true)) return Status{EBUSY};
   }
   if (MountpointInOwnNs(s.node, false)) return Status{EBUSY};
@@ -442,20 +376,11 @@ Status FakeKernel::State::Rename(const std::string& from,
       walk = up;
     }
   }
-  uint32_t spdir = 0, tpdir = 0, src = s.node.ino;
-  if (kind == FsKind::kOverlay) {
-    int sb = mounts[s.dir.mnt].sb;
-    if (sdir) {
-      // Without redirect_dir a dir that exists in a lower layer cannot move.
-      if (!OvlDirs(sb, s.node.rel, true).empty()) return Status{EXDEV};
-    }
-    if (int r = CopyUp(s.node, &src)) return Status{r};
-    if (int r = CopyUpDir(sb, s.dir.rel, &spdir)) return Status{r};
-    if (int r = CopyUpDir(sb, tdir.rel, &tpdir)) return Status{r};
-  } else {
-    spdir = s.dir.ino;
-    tpdir = tdir.ino;
-  }
+  uint32_t spdir = 0, tpdir = 0, src = 0;
+  if (int r = ops.rename_check(*this, s.node, sdir)) return Status{r};
+  if (int r = ops.writable(*this, s.node, &src)) return Status{r};
+  if (int r = ops.dir_for_write(*this, s.dir, &spdir)) return Status{r};
+  if (int r = ops.dir_for_write(*this, tdir, &tpdir)) return Status{r};
   // Detach src from its old name without dropping its link count.
   inodes[spdir].children.erase(s.name);
   if (texists) RemoveEntry(tpdir, tname);
@@ -463,8 +388,7 @@ Status FakeKernel::State::Rename(const std::string& from,
   inodes[tpdir].children[tname] = src;
   inodes[src].parent = tpdir;
   inodes[src].name = tname;
-  if (kind == FsKind::kOverlay)
-    Whiteout(mounts[s.dir.mnt].sb, s.dir.rel, spdir, s.name);
+  ops.removed(*this, s.dir, spdir, s.name);
   return Status{};
 }
 
@@ -480,13 +404,12 @@ Status FakeKernel::State::Link(const std::string& existing,
   Node t;
   if (Lookup(dir, name, &t) == 0) return Status{EEXIST};
   if (src.mnt != dir.mnt) return Status{EXDEV};
-  FsKind kind = KindOf(dir.mnt);
-  if (kind == FsKind::kProc || kind == FsKind::kCgroup) return Status{EPERM};
+  const FsOps& ops = Ops(dir);
+  if (ops.unlink_err) return Status{ops.unlink_err};
   if (int w = CheckWritable(dir)) return Status{w};
-  uint32_t ino = src.ino, pdir = 0;
-  if (kind == FsKind::kOverlay)
-    if (int r = CopyUp(src, &ino)) return Status{r};
-  if (int r = DirForWrite(dir, &pdir)) return Status{r};
+  uint32_t ino = 0, pdir = 0;
+  if (int r = ops.writable(*this, src, &ino)) return Status{r};
+  if (int r = ops.dir_for_write(*this, dir, &pdir)) return Status{r};
   PrepareCreate(pdir, name);
   inodes[pdir].children[name] = ino;
   ++inodes[ino].nlink;
@@ -497,12 +420,10 @@ int FakeKernel::State::ForAttr(const std::string& path, bool follow,
                                uint32_t* ino) {
   Node n;
   if (int r = Walk(path, follow, &n)) return r;
-  FsKind kind = KindOf(n.mnt);
-  if (kind == FsKind::kProc) return EPERM;
+  const FsOps& ops = Ops(n);
+  if (ops.attr_err) return ops.attr_err;
   if (int w = CheckWritable(n)) return w;
-  if (kind == FsKind::kOverlay) return CopyUp(n, ino);
-  *ino = n.ino;
-  return 0;
+  return ops.writable(*this, n, ino);
 }
 
 Status FakeKernel::State::Chmod(const std::string& path, mode_t mode) {
@@ -522,32 +443,8 @@ Status FakeKernel::State::Lchown(const std::string& path, uid_t uid,
 }
 
 FileStat FakeKernel::State::StatOf(const Node& n) {
-  FileStat st;
-  const Super& s = SbOf(n.mnt);
-  st.dev = s.dev;
-  if (s.kind == FsKind::kProc) {
-    char t = ProcType(mounts[n.mnt].sb, n.rel);
-    st.mode = t == 'd' ? (S_IFDIR | 0555) : t == 'l' ? (S_IFLNK | 0777)
-                                                     : (S_IFREG | 0444);
-    st.ino = std::hash<std::string>()(n.rel) & 0xffffffff;
-    st.nlink = t == 'd' ? 2 : 1;
-    return st;
-  }
-  const Inode& i = inodes[n.ino];
-  st.mode = i.mode;
-  st.ino = n.ino;
-  st.uid = i.uid;
-  st.gid = i.gid;
-  st.rdev = i.rdev;
-  st.size = S_ISREG(i.mode) || S_ISLNK(i.mode) ? i.data.size() : 0;
-  if (S_ISDIR(i.mode)) {
-    uint64_t dirs = 0;
-    for (auto& [_, c] : i.children) dirs += S_ISDIR(inodes[c].mode);
-    st.nlink = 2 + dirs;
-    st.size = 4096;
-  } else {
-    st.nlink = i.nlink;
-  }
+  FileStat st = Ops(n).stat(*this, n);
+  st.dev = SbOf(n.mnt).dev;
   return st;
 }
 
@@ -572,28 +469,7 @@ Result<std::vector<DirEntry>> FakeKernel::State::ReadDir(
 }
 
 std::vector<DirEntry> FakeKernel::State::ListDir(const Node& n) {
-  std::vector<DirEntry> out;
-  switch (KindOf(n.mnt)) {
-    case FsKind::kDisk:
-    case FsKind::kCgroup:
-      for (auto& [name, c] : inodes[n.ino].children)
-        out.push_back(DirEntry{name, DtOf(inodes[c].mode)});
-      break;
-    case FsKind::kOverlay: {
-      std::map<std::string, uint8_t> seen;  // 0xff: whiteout
-      for (uint32_t d : OvlDirs(mounts[n.mnt].sb, n.rel))
-        for (auto& [name, c] : inodes[d].children)
-          if (!seen.count(name))
-            seen[name] = IsWhiteout(inodes[c]) ? 0xff : DtOf(inodes[c].mode);
-      for (auto& [name, t] : seen)
-        if (t != 0xff) out.push_back(DirEntry{name, t});
-      break;
-    }
-    case FsKind::kProc:
-      out = ProcList(n);
-      break;
-  }
-  return out;
+  return Ops(n).list(*this, n);
 }
 
 Result<std::string> FakeKernel::State::Readlink(const std::string& path) {
@@ -611,14 +487,127 @@ Result<std::string> FakeKernel::State::ReadWholeFile(const std::string& path) {
   for (;;) {
     auto r = Read(fd.value, buf, sizeof buf);
     if (!r.ok()) {
-      Close(fd.value);
+      (void)Close(fd.value);  // the read's errno is the one to report
       return {{}, r.err};
     }
     if (r.value == 0) break;
     out.append(buf, r.value);
   }
-  Close(fd.value);
+  if (Status st = Close(fd.value); !st.ok()) return {{}, st.err};
   return {out, 0};
+}
+
+// ---- the inode-based FsOps hooks (disk filesystems; overlay and cgroupfs
+// share some) ----
+
+int FakeKernel::State::InodeFs::Lookup(State& s, const Node& dir,
+                                       std::string_view name, Node* out) {
+  const Inode& d = s.inodes[dir.ino];
+  auto it = d.children.find(name);
+  if (it == d.children.end()) return ENOENT;
+  *out = Node{dir.mnt, it->second, {}};
+  return 0;
+}
+
+Node FakeKernel::State::InodeFs::Parent(State& s, const Node& n) {
+  return Node{n.mnt, s.inodes[n.ino].parent, {}};
+}
+
+uint32_t FakeKernel::State::InodeFs::Type(State& s, const Node& n) {
+  return n.ino ? s.inodes[n.ino].mode & S_IFMT : 0;
+}
+
+std::string FakeKernel::State::InodeFs::LinkTarget(State& s, const Node& n) {
+  return s.inodes[n.ino].data;
+}
+
+FileStat FakeKernel::State::InodeFs::Stat(State& s, const Node& n) {
+  FileStat st;
+  const Inode& i = s.inodes[n.ino];
+  st.mode = i.mode;
+  st.ino = n.ino;
+  st.uid = i.uid;
+  st.gid = i.gid;
+  st.rdev = i.rdev;
+  // cgroupfs control files have no size (kernfs reports 0).
+  st.size = (S_ISREG(i.mode) && !i.cgfile) || S_ISLNK(i.mode) ? i.data.size() : 0;
+  if (S_ISDIR(i.mode)) {
+    uint64_t dirs = 0;
+    for (auto& [_, c] : i.children) dirs += S_ISDIR(s.inodes[c].mode);
+    st.nlink = 2 + dirs;
+    st.size = 4096;
+  } else {
+    st.nlink = i.nlink;
+  }
+  st.blocks = S_ISREG(i.mode) ? (i.data.size() + 511) / 512 : 0;
+  return st;
+}
+
+std::vector<DirEntry> FakeKernel::State::InodeFs::List(State& s,
+                                                       const Node& dir) {
+  std::vector<DirEntry> out;
+  for (auto& [name, c] : s.inodes[dir.ino].children)
+    out.push_back(DirEntry{name, DtOf(s.inodes[c].mode)});
+  return out;
+}
+
+void FakeKernel::State::InodeFs::NoRefresh(State&, Node*) {}
+
+bool FakeKernel::State::InodeFs::DirEmpty(State& s, const Node& dir) {
+  return s.inodes[dir.ino].children.empty();
+}
+
+int FakeKernel::State::InodeFs::DirForWrite(State&, const Node& dir,
+                                            uint32_t* out) {
+  *out = dir.ino;
+  return 0;
+}
+
+int FakeKernel::State::InodeFs::Writable(State&, const Node& n, uint32_t* ino) {
+  *ino = n.ino;
+  return 0;
+}
+
+void FakeKernel::State::InodeFs::NoRemoved(State&, const Node&, uint32_t,
+                                           const std::string&) {}
+
+int FakeKernel::State::InodeFs::NoRenameCheck(State&, const Node&, bool) {
+  return 0;
+}
+
+// ext4, rootfs, tmpfs, devtmpfs, sysfs, devpts, mqueue: plain inode trees.
+const FakeKernel::State::FsOps FakeKernel::State::kDiskOps = {
+    .by_rel = false,
+    .lookup = InodeFs::Lookup,
+    .parent = InodeFs::Parent,
+    .type = InodeFs::Type,
+    .link_target = InodeFs::LinkTarget,
+    .stat = InodeFs::Stat,
+    .list = InodeFs::List,
+    .refresh = InodeFs::NoRefresh,
+    .dir_empty = InodeFs::DirEmpty,
+    .dir_for_write = InodeFs::DirForWrite,
+    .writable = InodeFs::Writable,
+    .removed = InodeFs::NoRemoved,
+    .rename_check = InodeFs::NoRenameCheck,
+    .create_err = 0,
+    .rmdir_err = 0,
+    .unlink_err = 0,
+    .attr_err = 0,
+    .jump = nullptr,
+    .create = nullptr,
+    .rmdir = nullptr,
+    .open = nullptr,
+};
+
+const FakeKernel::State::FsOps& FakeKernel::State::OpsOf(FsKind kind) {
+  switch (kind) {
+    case FsKind::kDisk: return kDiskOps;
+    case FsKind::kOverlay: return kOverlayOps;
+    case FsKind::kProc: return kProcOps;
+    case FsKind::kCgroup: return kCgroupOps;
+  }
+  return kDiskOps;
 }
 
 }  // namespace faultline

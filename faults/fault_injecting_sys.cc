@@ -60,6 +60,10 @@ void FaultInjectingSys::Intercept(SysCall& call) {
     return;
   }
   const mydocker::CallDesc desc = call.desc();
+  e.path = desc.path;
+  e.path2 = desc.path2;
+  e.fstype = desc.fstype;
+  e.flags = desc.flags;
   CallInfo info{call.name(), desc.path, desc.path2, desc.fstype, desc.flags, e.pid};
   Decision d = plan_.Decide(info);
   e.rule = d.rule;

@@ -56,6 +56,9 @@ struct TraceEntry {
   pid_t pid = 0;     // the calling process (0: unknown)
   std::string op;    // mydocker::OpName
   std::string args;  // printable arguments
+  // What the plan matched on (sys_ops.h's description of the call).
+  std::string path, path2, fstype;
+  uint64_t flags = 0;
   int err = 0;       // the errno the caller got (0: success)
   int rule = -1;     // the plan rule that fired, -1: none
   ActionKind action = ActionKind::kNone;

@@ -1,3 +1,5 @@
+// The plan core: rules, matching, counters, decisions and the compact
+// one-line form. The YAML/JSON front end is plan_yaml.cc.
 #include "faults/plan.h"
 
 #include <fnmatch.h>
@@ -5,15 +7,14 @@
 
 #include <charconv>
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <sstream>
-#include <yaml-cpp/yaml.h>
+
+#include "faults/plan_internal.h"
 
 namespace faultline {
-namespace {
+namespace plan_internal {
 
 using mydocker::Error;
-using mydocker::Expected;
 using mydocker::MakeError;
 
 Error PlanError(const std::string& field, const std::string& detail) {
@@ -35,6 +36,14 @@ bool ParseDouble(std::string_view s, double* out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
+}  // namespace plan_internal
+
+namespace {
+
+using mydocker::Error;
+using mydocker::Expected;
+using namespace plan_internal;
+
 std::string DoubleText(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -183,7 +192,9 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
     } else if (key == "mode") {
       if (val == "transient" || val == "once") r.times = Times::kOnce;
       else if (val == "persistent") r.times = Times::kPersistent;
-      else return bad("expected transient, once or persistent");
+      else if (val == "persistent-path" || val == "persistent_path")
+        r.times = Times::kPersistentPath;
+      else return bad("expected transient, once, persistent or persistent-path");
     } else {
       return PlanError(where + ": " + key, "unknown key");
     }
@@ -215,149 +226,9 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
   return r;
 }
 
-// ---- YAML ----
-struct YamlReader {
-  std::string where;
-  std::optional<Error> error;
-
-  bool Fail(const std::string& field, const std::string& what) {
-    if (!error) error = PlanError(field, what);
-    return false;
-  }
-  bool Str(const YAML::Node& n, const std::string& field, std::string* out) {
-    if (!n.IsScalar()) return Fail(field, "expected a string");
-    *out = n.Scalar();
-    return true;
-  }
-  bool U64(const YAML::Node& n, const std::string& field, uint64_t* out) {
-    if (!n.IsScalar() || !ParseU64(n.Scalar(), out))
-      return Fail(field, "expected a non-negative integer");
-    return true;
-  }
-  bool CheckKeys(const YAML::Node& n, const std::string& field,
-                 std::initializer_list<const char*> keys) {
-    if (!n.IsMap()) return Fail(field, "expected a mapping");
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      std::string k = it->first.Scalar();
-      bool known = false;
-      for (const char* key : keys) known |= k == key;
-      if (!known) return Fail(field + "." + k, "unknown key");
-    }
-    return true;
-  }
-
-  bool ReadMatch(const YAML::Node& n, const std::string& f, Match* m) {
-    if (!CheckKeys(n, f, {"op", "ops", "path", "path2", "fstype", "flags", "pid"}))
-      return false;
-    for (const char* key : {"op", "ops"}) {
-      YAML::Node op = n[key];
-      if (!op) continue;
-      if (op.IsScalar()) {
-        m->ops.push_back(op.Scalar());
-      } else if (op.IsSequence()) {
-        for (size_t i = 0; i < op.size(); ++i) {
-          std::string s;
-          if (!Str(op[i], f + "." + key + "[" + std::to_string(i) + "]", &s)) return false;
-          m->ops.push_back(s);
-        }
-      } else {
-        return Fail(f + "." + key, "expected an op name or a list of them");
-      }
-    }
-    if (n["path"] && !Str(n["path"], f + ".path", &m->path)) return false;
-    if (n["path2"] && !Str(n["path2"], f + ".path2", &m->path2)) return false;
-    if (n["fstype"] && !Str(n["fstype"], f + ".fstype", &m->fstype)) return false;
-    if (n["flags"] && !U64(n["flags"], f + ".flags", &m->flags)) return false;
-    if (n["pid"]) {
-      uint64_t p = 0;
-      if (!U64(n["pid"], f + ".pid", &p) || p == 0) return Fail(f + ".pid", "expected a positive pid");
-      m->pid = static_cast<pid_t>(p);
-    }
-    return true;
-  }
-  bool ReadWhen(const YAML::Node& n, const std::string& f, When* w) {
-    if (!CheckKeys(n, f, {"nth", "first", "last", "step", "probability", "seed", "counter"}))
-      return false;
-    int kinds = 0;
-    if (n["nth"]) {
-      ++kinds;
-      w->kind = When::Kind::kNth;
-      if (!U64(n["nth"], f + ".nth", &w->nth) || w->nth == 0)
-        return Fail(f + ".nth", "expected a positive integer");
-    }
-    if (n["first"] || n["last"] || n["step"]) {
-      ++kinds;
-      w->kind = When::Kind::kRange;
-      if (n["first"] && (!U64(n["first"], f + ".first", &w->first) || w->first == 0))
-        return Fail(f + ".first", "expected a positive integer");
-      if (n["last"] && !U64(n["last"], f + ".last", &w->last)) return false;
-      if (n["step"] && (!U64(n["step"], f + ".step", &w->step) || w->step == 0))
-        return Fail(f + ".step", "expected a positive integer");
-      if (w->last && w->last < w->first) return Fail(f + ".last", "last is before first");
-    }
-    if (n["probability"]) {
-      ++kinds;
-      w->kind = When::Kind::kProbability;
-      if (!n["probability"].IsScalar() ||
-          !ParseDouble(n["probability"].Scalar(), &w->probability) ||
-          w->probability < 0 || w->probability > 1)
-        return Fail(f + ".probability", "expected a number in 0..1");
-    }
-    if (kinds > 1) return Fail(f, "use one of nth, first/last/step, probability");
-    if (n["seed"] && !U64(n["seed"], f + ".seed", &w->seed)) return false;
-    if (n["counter"]) {
-      std::string c;
-      if (!Str(n["counter"], f + ".counter", &c)) return false;
-      if (c == "global") w->counter = CounterScope::kGlobal;
-      else if (c == "per_op") w->counter = CounterScope::kPerOp;
-      else return Fail(f + ".counter", "expected global or per_op");
-    }
-    return true;
-  }
-  bool ReadAction(const YAML::Node& n, const std::string& f, Action* a) {
-    if (n.IsScalar()) {
-      std::string s = n.Scalar();
-      if (s == "lie") a->kind = ActionKind::kLie;
-      else if (s == "crash" || s == "kill") a->kind = ActionKind::kCrash;
-      else return Fail(f, "expected lie, crash, {fail: ERRNO} or {delay_ms: N}, got '" + s + "'");
-      return true;
-    }
-    if (!CheckKeys(n, f, {"fail", "errno", "delay_ms"})) return false;
-    if (n.size() != 1) return Fail(f, "give exactly one of fail, errno, delay_ms");
-    for (const char* key : {"fail", "errno"}) {
-      if (!n[key]) continue;
-      std::string e;
-      if (!Str(n[key], f + "." + key, &e)) return false;
-      if (!ErrnoFromName(e, &a->err)) return Fail(f + "." + key, "unknown errno '" + e + "'");
-      a->kind = ActionKind::kFail;
-    }
-    if (n["delay_ms"]) {
-      uint64_t ms = 0;
-      if (!U64(n["delay_ms"], f + ".delay_ms", &ms) || ms > 3600000)
-        return Fail(f + ".delay_ms", "expected milliseconds");
-      a->kind = ActionKind::kDelay;
-      a->delay_ms = static_cast<int>(ms);
-    }
-    return true;
-  }
-  bool ReadRule(const YAML::Node& n, const std::string& f, Rule* r) {
-    if (!CheckKeys(n, f, {"match", "when", "action", "times"})) return false;
-    if (n["match"] && !ReadMatch(n["match"], f + ".match", &r->match)) return false;
-    if (n["when"] && !ReadWhen(n["when"], f + ".when", &r->when)) return false;
-    if (!n["action"]) return Fail(f + ".action", "missing");
-    if (!ReadAction(n["action"], f + ".action", &r->action)) return false;
-    if (n["times"]) {
-      std::string t;
-      if (!Str(n["times"], f + ".times", &t)) return false;
-      if (t == "once" || t == "transient") r->times = Times::kOnce;
-      else if (t == "persistent") r->times = Times::kPersistent;
-      else return Fail(f + ".times", "expected once, transient or persistent");
-    }
-    return true;
-  }
-};
-
 }  // namespace
+
+using namespace plan_internal;
 
 std::string ErrnoToName(int err) {
   const char* n = err > 0 ? strerrorname_np(err) : nullptr;
@@ -413,6 +284,18 @@ bool Matches(const Match& m, const CallInfo& c) {
   return true;
 }
 
+std::string ObjectKey(std::string_view op, std::string_view path) {
+  constexpr std::string_view kCgroup = "/sys/fs/cgroup/";
+  std::string p(path);
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (p.rfind(kCgroup, 0) != 0) return p;
+  if (op == "mkdir" || op == "mkdirat" || op == "rmdir") return p;
+  const size_t slash = p.rfind('/');
+  const std::string_view last = std::string_view(p).substr(slash + 1);
+  if (last.find('.') != std::string_view::npos || last == "tasks") return p.substr(0, slash);
+  return p;
+}
+
 FaultPlan::FaultPlan(std::vector<Rule> rules)
     : rules_(std::move(rules)), state_(rules_.size()) {}
 
@@ -432,12 +315,20 @@ Decision FaultPlan::Decide(const CallInfo& call) {
     }
     if (d.fired()) continue;  // an earlier rule won; this one only counts
     if (r.times == Times::kOnce && s.fired > 0) continue;
+    if (r.times == Times::kPersistentPath && s.fired > 0) {
+      // From the first fired call on: every matching call on that object.
+      if (ObjectKey(call.op, call.path) != s.object) continue;
+      ++s.fired;
+      d.action = r.action;
+      d.rule = static_cast<int>(i);
+      continue;
+    }
     bool hit = false;
     const When& w = r.when;
     switch (w.kind) {
       case When::Kind::kAlways: hit = true; break;
       case When::Kind::kNth:
-        hit = r.times == Times::kOnce ? n == w.nth : n >= w.nth;
+        hit = r.times == Times::kPersistent ? n >= w.nth : n == w.nth;
         break;
       case When::Kind::kRange:
         hit = n >= w.first && (w.last == 0 || n <= w.last) && (n - w.first) % w.step == 0;
@@ -447,6 +338,7 @@ Decision FaultPlan::Decide(const CallInfo& call) {
         break;
     }
     if (!hit) continue;
+    if (s.fired == 0) s.object = ObjectKey(call.op, call.path);
     ++s.fired;
     d.action = r.action;
     d.rule = static_cast<int>(i);
@@ -467,61 +359,6 @@ Expected<FaultPlan> FaultPlan::FromCompact(const std::string& text) {
     rules.push_back(std::move(r.value()));
   }
   return FaultPlan(std::move(rules));
-}
-
-Expected<FaultPlan> FaultPlan::FromYaml(const std::string& text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return PlanError("line " + std::to_string(e.mark.line + 1), e.msg);
-  }
-  return FromYamlNode(root);
-}
-
-Expected<FaultPlan> FaultPlan::FromYamlNode(const YAML::Node& root) {
-  YAML::Node list = root;
-  const std::string base = "rules";
-  if (root.IsMap()) {
-    for (auto it = root.begin(); it != root.end(); ++it)
-      if (it->first.Scalar() != "rules")
-        return PlanError(it->first.Scalar(), "unknown key (expected 'rules')");
-    list = root["rules"];
-  }
-  if (!list || list.IsNull()) return FaultPlan{};
-  if (!list.IsSequence()) return PlanError(base, "expected a list of rules");
-  YamlReader rd;
-  std::vector<Rule> rules;
-  for (size_t i = 0; i < list.size(); ++i) {
-    Rule r;
-    std::string field = base + "[" + std::to_string(i) + "]";
-    try {
-      if (!rd.ReadRule(list[i], field, &r)) {
-        Error e = *rd.error;
-        if (list[i].Mark().line >= 0)
-          e.detail += " (line " + std::to_string(list[i].Mark().line + 1) + ")";
-        return e;
-      }
-    } catch (const YAML::Exception& e) {
-      return PlanError(field, e.msg);
-    }
-    rules.push_back(std::move(r));
-  }
-  return FaultPlan(std::move(rules));
-}
-
-Expected<FaultPlan> FaultPlan::Parse(const std::string& text) {
-  std::string_view t(text);
-  while (!t.empty() && (t.front() == ' ' || t.front() == '\t' || t.front() == '\n'))
-    t.remove_prefix(1);
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\n'))
-    t.remove_suffix(1);
-  if (t.empty()) return FaultPlan{};
-  bool compact = t.find('\n') == std::string_view::npos && t.front() != '{' &&
-                 t.front() != '[' && t.front() != '-' &&
-                 t.find('=') != std::string_view::npos &&
-                 t.find(": ") == std::string_view::npos;
-  return compact ? FromCompact(text) : FromYaml(text);
 }
 
 std::string FaultPlan::ToString() const {
@@ -561,47 +398,14 @@ std::string FaultPlan::ToString() const {
         break;
       default: f.push_back(std::string("action=") + ActionName(r.action.kind));
     }
-    f.push_back(r.times == Times::kOnce ? "mode=transient" : "mode=persistent");
+    f.push_back(r.times == Times::kOnce         ? "mode=transient"
+                : r.times == Times::kPersistent ? "mode=persistent"
+                                                : "mode=persistent-path");
     std::string line;
     for (auto& x : f) line += (line.empty() ? "" : ",") + x;
     out += (out.empty() ? "" : ";") + line;
   }
   return out;
-}
-
-std::string FaultPlan::ToJson() const {
-  nlohmann::json rules = nlohmann::json::array();
-  for (const Rule& r : rules_) {
-    nlohmann::json j, m = nlohmann::json::object(), w = nlohmann::json::object();
-    if (!r.match.ops.empty()) m["op"] = r.match.ops;
-    if (!r.match.path.empty()) m["path"] = r.match.path;
-    if (!r.match.path2.empty()) m["path2"] = r.match.path2;
-    if (!r.match.fstype.empty()) m["fstype"] = r.match.fstype;
-    if (r.match.flags) m["flags"] = r.match.flags;
-    if (r.match.pid) m["pid"] = *r.match.pid;
-    switch (r.when.kind) {
-      case When::Kind::kAlways: break;
-      case When::Kind::kNth: w["nth"] = r.when.nth; break;
-      case When::Kind::kRange:
-        w["first"] = r.when.first;
-        w["last"] = r.when.last;
-        w["step"] = r.when.step;
-        break;
-      case When::Kind::kProbability: w["probability"] = r.when.probability; break;
-    }
-    if (r.when.seed) w["seed"] = r.when.seed;
-    if (r.when.counter == CounterScope::kPerOp) w["counter"] = "per_op";
-    j["match"] = m;
-    if (!w.empty()) j["when"] = w;
-    switch (r.action.kind) {
-      case ActionKind::kFail: j["action"] = {{"fail", ErrnoToName(r.action.err)}}; break;
-      case ActionKind::kDelay: j["action"] = {{"delay_ms", r.action.delay_ms}}; break;
-      default: j["action"] = ActionName(r.action.kind);
-    }
-    j["times"] = r.times == Times::kOnce ? "once" : "persistent";
-    rules.push_back(std::move(j));
-  }
-  return nlohmann::json{{"rules", rules}}.dump();
 }
 
 }  // namespace faultline

@@ -21,7 +21,11 @@
 //   action fail(errno) | lie (report success, do nothing) | delay(ms, then
 //          do the call) | crash (the runtime dies right there)
 //   times  once (transient: fires at most once) | persistent (every call
-//          `when` selects)
+//          `when` selects) | persistent_path (fires on the call `when`
+//          selects, then on every later matching call on the same object:
+//          the same path, or for a path under /sys/fs/cgroup the same cgroup
+//          directory (ObjectKey); other matching calls run: a stuck cgroup,
+//          a directory that stays busy, while the rest of the disk works)
 // Every matching rule counts every call it matches, whether or not an
 // earlier rule fired, so a rule's counters do not depend on other rules.
 //
@@ -40,7 +44,7 @@
 //     (decimal or 0x hex), pid, nth | first,last,step | prob,seed, counter
 //     (global|per_op), action (fail|lie|delay|crash; kill = crash), errno
 //     (name or number; implies fail), delay_ms (implies delay), mode
-//     (transient|once|persistent). In values, '%' ',' ';' '=' are written
+//     (transient|once|persistent|persistent-path). In values, '%' ',' ';' '=' are written
 //     %25 %2C %3B %3D. ToString() prints this form and Parse() reads it back
 //     to an equal plan.
 // Parse errors are mydocker::Error with step "fault plan", path = the field
@@ -90,7 +94,13 @@ struct Action {
   bool operator==(const Action&) const = default;
 };
 
-enum class Times : uint8_t { kOnce, kPersistent };
+enum class Times : uint8_t { kOnce, kPersistent, kPersistentPath };
+
+// The object a path names for persistent_path: the path itself; under
+// /sys/fs/cgroup/ the cgroup directory: for mkdir/mkdirat/rmdir the path,
+// for other ops (open, unlink, ...) of a control file (the last component
+// has a '.' or is "tasks") its directory.
+std::string ObjectKey(std::string_view op, std::string_view path);
 enum class CounterScope : uint8_t { kGlobal, kPerOp };
 
 struct Match {
@@ -167,6 +177,7 @@ class FaultPlan {
     uint64_t matched = 0;
     std::map<std::string, uint64_t, std::less<>> per_op;
     uint64_t fired = 0;
+    std::string object;  // persistent_path: ObjectKey of the first fired call
   };
   std::vector<Rule> rules_;
   std::vector<RuleState> state_;

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   faultline::AddRunCommand(app);
   faultline::AddSweepCommand(app);
+  faultline::AddMergeCommand(app);
   faultline::AddBuiltinWorkerCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

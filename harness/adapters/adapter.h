@@ -26,6 +26,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "harness/probes/probes.h"
+#include "harness/scenario/hostile_image.h"
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/rootfs/init.h"
 #include "runtime/sys/sys.h"
@@ -45,9 +46,11 @@ struct RunEnv {
 
 struct ContainerRequest {
   std::string id;  // unique per run: [a-z0-9-]
+  std::string image = "busybox";  // or a hostile image AddImage made
   std::vector<std::string> argv;
   std::vector<std::string> env;  // KEY=VAL
   std::string hostname;          // "" -> the runtime's default
+  std::vector<std::string> cap_add;  // added to docker's default set
   mydocker::CgroupLimits limits;
   std::vector<mydocker::Volume> volumes;  // host paths already exist
   YAML::Node faults;             // a fault plan (builtin and fake only)
@@ -83,6 +86,11 @@ class RuntimeAdapter {
   // Before each scenario.
   virtual mydocker::Outcome BeginScenario() { return mydocker::Outcome::Ok(); }
   virtual bool SupportsFaults() const { return false; }
+  // Builds a scenario's hostile image (hostile_image.h) where this runtime
+  // takes its images (the mydocker store; runc and crun: a layer for their
+  // bundles); ContainerRequest::image may name it afterwards. The error of
+  // a refused import is returned as is (the scenario may expect it).
+  virtual mydocker::Outcome AddImage(const HostileImage& image) = 0;
   virtual ContainerResult Run(const ContainerRequest& req) = 0;
   // Tears the container down again (after its run already did): must
   // succeed or say "not found" cleanly. Returns the error text, "" if fine.
@@ -113,12 +121,17 @@ std::string HostHostnameNow();
 
 // The probe scope of a mydocker store at root (the built-in core and the
 // binary): the whole root, image layers pruned (checked byte for byte).
-inline ProbeScope MydockerScope(const std::string& root, const std::string& cgroup_parent) {
+// With the outside probe (probes.h): scratch, the run's scratch directory,
+// is left out of it.
+inline ProbeScope MydockerScope(const std::string& root, const std::string& cgroup_parent,
+                                const std::string& scratch = {}) {
   ProbeScope s;
   s.dirs = {root};
   s.cgroup_parent = cgroup_parent;
   s.dirs_prune = {root + "/images"};
-  return s;
+  std::vector<std::string> skip;
+  if (!scratch.empty()) skip.push_back(scratch);
+  return WithOutside(std::move(s), std::move(skip));
 }
 
 }  // namespace faultline

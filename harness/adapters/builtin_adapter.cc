@@ -2,6 +2,7 @@
 // worker process (see builtin_worker.h), so the container's stdio can be
 // files of its own and a crash (a fault plan's kill action) stays contained.
 #include <errno.h>
+#include "harness/report/report.h"
 #include <signal.h>
 #include <sys/utsname.h>
 
@@ -42,6 +43,15 @@ class BuiltinAdapter : public RuntimeAdapter {
     layer_ = info->rootfs;
     // The state directory every run uses: made once, so it is no "leftover".
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700, "builtin: create state dir"));
+    // ... and the store lock the first run would make (StateStore::StoreLockPath).
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, root_ + "/containers.lock", "", 0600,
+                                     "builtin: create store lock"));
+    return Outcome::Ok();
+  }
+
+  Outcome AddImage(const HostileImage& image) override {
+    auto info = InstallImage(sys_, root_, layer_, work_ + "/" + image.name + ".tar", image);
+    if (!info) return info.error();
     return Outcome::Ok();
   }
 
@@ -51,10 +61,11 @@ class BuiltinAdapter : public RuntimeAdapter {
     q["root"] = root_;
     q["cgroup_parent"] = env_.cgroup_parent;
     q["id"] = req.id;
-    q["image"] = "busybox";
+    q["image"] = req.image;
     q["argv"] = req.argv;
     q["env"] = req.env;
     q["hostname"] = req.hostname;
+    q["cap_add"] = req.cap_add;
     q["limits"] = LimitsToJson(req.limits);
     nlohmann::json vols = nlohmann::json::array();
     for (const auto& v : req.volumes) {
@@ -65,7 +76,7 @@ class BuiltinAdapter : public RuntimeAdapter {
     const std::string base = work_ + "/" + req.id;
     const std::string req_path = base + ".request.json";
     const std::string res_path = base + ".result.json";
-    WriteTextFile(req_path, q.dump(2));
+    WriteTextFile(req_path, DumpJson(q, 2));
     SpawnOptions opts;
     opts.argv = {env_.self_exe, "__run-builtin", req_path, res_path};
     opts.stdout_path = base + ".out";
@@ -130,7 +141,9 @@ class BuiltinAdapter : public RuntimeAdapter {
     return "/" + env_.cgroup_parent + "/" + id;
   }
   mydocker::Sys& ProbeSys() override { return sys_; }
-  ProbeScope Scope() const override { return MydockerScope(root_, env_.cgroup_parent); }
+  ProbeScope Scope() const override {
+    return MydockerScope(root_, env_.cgroup_parent, env_.scratch);
+  }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override { return HostHostnameNow(); }
 

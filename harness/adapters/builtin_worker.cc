@@ -1,4 +1,5 @@
 #include "harness/adapters/builtin_worker.h"
+#include "harness/report/report.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
   }
   auto finish = [&](int code) {
     r["exit_code"] = code;
-    WriteTextFile(result_path, r.dump(2));
+    WriteTextFile(result_path, DumpJson(r, 2));
     return code;
   };
 
@@ -99,6 +100,7 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
   spec.argv = q["argv"].get<std::vector<std::string>>();
   spec.env = q["env"].get<std::vector<std::string>>();
   spec.hostname = q.value("hostname", "");
+  spec.security.cap_add = q.value("cap_add", std::vector<std::string>{});
   spec.limits = LimitsFromJson(q["limits"]);
   for (const auto& v : q["volumes"]) {
     spec.volumes.push_back(mydocker::Volume{v["host"].get<std::string>(),

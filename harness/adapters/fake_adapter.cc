@@ -50,6 +50,17 @@ class FakeAdapter : public RuntimeAdapter {
     if (auto st = kernel_->AddDir(std::string(kRoot) + "/containers", 0700); !st.ok()) {
       return mydocker::MakeError("fake: create state dir", kRoot, st.err);
     }
+    // ... and the store lock the first run would make (StateStore::StoreLockPath).
+    if (auto st = kernel_->AddFile(std::string(kRoot) + "/containers.lock", "", 0600); !st.ok()) {
+      return mydocker::MakeError("fake: create store lock", kRoot, st.err);
+    }
+    return Outcome::Ok();
+  }
+
+  Outcome AddImage(const HostileImage& image) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto info = InstallImage(*kernel_, kRoot, layer_, "/faultline-" + image.name + ".tar", image);
+    if (!info) return info.error();
     return Outcome::Ok();
   }
 
@@ -90,10 +101,11 @@ class FakeAdapter : public RuntimeAdapter {
     };
     mydocker::Runtime rt(*sys, config);
     mydocker::RunSpec spec;
-    spec.image = "busybox";
+    spec.image = req.image;
     spec.argv = req.argv;
     spec.env = req.env;
     spec.hostname = req.hostname;
+    spec.security.cap_add = req.cap_add;
     spec.limits = req.limits;
     spec.volumes = req.volumes;
     const size_t console_before = kernel_->console().size();
@@ -163,7 +175,7 @@ class FakeAdapter : public RuntimeAdapter {
     s.dirs = {kRoot};
     s.cgroup_parent = env_.cgroup_parent;
     s.dirs_prune = {std::string(kRoot) + "/images"};
-    return s;
+    return WithOutside(std::move(s));
   }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override {

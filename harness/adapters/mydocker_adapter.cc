@@ -34,6 +34,7 @@ std::string FormatCpus(double cpus) {
 std::vector<std::string> MydockerRunArgs(const ContainerRequest& req) {
   std::vector<std::string> args = {"run", "--name", req.id};
   if (!req.hostname.empty()) args.insert(args.end(), {"--hostname", req.hostname});
+  for (const auto& c : req.cap_add) args.insert(args.end(), {"--cap-add", c});
   // -e and -v take several values each in mydocker's CLI (CLI11 vectors):
   // attached values ("-eK=V") keep IMAGE from being read as one of them.
   for (const auto& e : req.env) args.push_back("-e" + e);
@@ -46,7 +47,7 @@ std::vector<std::string> MydockerRunArgs(const ContainerRequest& req) {
   if (l.cpu_shares) args.insert(args.end(), {"--cpu-shares", std::to_string(*l.cpu_shares)});
   if (l.cpuset_cpus) args.insert(args.end(), {"--cpuset-cpus", *l.cpuset_cpus});
   if (l.pids_limit) args.insert(args.end(), {"--pids-limit", std::to_string(*l.pids_limit)});
-  args.push_back("busybox");
+  args.push_back(req.image);
   args.insert(args.end(), req.argv.begin(), req.argv.end());
   return args;
 }
@@ -73,6 +74,16 @@ class MydockerAdapter : public RuntimeAdapter {
     layer_ = root_ + "/images/busybox/rootfs";
     // The state directory every run uses: made once, so it is no "leftover".
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700, "mydocker: create state dir"));
+    // ... and the store lock the first run would make (StateStore::StoreLockPath).
+    MYDOCKER_TRY(mydocker::WriteFile(sys_, root_ + "/containers.lock", "", 0600,
+                                     "mydocker: create store lock"));
+    return Outcome::Ok();
+  }
+
+  // The same store layout as the binary's (image_store.h), made in-process.
+  Outcome AddImage(const HostileImage& image) override {
+    auto info = InstallImage(sys_, root_, layer_, work_ + "/" + image.name + ".tar", image);
+    if (!info) return info.error();
     return Outcome::Ok();
   }
 
@@ -150,7 +161,9 @@ class MydockerAdapter : public RuntimeAdapter {
     return "/" + env_.cgroup_parent + "/*";  // mydocker picks the id
   }
   mydocker::Sys& ProbeSys() override { return sys_; }
-  ProbeScope Scope() const override { return MydockerScope(root_, env_.cgroup_parent); }
+  ProbeScope Scope() const override {
+    return MydockerScope(root_, env_.cgroup_parent, env_.scratch);
+  }
   std::string ImageLayer() const override { return layer_; }
   std::string HostHostname() override { return HostHostnameNow(); }
 

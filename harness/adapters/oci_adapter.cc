@@ -24,6 +24,7 @@
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
 #include "harness/oci/bundle.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/image/image_store.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
@@ -65,9 +66,25 @@ class OciAdapter : public RuntimeAdapter {
     return Outcome::Ok();
   }
 
+  // The bundle's rootfs is an overlay over a layer: a hostile image is laid
+  // out as one (an import is mydocker's: runc and crun take none).
+  Outcome AddImage(const HostileImage& image) override {
+    if (image.import) {
+      return MakeError(rt_ + ": image", image.name, ENOTSUP,
+                       "runc and crun import no images (a bundle holds a rootfs)");
+    }
+    const std::string dir = base_ + "/images-root/hostile";
+    MYDOCKER_TRY(mydocker::MkdirAll(sys_, dir, 0700, rt_ + ": hostile image"));
+    const std::string layer = dir + "/" + image.name;
+    MYDOCKER_TRY(LayOutImage(sys_, layer_, layer, image));
+    layers_[image.name] = layer;
+    return Outcome::Ok();
+  }
+
   ContainerResult Run(const ContainerRequest& req) override {
     ContainerResult res;
     const std::string bundle_dir = bundles_ + "/" + req.id;
+    const std::string layer = layers_.count(req.image) ? layers_[req.image] : layer_;
     OciSpecInput in;
     in.argv = req.argv;
     in.env = req.env;
@@ -76,7 +93,23 @@ class OciAdapter : public RuntimeAdapter {
     in.limits = req.limits;
     in.volumes = req.volumes;
     in.cap_bounding = SelfCapBounding();
-    auto bundle = CreateBundle(sys_, bundle_dir, layer_, in);
+    // mydocker's defaults (docker's): caps, no_new_privs, seccomp profile.
+    auto caps = mydocker::ResolveCaps(req.cap_add, {});
+    if (!caps) {
+      res.runtime_error = true;
+      res.error_step = caps.error().step;
+      res.error_message = caps.error().Message();
+      return res;
+    }
+    in.caps = *caps;
+    {
+      std::string release;
+      if (auto r = mydocker::ReadFile(sys_, "/proc/sys/kernel/osrelease", "osrelease")) release = *r;
+      auto rules = mydocker::ParseSeccompProfile(mydocker::DefaultSeccompProfile(),
+                                                 "default profile", in.caps, release);
+      if (rules) in.seccomp = *rules;
+    }
+    auto bundle = CreateBundle(sys_, bundle_dir, layer, in);
     if (!bundle) {
       res.runtime_error = true;
       res.error_step = bundle.error().step;
@@ -164,6 +197,10 @@ class OciAdapter : public RuntimeAdapter {
     ProbeScope s;
     s.dirs = {state_root_, bundles_};
     s.cgroup_parent = env_.cgroup_parent;
+    s = WithOutside(std::move(s), {env_.scratch});
+    // crun runs from a copy of its own binary in $TMPDIR (its CVE-2019-5736
+    // guard), made and removed by every command: its own scope.
+    if (rt_ == "crun") s.outside_ignore.push_back("/tmp/crun.*");
     return s;
   }
   std::string ImageLayer() const override { return layer_; }
@@ -263,6 +300,7 @@ class OciAdapter : public RuntimeAdapter {
 
   std::string rt_;
   RunEnv env_;
+  std::map<std::string, std::string> layers_;  // hostile image -> its layer
   mydocker::LinuxSys sys_;
   std::string binary_, base_, state_root_, bundles_, work_, layer_;
 };

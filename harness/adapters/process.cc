@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -81,6 +83,14 @@ pid_t Spawn(const SpawnOptions& opts, std::string* error) {
       int code = errno;
       (void)!write(errpipe[1], &code, sizeof code);
       _exit(127);
+    }
+    // Nothing of the harness's reaches the command but fds 0-2: every other
+    // fd (the ones just opened, any another thread made without
+    // O_CLOEXEC) is closed at exec; errpipe[1] is close-on-exec already.
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) {
+        if (fd != errpipe[1]) close(fd);
+      }
     }
     execve(argv[0], argv.data(), env);
     int code = errno;

@@ -11,6 +11,9 @@ namespace faultline {
 // `faultline run [options] PATH...`: scenarios on runtimes, with reports.
 void AddRunCommand(CLI::App& app);
 
+// `faultline merge REPORT...`: one report from the shards' JSON reports.
+void AddMergeCommand(CLI::App& app);
+
 // `faultline __run-builtin REQUEST RESULT` (hidden): the builtin adapter's
 // worker process (harness/adapters/builtin_worker.h).
 void AddBuiltinWorkerCommand(CLI::App& app);

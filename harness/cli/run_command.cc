@@ -18,6 +18,7 @@
 #include "harness/adapters/process.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/locate.h"
+#include "harness/report/environment.h"
 #include "harness/report/report.h"
 #include "harness/scenario/runner.h"
 #include "runtime/sys/fs_util.h"
@@ -149,6 +150,16 @@ int DoRun(const RunArgs& a) {
   if (setup_errors.empty()) sum = RunScenarios(o);
   for (auto& e : setup_errors) sum.errors.push_back(e);
   if (sum.runtimes.empty()) sum.runtimes = o.runtimes;
+  sum.environment = CollectEnvironment();
+  if (!sum.started.empty()) sum.environment.started = sum.started;
+  sum.environment.runtime = [&] {
+    std::string all;
+    for (const auto& rt : o.runtimes) all += (all.empty() ? "" : ",") + rt;
+    return all;
+  }();
+  sum.environment.options = {{"paths", a.paths}, {"runtimes", o.runtimes},
+                             {"filter", a.filter}};
+  sum.shard = std::to_string(o.shard_index) + "/" + std::to_string(o.shard_total);
 
   // 4. Cleanup, then check the host is as we found it.
   mydocker::LinuxSys sys;
@@ -180,7 +191,7 @@ int DoRun(const RunArgs& a) {
   // 5. Reports.
   int rc = sum.ok() ? 0 : 1;
   if (!a.json.empty()) {
-    if (auto e = WriteReport(a.json, ReportJson(sum).dump(2) + "\n"); !e.empty()) {
+    if (auto e = WriteReport(a.json, DumpJson(ReportJson(sum), 2) + "\n"); !e.empty()) {
       std::cerr << "faultline run: " << e << "\n";
       rc = 2;
     }

@@ -1,4 +1,5 @@
 #include "harness/cli/sweep_command.h"
+#include "harness/report/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +8,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include "harness/adapters/process.h"
 #include "harness/cli/locate.h"
 #include "harness/scenario/scenario.h"
+#include "harness/report/environment.h"
 #include "harness/sweep/sweep.h"
 
 namespace faultline {
@@ -29,15 +36,38 @@ struct SweepArgs {
   std::string report_md;
   std::string report_html;
   std::vector<std::string> errnos;
+  std::string errno_model = "reachable";
   std::vector<std::string> modes;
   std::string report_json;
-  size_t point = 0;
+  std::string report_junit;
+  std::string point;
+  std::string shard;
+  std::string journal;
+  int jobs = 0;  // 0: the number of cores (kernel, seccomp); fake: its own default
+  double quiet = 2.0;
   std::string plan;
   std::string image_tar;
   bool keep_scratch = false;
   bool verbose = false;
   std::string scenario;
+  std::string cgroup;  // fake: "v1", "v2", "hybrid" ("" = hybrid)
 };
+
+FakeCgroupMode CgroupModeFromName(const std::string& name) {
+  if (name == "v2") return FakeCgroupMode::kV2Unified;
+  if (name == "v1") return FakeCgroupMode::kV1;
+  return FakeCgroupMode::kV1Hybrid;
+}
+
+// For the environment fingerprint.
+std::string CgroupModeName(FakeCgroupMode m) {
+  switch (m) {
+    case FakeCgroupMode::kV2Unified: return "fake v2";
+    case FakeCgroupMode::kV1: return "fake v1";
+    case FakeCgroupMode::kV1Hybrid: break;
+  }
+  return "fake v1-hybrid";
+}
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
@@ -79,7 +109,9 @@ int Main(const SweepArgs& a) {
       return 2;
     }
     config.errnos = *e;
+    config.errnos_given = true;
   }
+  config.errno_model = a.errno_model == "all" ? ErrnoModelKind::kAll : ErrnoModelKind::kReachable;
   if (!modes.empty()) {
     auto m = ParseModeList(modes);
     if (!m) {
@@ -88,7 +120,35 @@ int Main(const SweepArgs& a) {
     }
     config.modes = *m;
   }
-  if (a.point > 0) config.only_point = a.point;
+  if (!a.point.empty()) {
+    if (a.point.find_first_not_of("0123456789") == std::string::npos) {
+      const size_t n = std::stoul(a.point);
+      if (n == 0) {
+        std::cerr << "faultline sweep: --point numbers start at 1\n";
+        return 2;
+      }
+      config.only_point = n;
+    } else {
+      config.only_point_id = a.point;
+    }
+  }
+  // The shard: the flag, else the fleet engine's variables.
+  if (!a.shard.empty()) {
+    if (!ParseShardText(a.shard, &config.shard)) {
+      std::cerr << "faultline sweep: --shard wants K/N with 0 <= K < N, not '" << a.shard
+                << "'\n";
+      return 2;
+    }
+  } else {
+    bool found = false;
+    std::string source, error;
+    if (!ShardFromEnvironment(&config.shard, &found, &source, &error)) {
+      std::cerr << "faultline sweep: " << error << "\n";
+      return 2;
+    }
+    if (found) spdlog::info("sweep: shard {} from {}", config.shard.ToString(), source);
+  }
+  config.journal = a.journal;
   if (!a.plan.empty()) {
     auto p = FaultPlan::Parse(a.plan);
     if (!p) {
@@ -99,6 +159,38 @@ int Main(const SweepArgs& a) {
   }
   config.verbose = a.verbose;
   config.replay_prefix = "faultline sweep --backend " + a.backend;
+  if (!a.cgroup.empty() && a.backend != "fake") {
+    std::cerr << "faultline sweep: --cgroup is for --backend fake (the kernel backends use the "
+                 "host's layout)\n";
+    return 2;
+  }
+  if (!a.cgroup.empty()) config.replay_prefix += " --cgroup " + a.cgroup;
+  if (a.errno_model == "all") config.replay_prefix += " --errno-model all";
+
+  // The environment fingerprint: what decides the results.
+  config.environment = CollectEnvironment();
+  {
+    nlohmann::json o;
+    o["backend"] = a.backend;
+    o["workload"] = target;
+    std::vector<std::string> en, mn;
+    for (int e : config.errnos) en.push_back(mydocker::ErrnoName(e));
+    for (SweepMode m : config.modes) mn.push_back(SweepModeName(m));
+    o["errnos"] = en;
+    o["modes"] = mn;
+    o["errno_model"] = a.errno_model;
+    if (!a.point.empty()) o["point"] = a.point;
+    if (!a.plan.empty()) o["plan"] = a.plan;
+    if (a.backend == "seccomp") {
+      o["runtime"] = a.runtime;
+      o["syscalls"] = SplitList(a.syscalls);
+      o["run_timeout"] = a.run_timeout;
+      o["quiet"] = a.quiet;
+    }
+    config.environment.options = o;
+  }
+  const size_t jobs = a.jobs > 0 ? static_cast<size_t>(a.jobs)
+                                 : std::max<unsigned>(1, std::thread::hardware_concurrency());
 
   // The backend.
   std::unique_ptr<SweepBackend> backend;
@@ -114,13 +206,20 @@ int Main(const SweepArgs& a) {
     return tar;
   };
   if (a.backend == "fake") {
-    backend = MakeFakeSweepBackend();
+    FakeBackendOptions fo;
+    if (a.jobs > 0) fo.max_parallel = static_cast<size_t>(a.jobs);
+    fo.kernel.cgroups = CgroupModeFromName(a.cgroup);
+    config.environment.runtime = "mydocker (in-process core)";
+    config.environment.backend_cgroup_layout = CgroupModeName(fo.kernel.cgroups);
+    backend = MakeFakeSweepBackend(std::move(fo));
   } else if (a.backend == "kernel") {
     KernelBackendOptions o;
     o.image_tar = image_tar();
     if (o.image_tar.empty()) return 2;
     o.keep_scratch = a.keep_scratch;
-    backend = MakeKernelSweepBackend(o);
+    config.environment.runtime = "mydocker (in-process core)";
+    backend = MakeParallelSweepBackend(
+        [o] { return MakeKernelSweepBackend(o); }, jobs);
   } else if (a.backend == "seccomp") {
     SeccompBackendOptions o;
     o.runtime = a.runtime;
@@ -131,7 +230,13 @@ int Main(const SweepArgs& a) {
     if (o.image_tar.empty()) return 2;
     o.keep_scratch = a.keep_scratch;
     o.run_timeout_seconds = a.run_timeout;
-    backend = MakeSeccompSweepBackend(o);
+    o.quiet_seconds = a.quiet;
+    config.environment.runtime = a.runtime;
+    config.environment.runtime_binary =
+        o.binary.empty() ? FindSystemBinary(a.runtime) : o.binary;
+    config.environment.runtime_version = BinaryVersion(config.environment.runtime_binary);
+    backend = MakeParallelSweepBackend(
+        [o] { return MakeSeccompSweepBackend(o); }, jobs);
     config.replay_prefix += " --runtime " + a.runtime;
     if (!a.runtime_binary.empty()) config.replay_prefix += " --runtime-binary " + a.runtime_binary;
   } else {
@@ -158,13 +263,46 @@ int Main(const SweepArgs& a) {
   if (a.backend == "seccomp") report.backend = "seccomp/" + a.runtime;
   if (tty) std::fprintf(stderr, "\r\033[K");
 
-  for (const auto& r : report.results) {
-    if (r.passed) continue;
-    std::cout << "FAIL point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
-              << " " << r.args << ") " << (r.err ? mydocker::ErrnoName(r.err) + " " : "")
-              << SweepModeName(r.mode) << ": " << (r.failures.empty() ? "" : r.failures.front())
-              << "\n  replay: " << r.replay << "\n";
+  if (report.execution.resumed != 0) {
+    std::printf("resumed from %s: %zu runs already made\n", a.journal.c_str(),
+                report.execution.resumed);
   }
+  // The defects first: one line each, its runs, its points, one replay.
+  std::cout << report.defects.size() << " distinct defect" << (report.defects.size() == 1 ? "" : "s")
+            << " (" << report.failed << " failed run" << (report.failed == 1 ? "" : "s") << ")\n";
+  for (size_t i = 0; i < report.defects.size(); ++i) {
+    const Defect& d = report.defects[i];
+    std::string pts;
+    for (size_t k = 0; k < d.points.size() && k < 12; ++k)
+      pts += (pts.empty() ? "" : ",") + std::to_string(d.points[k]);
+    if (d.points.size() > 12) pts += ",... (" + std::to_string(d.points.size()) + " points)";
+    std::cout << "DEFECT " << i + 1 << ": " << d.runs << " run" << (d.runs == 1 ? "" : "s")
+              << ", points " << pts << "\n  " << d.summary << "\n  " << d.failure
+              << "\n  replay: " << d.replay << "\n";
+  }
+  if (config.plan) {
+    // A replay: say which call the plan faulted.
+    for (const auto& r : report.results) {
+      if (r.args.empty()) {
+        std::cout << "the plan fired on no call\n";
+      } else {
+        std::cout << "faulted: point " << r.point << " (" << r.process << " " << r.op << " #"
+                  << r.nth << " " << r.args << ")" << (r.reachable ? "" : " [unreachable]")
+                  << ": " << r.outcome << (r.failures.empty() ? "" : ": " + r.failures.front())
+                  << "\n";
+      }
+    }
+  }
+  size_t noted = 0;
+  for (const auto& r : report.results) {
+    if (r.notes.empty()) continue;
+    if (++noted <= 20) {
+      std::cout << "NOTE point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
+                << ") " << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode)
+                << ": " << r.notes.front() << "\n  replay: " << r.replay << "\n";
+    }
+  }
+  if (noted > 20) std::cout << "... and " << noted - 20 << " more runs with notes (see the reports)\n";
   for (const auto& e : report.errors) std::cout << "ERROR " << e << "\n";
   size_t clean = 0, handled = 0, gc = 0, not_fired = 0;
   for (const auto& r : report.results) {
@@ -175,35 +313,125 @@ int Main(const SweepArgs& a) {
   }
   std::printf(
       "sweep %s on %s: %zu points (clean run: %zu calls), %zu runs, %zu passed, %zu failed "
-      "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu) in %.2f s\n",
+      "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu), %zu distinct defects, "
+      "%zu runs with notes; errno model %s: %zu runs unreachable (%zu of them would have "
+      "failed) in %.2f s\n",
       report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
-      report.runs, report.passed, report.failed, clean, handled, gc, not_fired, report.seconds);
-  auto write = [](const std::string& path, const std::string& text) {
-    if (path.empty()) return true;
-    std::ofstream out(path);
-    out << text;
-    if (!out) std::cerr << "faultline sweep: cannot write " << path << "\n";
-    return static_cast<bool>(out);
-  };
-  if (!write(a.report_md, a.report_md.empty() ? "" : SweepMarkdown(report)) ||
-      !write(a.report_html, a.report_html.empty() ? "" : SweepHtml(report))) {
+      report.runs, report.passed, report.failed, clean, handled, gc, not_fired,
+      report.defects.size(), noted, report.errno_model.c_str(), report.unreachable_runs,
+      report.unreachable_failures, report.seconds);
+  if (!WriteSweepReports(report, {a.report_json, a.report_junit, a.report_html, a.report_md},
+                         "faultline sweep")) {
     return 2;
-  }
-  if (!a.report_json.empty()) {
-    std::ofstream out(a.report_json);
-    out << report.ToJson().dump(2) << "\n";
-    if (!out) {
-      std::cerr << "faultline sweep: cannot write " << a.report_json << "\n";
-      return 2;
-    }
   }
   if (!report.errors.empty()) return 2;
   return report.failed == 0 ? 0 : 1;
 }
 
+// The syscall family of an op, the same for every runtime: mkdirat is
+// mkdir, openat/openat2 are open, unlinkat is unlink (rmdir with
+// AT_REMOVEDIR: its class is cgroup-dir or its path a directory).
+std::string Family(const std::string& op, const std::string& cls) {
+  if (op == "mkdirat") return "mkdir";
+  if (op == "openat" || op == "openat2" || op == "creat") return "open";
+  if (op == "unlinkat") return cls == "cgroup-dir" ? "rmdir" : "unlink";
+  if (op == "clone3" || op == "fork" || op == "vfork") return "clone";
+  return op;
+}
+
+// `faultline sweep-compare A.json B.json ...`: the same fault on each
+// runtime side by side. A fault is (syscall family, the call's class, errno,
+// mode); each cell: the runs and how many failed, and what the failed runs
+// left after the runtime's cleanup.
+int CompareMain(const std::vector<std::string>& files) {
+  struct Cell {
+    size_t runs = 0, failed = 0;
+    std::set<std::string> left;
+    std::set<size_t> defects;
+  };
+  std::vector<std::string> names;
+  std::map<std::string, std::map<size_t, Cell>> rows;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::ifstream in(files[i]);
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const std::exception& e) {
+      std::cerr << "faultline sweep-compare: " << files[i] << ": " << e.what() << "\n";
+      return 2;
+    }
+    names.push_back(j.value("backend", files[i]));
+    for (const auto& p : j["points"]) {
+      const std::string cls = p.value("call_class", "");
+      const std::string err = p["errno"].is_string() ? p["errno"].get<std::string>() : "-";
+      const std::string key = Family(p.value("op", ""), cls) + " | " + (cls.empty() ? "-" : cls) +
+                              " | " + err + " | " + p.value("mode", "");
+      Cell& c = rows[key][i];
+      ++c.runs;
+      if (!p.value("passed", true)) {
+        ++c.failed;
+        const std::string after = p["probes"].value("after_gc", "");
+        const std::string left = after.empty() || after == "clean" ? p["probes"].value("after_run", "")
+                                                                    : after;
+        if (!left.empty() && left != "clean") c.left.insert(left.substr(0, left.find(':')));
+        if (p.contains("defect")) c.defects.insert(p["defect"].get<size_t>());
+      }
+    }
+  }
+  std::cout << "| fault (family, class, errno, mode) |";
+  for (const auto& n : names) std::cout << " " << n << " |";
+  std::cout << "\n|---|";
+  for (size_t i = 0; i < names.size(); ++i) std::cout << "---|";
+  std::cout << "\n";
+  size_t differing = 0;
+  for (const auto& [key, cells] : rows) {
+    bool any_fail = false, all_fail = true;
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto it = cells.find(i);
+      const bool f = it != cells.end() && it->second.failed > 0;
+      any_fail |= f;
+      all_fail &= f;
+    }
+    if (!any_fail) continue;  // passes everywhere
+    differing += !all_fail;
+    std::cout << "| " << key << " |";
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto it = cells.find(i);
+      if (it == cells.end()) {
+        std::cout << " (no such call) |";
+        continue;
+      }
+      const Cell& c = it->second;
+      std::cout << " " << c.failed << "/" << c.runs << " failed";
+      if (!c.left.empty()) {
+        std::string l;
+        for (const auto& x : c.left) l += (l.empty() ? "" : ", ") + x;
+        std::cout << ", left " << l;
+      }
+      if (!c.defects.empty()) {
+        std::string d;
+        for (size_t x : c.defects) d += (d.empty() ? "" : ",") + std::to_string(x);
+        std::cout << " (defects " << d << ")";
+      }
+      std::cout << " |";
+    }
+    std::cout << "\n";
+  }
+  std::cout << "\n" << differing << " faults fail on some runtimes and not on others\n";
+  return 0;
+}
+
 }  // namespace
 
 void AddSweepCommand(CLI::App& app) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  CLI::App* cmp = app.add_subcommand(
+      "sweep-compare", "The same faults on several runtimes side by side, from sweep JSON reports");
+  cmp->add_option("REPORT", *files, "sweep --report-json files")->required();
+  cmp->callback([files] {
+    int code = CompareMain(*files);
+    if (code != 0) Exit(code);
+  });
   auto args = std::make_shared<SweepArgs>();
   CLI::App* cmd = app.add_subcommand(
       "sweep", "Fault sweep: fail every call of a run with every errno and mode, check the "
@@ -235,17 +463,49 @@ void AddSweepCommand(CLI::App& app) {
   // One value per flag (comma-separated lists, or the flag repeated), so that
   // `--mode crash run-true` leaves run-true to SCENARIO.
   cmd->add_option("--errno", args->errnos,
-                  "errnos, comma-separated (default EPERM,EBUSY,ENOSPC,EINVAL,EIO,ENOMEM)")
+                  "errnos, comma-separated (default: the reachable ones of each call; with "
+                  "--errno-model all: EPERM,EBUSY,ENOSPC,EINVAL,EIO,ENOMEM)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--mode", args->modes, "transient,persistent,crash (default: all)")
+  cmd->add_option("--errno-model", args->errno_model,
+                  "reachable (default: each call gets the errnos faults/errno_model.yaml says a "
+                  "kernel can return there; with --errno, those of the list) or all (the "
+                  "--errno list at every call, each run marked reachable or not)")
+      ->check(CLI::IsMember({"reachable", "all"}));
+  cmd->add_option("--mode", args->modes,
+                  "transient,persistent,persistent-path,crash,eintr,enosys,lie (default: all "
+                  "but lie)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--report-json", args->report_json, "write the JSON report here");
-  cmd->add_option("--point", args->point, "sweep only this point (1-based)");
+  cmd->add_option("--point", args->point,
+                  "sweep only this point: its number (1-based) or its stable ID "
+                  "(runtime:mkdir#4@state)");
+  cmd->add_option("--report-junit", args->report_junit,
+                  "write the report as JUnit XML (one testcase per run, named by its run ID)");
+  cmd->add_option("--shard", args->shard,
+                  "K/N: make the K-th (0-based) of N shares of the runs (default: "
+                  "GTEST_SHARD_INDEX/GTEST_TOTAL_SHARDS, TEST_SHARD_INDEX/TEST_TOTAL_SHARDS, "
+                  "JOB_COMPLETION_INDEX/FAULTLINE_TOTAL_SHARDS); `faultline merge` joins them");
+  cmd->add_option("--journal", args->journal,
+                  "append every finished run to FILE; started again with it, the sweep "
+                  "resumes where it stopped");
+  cmd->add_option("-j,--jobs", args->jobs,
+                  "runs at once (kernel, seccomp: worker processes, each with its own scratch "
+                  "and cgroup parent; default: the number of cores)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--quiet", args->quiet,
+                  "seccomp: seconds the whole process tree may sit blocked with no supervised "
+                  "call before the run counts as a hang (default 2; 0: wait for --run-timeout)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--plan", args->plan, "one run with this fault plan (compact form)");
   cmd->add_option("--image-tar", args->image_tar,
                   "kernel: the busybox tar (default $FAULTLINE_IMAGE_TAR, else ci/build-image)");
+  cmd->add_option("--cgroup", args->cgroup,
+                  "fake: the cgroup layout FakeKernel models: hybrid (v1 hierarchies and a "
+                  "controller-less cgroup2 at /sys/fs/cgroup/unified; default), v2 (cgroup2 "
+                  "at /sys/fs/cgroup) or v1 (v1 hierarchies only)")
+      ->check(CLI::IsMember({"v1", "v2", "hybrid"}));
   cmd->add_flag("--keep-scratch", args->keep_scratch, "kernel: keep the scratch directory");
   cmd->add_flag("--verbose", args->verbose, "keep the runtime's log lines during the runs");
   cmd->add_option("SCENARIO", args->scenario,

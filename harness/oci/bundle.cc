@@ -1,5 +1,8 @@
 #include "harness/oci/bundle.h"
 
+#include <cctype>
+#include <span>
+
 #include <errno.h>
 #include <sys/mount.h>
 
@@ -41,6 +44,75 @@ uint64_t SelfCapBounding() {
   return ~0ull;
 }
 
+namespace {
+
+json Paths(std::span<const char* const> paths) {
+  json out = json::array();
+  for (const char* p : paths) out.push_back(p);
+  return out;
+}
+
+const char* OciAction(mydocker::SeccompAction a) {
+  switch (a) {
+    case mydocker::SeccompAction::kAllow: return "SCMP_ACT_ALLOW";
+    case mydocker::SeccompAction::kErrno: return "SCMP_ACT_ERRNO";
+    case mydocker::SeccompAction::kKillThread: return "SCMP_ACT_KILL";
+    case mydocker::SeccompAction::kKillProcess: return "SCMP_ACT_KILL_PROCESS";
+    case mydocker::SeccompAction::kTrap: return "SCMP_ACT_TRAP";
+    case mydocker::SeccompAction::kLog: return "SCMP_ACT_LOG";
+  }
+  return "SCMP_ACT_KILL";
+}
+
+const char* OciCmp(mydocker::SeccompCmp c) {
+  switch (c) {
+    case mydocker::SeccompCmp::kNe: return "SCMP_CMP_NE";
+    case mydocker::SeccompCmp::kLt: return "SCMP_CMP_LT";
+    case mydocker::SeccompCmp::kLe: return "SCMP_CMP_LE";
+    case mydocker::SeccompCmp::kEq: return "SCMP_CMP_EQ";
+    case mydocker::SeccompCmp::kGe: return "SCMP_CMP_GE";
+    case mydocker::SeccompCmp::kGt: return "SCMP_CMP_GT";
+    case mydocker::SeccompCmp::kMaskedEq: return "SCMP_CMP_MASKED_EQ";
+  }
+  return "SCMP_CMP_EQ";
+}
+
+}  // namespace
+
+json OciSeccomp(const mydocker::SeccompRules& r) {
+  json arches = json::array();
+#if defined(__x86_64__)
+  arches.push_back("SCMP_ARCH_X86_64");
+#elif defined(__aarch64__)
+  arches.push_back("SCMP_ARCH_AARCH64");
+#endif
+  for (const auto& a : r.extra_arches) {
+    std::string up = a;
+    for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    arches.push_back("SCMP_ARCH_" + up);
+  }
+  json syscalls = json::array();
+  for (const auto& rule : r.rules) {
+    json j = {{"names", {rule.syscall}}, {"action", OciAction(rule.action)}};
+    if (rule.action == mydocker::SeccompAction::kErrno) j["errnoRet"] = rule.errno_ret;
+    if (!rule.conditions.empty()) {
+      json args = json::array();
+      for (const auto& c : rule.conditions) {
+        args.push_back({{"index", c.index},
+                        {"value", c.value},
+                        {"valueTwo", c.value_two},
+                        {"op", OciCmp(c.op)}});
+      }
+      j["args"] = args;
+    }
+    syscalls.push_back(j);
+  }
+  return {{"defaultAction", OciAction(r.default_action)},
+          {"defaultErrnoRet", r.default_errno},
+          {"architectures", arches},
+          {"syscalls", syscalls}};
+}
+
 json BuildOciConfig(const OciSpecInput& in) {
   std::vector<std::string> env = in.env;
   bool has_path = false;
@@ -49,8 +121,9 @@ json BuildOciConfig(const OciSpecInput& in) {
     env.insert(env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   }
   json caps = json::array();
+  const uint64_t want = in.caps != 0 ? in.caps : mydocker::DockerDefaultCaps();
   for (size_t i = 0; i < AllCaps().size(); ++i) {
-    if (in.cap_bounding & (1ull << i)) caps.push_back(AllCaps()[i]);
+    if ((in.cap_bounding & want) & (1ull << i)) caps.push_back(AllCaps()[i]);
   }
   json process = {{"terminal", false},
                   {"user", {{"uid", 0}, {"gid", 0}}},
@@ -58,11 +131,15 @@ json BuildOciConfig(const OciSpecInput& in) {
                   {"env", env},
                   {"cwd", "/"},
                   {"capabilities",
-                   {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+                   {{"bounding", caps},
+                    {"effective", caps},
+                    {"permitted", caps},
+                    {"inheritable", json::array()},
+                    {"ambient", json::array()}}},
                   {"rlimits", json::array({{{"type", "RLIMIT_NOFILE"},
                                             {"hard", 1024},
                                             {"soft", 1024}}})},
-                  {"noNewPrivileges", false}};
+                  {"noNewPrivileges", in.no_new_privs}};
   json mounts = json::array({
       {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
       {{"destination", "/dev"},
@@ -116,11 +193,9 @@ json BuildOciConfig(const OciSpecInput& in) {
                     {{"type", "ipc"}},
                     {{"type", "uts"}},
                     {{"type", "mount"}}})},
-      {"maskedPaths",
-       {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
-      {"readonlyPaths",
-       {"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"}}};
+      {"maskedPaths", Paths(mydocker::MaskedPaths())},
+      {"readonlyPaths", Paths(mydocker::ReadonlyPaths())}};
+  if (in.seccomp) linux_section["seccomp"] = OciSeccomp(*in.seccomp);
   return {{"ociVersion", "1.0.2"},
           {"process", process},
           {"root", {{"path", in.rootfs}, {"readonly", false}}},

@@ -16,6 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/cgroups/cgroups.h"
+#include <optional>
+
+#include "runtime/rootfs/hardening.h"
 #include "runtime/rootfs/init.h"
 #include "runtime/sys/sys.h"
 #include "runtime/util/error.h"
@@ -35,10 +38,20 @@ struct OciSpecInput {
   // Asking for one outside the caller's bounding set fails the start
   // ("unable to apply caps", "capset: EPERM").
   uint64_t cap_bounding = ~0ull;
+  // What mydocker does by default (runtime/rootfs/hardening.h), in OCI
+  // terms: docker's capability set (bounding, effective, permitted; nothing
+  // inheritable or ambient), noNewPrivileges, docker's seccomp profile
+  // (linux.seccomp; unset: unconfined), masked and read-only paths.
+  uint64_t caps = 0;  // 0: mydocker::DockerDefaultCaps()
+  bool no_new_privs = true;
+  std::optional<mydocker::SeccompRules> seccomp;
 };
 
 // The CapBnd mask of the calling process (/proc/self/status); ~0 if unknown.
 uint64_t SelfCapBounding();
+
+// linux.seccomp of config.json for rules (pure).
+nlohmann::json OciSeccomp(const mydocker::SeccompRules& rules);
 
 // config.json (pure; unit-tested).
 nlohmann::json BuildOciConfig(const OciSpecInput& in);

@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@ namespace faultline {
 namespace {
 
 using mydocker::DirEntry;
+using mydocker::FileStat;
 using mydocker::JoinPath;
 using mydocker::MakeError;
 using mydocker::MountEntry;
@@ -91,6 +93,8 @@ class Prober {
       : sys_(sys), scope_(scope), snap_(snap) {
     for (const auto& d : scope.dirs) scope_dirs_.push_back(StripTrailingSlashes(d));
     for (const auto& d : scope.dirs_prune) prune_.insert(StripTrailingSlashes(d));
+    outside_roots_ = scope_dirs_;
+    for (const auto& d : scope.outside_skip) outside_roots_.push_back(StripTrailingSlashes(d));
   }
 
   void Run() {
@@ -101,12 +105,14 @@ class Prober {
     snap_.probes["processes"];
     if (scope_.holders) snap_.probes["holders"];
     if (scope_.fds) snap_.probes["fds"];
+    if (!scope_.outside.empty()) snap_.probes["outside"];
 
     Mounts();
     Dirs();
     if (!scope_.cgroup_parent.empty()) Cgroups();
     Procs();
     if (scope_.fds) Fds();
+    if (!scope_.outside.empty()) Outside();
   }
 
  private:
@@ -164,6 +170,103 @@ class Prober {
       }
       if (!S_ISDIR(st.value.mode) || st.value.dev != dev) continue;
       Walk(path, dev, items);
+    }
+  }
+
+  // ---- outside: the places an escape would reach --------------------------
+  bool InScope(const std::string& path) const {
+    for (const std::string& d : outside_roots_) {
+      if (path == d || (path.size() > d.size() && path.compare(0, d.size(), d) == 0 &&
+                        (d == "/" || path[d.size()] == '/'))) {
+        return true;
+      }
+    }
+    return false;
+  }
+  bool LeftOut(const std::string& path) const {
+    static const char* const kVirtual[] = {"/proc", "/sys", "/dev"};
+    for (const char* v : kVirtual) {
+      std::string_view pv(v);
+      if (path == pv || (path.size() > pv.size() && path.compare(0, pv.size(), pv) == 0 &&
+                         path[pv.size()] == '/')) {
+        return true;
+      }
+    }
+    if (InScope(path)) return true;
+    for (const std::string& g : scope_.outside_ignore) {
+      if (fnmatch(g.c_str(), path.c_str(), 0) == 0) return true;
+    }
+    return false;
+  }
+  // Scope dirs' parents are places, but a scope dir itself is left out:
+  // so is the parent's mtime (the runtime creates and removes inside it).
+  bool ParentOfScope(const std::string& path) const {
+    for (const std::string& d : outside_roots_) {
+      if (d.size() > path.size() && d.compare(0, path.size(), path) == 0 &&
+          (path == "/" || d[path.size()] == '/')) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // An entry of a shared temporary directory (/tmp, /var/tmp): every
+  // program on the host writes there, so it is watched only where an
+  // escape is expected (outside_shared_tmp), and only its name, type and
+  // inode count (a new, removed or replaced name), not its size or times.
+  static bool InSharedTmp(const std::string& path) {
+    for (std::string_view t : {std::string_view("/tmp/"), std::string_view("/var/tmp/")}) {
+      if (path.size() > t.size() && path.compare(0, t.size(), t) == 0 &&
+          path.find('/', t.size()) == std::string::npos)
+        return true;
+    }
+    return false;
+  }
+  void OutsideItem(const std::string& path, const FileStat& st, std::set<std::string>& items) {
+    std::string item = path;
+    const uint32_t type = st.mode & S_IFMT;
+    item += type == S_IFDIR ? " dir" : type == S_IFLNK ? " link" : type == S_IFREG ? " file" : " other";
+    item += " ino=" + std::to_string(st.ino);
+    if (InSharedTmp(path)) {
+      items.insert(item);
+      return;
+    }
+    if (type != S_IFDIR) item += " size=" + std::to_string(st.size);
+    if (type != S_IFDIR || !ParentOfScope(path)) {
+      item += " mode=" + std::to_string(st.mode) + " uid=" + std::to_string(st.uid) +
+              " mtime=" + std::to_string(st.mtime_ns) + " ctime=" + std::to_string(st.ctime_ns);
+    }
+    items.insert(item);
+  }
+  void Outside() {
+    auto& items = snap_.probes["outside"];
+    std::set<std::string> done;
+    for (const std::string& place : scope_.outside) {
+      const std::string root = StripTrailingSlashes(place);
+      if (LeftOut(root) || !done.insert(root).second) continue;
+      auto st = sys_.Lstat(root);
+      if (!st.ok()) {
+        if (!IsVanished(st.err)) Fail("probe outside: lstat", root, st.err);
+        else items.insert(root + " missing");
+        continue;
+      }
+      OutsideItem(root, st.value, items);
+      if (!S_ISDIR(st.value.mode)) continue;
+      auto entries = sys_.ReadDir(root);
+      if (!entries.ok()) {
+        if (!IsVanished(entries.err)) Fail("probe outside: read directory", root, entries.err);
+        continue;
+      }
+      for (const DirEntry& e : entries.value) {
+        const std::string path = JoinPath(root, e.name);
+        if (LeftOut(path) || done.count(path) != 0) continue;
+        if (!scope_.outside_shared_tmp && InSharedTmp(path)) continue;
+        auto cst = sys_.Lstat(path);
+        if (!cst.ok()) {
+          if (!IsVanished(cst.err)) Fail("probe outside: lstat", path, cst.err);
+          continue;
+        }
+        OutsideItem(path, cst.value, items);
+      }
     }
   }
 
@@ -398,12 +501,51 @@ class Prober {
   const ProbeScope& scope_;
   Snapshot& snap_;
   std::vector<std::string> scope_dirs_;
+  std::vector<std::string> outside_roots_;  // scope dirs + outside_skip
   std::set<std::string> prune_;
   std::vector<MountEntry> self_mounts_;
   bool have_self_mounts_ = false;
 };
 
 }  // namespace
+
+std::vector<std::string> OutsidePlaces(const std::vector<std::string>& scope_dirs) {
+  std::set<std::string> places = {"/", "/etc", "/tmp", "/var", "/run"};
+  for (const std::string& raw : scope_dirs) {
+    std::string d = StripTrailingSlashes(raw);
+    while (true) {
+      size_t slash = d.rfind('/');
+      if (slash == std::string::npos || d == "/") break;
+      d = slash == 0 ? "/" : d.substr(0, slash);
+      places.insert(d);
+    }
+  }
+  return {places.begin(), places.end()};
+}
+
+std::vector<std::string> OutsideIgnoreFromEnv() {
+  std::vector<std::string> out;
+  const char* env = std::getenv("FAULTLINE_OUTSIDE_IGNORE");
+  if (env == nullptr) return out;
+  std::string_view v(env);
+  while (!v.empty()) {
+    size_t colon = v.find(':');
+    std::string_view one = v.substr(0, colon);
+    if (!one.empty()) out.emplace_back(one);
+    if (colon == std::string_view::npos) break;
+    v.remove_prefix(colon + 1);
+  }
+  return out;
+}
+
+ProbeScope WithOutside(ProbeScope scope, std::vector<std::string> skip) {
+  std::vector<std::string> all = scope.dirs;
+  all.insert(all.end(), skip.begin(), skip.end());
+  scope.outside = OutsidePlaces(all);
+  scope.outside_skip = std::move(skip);
+  scope.outside_ignore = OutsideIgnoreFromEnv();
+  return scope;
+}
 
 Snapshot TakeSnapshot(mydocker::Sys& sys, const ProbeScope& scope) {
   Snapshot snap;

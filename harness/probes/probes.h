@@ -14,6 +14,20 @@
 //   processes  processes whose cgroup is under cgroup_parent, or whose
 //              parent is the caller (children left running)
 //   fds        the caller's open fds: "<fd> -> <target>"
+//   outside    writes outside the runtime's scope, where an escape would
+//              land: each place in ProbeScope::outside (/, /etc, /tmp, /var,
+//              /run and the parents of the scratch directory) and every
+//              entry directly in it, as "<path> <type> ino=<ino>
+//              size=<size> mtime=<ns> ctime=<ns>" (directories: no size).
+//              A new or removed name, a replaced inode or any change of
+//              content, mode or owner shows; so does a name created one
+//              level further down (its directory's mtime). Entries of
+//              /tmp and /var/tmp, where every program writes, are watched
+//              only with outside_shared_tmp, and by name, type and inode
+//              only (a new, removed or replaced name). The scope
+//              directories and everything below them, /proc, /sys, /dev and
+//              outside_ignore globs are left out. FakeKernel has no
+//              timestamps: there names, inodes and sizes.
 #pragma once
 
 #include <sys/types.h>
@@ -35,7 +49,28 @@ struct ProbeScope {
   // Paths below these are not listed in `dirs` (e.g. image layers, which
   // are checked byte for byte elsewhere); they must still exist.
   std::vector<std::string> dirs_prune;
+  // Host places an escape would reach (OutsidePlaces); empty: no probe.
+  std::vector<std::string> outside;
+  // fnmatch(3) globs of paths the outside probe leaves out (noise of other
+  // programs on a shared host: FAULTLINE_OUTSIDE_IGNORE, colon-separated).
+  std::vector<std::string> outside_ignore;
+  // Left out of the outside probe with everything below them (the harness's
+  // own scratch directory: volumes, bundles, reports).
+  std::vector<std::string> outside_skip;
+  // Entries of /tmp and /var/tmp, where every program on the host writes:
+  // watched only where an escape is expected to land there (a scenario
+  // whose image has a symlink into them); by name, type and inode then.
+  bool outside_shared_tmp = false;
 };
+
+// {"/", "/etc", "/tmp", "/var", "/run"} and every parent of each scope
+// directory, deduplicated and sorted.
+std::vector<std::string> OutsidePlaces(const std::vector<std::string>& scope_dirs);
+// The globs of FAULTLINE_OUTSIDE_IGNORE (colon-separated), or none.
+std::vector<std::string> OutsideIgnoreFromEnv();
+// scope with .outside = OutsidePlaces(scope.dirs + skip), .outside_skip =
+// skip and the env's globs.
+ProbeScope WithOutside(ProbeScope scope, std::vector<std::string> skip = {});
 
 struct Snapshot {
   std::map<std::string, std::set<std::string>> probes;  // probe name -> items

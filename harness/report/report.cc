@@ -1,8 +1,10 @@
 #include "harness/report/report.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -23,24 +25,7 @@ std::string CleanText(const std::string& s) {
 }
 
 // Non-UTF-8 bytes would make nlohmann::json throw on dump: replace them.
-std::string Utf8(const std::string& s) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = n > 0 && i + n <= s.size();
-    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok) {
-      out.append(s, i, n);
-      i += n;
-    } else {
-      out += '?';
-      ++i;
-    }
-  }
-  return out;
-}
+std::string Utf8(const std::string& s) { return ValidUtf8(s); }
 
 std::vector<std::string> Runtimes(const RunSummary& s) {
   std::vector<std::string> rts = s.runtimes;
@@ -72,6 +57,22 @@ std::string Anchor(const ScenarioResult& r) {
 
 }  // namespace
 
+std::string ValidUtf8(const std::string& s) {
+  // Fast path: plain ASCII needs nothing.
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return s;
+  }
+  // Dumped with replacement (U+FFFD, not ASCII-escaped), the string is valid
+  // UTF-8 in JSON quotes; parsing it back undoes the JSON escapes.
+  const std::string quoted =
+      json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  return json::parse(quoted).get<std::string>();
+}
+
+std::string DumpJson(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 std::string EscapeXml(const std::string& s) {
   std::string out;
   for (char c : CleanText(s)) {
@@ -90,6 +91,8 @@ std::string EscapeXml(const std::string& s) {
 json ReportJson(const RunSummary& s) {
   json j;
   j["started"] = s.started;
+  j["environment"] = s.environment.ToJson();
+  j["shard"] = s.shard;
   j["seconds"] = s.seconds;
   j["errors"] = json::array();
   for (const auto& e : s.errors) j["errors"].push_back(Utf8(e));
@@ -132,6 +135,97 @@ json ReportJson(const RunSummary& s) {
                             {"seconds", r.seconds}});
   }
   return j;
+}
+
+bool RunSummaryFromJson(const json& j, RunSummary* out, std::string* error) {
+  RunSummary s;
+  try {
+    s.started = j.at("started").get<std::string>();
+    s.seconds = j.at("seconds").get<double>();
+    s.errors = j.at("errors").get<std::vector<std::string>>();
+    s.runtimes = j.at("runtimes").get<std::vector<std::string>>();
+    if (j.contains("environment")) s.environment = Environment::FromJson(j["environment"]);
+    s.shard = j.value("shard", "0/1");
+    for (const auto& r : j.at("results")) {
+      ScenarioResult x;
+      x.scenario = r.at("scenario").get<std::string>();
+      x.file = r.at("file").get<std::string>();
+      x.runtime = r.at("runtime").get<std::string>();
+      x.labels = r.at("labels").get<std::vector<std::string>>();
+      const std::string status = r.at("status").get<std::string>();
+      bool known = false;
+      for (ResultStatus st : {ResultStatus::kPassed, ResultStatus::kFailed,
+                              ResultStatus::kExpectedDifferent, ResultStatus::kNotApplicable}) {
+        if (status == StatusName(st)) {
+          x.status = st;
+          known = true;
+        }
+      }
+      if (!known) {
+        *error = "result " + x.scenario + " on " + x.runtime + ": unknown status " + status;
+        return false;
+      }
+      for (const auto& c : r.at("checks")) {
+        x.checks.push_back(CheckResult{c.at("name").get<std::string>(), c.at("ok").get<bool>(),
+                                       c.at("detail").get<std::string>()});
+      }
+      x.failures = r.at("failures").get<std::vector<std::string>>();
+      x.reason = r.at("reason").get<std::string>();
+      x.difference = r.at("difference").get<std::string>();
+      x.replay = r.at("replay").get<std::string>();
+      x.runtime_replay = r.at("runtime_replay").get<std::string>();
+      x.stdout_excerpt = r.at("stdout").get<std::string>();
+      x.stderr_excerpt = r.at("stderr").get<std::string>();
+      x.notes = r.at("notes").get<std::vector<std::string>>();
+      x.containers = r.at("containers").get<int>();
+      x.seconds = r.at("seconds").get<double>();
+      s.results.push_back(std::move(x));
+    }
+  } catch (const json::exception& e) {
+    *error = std::string("not a scenario report: ") + e.what();
+    return false;
+  }
+  *out = std::move(s);
+  return true;
+}
+
+bool MergeRunSummaries(const std::vector<RunSummary>& shards, RunSummary* out,
+                       std::string* error) {
+  RunSummary m;
+  if (shards.empty()) {
+    *error = "no report to merge";
+    return false;
+  }
+  m.environment = shards.front().environment;
+  m.started = shards.front().started;
+  std::set<std::pair<std::string, std::string>> seen;
+  std::set<std::string> errors;
+  for (const RunSummary& s : shards) {
+    if (!s.started.empty() && (m.started.empty() || s.started < m.started)) m.started = s.started;
+    m.seconds = std::max(m.seconds, s.seconds);
+    for (const auto& rt : s.runtimes) {
+      if (std::find(m.runtimes.begin(), m.runtimes.end(), rt) == m.runtimes.end()) {
+        m.runtimes.push_back(rt);
+      }
+    }
+    for (const auto& e : s.errors) {
+      if (errors.insert(e).second) m.errors.push_back(e);
+    }
+    for (const auto& r : s.results) {
+      if (!seen.insert({r.file + "\n" + r.scenario, r.runtime}).second) {
+        *error = r.scenario + " on " + r.runtime + " (" + r.file +
+                 ") is in two reports: the shards overlap";
+        return false;
+      }
+      m.results.push_back(r);
+    }
+  }
+  m.environment.started = m.started;
+  // The unsharded order: files sorted by path; within a file, its shard's order.
+  std::stable_sort(m.results.begin(), m.results.end(),
+                   [](const ScenarioResult& a, const ScenarioResult& b) { return a.file < b.file; });
+  *out = std::move(m);
+  return true;
 }
 
 std::string ReportJunit(const RunSummary& s) {

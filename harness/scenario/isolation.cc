@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "runtime/rootfs/hardening.h"
+
 namespace faultline {
 namespace {
 
@@ -42,7 +44,7 @@ std::string Snippet(const std::string& check, const mydocker::CgroupLimits& limi
   if (check == "uts") {
     // The hostname as given, then a change inside that must not reach the host.
     return "echo hostname=$(hostname); echo domainname=$(cat /proc/sys/kernel/domainname);"
-           " hostname faultline-changed-inside; echo changed=$(hostname)";
+           " hostname faultline-changed-inside 2>&1; echo changed=$(hostname)";
   }
   if (check == "pid") {
     return "echo pid=$$; echo procs=$(ls /proc | grep -c '^[0-9][0-9]*$');"
@@ -73,6 +75,36 @@ std::string Snippet(const std::string& check, const mydocker::CgroupLimits& limi
     return std::string("echo faultline-was-here >> /etc/passwd; echo last=$(tail -n 1 /etc/passwd);"
                        " echo created > /etc/") +
            kImageLayerNewFile + "; echo new=$(cat /etc/" + kImageLayerNewFile + ")";
+  }
+  if (check == "caps") return "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status";
+  if (check == "no_new_privs") return "grep -E '^NoNewPrivs:' /proc/self/status";
+  if (check == "seccomp") {
+    // unshare(CLONE_NEWUSER) needs no capability; docker's profile refuses
+    // it (EPERM) to a container without CAP_SYS_ADMIN.
+    return "grep -E '^Seccomp:' /proc/self/status; unshare -U true 2>&1; echo unshare_rc=$?";
+  }
+  if (check == "masked_paths") {
+    std::string paths;
+    for (const char* p : mydocker::MaskedPaths()) paths += std::string(" ") + p;
+    // A masked file is the container's /dev/null (char 1:3); a masked
+    // directory an empty tmpfs.
+    return "for p in" + paths +
+           "; do if [ -d $p ]; then echo \"masked $p dir $(ls -A $p | wc -l)\";"
+           " elif [ -e $p ]; then echo \"masked $p $(stat -c '%F %t:%T' $p)\"; fi; done";
+  }
+  if (check == "readonly_paths") {
+    std::string paths;
+    for (const char* p : mydocker::ReadonlyPaths()) paths += std::string(" ") + p;
+    // The fifth field of mountinfo is the mount point, the sixth its options.
+    return "for p in" + paths + " /sys; do [ -e $p ] && echo \"exists $p\"; done;"
+           " cat /proc/self/mountinfo";
+  }
+  if (check == "fds") {
+    // A child shell lists the first process's fds while that one waits
+    // with no redirection of its own (busybox runs some applets in-process
+    // and saves redirected fds above 9, so listing from the shell itself,
+    // or through a pipe or a file, would show the check's own fds).
+    return "sh -c \"ls -1 /proc/$$/fd; true\"";
   }
   return "echo unknown check";
 }
@@ -147,7 +179,19 @@ std::string ValidateIsolation(const std::string& check, const std::string& secti
     }
     if (h.empty()) return "no hostname printed";
     if (h == ctx.host_hostname_before) return "the container sees the host's hostname '" + h + "'";
-    if (Value(section, "changed") != "faultline-changed-inside") {
+    // Without CAP_SYS_ADMIN (docker's default set) the change must be
+    // refused (EPERM); with it, it must take effect inside only.
+    constexpr int kCapSysAdmin = 21;
+    if ((ctx.expected_caps >> kCapSysAdmin & 1) == 0) {
+      if (section.find("Operation not permitted") == std::string::npos) {
+        return "setting the hostname without CAP_SYS_ADMIN was not refused with EPERM: " +
+               Trim(section);
+      }
+      if (Value(section, "changed") != h) {
+        return "the hostname changed inside without CAP_SYS_ADMIN (changed=" +
+               Value(section, "changed") + ")";
+      }
+    } else if (Value(section, "changed") != "faultline-changed-inside") {
       return "could not set the hostname inside (changed=" + Value(section, "changed") + ")";
     }
     if (ctx.host_hostname_after != ctx.host_hostname_before) {
@@ -308,6 +352,109 @@ std::string ValidateIsolation(const std::string& check, const std::string& secti
     if (ctx.new_file_in_layer) return "the file created inside appeared in the image layer";
     if (!ctx.upper_dir.empty() && !ctx.upper_has_write) {
       return "the write is not in the write layer " + ctx.upper_dir;
+    }
+    return "";
+  }
+  if (check == "caps") {
+    // docker's default set (hardening.h): bounding = permitted = effective,
+    // nothing inheritable or ambient.
+    const uint64_t want = ctx.expected_caps;
+    std::map<std::string, uint64_t> sets;
+    for (const auto& l : Lines(section)) {
+      size_t colon = l.find(':');
+      if (colon == std::string::npos) continue;
+      sets[l.substr(0, colon)] = std::stoull(Trim(l.substr(colon + 1)), nullptr, 16);
+    }
+    for (const char* k : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+      if (!sets.count(k)) return std::string("no ") + k + " line: " + Trim(section);
+    }
+    char buf[64];
+    auto hex = [&](uint64_t v) {
+      std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+      return std::string(buf);
+    };
+    for (const char* k : {"CapPrm", "CapEff", "CapBnd"}) {
+      if (sets[k] != want) return std::string(k) + " is " + hex(sets[k]) + ", expected " + hex(want);
+    }
+    for (const char* k : {"CapInh", "CapAmb"}) {
+      if (sets[k] != 0) return std::string(k) + " is " + hex(sets[k]) + ", expected empty";
+    }
+    return "";
+  }
+  if (check == "no_new_privs") {
+    std::string v = Trim(section);
+    if (v.rfind("NoNewPrivs:", 0) != 0) return "no NoNewPrivs line: " + v;
+    if (Trim(v.substr(11)) != "1") return "no_new_privs is off: " + v;
+    return "";
+  }
+  if (check == "seccomp") {
+    bool mode2 = false;
+    for (const auto& l : Lines(section)) {
+      if (l.rfind("Seccomp:", 0) == 0) mode2 = Trim(l.substr(8)) == "2";
+    }
+    if (!mode2) return "no seccomp filter (Seccomp: is not 2): " + Trim(section);
+    if (Value(section, "unshare_rc") == "0") {
+      return "unshare(CLONE_NEWUSER) succeeded: the default profile is not applied";
+    }
+    if (section.find("Operation not permitted") == std::string::npos) {
+      return "unshare(CLONE_NEWUSER) failed, but not with EPERM: " + Trim(section);
+    }
+    return "";
+  }
+  if (check == "masked_paths") {
+    int seen = 0;
+    for (const auto& l : Lines(section)) {
+      std::istringstream in(l);
+      std::string word, path;
+      if (!(in >> word >> path) || word != "masked") continue;
+      ++seen;
+      std::string rest;
+      std::getline(in, rest);
+      rest = Trim(rest);
+      if (rest.rfind("dir ", 0) == 0) {
+        if (Trim(rest.substr(4)) != "0") return path + " is not masked: it lists " + rest;
+      } else if (rest != "character special file 1:3") {
+        return path + " is not masked with /dev/null: " + rest;
+      }
+    }
+    // /proc/kcore and /proc/keys exist on every kernel this runs on.
+    if (seen < 2) return "fewer than two masked paths exist inside: " + Trim(section);
+    return "";
+  }
+  if (check == "readonly_paths") {
+    std::set<std::string> want;
+    for (const auto& l : Lines(section)) {
+      if (l.rfind("exists ", 0) == 0) want.insert(l.substr(7));
+    }
+    if (!want.count("/sys") || !want.count("/proc/sys")) {
+      return "/sys or /proc/sys is missing inside: " + Trim(section);
+    }
+    std::map<std::string, std::string> opts;  // mount point -> options (last mount wins)
+    for (const auto& l : Lines(section)) {
+      std::istringstream in(l);
+      std::string id, parent, devs, root, point, options;
+      if (in >> id >> parent >> devs >> root >> point >> options) opts[point] = options;
+    }
+    for (const auto& p : want) {
+      auto it = opts.find(p);
+      if (it == opts.end()) return p + " is not a mount of its own (not bound read-only)";
+      if (it->second != "ro" && it->second.rfind("ro,", 0) != 0) {
+        return p + " is mounted " + it->second + ", not read-only";
+      }
+    }
+    return "";
+  }
+  if (check == "fds") {
+    std::set<std::string> fds;
+    for (const auto& l : Lines(section)) {
+      std::string t = Trim(l);
+      if (!t.empty() && t.find_first_not_of("0123456789") == std::string::npos) fds.insert(t);
+    }
+    if (fds.empty()) return "no fds listed: " + Trim(section);
+    if (fds != std::set<std::string>{"0", "1", "2"}) {
+      std::string all;
+      for (const auto& f : fds) all += (all.empty() ? "" : " ") + f;
+      return "the container's first process has fds " + all + " (expected only 0 1 2)";
     }
     return "";
   }

@@ -38,6 +38,9 @@ struct IsolationContext {
   // run ("" when it is gone): the written file must be there.
   std::string upper_dir;
   bool upper_has_write = false;
+  // The caps check: the capability set the container should have (docker's
+  // default with the scenario's cap_add / cap_drop).
+  uint64_t expected_caps = 0;
 };
 
 // The command (sh -c SCRIPT) running the given checks. limits are the

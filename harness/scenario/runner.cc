@@ -1,4 +1,5 @@
 #include "harness/scenario/runner.h"
+#include "harness/sweep/shard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "harness/adapters/process.h"
 #include "harness/scenario/isolation.h"
 #include "harness/sweep/scenario_sweep.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/mountinfo.h"
 
@@ -334,6 +336,37 @@ class Runner {
     Sys& sys = a.ProbeSys();
     if (!a.RealKernel()) EnsureCgroupParent(sys, o_.env.cgroup_parent, &r->notes);
     const std::string key = KeyFor(s.name, a.name());
+
+    // ---- the hostile image ----
+    if (s.hostile_image) {
+      const HostileImage& img = *s.hostile_image;
+      // <store>/images/<name>: beside the busybox layer's image directory.
+      const std::string layer0 = a.ImageLayer();
+      const std::string images = layer0.substr(0, layer0.rfind("/busybox/rootfs"));
+      mydocker::Outcome added = a.AddImage(img);
+      if (!e.image_error.empty()) {
+        if (added) {
+          checks->push_back(Check("image", false,
+                                  "the image was accepted; expected an error containing '" +
+                                      e.image_error + "'"));
+        } else {
+          const std::string msg = added.error().Message();
+          checks->push_back(Check("image", Contains(msg, e.image_error),
+                                  Contains(msg, e.image_error)
+                                      ? msg
+                                      : "the error lacks '" + e.image_error + "': " + msg));
+          // A refused import leaves nothing.
+          const std::string left = images + "/" + img.name;
+          checks->push_back(Check("image: nothing left", !mydocker::Exists(sys, left),
+                                  mydocker::Exists(sys, left) ? left + " is left" : ""));
+        }
+        return;
+      }
+      if (!added) {
+        checks->push_back(Check("image", false, added.error().Message()));
+        return;
+      }
+    }
     const int count = s.load.count;
 
     // ---- setup ----
@@ -399,6 +432,16 @@ class Runner {
     const std::string passwd_before = Digest(sys, layer + "/etc/passwd");
     const std::string host_before = a.HostHostname();
     ProbeScope scope = a.Scope();
+    if (s.hostile_image) {
+      for (const ImageEntry& e : s.hostile_image->entries) {
+        if (e.type != ImageEntry::Type::kSymlink) continue;
+        for (std::string_view t : {std::string_view("/tmp"), std::string_view("/var/tmp")}) {
+          if (e.target.compare(0, t.size(), t) == 0 &&
+              (e.target.size() == t.size() || e.target[t.size()] == '/'))
+            scope.outside_shared_tmp = true;
+        }
+      }
+    }
     Snapshot before = TakeSnapshot(sys, scope);
 
     // ---- the containers ----
@@ -425,7 +468,9 @@ class Runner {
         q.argv = s.command;
       }
       q.env = s.env;
+      q.image = s.image;
       q.hostname = s.hostname;
+      q.cap_add = s.cap_add;
       if (s.load.crosstalk_check) {
         q.hostname = (s.hostname.empty() ? "box" : s.hostname) + "-" + std::to_string(i);
       }
@@ -494,6 +539,8 @@ class Runner {
     ctx.shm_visible_on_host = setup.shm_visible;
     ctx.marker_source = marker_source_;
     ctx.scratch = o_.env.scratch;
+    // cap_add names were checked when the file was read.
+    if (auto caps = mydocker::ResolveCaps(s.cap_add, {})) ctx.expected_caps = *caps;
     ctx.passwd_digest_before = passwd_before;
     ctx.passwd_digest_after = Digest(sys, layer + "/etc/passwd");
     ctx.new_file_in_layer = mydocker::Exists(sys, layer + "/etc/" + std::string(kImageLayerNewFile));
@@ -618,6 +665,19 @@ class Runner {
   // lies inside the run's own scratch directory or cgroup parent.
   void CleanLeftovers(const std::vector<ProbeDiff>& diffs, ScenarioResult* r) {
     for (const auto& d : diffs) {
+      // What an escape made outside the scope: only the name the hostile
+      // scenarios' volume targets use, and only an empty directory or file.
+      if (d.probe == "outside") {
+        for (const auto& item : d.appeared) {
+          const std::string path = item.substr(0, item.find(' '));
+          const std::string base = path.substr(path.rfind('/') + 1);
+          if (base != "faultline-escape") continue;
+          const bool dir = item.find(" dir ") != std::string::npos;
+          if ((dir ? rmdir(path.c_str()) : unlink(path.c_str())) == 0) {
+            r->notes.push_back("harness removed what an escape left outside: " + path);
+          }
+        }
+      }
       if (d.probe == "mounts") {
         std::vector<std::string> points;
         for (const auto& item : d.appeared) {
@@ -712,10 +772,17 @@ bool ParseShard(const std::string& text, int* index, int* total) {
 }
 
 bool ShardFromEnv(int* index, int* total) {
-  const char* i = std::getenv("GTEST_SHARD_INDEX");
-  const char* t = std::getenv("GTEST_TOTAL_SHARDS");
-  if (i == nullptr || t == nullptr) return false;
-  return ParseShard(std::string(i) + "/" + t, index, total);
+  Shard shard;
+  bool found = false;
+  std::string source, error;
+  if (!ShardFromEnvironment(&shard, &found, &source, &error)) {
+    spdlog::warn("run: {}; running every scenario", error);
+    return false;
+  }
+  if (!found) return false;
+  *index = shard.index;
+  *total = shard.total;
+  return true;
 }
 
 std::vector<CheckResult> CheckContainer(const Expectations& e, const ContainerResult& r,

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "harness/adapters/adapter.h"
+#include "harness/report/environment.h"
 #include "harness/scenario/scenario.h"
 
 namespace faultline {
@@ -71,6 +72,9 @@ struct RunSummary {
   std::vector<std::string> errors;  // harness-level problems (host leftovers, ...)
   std::string started;              // ISO 8601 UTC
   double seconds = 0;
+  // Where it ran (the CLI fills it; harness/report/environment.h).
+  Environment environment;
+  std::string shard = "0/1";        // K/N of `faultline run --shard`
   int Count(const std::string& runtime, ResultStatus s) const;
   bool ok() const;  // no failed result and no harness error
 };

@@ -1,10 +1,12 @@
 #include "harness/scenario/scenario.h"
 
+#include "runtime/rootfs/hardening.h"
 #include "harness/scenario/isolation.h"
 
 #include <errno.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -212,9 +214,148 @@ bool ParseVolumes(Reader& r, const YAML::Node& n, std::vector<VolumeSpec>* out) 
   return true;
 }
 
+// image: a mapping describing a hostile image (hostile_image.h).
+bool ParseImage(Reader& r, const YAML::Node& n, const std::string& scenario_name,
+                HostileImage* out) {
+  if (!r.Keys(n, "image", {"name", "base", "import", "limits", "entries"})) return false;
+  out->line = n.Mark().line + 1;
+  // Default name: the scenario's base name, as an image name.
+  std::string def = scenario_name.substr(scenario_name.rfind('/') + 1);
+  for (char& c : def) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '-';
+  }
+  out->name = "hostile-" + def;
+  if (n["name"] && !r.String(n["name"], "image.name", &out->name)) return false;
+  if (!mydocker::ValidImageName(out->name)) {
+    return r.Fail(n["name"] ? n["name"] : n, "image.name",
+                  "image names are [a-z0-9][a-z0-9._-]*, at most 128");
+  }
+  if (n["base"]) {
+    if (!r.String(n["base"], "image.base", &out->base)) return false;
+    if (out->base != "busybox" && out->base != "none") {
+      return r.Fail(n["base"], "image.base", "busybox or none");
+    }
+  }
+  if (n["import"] && !r.Bool(n["import"], "image.import", &out->import)) return false;
+  if (out->import && n["base"] && out->base != "none") {
+    return r.Fail(n["base"], "image.base", "an imported image has no base (base: none)");
+  }
+  if (out->import) out->base = "none";
+  if (n["limits"]) {
+    const YAML::Node& l = n["limits"];
+    if (!out->import) return r.Fail(l, "image.limits", "only for import: true");
+    if (!r.Keys(l, "image.limits", {"max_entries", "max_size", "max_depth"})) return false;
+    long long v = 0;
+    if (l["max_entries"]) {
+      if (!r.Int(l["max_entries"], "image.limits.max_entries", 1, 100000000, &v)) return false;
+      out->limits.max_entries = static_cast<uint64_t>(v);
+    }
+    if (l["max_depth"]) {
+      if (!r.Int(l["max_depth"], "image.limits.max_depth", 1, 4096, &v)) return false;
+      out->limits.max_depth = static_cast<size_t>(v);
+    }
+    if (l["max_size"]) {
+      std::string text;
+      if (!r.String(l["max_size"], "image.limits.max_size", &text)) return false;
+      auto m = mydocker::ParseMemorySize(text);
+      if (!m) return r.Fail(l["max_size"], "image.limits.max_size", m.error().Message());
+      out->limits.max_bytes = static_cast<uint64_t>(*m);
+    }
+  }
+  const YAML::Node& list = n["entries"];
+  if (!list) return r.Fail(n, "image.entries", "missing: the image's entries");
+  if (!list.IsSequence()) return r.Fail(list, "image.entries", "must be a list of entries");
+  uint64_t total = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node& x = list[i];
+    const std::string f = "image.entries[" + std::to_string(i) + "]";
+    if (!r.Keys(x, f, {"path", "type", "target", "content", "size", "mode", "count"})) {
+      return false;
+    }
+    ImageEntry e;
+    e.line = x.Mark().line + 1;
+    if (!x["path"]) return r.Fail(x, f + ".path", "missing");
+    if (!r.String(x["path"], f + ".path", &e.path)) return false;
+    std::string decoded;
+    if (!DecodePercent(e.path, &decoded)) {
+      return r.Fail(x["path"], f + ".path", "a '%' must be followed by two hex digits");
+    }
+    if (decoded.empty() || decoded[0] == '/') {
+      return r.Fail(x["path"], f + ".path", "a relative path inside the image");
+    }
+    std::string type = "file";
+    if (x["type"] && !r.String(x["type"], f + ".type", &type)) return false;
+    static const std::pair<const char*, ImageEntry::Type> kTypes[] = {
+        {"dir", ImageEntry::Type::kDir},         {"file", ImageEntry::Type::kFile},
+        {"symlink", ImageEntry::Type::kSymlink}, {"hardlink", ImageEntry::Type::kHardlink},
+        {"fifo", ImageEntry::Type::kFifo},       {"chardev", ImageEntry::Type::kCharDevice}};
+    bool known = false;
+    for (const auto& [name, t] : kTypes) {
+      if (type == name) {
+        e.type = t;
+        known = true;
+      }
+    }
+    if (!known) {
+      return r.Fail(x["type"], f + ".type", "dir, file, symlink, hardlink, fifo or chardev");
+    }
+    const bool linkish =
+        e.type == ImageEntry::Type::kSymlink || e.type == ImageEntry::Type::kHardlink;
+    if (x["target"]) {
+      if (!linkish) return r.Fail(x["target"], f + ".target", "only for symlink and hardlink");
+      if (!r.String(x["target"], f + ".target", &e.target)) return false;
+    } else if (linkish) {
+      return r.Fail(x, f + ".target", "missing: a " + type + " needs a target");
+    }
+    if (x["content"]) {
+      if (e.type != ImageEntry::Type::kFile) return r.Fail(x["content"], f + ".content", "only for files");
+      std::string raw;
+      if (!r.String(x["content"], f + ".content", &raw)) return false;
+      if (!DecodePercent(raw, &e.content)) {
+        return r.Fail(x["content"], f + ".content", "a '%' must be followed by two hex digits");
+      }
+    }
+    if (x["size"]) {
+      if (e.type != ImageEntry::Type::kFile) return r.Fail(x["size"], f + ".size", "only for files");
+      std::string text;
+      if (!r.String(x["size"], f + ".size", &text)) return false;
+      auto m = mydocker::ParseMemorySize(text);
+      if (!m) return r.Fail(x["size"], f + ".size", m.error().Message());
+      e.size = static_cast<uint64_t>(*m);
+      if (e.size < e.content.size()) {
+        return r.Fail(x["size"], f + ".size", "smaller than the content");
+      }
+    }
+    long long v = 0;
+    if (x["mode"]) {
+      std::string text;
+      if (!r.String(x["mode"], f + ".mode", &text)) return false;
+      char* end = nullptr;
+      unsigned long m = std::strtoul(text.c_str(), &end, 8);
+      if (text.empty() || *end != '\0' || m > 07777) {
+        return r.Fail(x["mode"], f + ".mode", "octal permission bits such as 0755 or 4755");
+      }
+      e.mode = static_cast<uint32_t>(m);
+    }
+    if (x["count"]) {
+      if (!r.Int(x["count"], f + ".count", 1, 1000000, &v)) return false;
+      e.count = static_cast<uint64_t>(v);
+      if (e.count > 1 && e.path.find("{i}") == std::string::npos) {
+        return r.Fail(x["path"], f + ".path", "with count > 1 the path must hold {i}");
+      }
+    }
+    total += e.count;
+    if (total > 2000000) return r.Fail(x, f + ".count", "more than 2000000 entries in all");
+    out->entries.push_back(std::move(e));
+  }
+  return true;
+}
+
 bool ParseExpect(Reader& r, const YAML::Node& n, Expectations* e) {
   if (!r.Keys(n, "expect", {"exit", "stdout", "stdout_not", "stderr", "stderr_not", "error",
-                            "isolation", "probes", "cgroup_live", "teardown_twice"})) {
+                            "isolation", "probes", "cgroup_live", "teardown_twice",
+                            "image_error"})) {
     return false;
   }
   if (n["exit"]) {
@@ -290,6 +431,10 @@ bool ParseExpect(Reader& r, const YAML::Node& n, Expectations* e) {
       }
     }
   }
+  if (n["image_error"] &&
+      !r.String(n["image_error"], "expect.image_error", &e->image_error)) {
+    return false;
+  }
   if (n["cgroup_live"] && !r.Bool(n["cgroup_live"], "expect.cgroup_live", &e->cgroup_live)) {
     return false;
   }
@@ -349,7 +494,7 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
     return std::nullopt;
   }
   if (!r.Keys(doc, "", {"description", "labels", "runtimes", "image", "command", "hostname",
-                        "env", "limits", "volumes", "faults", "sweep", "load", "setup",
+                        "cap_add", "env", "limits", "volumes", "faults", "sweep", "load", "setup",
                         "timeout", "expect"})) {
     return std::nullopt;
   }
@@ -376,7 +521,14 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
       }
     }
   }
-  if (doc["image"] && !r.String(doc["image"], "image", &s.image)) return std::nullopt;
+  if (doc["image"] && doc["image"].IsMap()) {
+    HostileImage img;
+    if (!ParseImage(r, doc["image"], name, &img)) return std::nullopt;
+    s.image = img.name;
+    s.hostile_image = std::move(img);
+  } else if (doc["image"] && !r.String(doc["image"], "image", &s.image)) {
+    return std::nullopt;
+  }
   if (doc["command"]) {
     const YAML::Node& c = doc["command"];
     if (c.IsScalar()) {
@@ -391,6 +543,17 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
   }
   if (doc["hostname"] && !r.String(doc["hostname"], "hostname", &s.hostname)) {
     return std::nullopt;
+  }
+  if (doc["cap_add"]) {
+    if (!r.Strings(doc["cap_add"], "cap_add", &s.cap_add)) return std::nullopt;
+    for (size_t i = 0; i < s.cap_add.size(); ++i) {
+      if (mydocker::CapabilityNumber(s.cap_add[i]) < 0) {
+        const YAML::Node& at = doc["cap_add"].IsSequence() ? doc["cap_add"][i] : doc["cap_add"];
+        r.Fail(at, "cap_add[" + std::to_string(i) + "]",
+               "unknown capability '" + s.cap_add[i] + "' (SYS_ADMIN, NET_ADMIN, ...)");
+        return std::nullopt;
+      }
+    }
   }
   if (doc["env"]) {
     const YAML::Node& e = doc["env"];
@@ -481,6 +644,11 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
   }
   s.expect.probes = KnownProbes();
   if (doc["expect"] && !ParseExpect(r, doc["expect"], &s.expect)) return std::nullopt;
+  if (!s.expect.image_error.empty() && !(s.hostile_image && s.hostile_image->import)) {
+    r.Fail(doc["expect"]["image_error"], "expect.image_error",
+           "only with an imported hostile image (image: {import: true, ...})");
+    return std::nullopt;
+  }
   if (!doc["expect"] && !doc["sweep"]) {
     r.Fail(doc, "expect", "missing: a scenario says what to expect (or sweeps)");
     return std::nullopt;
@@ -520,13 +688,15 @@ const std::vector<std::string>& KnownRuntimes() {
 const std::vector<std::string>& KnownIsolationChecks() {
   static const std::vector<std::string> k = {"uts",    "pid",  "mount",  "ipc",
                                              "net",    "memory", "pids", "cpu",
-                                             "cgroup", "image_layer", "cpuset"};
+                                             "cgroup", "image_layer", "cpuset", "caps",
+                                             "seccomp", "no_new_privs", "masked_paths",
+                                             "readonly_paths", "fds"};
   return k;
 }
 
 const std::vector<std::string>& KnownProbes() {
-  static const std::vector<std::string> k = {"mounts",  "holders",   "dirs",
-                                             "cgroups", "processes", "fds"};
+  static const std::vector<std::string> k = {"mounts",    "holders", "dirs",   "cgroups",
+                                             "processes", "fds",     "outside"};
   return k;
 }
 

@@ -23,6 +23,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "harness/scenario/hostile_image.h"
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/util/error.h"
 
@@ -82,6 +83,9 @@ struct Expectations {
   bool cgroup_live = false;
   // The scenario's teardown must be idempotent: run it a second time.
   bool teardown_twice = false;
+  // The hostile image (image: {import: true}) must be refused: its import
+  // fails with an error containing this text; nothing runs then.
+  std::string image_error;
 };
 
 struct SweepSpec {
@@ -115,8 +119,12 @@ struct Scenario {
   std::vector<std::string> labels;
   std::vector<std::string> runtimes;  // empty: every runtime
   std::string image = "busybox";
+  // image: a mapping (hostile_image.h, docs/scenarios.md): the image the
+  // harness builds; `image` is then its name.
+  std::optional<HostileImage> hostile_image;
   std::vector<std::string> command;
   std::string hostname;               // empty: the runtime's default
+  std::vector<std::string> cap_add;   // docker's --cap-add names ("SYS_ADMIN")
   std::vector<std::string> env;       // KEY=VAL
   mydocker::CgroupLimits limits;
   std::vector<VolumeSpec> volumes;

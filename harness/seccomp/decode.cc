@@ -93,6 +93,10 @@ const std::unordered_map<std::string_view, Spec>& Specs() {
        {.path = 3, .dirfd = 2, .path2 = 1, .dirfd2 = 0, .flags = 4}},
       {"open_tree", {.path = 1, .dirfd = 0, .flags = 2}},
       {"mount_setattr", {.path = 1, .dirfd = 0, .flags = 2}},
+      {"open_tree_attr", {.path = 1, .dirfd = 0, .flags = 2}},
+      {"close_range", {.flags = 2}},
+      {"pidfd_open", {.flags = 1}},
+      {"keyctl", {.flags = 0}},
       {"seccomp", {.flags = 1}},
   };
   return *specs;

@@ -1,4 +1,5 @@
 #include "harness/seccomp/supervisor.h"
+#include "harness/seccomp/hang.h"
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -112,11 +113,20 @@ nlohmann::json TraceToJson(const SupervisorResult& r) {
 }
 
 std::vector<std::string> DefaultSyscalls() {
-  return {"mount",   "umount2",    "pivot_root", "mkdir",     "mkdirat",
-          "rmdir",   "unlink",     "unlinkat",   "open",      "openat",
-          "openat2", "clone",      "clone3",     "fork",      "vfork",
-          "unshare", "setns",      "fsopen",     "fsconfig",  "fsmount",
-          "fspick",  "move_mount", "open_tree",  "sethostname", "seccomp"};
+  std::vector<std::string> out = {
+      "mount",         "umount2",    "pivot_root", "mkdir",       "mkdirat",
+      "rmdir",         "unlink",     "unlinkat",   "open",        "openat",
+      "openat2",       "clone",      "clone3",     "fork",        "vfork",
+      "unshare",       "setns",      "fsopen",     "fsconfig",    "fsmount",
+      "fspick",        "move_mount", "open_tree",  "sethostname", "seccomp",
+      "mount_setattr", "mknod",      "mknodat",    "symlink",     "symlinkat",
+      "fchownat",      "keyctl",     "close_range", "capset",     "pidfd_open"};
+  // Newer than the libseccomp a host may have (open_tree_attr: Linux 6.15;
+  // Debian 12's libseccomp 2.5.4 does not know it): only when it resolves.
+  for (const char* newer : {"open_tree_attr"}) {
+    if (seccomp_syscall_resolve_name(newer) >= 0) out.push_back(newer);
+  }
+  return out;
 }
 
 std::vector<std::string> RootChangingSyscalls() {
@@ -422,9 +432,27 @@ class Loop {
     ReaperReport report;
     size_t got = 0;
     bool listener_open = true;
+    HangDetector hang(opts_.quiet);
+    hang.Event(start);
+    uint64_t seen_notifications = r_->notifications + r_->root_change_notifications;
     for (;;) {
       auto now = Clock::now();
       AnswerDue(now, resp);
+      if (hang.enabled() && !r_->timed_out) {
+        // A delayed call is a sign of life: the supervisor holds it.
+        const uint64_t seen_now = r_->notifications + r_->root_change_notifications;
+        if (seen_now != seen_notifications || inflight_.NextDeadline()) {
+          seen_notifications = seen_now;
+          hang.Event(now);
+        } else if (hang.Check(now, SampleTree(reaper_))) {
+          r_->hang_state = DescribeTree(reaper_);
+          spdlog::debug("seccomp: the tree slept {}ms with no call; killing it",
+                        opts_.quiet.count());
+          r_->timed_out = true;
+          r_->quiet_hang = true;
+          KillTree();
+        }
+      }
       int timeout = -1;
       if (auto next = inflight_.NextDeadline()) {
         timeout = static_cast<int>(std::max<int64_t>(
@@ -442,6 +470,10 @@ class Loop {
         } else if (timeout < 0 || left < timeout) {
           timeout = static_cast<int>(left);
         }
+      }
+      if (hang.enabled() && !r_->timed_out &&
+          (timeout < 0 || timeout > HangDetector::kSampleEvery.count())) {
+        timeout = static_cast<int>(HangDetector::kSampleEvery.count());
       }
       pollfd pfds[3] = {{report_fd, POLLIN, 0},
                         {listener_open ? listener_ : -1, POLLIN, 0},
@@ -735,7 +767,12 @@ Expected<SupervisorResult> RunSupervised(const SupervisorOptions& options,
   if (reaper == 0) {
     close(sock.get());
     close(report_r.get());
-    RunReaper(plan, report_w.get(), self);
+    // Never back into the caller's loop, whatever is thrown.
+    try {
+      RunReaper(plan, report_w.get(), self);
+    } catch (...) {
+    }
+    _exit(70);
   }
   child_sock.reset();
   report_w.reset();

@@ -136,6 +136,11 @@ struct SupervisorOptions {
   int stderr_fd = -1;
   // 0: none. When it passes, the tree gets SIGKILL and timed_out is set.
   std::chrono::milliseconds timeout{0};
+  // 0: off. A hung tree is recognised sooner (harness/seccomp/hang.h): no
+  // notified call for this long while every thread of the tree slept and
+  // used no CPU time. Then the tree gets SIGKILL, timed_out and quiet_hang
+  // are set and hang_state says what each thread was blocked in.
+  std::chrono::milliseconds quiet{0};
   // Keep every TraceEntry (benchmarks turn this off; counts stay).
   bool record_trace = true;
   // Try SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19+). Off: tests of the
@@ -168,6 +173,8 @@ struct SupervisorResult {
   bool signaled = false;
   int term_signal = 0;
   bool timed_out = false;
+  bool quiet_hang = false;   // timed out by the quiet rule (options.quiet)
+  std::string hang_state;    // DescribeTree at that moment
   bool wait_killable = false;  // the filter was loaded with WAIT_KILLABLE_RECV
   bool sync_wakeup = false;    // the listener runs in synchronous wake-up mode
   std::vector<TraceEntry> trace;

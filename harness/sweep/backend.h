@@ -35,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "faults/plan.h"
 #include "harness/probes/probes.h"
 #include "fakekernel/fake_kernel.h"
@@ -69,9 +71,20 @@ struct SweepWorkload {
 
 // One call of a run, as the FaultInjectingSys traced it.
 struct SweepCall {
+  uint64_t seq = 0;  // the tracer's sequence number (per process on the
+                     // kernel backend: the init's copy of the tracer goes on
+                     // from the clone); 0 unknown
   pid_t pid = 0;     // kSweepRuntimePid or kSweepInitPid
   std::string op;    // mydocker::OpName
   std::string args;  // printable arguments
+  // What a plan matches on (seccomp: path is the host path when known).
+  std::string path, path2, fstype;
+  uint64_t flags = 0;
+  int64_t handle = -1;  // the fd an open returned (-1: unknown)
+  // The process as the kernel names it, when the trace pid is a role for
+  // the whole tree (seccomp: every process is kSweepRuntimePid); 0: pid.
+  pid_t real_pid = 0;
+  bool host_paths = false;  // paths are resolved host paths (seccomp)
   int err = 0;       // what the caller got
   bool fired = false;        // a plan rule fired on this call
   bool after_crash = false;  // refused: the runtime had already crashed
@@ -113,6 +126,10 @@ struct SweepRun {
   // External: the runtime did not finish within the backend's deadline
   // (killed): a hang, a defect of the runtime.
   bool hung = false;
+  // A hang: what every thread of the tree was blocked in when it was
+  // recognised ("pid 123 runc:[2:INIT] tid 125 S futex_wait_queue\n  stack..."),
+  // one line per thread; "" otherwise.
+  std::string hang_state;
   double seconds = 0;
 };
 
@@ -137,6 +154,12 @@ struct FakeBackendOptions {
   // wrapper (a test double, e.g. one that skips an umount2), the probes see
   // the kernel itself. Null: no wrapper.
   std::function<std::unique_ptr<mydocker::Sys>(mydocker::Sys& kernel)> wrap;
+  // Runs at once (threads, each on its own copy of the world); 0: one per
+  // core, at most 8.
+  size_t max_parallel = 0;
+  // A mutant of the runtime (tests): rewrites the Error Runtime::Run
+  // returned, e.g. to the wrong errno. Null: none.
+  std::function<void(mydocker::Error&)> mutate_error;
 };
 
 std::unique_ptr<SweepBackend> MakeFakeSweepBackend(FakeBackendOptions options = {});
@@ -210,6 +233,11 @@ struct SeccompBackendOptions {
   bool keep_scratch = false;
   // A run that takes longer is killed and counts as a hang.
   int run_timeout_seconds = 15;
+  // A hang is recognised sooner: when every thread of the run's process
+  // tree has been blocked (sleeping, no CPU time used) and the supervisor
+  // saw no call for this long, the tree is killed and the run is a hang
+  // (its wait channels and kernel stacks go into the report). 0: off.
+  double quiet_seconds = 2.0;
 };
 
 // Needs root. Prepare unshares a private mount namespace for the whole
@@ -217,5 +245,23 @@ struct SeccompBackendOptions {
 // cgroup parent "faultline-sweep-<pid>" in every hierarchy, imports the
 // image. Finish removes them.
 std::unique_ptr<SweepBackend> MakeSeccompSweepBackend(SeccompBackendOptions options);
+
+// Runs `jobs` backends at once (harness/sweep/parallel_backend.cc), each in
+// its own worker process made by fork in Prepare: each worker builds its
+// backend with make() and Prepares it, so it has its own mount namespace,
+// scratch directory and cgroup parent ("faultline-sweep-<worker pid>"), is
+// its own child subreaper and sees only its own children. Run sends the
+// plan to an idle worker and returns the SweepRun it sends back, so the
+// engine's threads (MaxParallelRuns() == jobs) keep every worker busy.
+// Results do not depend on which worker made a run: a worker's paths are
+// its own, but what a run does and leaves is decided by the plan alone
+// (the privileged test ParallelKernelSweep.EqualsSerial compares).
+// jobs <= 1: make() itself, no worker process.
+std::unique_ptr<SweepBackend> MakeParallelSweepBackend(
+    std::function<std::unique_ptr<SweepBackend>()> make, size_t jobs);
+
+// A SweepRun as JSON and back (the parallel backend's wire format).
+nlohmann::json SweepRunJson(const SweepRun& run);
+SweepRun SweepRunFromJson(const nlohmann::json& j);
 
 }  // namespace faultline

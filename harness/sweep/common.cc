@@ -72,9 +72,14 @@ Outcome EnsureCgroupParentDirs(mydocker::Sys& sys, const std::string& parent) {
 
 SweepCall ToCall(const TraceEntry& e) {
   SweepCall c;
+  c.seq = e.seq;
   c.pid = e.pid;
   c.op = e.op;
   c.args = e.args;
+  c.path = e.path;
+  c.path2 = e.path2;
+  c.fstype = e.fstype;
+  c.flags = e.flags;
   c.err = e.err;
   c.fired = e.rule >= 0 && e.action != ActionKind::kNone;
   c.after_crash = e.after_crash;

@@ -31,6 +31,7 @@ class FakeSweepBackend : public SweepBackend {
   // Run only reads the prepared world (each run works on its own copy), so
   // runs go in parallel, one per core.
   size_t MaxParallelRuns() const override {
+    if (options_.max_parallel > 0) return options_.max_parallel;
     return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
   }
 
@@ -45,9 +46,19 @@ class FakeSweepBackend : public SweepBackend {
         !s.ok()) {
       return MakeError("sweep: write image.json", image, s.err);
     }
+    // A host has a resolver config (Debian always does), which the runtime
+    // copies into the init layer: without it the fake runs missed the four
+    // calls of that copy that the kernel runs make.
+    if (auto s = world_.AddFile("/etc/resolv.conf", "nameserver 10.0.2.3\n"); !s.ok()) {
+      return MakeError("sweep: write the host's resolv.conf", "/etc/resolv.conf", s.err);
+    }
     // The state root exists before a run, as after `mydocker` ran once.
     if (auto s = world_.AddDir(std::string(kRoot) + "/containers", 0700); !s.ok()) {
       return MakeError("sweep: create state root", kRoot, s.err);
+    }
+    // ... with its store lock (StateStore::StoreLockPath), made by the first run.
+    if (auto s = world_.AddFile(std::string(kRoot) + "/containers.lock", "", 0600); !s.ok()) {
+      return MakeError("sweep: create store lock", kRoot, s.err);
     }
     MYDOCKER_TRY(MakeVolumes(world_, workload, kVolumes));
     MYDOCKER_TRY(EnsureCgroupParentDirs(world_, kCgroupParent));
@@ -56,6 +67,7 @@ class FakeSweepBackend : public SweepBackend {
     scope_.dirs_prune = {std::string(kRoot) + "/images"};
     scope_.cgroup_parent = kCgroupParent;
     scope_.fds = false;  // checked before the runtime process ends (Run)
+    scope_ = WithOutside(std::move(scope_));
     fds_before_ = FdSet(world_);
     before_ = TakeSnapshot(world_, scope_);
     if (!before_.errors.empty()) {
@@ -82,6 +94,7 @@ class FakeSweepBackend : public SweepBackend {
       mydocker::Runtime rt(top, config);
       try {
         TakeOutcome(rt.Run(spec_), &run);
+        if (options_.mutate_error && run.returned_error) options_.mutate_error(run.error);
       } catch (const Crash&) {
         run.crashed = true;
       }

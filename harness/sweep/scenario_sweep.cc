@@ -34,6 +34,7 @@ std::vector<CheckResult> RunScenarioSweep(const Scenario& s, const std::string& 
     auto e = ParseErrnoList(s.sweep->errnos);
     if (!e) return {CheckResult{"sweep.setup", false, e.error().Message()}};
     config.errnos = *e;
+    config.errnos_given = true;
   }
   if (s.sweep && !s.sweep->modes.empty()) {
     auto m = ParseModeList(s.sweep->modes);

@@ -168,11 +168,14 @@ class SeccompSweepBackend : public SweepBackend {
     scope_.cgroup_parent = cgroup_parent_;
     scope_.holders = true;
     scope_.fds = true;
+    scope_ = WithOutside(std::move(scope_), {scratch_});
     if (rt == "mydocker") {
       mydocker::ImageStore images(sys_, state_);
       auto info = images.Import(options_.image_tar, "busybox");
       if (!info) return info.error();
       MYDOCKER_TRY(mydocker::MkdirAll(sys_, state_ + "/containers", 0700, step + ": create state"));
+      MYDOCKER_TRY(mydocker::WriteFile(sys_, state_ + "/containers.lock", "", 0600,
+                                       step + ": create store lock"));
       scope_.dirs_prune = {state_ + "/images"};
       run_argv_ = {binary_, "--root", state_, "--cgroup-parent", cgroup_parent_};
       cleanup_argv_ = run_argv_;
@@ -236,6 +239,16 @@ class SeccompSweepBackend : public SweepBackend {
     if (broken_) {
       run.harness_error = "an earlier run left what the harness could not remove: " + broken_why_;
       return run;
+    }
+    if (options_.runtime == "mydocker") {
+      // Every run starts without mydocker's seccomp cache (as the kernel
+      // backend's runs: the clean run's calls line up with every run's).
+      if (Outcome c = mydocker::RemoveTree(sys_, state_ + "/images/.seccomp",
+                                           "sweep: remove the runtime's seccomp cache");
+          !c) {
+        run.harness_error = c.error().Message();
+        return run;
+      }
     }
     if (!layer_.empty()) {
       auto b = CreateBundle(sys_, bundle_, layer_, oci_);
@@ -351,6 +364,7 @@ class SeccompSweepBackend : public SweepBackend {
     so.stdout_fd = out;
     so.stderr_fd = err;
     so.timeout = std::chrono::seconds(options_.run_timeout_seconds);
+    so.quiet = std::chrono::milliseconds(static_cast<int64_t>(options_.quiet_seconds * 1000));
     so.record_trace = false;
     bool killed = false;
     auto decide = [&](const SyscallEvent& ev) -> Verdict {
@@ -358,8 +372,15 @@ class SeccompSweepBackend : public SweepBackend {
       if (!InScope(ev)) return Verdict::Continue();
       SweepCall call;
       call.pid = kSweepRuntimePid;
+      call.seq = run->calls.size() + 1;
       call.op = ev.name;
       call.args = DescribeCall(ev);
+      call.path = ev.host_path.empty() ? ev.path : ev.host_path;
+      call.path2 = ev.path2;
+      call.real_pid = ev.pid;
+      call.host_paths = true;
+      call.fstype = ev.fstype;
+      call.flags = ev.flags;
       call.after_crash = killed;
       CallInfo info;
       info.op = ev.name;
@@ -400,6 +421,12 @@ class SeccompSweepBackend : public SweepBackend {
     }
     run->crashed = killed;
     run->hung = result->timed_out;
+    if (result->quiet_hang) {
+      char quiet[32];
+      std::snprintf(quiet, sizeof quiet, "%g", options_.quiet_seconds);
+      run->hang_state = "every thread asleep, no CPU time used and no supervised call for " +
+                        std::string(quiet) + " s:\n" + result->hang_state;
+    }
     run->exit_code = result->exited ? result->exit_code : 128 + result->term_signal;
     run->message = MessageOf(ReadTextFile(err_path));
     for (const SweepCall& c : run->calls) run->fired = run->fired || c.fired;
@@ -502,7 +529,10 @@ class SeccompSweepBackend : public SweepBackend {
     if (auto ents = sys_.ReadDir(state_); ents.ok()) {
       for (const auto& e : ents.value) {
         const std::string p = JoinPath(state_, e.name);
-        if (options_.runtime == "mydocker" && e.name == "images") continue;
+        // The prepared store: images and the store lock stay (the lock file
+        // is made once, as the store is; a run only takes and drops it).
+        if (options_.runtime == "mydocker" && (e.name == "images" || e.name == "containers.lock"))
+          continue;
         if (options_.runtime == "mydocker" && e.name == "containers") {
           if (auto c = sys_.ReadDir(p); c.ok()) {
             for (const auto& ce : c.value) {
@@ -523,7 +553,13 @@ class SeccompSweepBackend : public SweepBackend {
       }
     }
     if (!prepared_) return;
-    auto diff = Compare(before_, TakeSnapshot(sys_, scope_));
+    Snapshot now = TakeSnapshot(sys_, scope_);
+    auto diff = Compare(before_, now);
+    // Writes outside the scope were reported by the run that made them; the
+    // harness never removes what it did not make on the host, so they do
+    // not break the scratch area: later runs compare with the host as it is.
+    std::erase_if(diff, [](const ProbeDiff& d) { return d.probe == "outside"; });
+    before_.probes["outside"] = now.probes["outside"];
     if (auto d = SharedTmpDiff(); !d.appeared.empty()) diff.push_back(d);
     if (!diff.empty()) {
       broken_ = true;

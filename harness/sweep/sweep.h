@@ -35,15 +35,42 @@
 #include <nlohmann/json.hpp>
 
 #include "faults/plan.h"
+#include "harness/report/environment.h"
 #include "harness/sweep/backend.h"
+#include "harness/sweep/shard.h"
 
 namespace faultline {
 
 struct Scenario;
 
-enum class SweepMode : uint8_t { kTransient, kPersistent, kCrash };
-const char* SweepModeName(SweepMode m);  // "transient", "persistent", "crash"
+// transient      op=X,pid=P,nth=k,errno=E,mode=transient: that one call fails
+// persistent     mode=persistent: that call and every later X of P fail
+// persistent-path  mode=persistent-path: that call and every later X of P on
+//                the same object (path; a cgroup directory) fail, other X
+//                calls run
+// crash          action=crash: the runtime dies at that call
+// eintr          a burst: calls k..k+2 of X fail EINTR (only where the
+//                model says EINTR is reachable)
+// enosys         ENOSYS once, only at the newer APIs with a fallback (fsopen,
+//                fsconfig, fsmount, fspick, move_mount, open_tree,
+//                open_tree_attr, mount_setattr, clone3, openat2, close_range,
+//                pidfd_open): an older kernel or a seccomp profile
+// lie            action=lie: the call reports success and does nothing (no
+//                errno; reachable only where a real kernel can "succeed
+//                without effect": umount2(MNT_DETACH) of a busy mount, kill
+//                of a task in uninterruptible sleep)
+enum class SweepMode : uint8_t {
+  kTransient, kPersistent, kPersistentPath, kCrash, kEintr, kEnosys, kLie
+};
+const char* SweepModeName(SweepMode m);
 bool SweepModeFromName(const std::string& name, SweepMode* m);
+// Does the mode take an errno from the errno set (transient, persistent,
+// persistent-path)? The others make one run per point where they apply.
+bool ModeTakesErrno(SweepMode m);
+
+// Which errnos a point is swept with: the reachable ones (faults/
+// errno_model.yaml) or the sweep's whole list at every point.
+enum class ErrnoModelKind : uint8_t { kReachable, kAll };
 
 // "a,b" "c" -> {a, b, c}: comma-separated items, also given repeatedly;
 // blanks trimmed, empty items dropped.
@@ -54,8 +81,10 @@ std::vector<std::string> SplitList(const std::vector<std::string>& items);
 mydocker::Expected<std::vector<int>> ParseErrnoList(const std::vector<std::string>& items);
 mydocker::Expected<std::vector<SweepMode>> ParseModeList(const std::vector<std::string>& items);
 
-// The default errno set: EPERM EBUSY ENOSPC EINVAL EIO ENOMEM.
+// The errno list of `--errno-model all`: EPERM EBUSY ENOSPC EINVAL EIO ENOMEM.
 std::vector<int> DefaultSweepErrnos();
+// The default modes: transient, persistent, persistent-path, crash, eintr,
+// enosys (lie is asked for by name).
 std::vector<SweepMode> AllSweepModes();
 
 // Built-in workloads: "run-true" (busybox true), "run-full" (two volumes,
@@ -76,10 +105,31 @@ struct SweepProgress {
 
 struct SweepConfig {
   SweepWorkload workload;
+  // reachable: each point gets the model's errnos for its call (when
+  // errnos_given: those of `errnos` the model lists); all: `errnos` at every
+  // point, each run marked reachable or not.
+  ErrnoModelKind errno_model = ErrnoModelKind::kReachable;
   std::vector<int> errnos = DefaultSweepErrnos();
+  bool errnos_given = false;  // errnos came from --errno or a scenario
   std::vector<SweepMode> modes = AllSweepModes();
   // Sweep only this point (1-based, numbered as in the clean run).
   std::optional<size_t> only_point;
+  // Sweep only the point with this stable ID ("runtime:mkdir#4@state",
+  // PointId): the same point on every machine.
+  std::optional<std::string> only_point_id;
+  // This process's share of the runs (shard.h): run i of the canonical
+  // order (points in clean-run order, then modes, then errnos, as
+  // configured) when i mod N == K. The clean run and the end checks run in
+  // every shard (each needs the point list; the report's digest proves
+  // they agreed).
+  Shard shard;
+  // A journal file (JSON lines): every finished run is appended; a sweep
+  // started with a journal that holds runs of the same sweep (same digest
+  // and shard) takes them from it and makes only the others. "" = none.
+  std::string journal;
+  // The environment fingerprint of the report (the caller fills what it
+  // knows: runtime, options; "started" is set when empty).
+  Environment environment;
   // Instead of points: one run with exactly this plan (a replay). Its first
   // rule says the mode: crash action -> crash, persistent -> persistent,
   // else transient; its errno is the expected one.
@@ -95,6 +145,12 @@ struct SweepConfig {
 };
 
 struct PointResult {
+  // The stable run ID: PointId "/" errno "/" mode, or PointId "/crash"
+  // ("runtime:mkdir#4@state/EBUSY/persistent"); the same on every machine
+  // whose clean run made the same calls.
+  std::string id;
+  std::string point_id;  // PointId of the point
+  size_t run = 0;        // index in the unsharded sweep's canonical run order
   size_t point = 0;      // 1-based; 0 for a --plan run
   pid_t pid = 0;         // kSweepRuntimePid / kSweepInitPid
   std::string process;   // "runtime" / "init"
@@ -103,6 +159,19 @@ struct PointResult {
   uint64_t nth = 0;      // the k-th call of op by the process
   int err = 0;           // 0 in crash mode
   SweepMode mode = SweepMode::kTransient;
+  std::string path;      // the faulted call's path ("" none)
+  // The reachable-fault model's word on this fault (errno_model.h): a fault
+  // no kernel can produce there is never a defect (outcome "unreachable"
+  // when the run would have failed; its failures stay in `failures`).
+  bool reachable = true;
+  bool modeled = true;   // the model has an entry for this call
+  std::string call_class;  // the entry's class ("cgroup-dir", "disk", ...)
+  std::string reach_source;
+  // The call whose errno the runtime's error carries, and the rule that
+  // accepted it: "faulted", "caused (same object)", "binary (weaker: the
+  // error names the errno)", ...; "" when the run did not fail.
+  std::string errno_origin;
+  size_t defect = 0;     // 1-based index into SweepReport::defects (0: none)
   // "handled" (succeeded, nothing left), "clean" (a good error, nothing
   // left), "recovered-by-gc", "not-fired", "failed".
   std::string outcome;
@@ -124,20 +193,103 @@ struct PointResult {
   std::vector<std::string> trace_tail;  // the calls around the fault (failures only)
 };
 
+// How a report was made (not part of its result: a merged or resumed
+// report equals the unsharded, uninterrupted one apart from this and the
+// timings).
+struct SweepExecution {
+  Shard shard;           // the shard this report is (0/1: all)
+  size_t jobs = 1;       // runs at once
+  std::string journal;   // the journal file, "" none
+  size_t resumed = 0;    // runs taken from the journal
+  // Merged reports: one entry per merged report ({"shard", "machine",
+  // "kernel_release", "cgroup_layout", "started", "seconds", "runs"}).
+  nlohmann::json shards = nlohmann::json::array();
+};
+
+// Failed runs that have their root cause in common (Group): the same outcome,
+// the same set of leftovers (probes, after the run and after the cleanup),
+// the same error with paths and numbers masked, the same faulted syscall
+// and path class, the same calls after the fault (ops only).
+struct Defect {
+  std::string key;       // what the members share, printable
+  std::string summary;   // one line: op + class + what went wrong
+  size_t runs = 0;
+  std::vector<size_t> points;  // member points (sorted, distinct)
+  std::vector<size_t> members; // indices into SweepReport::results
+  std::string replay;    // the representative run's replay command
+  std::string failure;   // its first failure
+};
+
 struct SweepReport {
   std::string backend;
   std::string workload;
   size_t points = 0;  // distinct calls swept
   size_t runs = 0;    // runs made, clean run and end checks included
+  // The unsharded sweep: how many (point, fault) runs it has, how many runs
+  // before them (clean run, end checks), and a digest of its run IDs in
+  // canonical order (shards and journals must agree on it).
+  size_t planned = 0;
+  size_t setup_runs = 0;
+  std::string digest;
+  Environment environment;
+  SweepExecution execution;
   size_t passed = 0;
   size_t failed = 0;
   size_t clean_calls = 0;  // calls of the clean run
   std::vector<PointResult> results;  // one per (point, errno, mode) run
+  std::vector<Defect> defects;       // the failed runs grouped (Group)
+  size_t unreachable_runs = 0;       // runs whose fault the model rules out
+  size_t unreachable_failures = 0;   // ... of them, runs that would have failed
+  std::string errno_model;           // "reachable" or "all"
   std::vector<std::string> errors;   // the sweep could not run (clean run failed, ...)
   double seconds = 0;
   bool ok() const { return errors.empty() && failed == 0; }
   nlohmann::json ToJson() const;
+  // The inverse of ToJson (merge, journal); errors name the field.
+  static mydocker::Expected<SweepReport> FromJson(const nlohmann::json& j);
 };
+
+// One run's entry of the JSON report, and back.
+nlohmann::json PointResultJson(const PointResult& r);
+mydocker::Expected<PointResult> PointResultFromJson(const nlohmann::json& j);
+
+// Stable names (issue 17). The path class of a call is what its first path
+// names: cgroup, proc, dev, sys, rootfs, image, volume, state, bundle, tmp,
+// other; "" when it names no path.
+std::string PathClass(const std::string& args);
+// "<process>:<op>#<nth>[@<path class>]", e.g. "runtime:mkdir#4@state",
+// "init:prctl#1".
+std::string PointId(pid_t pid, const std::string& op, uint64_t nth, const std::string& args);
+// PointId "/" errno "/" mode, or PointId "/crash".
+std::string RunId(const std::string& point_id, int err, SweepMode mode);
+
+// Combines reports of the shards of one sweep (the same digest) into the
+// report the unsharded sweep makes: results in canonical order, counts
+// summed. Fails (naming them) when the reports are of different sweeps,
+// when a run is missing or when one is in two reports.
+// (harness/sweep/merge.cc)
+mydocker::Expected<SweepReport> MergeSweepReports(const std::vector<SweepReport>& shards);
+
+// The report as JUnit XML: one testsuite per sweep, one testcase per run
+// (its name the run ID), a failure per failed run with its replay command.
+std::string SweepJunit(const SweepReport& report);
+
+// Writes the report in each form whose path is not "" (JSON, JUnit, HTML,
+// Markdown; parent directories made); false (and a line on stderr naming
+// who and the path) when one cannot be written.
+struct SweepReportPaths {
+  std::string json, junit, html, md;
+};
+bool WriteSweepReports(const SweepReport& report, const SweepReportPaths& paths,
+                       const std::string& who);
+
+// Groups the failed runs of report into defects (fills report.defects and
+// each result's `defect`). RunSweep calls it.
+void GroupDefects(SweepReport& report);
+
+// The error with paths, hex and numbers masked ("<path>", "<n>"): the part
+// of a grouping key that says what went wrong.
+std::string MaskMessage(const std::string& message);
 
 // Runs the sweep. backend must not be Prepared yet. Never throws.
 SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);
@@ -166,7 +318,20 @@ std::string SweepHtml(const SweepReport& report);
 PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int err,
                      SweepMode mode);
 
+// The errno rule (docs/sweeps.md, "A truthful errno"): the Error's errno
+// must have been returned by the faulted call (any call the rule fired on),
+// or by a later call the runtime made on the clean run's path (the same
+// calls as the clean run from the fault up to it, the init's included);
+// not by a call before the fault, nor by one off that path (the cleanup
+// after the failure), nor by none. Returns "" and names the call and the
+// rule that accepted it in *rule, else why not.
+std::string CheckErrnoOrigin(const SweepRun& run, const SweepRun& clean,
+                             const mydocker::Error& e, std::string* rule);
+
 // The one-rule plan of a point.
 FaultPlan PointPlan(pid_t pid, const std::string& op, uint64_t nth, int err, SweepMode mode);
+
+// The newer APIs with an older fallback (the enosys mode's ops).
+bool HasOlderFallback(const std::string& op);
 
 }  // namespace faultline

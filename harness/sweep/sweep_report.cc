@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "harness/report/report.h"
 #include "harness/sweep/sweep.h"
 
 namespace faultline {
@@ -14,7 +15,8 @@ namespace faultline {
 namespace {
 
 // A table cell: one line, pipes escaped.
-std::string Cell(const std::string& text) {
+std::string Cell(const std::string& raw) {
+  const std::string text = ValidUtf8(raw);
   std::string out;
   for (char c : text) {
     if (c == '|') out += "\\|";
@@ -36,6 +38,23 @@ std::string SweepMarkdown(const SweepReport& report) {
   }
   std::ostringstream md;
   md << "# Sweep: " << report.workload << " on " << report.backend << "\n\n";
+  md << "Environment: " << Cell(EnvironmentLine(report.environment)) << "; run list "
+     << report.digest << "\n\n";
+  md << "**" << report.defects.size() << " distinct defect" << (report.defects.size() == 1 ? "" : "s")
+     << "** (" << report.failed << " failed runs; errno model " << report.errno_model << ": "
+     << report.unreachable_runs << " runs with an unreachable fault, " << report.unreachable_failures
+     << " of them would have failed and are not defects)\n\n";
+  if (!report.defects.empty()) {
+    md << "| defect | runs | points | what | replay |\n|---|---|---|---|---|\n";
+    for (size_t i = 0; i < report.defects.size(); ++i) {
+      const Defect& d = report.defects[i];
+      std::string pts;
+      for (size_t p : d.points) pts += (pts.empty() ? "" : ", ") + std::to_string(p);
+      md << "| " << i + 1 << " | " << d.runs << " | " << Cell(pts) << " | "
+         << Cell(d.summary + "\n" + d.failure) << " | `" << ValidUtf8(d.replay) << "` |\n";
+    }
+    md << "\n";
+  }
   md << "| points | runs | passed | failed | left something after the run | noted | seconds |\n"
      << "|---|---|---|---|---|---|---|\n"
      << "| " << report.points << " | " << report.runs << " | " << report.passed << " | "
@@ -44,8 +63,8 @@ std::string SweepMarkdown(const SweepReport& report) {
   for (const auto& [name, n] : outcomes) md << " " << name << " " << n << ";";
   md << " (clean run: " << report.clean_calls << " calls)\n\n";
   for (const auto& e : report.errors) md << "**Error:** " << Cell(e) << "\n\n";
-  md << "| point | call | fault | outcome | left after the run | left after cleanup | error / "
-        "failure / note | replay |\n|---|---|---|---|---|---|---|---|\n";
+  md << "| point | call | fault | reachable | outcome | defect | left after the run | left after "
+        "cleanup | error / failure / note | replay |\n|---|---|---|---|---|---|---|---|---|---|\n";
   size_t rows = 0;
   for (const auto& r : report.results) {
     if (r.passed && r.left.empty() && r.notes.empty()) continue;
@@ -56,18 +75,21 @@ std::string SweepMarkdown(const SweepReport& report) {
     if (why.empty()) why = r.error;
     md << "| " << r.point << " | " << Cell(r.args) << " | "
        << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode) << " | "
-       << r.outcome << " | " << Cell(r.left) << " | "
+       << (r.reachable ? "yes" : "no") << (r.call_class.empty() ? "" : " (" + r.call_class + ")")
+       << " | " << r.outcome << " | " << (r.defect ? std::to_string(r.defect) : "-") << " | "
+       << Cell(r.left) << " | "
        << (r.gc_ran ? Cell(r.left_after_gc.empty() ? "nothing" : r.left_after_gc) : "not run")
-       << " | " << Cell(why) << " | `" << r.replay << "` |\n";
+       << " | " << Cell(why) << " | `" << ValidUtf8(r.replay) << "` |\n";
   }
-  if (rows == 0) md << "| - | every run passed and left nothing | | | | | | |\n";
+  if (rows == 0) md << "| - | every run passed and left nothing | | | | | | | | |\n";
   return md.str();
 }
 
 
 namespace {
 
-std::string Html(const std::string& text) {
+std::string Html(const std::string& raw) {
+  const std::string text = ValidUtf8(raw);
   std::string out;
   for (char c : text) {
     switch (c) {
@@ -131,7 +153,25 @@ std::string SweepHtml(const SweepReport& report) {
   h << "<p id=\"summary\">" << report.points << " points, " << report.runs << " runs, "
     << report.passed << " passed, " << report.failed << " failed, " << report.seconds
     << " s (clean run: " << report.clean_calls << " calls)</p>\n";
+  h << "<p id=\"environment\">Environment: " << Html(EnvironmentLine(report.environment))
+    << "; run list " << Html(report.digest) << "</p>\n";
   for (const auto& e : report.errors) h << "<p class=\"fail\">Error: " << Html(e) << "</p>\n";
+  h << "<h2 id=\"defects\">" << report.defects.size() << " distinct defect"
+    << (report.defects.size() == 1 ? "" : "s") << "</h2>\n<p>errno model " << Html(report.errno_model)
+    << ": " << report.unreachable_runs << " runs with an unreachable fault ("
+    << report.unreachable_failures << " would have failed; not defects)</p>\n";
+  if (!report.defects.empty()) {
+    h << "<table><tr><th>defect</th><th>runs</th><th>points</th><th>what</th><th>replay</th></tr>\n";
+    for (size_t i = 0; i < report.defects.size(); ++i) {
+      const Defect& d = report.defects[i];
+      std::string pts;
+      for (size_t p : d.points) pts += (pts.empty() ? "" : ", ") + std::to_string(p);
+      h << "<tr><td>" << i + 1 << "</td><td>" << d.runs << "</td><td>" << Html(pts) << "</td><td>"
+        << Html(d.summary) << "<br>" << Html(d.failure) << "</td><td><code>" << Html(d.replay)
+        << "</code></td></tr>\n";
+    }
+    h << "</table>\n";
+  }
   h << "<p>Cells: <span class=\"clean\">&nbsp;nothing left&nbsp;</span> "
        "<span class=\"recovered\">&nbsp;left after the run, removed by the cleanup&nbsp;</span> "
        "<span class=\"left\">&nbsp;left after the cleanup&nbsp;</span> (worst run of the "

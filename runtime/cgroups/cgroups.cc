@@ -511,4 +511,26 @@ Outcome Cgroup::Destroy() {
   return Outcome::Ok();
 }
 
+Expected<std::vector<pid_t>> Cgroup::Members() {
+  std::vector<pid_t> out;
+  for (const std::string& dir : paths_) {
+    auto text = ReadFile(*sys_, JoinPath(dir, "cgroup.procs"), "cgroup: members");
+    if (!text) {
+      if (text.error().err == ENOENT) continue;
+      return text.error();
+    }
+    size_t pos = 0;
+    while (pos < text->size()) {
+      size_t nl = text->find('\n', pos);
+      if (nl == std::string::npos) nl = text->size();
+      if (nl > pos) out.push_back(static_cast<pid_t>(std::strtol(text->c_str() + pos, nullptr, 10)));
+      pos = nl + 1;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::erase_if(out, [](pid_t p) { return p <= 0; });
+  return out;
+}
+
 }  // namespace mydocker

@@ -113,6 +113,12 @@ class Cgroup {
   // "cgroup: destroy", the directory, EBUSY while a process is inside).
   Outcome Destroy();
 
+  // The processes in the cgroup (cgroup.procs of every hierarchy, merged,
+  // sorted, host pids): the truth for killing a container, never a recorded
+  // pid that may have been reused. A hierarchy whose directory is gone adds
+  // nothing; another read failure is the error (step "cgroup: members").
+  Expected<std::vector<pid_t>> Members();
+
   // Absolute paths of the cgroup's directories, one per hierarchy.
   const std::vector<std::string>& paths() const { return paths_; }
 

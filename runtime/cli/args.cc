@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "runtime/container/validate.h"
+
 namespace mydocker {
 
 Command ParseArgs(int argc, const char* const* argv,
@@ -44,6 +46,14 @@ Command ParseArgs(int argc, const char* const* argv,
   std::string mount_api = "auto";
   run->add_option("--mount-api", mount_api, "overlay mount API: auto, legacy, new")
       ->check(CLI::IsMember({"auto", "legacy", "new"}));
+  std::vector<std::string> cap_add, cap_drop, security_opts;
+  run->add_option("--cap-add", cap_add, "add a Linux capability (NAME, CAP_NAME or ALL)")
+      ->allow_extra_args(false);
+  run->add_option("--cap-drop", cap_drop, "drop a Linux capability (NAME, CAP_NAME or ALL)")
+      ->allow_extra_args(false);
+  run->add_option("--security-opt", security_opts,
+                  "seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=true|false]")
+      ->allow_extra_args(false);
   run->add_option("image", c.run.image, "image name")->required();
   // Everything after IMAGE is the command, options included.
   run->prefix_command();
@@ -61,6 +71,13 @@ Command ParseArgs(int argc, const char* const* argv,
   auto* import = image->add_subcommand("import", "import a docker-export tar");
   import->add_option("tar", c.tar_path, "the tar file")->required()->check(CLI::ExistingFile);
   import->add_option("name", c.image_name, "image name")->required();
+  std::string max_size;
+  import->add_option("--max-entries", c.import_limits.max_entries,
+                     "refuse an archive with more entries")->capture_default_str();
+  import->add_option("--max-size", max_size,
+                     "refuse more file data than this (64g by default; 32m, 1g, ...)");
+  import->add_option("--max-depth", c.import_limits.max_depth,
+                     "refuse entry names with more path components")->capture_default_str();
   image->add_subcommand("ls", "list images");
   auto* image_rm = image->add_subcommand("rm", "remove images");
   image_rm->add_option("image", c.names, "image name")->required();
@@ -108,8 +125,13 @@ Command ParseArgs(int argc, const char* const* argv,
     }
     if (!memory.empty()) {
       auto m = ParseMemorySize(memory);
-      if (!m) return fail(m.error());
-      c.run.limits.memory_bytes = *m;
+      if (!m) {
+        Error e = m.error();
+        e.step = "parse --memory";
+        e.path = EscapedForMessage(memory);
+        return fail(e);
+      }
+      if (*m != 0) c.run.limits.memory_bytes = *m;  // docker: -m 0 is no limit
     }
     if (!cpus.empty()) {
       auto v = ParseCpus(cpus);
@@ -135,17 +157,54 @@ Command ParseArgs(int argc, const char* const* argv,
       }
       c.run.limits.pids_limit = pids;
     }
+    c.run.security.cap_add = cap_add;
+    c.run.security.cap_drop = cap_drop;
+    if (auto caps = ResolveCaps(cap_add, cap_drop); !caps) return fail(caps.error());
+    for (const auto& o : security_opts) {
+      if (Outcome r = ApplySecurityOpt(&c.run.security, o); !r) return fail(r.error());
+    }
     c.run.mount_api = mount_api == "legacy" ? MountApi::kLegacy
                       : mount_api == "new"  ? MountApi::kNewApi
                                             : MountApi::kAuto;
+    // Every string, before anything is created (Runtime::Run checks again).
+    if (Outcome o = ValidateRunSpec(c.run); !o) return fail(o.error());
   } else if (ps->parsed()) {
     c.verb = Verb::kPs;
   } else if (rm->parsed()) {
     c.verb = Verb::kRm;
+    for (const auto& n : c.names) {
+      if (!ValidContainerName(n)) {
+        c.done = true;
+        c.exit_code = 125;
+        c.output = "mydocker: " + MakeError("parse rm", EscapedForMessage(n), EINVAL,
+                                            "not a container name or id").Message() + "\n";
+        return c;
+      }
+    }
   } else if (app.got_subcommand("gc")) {
     c.verb = Verb::kGc;
   } else if (import->parsed()) {
     c.verb = Verb::kImageImport;
+    if (!max_size.empty()) {
+      auto m = ParseMemorySize(max_size);
+      if (!m) {
+        Error e = m.error();
+        e.step = "parse --max-size";
+        e.path = EscapedForMessage(max_size);
+        c.done = true;
+        c.exit_code = 125;
+        c.output = "mydocker: " + e.Message() + "\n";
+        return c;
+      }
+      c.import_limits.max_bytes = static_cast<uint64_t>(*m);
+    }
+    if (!ValidImageName(c.image_name)) {
+      c.done = true;
+      c.exit_code = 125;
+      c.output = "mydocker: " + MakeError("parse image import", EscapedForMessage(c.image_name),
+                                          EINVAL, "image names are [a-z0-9][a-z0-9._-]*, at most 128").Message() + "\n";
+      return c;
+    }
   } else if (image->got_subcommand("ls")) {
     c.verb = Verb::kImageLs;
   } else if (image_rm->parsed()) {

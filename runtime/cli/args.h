@@ -24,6 +24,7 @@ struct Command {
   bool all = false;                // kPs -a
   std::string tar_path;            // kImageImport
   std::string image_name;          // kImageImport
+  ImportLimits import_limits;      // kImageImport --max-entries/--max-size/--max-depth
   // Set when parsing ends without a command to run: --help output or the
   // error, and the exit status to leave with.
   bool done = false;

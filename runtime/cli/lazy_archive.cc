@@ -74,7 +74,9 @@ F Required(const char* name) {
 Outcome LoadArchiveLibrary() {
   static const char* const kUsed[] = {
       "archive_read_new",         "archive_read_free",
-      "archive_read_support_format_all", "archive_read_support_filter_all",
+      "archive_read_support_format_tar", "archive_read_support_filter_gzip",
+      "archive_read_support_filter_xz", "archive_read_support_filter_zstd",
+      "archive_read_support_filter_bzip2", "archive_format",
       "archive_read_open",        "archive_read_next_header",
       "archive_read_data_block",  "archive_errno",
       "archive_error_string",     "archive_set_error",
@@ -108,12 +110,28 @@ int archive_read_free(struct archive* a) {
   MYDOCKER_REAL(archive_read_free);
   return real(a);
 }
-int archive_read_support_format_all(struct archive* a) {
-  MYDOCKER_REAL(archive_read_support_format_all);
+int archive_read_support_format_tar(struct archive* a) {
+  MYDOCKER_REAL(archive_read_support_format_tar);
   return real(a);
 }
-int archive_read_support_filter_all(struct archive* a) {
-  MYDOCKER_REAL(archive_read_support_filter_all);
+int archive_read_support_filter_gzip(struct archive* a) {
+  MYDOCKER_REAL(archive_read_support_filter_gzip);
+  return real(a);
+}
+int archive_read_support_filter_xz(struct archive* a) {
+  MYDOCKER_REAL(archive_read_support_filter_xz);
+  return real(a);
+}
+int archive_read_support_filter_zstd(struct archive* a) {
+  MYDOCKER_REAL(archive_read_support_filter_zstd);
+  return real(a);
+}
+int archive_read_support_filter_bzip2(struct archive* a) {
+  MYDOCKER_REAL(archive_read_support_filter_bzip2);
+  return real(a);
+}
+int archive_format(struct archive* a) {
+  MYDOCKER_REAL(archive_format);
   return real(a);
 }
 int archive_read_open(struct archive* a, void* data, archive_open_callback* open_cb,

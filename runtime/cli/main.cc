@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     }
     case Verb::kImageImport: {
       if (Outcome o = LoadArchiveLibrary(); !o) return Fail(o.error());
-      auto r = rt.images().Import(cmd.tar_path, cmd.image_name);
+      auto r = rt.images().Import(cmd.tar_path, cmd.image_name, cmd.import_limits);
       if (!r) return Fail(r.error());
       std::printf("%s: %llu entries, %llu bytes\n", r->name.c_str(),
                   static_cast<unsigned long long>(r->files),
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     case Verb::kImageRm: {
       int rc = 0;
       for (const auto& n : cmd.names) {
-        if (Outcome o = rt.images().Remove(n); !o) rc = Fail(o.error());
+        if (Outcome o = rt.RemoveImage(n); !o) rc = Fail(o.error());
       }
       return rc;
     }

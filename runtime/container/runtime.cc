@@ -14,8 +14,17 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/container/console.h"
+#include "runtime/container/validate.h"
 #include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
+
+#if defined(__x86_64__)
+#define MYDOCKER_SECCOMP_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define MYDOCKER_SECCOMP_ARCH "aarch64"
+#else
+#define MYDOCKER_SECCOMP_ARCH "other"
+#endif
 
 namespace mydocker {
 namespace {
@@ -69,16 +78,24 @@ std::vector<std::string> MergeEnv(const std::vector<std::string>& base,
   return out;
 }
 
-// SIGKILLs a process this runtime did not start as a child (rm -f, gc) and
-// waits up to a second for it to go.
-Outcome KillAndWait(Sys& sys, pid_t pid, uint64_t start) {
-  if (Status k = sys.Kill(pid, SIGKILL); !k.ok() && k.err != ESRCH) {
-    return MakeError("kill container init", std::to_string(pid), k.err);
-  }
-  for (int i = 0; i < 200 && ProcessAlive(sys, pid, start); ++i) {
+// SIGKILLs every process of the container's cgroup (the member list is the
+// truth: a recorded pid may have been reused) and waits up to a second for
+// the cgroup to empty. A cgroup already gone or empty is success.
+Outcome KillMembers(Sys& sys, Cgroup& cgroup, const std::string& id) {
+  for (int round = 0; round < 200; ++round) {
+    auto members = cgroup.Members();
+    if (!members) return members.error();
+    if (members->empty()) return Outcome::Ok();
+    for (pid_t pid : *members) {
+      if (Status k = sys.Kill(pid, SIGKILL); !k.ok() && k.err != ESRCH) {
+        return MakeError("kill container process", std::to_string(pid), k.err,
+                         "container " + id);
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  return Outcome::Ok();
+  return MakeError("kill container processes", id, ETIMEDOUT,
+                   "the cgroup still has members after SIGKILL");
 }
 
 int64_t NowUnix() {
@@ -167,48 +184,130 @@ Expected<CgroupLayout> Runtime::Layout() {
   return layout_;
 }
 
+Cgroup Runtime::CgroupOf(const ContainerState& s, const CgroupLayout& layout) {
+  const std::string parent = s.cgroup_parent.empty() ? config_.cgroup_parent : s.cgroup_parent;
+  return Cgroup::Existing(sys_, layout, parent, s.id);
+}
+
 Outcome Runtime::Cleanup(const ContainerState& s) {
-  // Each step is idempotent; a second pass absorbs a transient failure.
-  Outcome last;
+  // Each step is idempotent and runs even when another failed (a busy
+  // cgroup must not keep the workspace mounted); a second pass absorbs a
+  // transient failure. Every failure of the last pass is reported. The
+  // container's directory (its state) goes last and only when the cgroup
+  // and the workspace are gone: it is what `gc` finds them by (a cgroup
+  // that stays busy would otherwise be orphaned: the sweep's
+  // persistent-path mode on the cgroup rmdir).
+  std::vector<Error> errors;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    last = Outcome::Ok();
+    errors.clear();
     auto layout = Layout();
     if (!layout) {
-      last = layout.error();
-      continue;
+      errors.push_back(layout.error());
+    } else if (Outcome cg = CgroupOf(s, *layout).Destroy(); !cg) {
+      errors.push_back(cg.error());
     }
-    const std::string parent = s.cgroup_parent.empty() ? config_.cgroup_parent
-                                                       : s.cgroup_parent;
-    Outcome cg = Cgroup::Existing(sys_, *layout, parent, s.id).Destroy();
-    if (!cg) {
-      last = cg;
-      continue;
+    if (Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy(); !ws) {
+      errors.push_back(ws.error());
     }
-    Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy();
-    if (!ws) {
-      last = ws;
-      continue;
+    if (errors.empty()) {
+      if (Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
+          !dir) {
+        errors.push_back(dir.error());
+      }
     }
-    Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
-    if (!dir) {
-      last = dir;
-      continue;
-    }
-    return Outcome::Ok();
+    if (errors.empty()) return Outcome::Ok();
   }
-  return last;
+  Error first = errors.front();
+  for (size_t i = 1; i < errors.size(); ++i) {
+    first.detail += (first.detail.empty() ? "" : "; ") + std::string("also ") +
+                    errors[i].Message();
+  }
+  return first;
+}
+
+Expected<FileLock> Runtime::LockStore() {
+  const std::string path = states_.StoreLockPath();
+  auto lock = FileLock::Acquire(sys_, path, FileLock::Mode::kExclusive, true, true,
+                                "container: lock store");
+  if (!lock && lock.error().err == ENOENT) {
+    MYDOCKER_TRY(MkdirAll(sys_, states_.ContainersDir(), 0700, "container: create state root"));
+    lock = FileLock::Acquire(sys_, path, FileLock::Mode::kExclusive, true, true,
+                             "container: lock store");
+  }
+  return lock;
+}
+
+// FNV-1a 64 of the parts, as 16 hex digits.
+static std::string CacheKey(std::initializer_list<std::string_view> parts) {
+  uint64_t h = 1469598103934665603ull;
+  for (std::string_view p : parts) {
+    for (unsigned char c : p) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // part separator
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps) {
+  std::string text, where = "default profile";
+  if (sec.seccomp == SeccompMode::kFile) {
+    auto file = ReadFile(sys_, sec.seccomp_file, "seccomp profile: read");
+    if (!file) return file.error();
+    text = std::move(*file);
+    where = sec.seccomp_file;
+  }
+  const std::string& json = sec.seccomp == SeccompMode::kFile ? text : DefaultSeccompProfile();
+  if (kernel_release_.empty()) {
+    if (auto r = ReadFile(sys_, "/proc/sys/kernel/osrelease", "read kernel release")) {
+      kernel_release_ = *r;
+    }
+  }
+  // libseccomp takes milliseconds for docker's profile: the program is kept
+  // in <root>/images/.seccomp/ (beside the images it serves; not an image
+  // name), keyed by everything it depends on (the profile's
+  // text, the capability set, the kernel release, the build's arch).
+  const std::string dir = JoinPath(config_.root, "images/.seccomp");
+  const std::string cache = JoinPath(
+      dir, CacheKey({json, std::to_string(caps), kernel_release_, MYDOCKER_SECCOMP_ARCH}) + ".bpf");
+  if (auto cached = ReadFile(sys_, cache, "seccomp: read cached filter");
+      cached && !cached->empty() && cached->size() % 8 == 0 && cached->size() / 8 <= 0xffff) {
+    SeccompBpf bpf;
+    bpf.code.assign(cached->begin(), cached->end());
+    return bpf;
+  }
+  auto rules = ParseSeccompProfile(json, where, caps, kernel_release_);
+  if (!rules) return rules.error();
+  auto bpf = sys_.SeccompExport(*rules);
+  if (!bpf.ok()) return MakeError("seccomp: export filter (libseccomp)", where, bpf.err);
+  // A cache that cannot be written only costs the next run the compile.
+  Status made = sys_.Mkdir(dir, 0700);
+  if (made.ok() || made.err == EEXIST) {
+    Outcome w = WriteFileAtomic(
+        sys_, cache, std::string(bpf.value.code.begin(), bpf.value.code.end()), 0600,
+        "seccomp: cache filter");
+    if (!w) spdlog::debug("{}", w.error().Message());
+  }
+  return std::move(bpf.value);
 }
 
 Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
-  auto image = images_.Get(spec.image);
-  if (!image) return image.error();
+  MYDOCKER_TRY(ValidateRunSpec(spec));
   for (const Volume& v : spec.volumes) {
     auto st = sys_.Lstat(v.host);
     if (!st.ok()) return MakeError("run: volume host directory", v.host, st.err);
     if (!S_ISDIR(st.value.mode)) return MakeError("run: volume host directory", v.host, ENOTDIR);
   }
 
+  // 0. The store lock, until the container exists with its state and its
+  // own lock: the name check and the creation are one step for every other
+  // run, rm, gc and image rm.
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
+  auto image = images_.Get(spec.image);
+  if (!image) return image.error();
   ContainerState s;
   s.id = NewId();
   s.name = spec.name.empty() ? s.id : spec.name;
@@ -242,6 +341,19 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     made = sys_.Mkdir(dir, 0700);
   }
   if (!made.ok()) return MakeError("container: create directory", dir, made.err);
+  // The container's own lock, held until Run returns: gc and rm never take
+  // a container whose run is alive for a leftover.
+  auto own_lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
+                                    false, true, "container: lock");
+  if (!own_lock) {
+    Error e = own_lock.error();
+    if (Outcome rm = RemoveTree(sys_, dir, "container: remove directory"); !rm) {
+      e.detail += (e.detail.empty() ? "" : "; ") + std::string("cleanup failed: ") +
+                  rm.error().Message();
+    }
+    return e;
+  }
+  FileLock container_lock = std::move(*own_lock);
   pid_t child = 0;
   std::vector<int> open_fds;
   std::optional<Pty> pty;  // -t
@@ -261,6 +373,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     return e;
   };
   if (Outcome o = states_.Write(s); !o) return fail(o.error());
+  store_lock.Release();
 
   // 2. Workspace.
   WorkspaceSpec ws;
@@ -306,8 +419,19 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   }
 
   InitPlan plan;
-  plan.steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
+  auto steps = BuildRootfsSteps(RootfsSpec{workspace->paths().merged, s.hostname, spec.volumes,
                                            pty ? pty->slave_path : ""});
+  if (!steps) return fail(steps.error());
+  plan.steps = std::move(*steps);
+  auto caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop);
+  if (!caps) return fail(caps.error());
+  plan.caps = *caps;
+  plan.no_new_privs = spec.security.no_new_privs;
+  if (spec.security.seccomp != SeccompMode::kUnconfined) {
+    auto bpf = SeccompFor(spec.security, plan.caps);
+    if (!bpf) return fail(bpf.error());
+    plan.seccomp = std::move(*bpf);
+  }
   plan.env = MergeEnv(config_.inherited_env, spec.env);
   plan.path_dirs = PathOf(plan.env);
   plan.command_fd = cmd_pipe.value.read_fd;
@@ -405,6 +529,16 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
       } else if (report.step == kStepConsole) {
         name = "console (setsid, TIOCSCTTY, dup2)";
         path = pty ? pty->slave_path : "";
+      } else if (report.step == kStepNoNewPrivs) {
+        name = "prctl(PR_SET_NO_NEW_PRIVS)";
+      } else if (report.step == kStepCaps) {
+        name = "capabilities (PR_CAPBSET_DROP, PR_CAP_AMBIENT, capset)";
+      } else if (report.step == kStepCloseFds) {
+        name = "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)";
+      } else if (report.step == kStepSeccomp) {
+        name = "seccomp(SECCOMP_SET_MODE_FILTER)";
+        path = spec.security.seccomp == SeccompMode::kFile ? spec.security.seccomp_file
+                                                            : "default profile";
       }
       init_error = MakeError("container init: " + name, path, report.err);
     }
@@ -487,15 +621,42 @@ Expected<std::vector<ContainerState>> Runtime::List() {
 }
 
 Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
   for (const auto& s : *all) {
     if (s.id != name_or_id && s.name != name_or_id) continue;
-    if (ProcessAlive(sys_, s.pid, s.pid_start)) {
-      if (!force) {
-        return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
+    auto layout = Layout();
+    if (!layout) return layout.error();
+    Cgroup cgroup = CgroupOf(s, *layout);
+    FileLock held;
+    auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
+                                  false, false, "rm: lock container");
+    const bool run_holds_it = !lock && lock.error().err == EWOULDBLOCK;
+    if (!lock && !run_holds_it && lock.error().err != ENOENT) return lock.error();
+    if (lock) held = std::move(*lock);
+    auto members = cgroup.Members();
+    if (!members) return members.error();
+    if ((run_holds_it || !members->empty()) && !force) {
+      return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
+    }
+    MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+    if (run_holds_it) {
+      // Its run sees the container end and tears it down itself; wait for
+      // it to let go (up to 10 s, killing what it may still start).
+      for (int i = 0; i < 2000; ++i) {
+        lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
+                                 false, "rm: lock container");
+        if (lock) held = std::move(*lock);
+        if (lock || lock.error().err != EWOULDBLOCK) break;
+        MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      MYDOCKER_TRY(KillAndWait(sys_, s.pid, s.pid_start));
+      if (!lock && lock.error().err == EWOULDBLOCK) return lock.error();
+      if (!lock && lock.error().err != ENOENT) return lock.error();
+      if (!lock) return Outcome::Ok();  // its run removed everything
     }
     return Cleanup(s);
   }
@@ -504,17 +665,34 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
 
 Expected<GcReport> Runtime::Gc() {
   GcReport report;
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
   auto all = List();
   if (!all) return all.error();
+  auto layout = Layout();
   for (const auto& s : *all) {
-    if (s.status != "unknown" && ProcessAlive(sys_, s.runtime_pid, s.runtime_start) &&
-        s.runtime_pid != SelfPid(sys_)) {
-      report.skipped.push_back(s.id);
-      continue;
+    // A run alive holds its container's lock; without the lock file the
+    // run died before it made it (we hold the store lock: none is making
+    // one now).
+    FileLock held;
+    auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive,
+                                  false, false, "gc: lock container");
+    if (lock) held = std::move(*lock);
+    if (!lock) {
+      if (lock.error().err == EWOULDBLOCK) {
+        report.skipped.push_back(s.id);
+        continue;
+      }
+      if (lock.error().err != ENOENT) {
+        report.errors.push_back(lock.error());
+        continue;
+      }
     }
-    if (ProcessAlive(sys_, s.pid, s.pid_start)) {
-      // Its runtime is gone: nothing will wait for it.
-      if (Outcome k = KillAndWait(sys_, s.pid, s.pid_start); !k) {
+    if (layout) {
+      // Its run is gone: nothing will wait for what is left in its cgroup.
+      Cgroup cgroup = CgroupOf(s, *layout);
+      if (Outcome k = KillMembers(sys_, cgroup, s.id); !k) {
         report.errors.push_back(k.error());
         continue;
       }
@@ -526,6 +704,22 @@ Expected<GcReport> Runtime::Gc() {
     }
   }
   return report;
+}
+
+Outcome Runtime::RemoveImage(const std::string& name) {
+  FileLock store_lock;
+  if (auto l = LockStore(); !l) return l.error();
+  else store_lock = std::move(*l);
+  auto all = List();
+  if (!all) return all.error();
+  for (const auto& s : *all) {
+    if (s.image == name) {
+      return MakeError("image remove", name, EBUSY,
+                       "used by container " + s.id + " (" + s.name + ", " + s.status +
+                           "); remove it first");
+    }
+  }
+  return images_.Remove(name);
 }
 
 }  // namespace mydocker

@@ -8,7 +8,11 @@
 // /run/runc) keeps the per-run writes off the disk.
 //
 // Run, in order (each step undone in reverse when a later one fails):
-//   1. <state root>/containers/<id>/ and state.json ("creating")
+//   0. the store lock (<state root>/containers.lock): the image is looked
+//      up, the name checked and step 1 done under it; released after 1
+//   1. <state root>/containers/<id>/, its lock (held until Run returns:
+//      rm and gc leave a container alone while its run lives) and
+//      state.json ("creating"), written durably
 //   2. the workspace (init layer, write layer, overlay mount)
 //   3. the cgroup with its limits
 //   4. pipes; clone(NEWNS|NEWUTS|NEWPID|NEWIPC|NEWNET) running RunInit
@@ -34,7 +38,9 @@
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/container/state.h"
 #include "runtime/image/image_store.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/rootfs/init.h"
+#include "runtime/sys/fs_util.h"
 #include "runtime/sys/sys.h"
 #include "runtime/util/error.h"
 #include "runtime/workspace/workspace.h"
@@ -62,6 +68,7 @@ struct RunSpec {
   CgroupLimits limits;
   std::vector<Volume> volumes;
   MountApi mount_api = MountApi::kAuto;
+  SecuritySpec security;         // --cap-add, --cap-drop, --security-opt
 };
 
 struct RuntimeConfig {
@@ -106,10 +113,15 @@ class Runtime {
 
   Expected<std::vector<ContainerState>> List();
   // Removes a stopped container's leftovers; with force, kills a running
-  // one first (by its recorded pid, checked against its start time).
+  // one first: every member of its cgroup (never a recorded pid), then
+  // waits for its run to let go of the container's lock.
   Outcome Remove(const std::string& name_or_id, bool force);
   // Removes what runs that are no longer alive left behind.
   Expected<GcReport> Gc();
+  // Removes an image no container of this state root uses (EBUSY naming
+  // the container otherwise), under the store lock, so no run can start on
+  // it meanwhile. Containers of another state root are not seen.
+  Outcome RemoveImage(const std::string& name);
 
   ImageStore& images() { return images_; }
   StateStore& states() { return states_; }
@@ -120,8 +132,14 @@ class Runtime {
  private:
   std::string NewId();
   Expected<CgroupLayout> Layout();
-  // Teardown of everything a container may have: cgroup, workspace, dir.
+  // The seccomp program for sec (the default profile or a file) and caps.
+  Expected<SeccompBpf> SeccompFor(const SecuritySpec& sec, uint64_t caps);
+  // Teardown of everything a container may have: cgroup, workspace, dir;
+  // every step runs even when another fails, and every failure is reported.
   Outcome Cleanup(const ContainerState& s);
+  Cgroup CgroupOf(const ContainerState& s, const CgroupLayout& layout);
+  // The store lock (StateStore::StoreLockPath), waiting for it.
+  Expected<FileLock> LockStore();
 
   Sys& sys_;
   RuntimeConfig config_;
@@ -129,6 +147,7 @@ class Runtime {
   StateStore states_;
   bool have_layout_ = false;
   CgroupLayout layout_;
+  std::string kernel_release_;
 };
 
 }  // namespace mydocker

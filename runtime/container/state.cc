@@ -70,6 +70,11 @@ std::string StateStore::FileOf(const std::string& id) const {
   return JoinPath(DirOf(id), "state.json");
 }
 
+std::string StateStore::StoreLockPath() const { return JoinPath(root_, "containers.lock"); }
+std::string StateStore::LockOf(const std::string& id) const {
+  return JoinPath(DirOf(id), "lock");
+}
+
 Outcome StateStore::Write(const ContainerState& s) {
   return WriteFileAtomic(sys_, FileOf(s.id), StateToJson(s), 0644, "state: write");
 }
@@ -127,13 +132,21 @@ pid_t SelfPid(Sys& sys) {
   return static_cast<pid_t>(std::strtol(r.value.c_str(), nullptr, 10));
 }
 
-bool ProcessAlive(Sys& sys, pid_t pid, uint64_t start) {
-  if (pid <= 0) return false;
+Liveness ProcessLiveness(Sys& sys, pid_t pid, uint64_t start) {
+  if (pid <= 0) return Liveness::kDead;
   Status st = sys.Kill(pid, 0);
-  if (!st.ok() && st.err != EPERM) return false;
+  if (!st.ok()) {
+    if (st.err == ESRCH) return Liveness::kDead;
+    if (st.err != EPERM) return Liveness::kUnknown;
+  }
   ProcStat now = ReadProcStat(sys, pid);
-  if (now.state == 'Z' || now.state == 'X') return false;  // exited, not reaped
-  return start == 0 || now.start == 0 || now.start == start;
+  if (now.state == 'Z' || now.state == 'X') return Liveness::kDead;  // exited, not reaped
+  if (start == 0 || now.start == 0) return Liveness::kUnknown;
+  return now.start == start ? Liveness::kAlive : Liveness::kDead;
+}
+
+bool ProcessAlive(Sys& sys, pid_t pid, uint64_t start) {
+  return ProcessLiveness(sys, pid, start) == Liveness::kAlive;
 }
 
 }  // namespace mydocker

@@ -1,5 +1,6 @@
 // Container state: one JSON file per container, <state root>/containers/<id>/
-// state.json (the state root: --state, else --root), written atomically (temp file + rename) before any resource
+// state.json (the state root: --state, else --root), written atomically and
+// durably (temp file, fsync, rename, fsync of the directory) before any resource
 // is created and after every change of status, so that gc can always find
 // and undo what a killed run left behind.
 #pragma once
@@ -45,6 +46,14 @@ class StateStore {
   std::string ContainersDir() const;
   std::string DirOf(const std::string& id) const;
   std::string FileOf(const std::string& id) const;
+  // <root>/containers.lock: held exclusively while a run creates its
+  // container (name check, directory, state, its own lock) and while rm,
+  // gc and image rm decide and remove: names are unique atomically and
+  // nothing is removed half-created.
+  std::string StoreLockPath() const;
+  // <root>/containers/<id>/lock: held exclusively by the run for its whole
+  // life, then by rm or gc while they remove the container.
+  std::string LockOf(const std::string& id) const;
 
   Outcome Write(const ContainerState& s);
   Expected<ContainerState> Read(const std::string& id);
@@ -60,8 +69,16 @@ class StateStore {
 uint64_t ProcessStartTime(Sys& sys, pid_t pid);
 // The caller's pid, from /proc/self.
 pid_t SelfPid(Sys& sys);
-// True when pid exists, is not a zombie and, if start != 0, started at
-// start (the pid was not reused).
+// What can be known about a recorded process.
+enum class Liveness {
+  kAlive,    // exists, not a zombie, started at the recorded start time
+  kDead,     // gone, a zombie, or the pid was reused (another start time)
+  kUnknown,  // no start time recorded, or /proc unreadable: cannot tell
+};
+Liveness ProcessLiveness(Sys& sys, pid_t pid, uint64_t start);
+// ProcessLiveness(...) == kAlive: "unknown" is never "alive" (a reused pid
+// must not be taken for the container). Killing goes by the cgroup's member
+// list (Cgroup::Members), not by this.
 bool ProcessAlive(Sys& sys, pid_t pid, uint64_t start);
 
 }  // namespace mydocker

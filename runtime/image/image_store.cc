@@ -22,6 +22,12 @@ namespace mydocker {
 namespace {
 
 constexpr char kRefuseStep[] = "image import: refuse entry";
+constexpr char kLimitStep[] = "image import: limit";
+// libarchive's ARCHIVE_ERRNO_FILE_FORMAT ("unrecognized or invalid format";
+// archive_platform.h: EFTYPE where it exists, else EILSEQ, as on Linux).
+constexpr int kArchiveErrnoFileFormat = EILSEQ;
+constexpr char kNotTar[] =
+    "not a tar archive (ustar, pax or gnutar; plain or gzip, xz, zstd, bzip2 compressed)";
 
 // Splits an archive path into its components, dropping empty and "."
 // components: "./a//b/." -> {"a", "b"}. ".." is kept.
@@ -185,11 +191,20 @@ class ArchiveReader {
     if (a_ == nullptr) {
       return MakeError("image import: read archive", path, ENOMEM);
     }
-    archive_read_support_format_all(a_);
-    archive_read_support_filter_all(a_);
+    // Tar only (libarchive's tar reader: ustar, pax, gnutar, v7), plain
+    // or compressed with one of four filters: no zip, cpio, iso9660, raw.
+    archive_read_support_format_tar(a_);
+    archive_read_support_filter_gzip(a_);
+    archive_read_support_filter_xz(a_);
+    archive_read_support_filter_zstd(a_);
+    archive_read_support_filter_bzip2(a_);
     if (archive_read_open(a_, &src_, nullptr, ArchiveRead, nullptr) !=
         ARCHIVE_OK) {
       const char* msg = archive_error_string(a_);
+      if (src_.err == 0 && archive_errno(a_) == kArchiveErrnoFileFormat) {
+        return MakeError("image import: read archive", path, EINVAL,
+                         std::string(kNotTar) + (msg ? std::string(": ") + msg : ""));
+      }
       return MakeError("image import: read archive", path,
                        src_.err ? src_.err : EINVAL,
                        msg ? msg : "cannot open the archive");
@@ -221,9 +236,9 @@ class ArchiveReader {
 // One Import: the state of unpacking one archive into `partial`.
 class Importer {
  public:
-  Importer(Sys& sys, std::string tar_path, std::string partial)
+  Importer(Sys& sys, std::string tar_path, std::string partial, ImportLimits limits)
       : sys_(sys), tar_path_(std::move(tar_path)),
-        partial_(std::move(partial)) {}
+        partial_(std::move(partial)), limits_(limits) {}
 
   // Unpacks every entry of `a`; on success the deferred directory modes are
   // applied.
@@ -237,7 +252,15 @@ class Importer {
         spdlog::warn("image import {}: {}", tar_path_,
                      archive_error_string(a) ? archive_error_string(a) : "");
       } else if (r != ARCHIVE_OK) {
+        if (files_ == 0 && src.err == 0 && archive_errno(a) == kArchiveErrnoFileFormat) {
+          const char* msg = archive_error_string(a);
+          return MakeError("image import: read archive", tar_path_, EINVAL,
+                           std::string(kNotTar) + (msg ? std::string(": ") + msg : ""));
+        }
         return ArchiveError(a, src);
+      }
+      if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR) {
+        return MakeError("image import: read archive", tar_path_, EINVAL, kNotTar);
       }
       MYDOCKER_TRY(Entry(a, src, e));
     }
@@ -305,6 +328,16 @@ class Importer {
     if (!why.empty()) return Refuse(raw, why);
 
     const std::vector<std::string> comps = Components(raw);
+    if (files_ + 1 > limits_.max_entries) {
+      return MakeError(kLimitStep, tar_path_ + ":" + raw, E2BIG,
+                       "more than " + std::to_string(limits_.max_entries) +
+                           " entries (limit --max-entries)");
+    }
+    if (comps.size() > limits_.max_depth) {
+      return MakeError(kLimitStep, tar_path_ + ":" + raw, ENAMETOOLONG,
+                       "path depth " + std::to_string(comps.size()) + " is more than " +
+                           std::to_string(limits_.max_depth) + " components (limit --max-depth)");
+    }
     const std::string rel = Join(comps);
     const mode_t perm = archive_entry_perm(e) & 07777;
     const uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
@@ -408,10 +441,10 @@ class Importer {
     return Outcome::Ok();
   }
 
-  Outcome WriteAll(int fd, const char* p, size_t n, const std::string& raw,
-                   const std::string& host) {
+  Outcome WriteAt(int fd, const char* p, size_t n, int64_t offset, const std::string& raw,
+                  const std::string& host) {
     while (n > 0) {
-      auto w = sys_.Write(fd, p, n);
+      auto w = sys_.Pwrite(fd, p, n, offset);
       if (!w.ok()) {
         if (w.err == EINTR) continue;
         return MakeError("image import: write file", host, w.err,
@@ -423,27 +456,21 @@ class Importer {
       }
       p += w.value;
       n -= w.value;
+      offset += static_cast<int64_t>(w.value);
       size_ += w.value;
     }
     return Outcome::Ok();
   }
 
-  // Copies the entry's data; holes of a sparse entry are written as zeros
-  // (Sys has no lseek).
+  // Copies the entry's data blocks at their offsets (pwrite): the holes of
+  // a sparse entry are never written, so they stay holes and the disk used
+  // is bounded by the archive's data; the size is set last (ftruncate) for
+  // an entry that ends in a hole. Every data byte counts against
+  // limits_.max_bytes.
   Outcome CopyData(struct archive* a, const ArchiveSource& src,
                    struct archive_entry* e, int fd, const std::string& raw,
                    const std::string& host) {
-    static const char kZeros[4096] = {};
-    int64_t pos = 0;
-    auto fill_to = [&](int64_t offset) -> Outcome {
-      while (pos < offset) {
-        size_t n = static_cast<size_t>(
-            std::min<int64_t>(offset - pos, sizeof kZeros));
-        MYDOCKER_TRY(WriteAll(fd, kZeros, n, raw, host));
-        pos += static_cast<int64_t>(n);
-      }
-      return Outcome::Ok();
-    };
+    int64_t end = 0;
     for (;;) {
       const void* buf = nullptr;
       size_t len = 0;
@@ -456,13 +483,22 @@ class Importer {
         err.detail = "entry " + raw + ": " + err.detail;
         return err;
       }
-      MYDOCKER_TRY(fill_to(offset));
-      MYDOCKER_TRY(WriteAll(fd, static_cast<const char*>(buf), len, raw, host));
-      pos += static_cast<int64_t>(len);
+      if (data_ + len > limits_.max_bytes) {
+        return MakeError(kLimitStep, tar_path_ + ":" + raw, EFBIG,
+                         "more than " + std::to_string(limits_.max_bytes) +
+                             " bytes of file data (limit --max-size)");
+      }
+      MYDOCKER_TRY(WriteAt(fd, static_cast<const char*>(buf), len, offset, raw, host));
+      data_ += len;
+      end = std::max<int64_t>(end, offset + static_cast<int64_t>(len));
     }
-    // A sparse file may end in a hole.
-    if (archive_entry_size_is_set(e) && archive_entry_size(e) > pos) {
-      MYDOCKER_TRY(fill_to(archive_entry_size(e)));
+    int64_t size = end;
+    if (archive_entry_size_is_set(e)) size = std::max<int64_t>(size, archive_entry_size(e));
+    if (size > end) {
+      Status t = sys_.Ftruncate(fd, size);
+      if (!t.ok()) {
+        return MakeError("image import: set file size", host, t.err, "entry " + raw);
+      }
     }
     return Outcome::Ok();
   }
@@ -483,8 +519,10 @@ class Importer {
   const std::string partial_;
   LayerIndex index_;
   std::vector<std::pair<std::string, mode_t>> dir_modes_;
+  const ImportLimits limits_;
   uint64_t size_ = 0;
   uint64_t files_ = 0;
+  uint64_t data_ = 0;  // data bytes of the archive so far (for max_bytes)
 };
 
 }  // namespace
@@ -556,7 +594,8 @@ std::string ImageStore::ImageDir(const std::string& name) const {
 }
 
 Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
-                                       const std::string& name) {
+                                       const std::string& name,
+                                       const ImportLimits& limits) {
   const auto start = std::chrono::steady_clock::now();
   if (!ValidImageName(name)) {
     return MakeError("image import", name, EINVAL,
@@ -573,8 +612,18 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
   ArchiveReader reader(sys_);
   MYDOCKER_TRY(reader.Open(tar_path));
 
-  MYDOCKER_TRY(MkdirAll(sys_, JoinPath(root_, "images"), 0755,
-                        "image import: create store"));
+  // The store is closed to other users (docker's /var/lib/docker is 0710):
+  // an image's setuid-root file must never be reachable by a host user.
+  // The root, when this creates it, is 0710; images/ is always 0700 (an
+  // existing root is someone's directory and left as it is).
+  if (!Exists(sys_, root_)) {
+    MYDOCKER_TRY(MkdirAll(sys_, root_, 0710, "image import: create store"));
+  }
+  const std::string images = JoinPath(root_, "images");
+  MYDOCKER_TRY(MkdirAll(sys_, images, 0700, "image import: create store"));
+  if (Status c = sys_.Chmod(images, 0700); !c.ok()) {
+    return MakeError("image import: close store to other users", images, c.err);
+  }
   Status m = sys_.Mkdir(dir, 0755);
   if (!m.ok()) {
     return MakeError("image import", dir, m.err,
@@ -600,7 +649,7 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
   const std::string rootfs = JoinPath(dir, "rootfs");
   Status pm = sys_.Mkdir(partial, 0755);
   if (!pm.ok()) return fail(MakeError("image import: mkdir", partial, pm.err));
-  Importer importer(sys_, tar_path, partial);
+  Importer importer(sys_, tar_path, partial, limits);
   Outcome run = importer.Run(reader.get(), reader.source());
   if (!run.ok()) return fail(run.error());
   Status closed = reader.Close();
@@ -608,6 +657,16 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
     return fail(MakeError("image import: close archive", tar_path, closed.err));
   }
 
+  // The layer's data is durable before the rename and the marker make it
+  // an image (WriteFileAtomic fsyncs image.json and the image directory).
+  {
+    auto fd = sys_.Open(partial, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!fd.ok()) return fail(MakeError("image import: open layer for syncfs", partial, fd.err));
+    Status sy = sys_.Syncfs(fd.value);
+    Status cl = sys_.Close(fd.value);
+    if (!sy.ok()) return fail(MakeError("image import: syncfs layer", partial, sy.err));
+    if (!cl.ok()) return fail(MakeError("image import: close layer", partial, cl.err));
+  }
   Status rn = sys_.Rename(partial, rootfs);
   if (!rn.ok()) {
     return fail(MakeError("image import: rename layer", partial, rn.err,

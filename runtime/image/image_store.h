@@ -9,10 +9,9 @@
 // without image.json: List skips it, Import of the same name says EEXIST,
 // Remove deletes it.
 //
-// Every write goes through Sys (Mkdir, Open/Write/Close, Symlink, Link, Chmod,
-// Lchown, Rename); the archive itself is read through Sys::Open/Read too, and
-// parsed by libarchive (plain tar, gzip, xz, ...: every format and filter
-// libarchive knows).
+// Every write goes through Sys (Mkdir, Open/Pwrite/Ftruncate/Close, Symlink,
+// Link, Chmod, Lchown, Rename); the archive itself is read through
+// Sys::Open/Read too, and parsed by libarchive (tar only, see below).
 //
 // Safety: Import refuses, with an error naming the entry and the reason
 // (step "image import: refuse entry", path "<tar path>:<entry>"), anything
@@ -33,6 +32,25 @@
 // Kept from the archive: permission bits (setuid, setgid, sticky included),
 // uid/gid (Lchown: needs root for foreign owners), hardlinks (same inode).
 // Not kept: mtimes, xattrs, ACLs.
+//
+// Hostile input: only tar is read (libarchive's tar reader: ustar, pax,
+// gnutar; plain or gzip, xz, zstd, bzip2 compressed); anything else is
+// "not a tar archive" (EINVAL). ImportLimits bound the entries, the file
+// data and the path depth (step "image import: limit", path
+// "<tar>:<entry>", E2BIG / EFBIG / ENAMETOOLONG, the detail names the limit
+// and its flag). Device nodes, FIFOs and sockets are refused (CheckTarEntry).
+// Sparse entries stay sparse: data blocks are written at their offsets,
+// holes never (disk use is bounded by the archive's data, not its declared
+// sizes).
+// setuid/setgid policy (docker's): the bits are kept, since programs in the
+// image (su, ping, ...) need them inside the container; what keeps them from
+// giving a host user root is that nobody but root reaches the files: the
+// store root is created 0710 and <root>/images/ is always 0700, and the
+// container directories (state root) are 0700, so a host user can neither
+// exec a setuid file of a layer nor of a merged rootfs.
+// Durability: the layer is synced (syncfs) before it is renamed into place,
+// and image.json is written with WriteFileAtomic (fsync of the file and of
+// the image directory): a complete-looking image survives a crash complete.
 #pragma once
 
 #include <cstdint>
@@ -70,6 +88,14 @@ std::string CheckTarEntry(const std::string& path, unsigned type,
                           const std::string& symlink_target,
                           const std::string& hardlink_target);
 
+// Bounds on what one import may create (mydocker image import --max-entries,
+// --max-size, --max-depth).
+struct ImportLimits {
+  uint64_t max_entries = 1000000;        // archive entries (dirs, files, links)
+  uint64_t max_bytes = uint64_t{64} << 30;  // file data bytes (holes not counted)
+  size_t max_depth = 256;                // path components of an entry name
+};
+
 // Image names: [a-z0-9][a-z0-9._-]*, at most 128 characters.
 bool ValidImageName(const std::string& name);
 
@@ -84,7 +110,8 @@ class ImageStore {
   // errno 0, detail = reason); the errno of any failed Sys call, naming the
   // step and path; libarchive read errors ("image import: read archive").
   Expected<ImageInfo> Import(const std::string& tar_path,
-                             const std::string& name);
+                             const std::string& name,
+                             const ImportLimits& limits = {});
   // Complete images (with image.json), sorted by name. A missing store is an
   // empty list; incomplete or unreadable image directories are skipped with a
   // warning in the log.

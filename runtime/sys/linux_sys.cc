@@ -6,8 +6,14 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -20,6 +26,30 @@ namespace mydocker {
 namespace {
 
 Status FromRc(long rc) { return rc == 0 ? Status{} : Status{errno}; }
+
+FileStat ToFileStat(const struct stat& st) {
+  FileStat out;
+  out.mode = st.st_mode;
+  out.size = static_cast<uint64_t>(st.st_size);
+  out.dev = st.st_dev;
+  out.ino = st.st_ino;
+  out.rdev = st.st_rdev;
+  out.uid = st.st_uid;
+  out.gid = st.st_gid;
+  out.nlink = st.st_nlink;
+  out.blocks = static_cast<uint64_t>(st.st_blocks);
+  out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  out.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return out;
+}
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
 
 template <class T>
 Result<T> FromValue(long rc) {
@@ -97,16 +127,7 @@ Status LinuxSys::Lchown(const std::string& path, uid_t uid, gid_t gid) {
 Result<FileStat> LinuxSys::Lstat(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return {FileStat{}, errno};
-  FileStat out;
-  out.mode = st.st_mode;
-  out.size = static_cast<uint64_t>(st.st_size);
-  out.dev = st.st_dev;
-  out.ino = st.st_ino;
-  out.rdev = st.st_rdev;
-  out.uid = st.st_uid;
-  out.gid = st.st_gid;
-  out.nlink = st.st_nlink;
-  return {out, 0};
+  return {ToFileStat(st), 0};
 }
 
 Result<int64_t> LinuxSys::Statfs(const std::string& path) {
@@ -136,6 +157,77 @@ Result<std::string> LinuxSys::Readlink(const std::string& path) {
   ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
   if (n < 0) return {{}, errno};
   return {std::string(buf, static_cast<size_t>(n)), 0};
+}
+
+Result<int> LinuxSys::Openat2(int dirfd, const std::string& path, const OpenHow& how) {
+  struct open_how h = {};
+  h.flags = how.flags;
+  h.mode = how.mode;
+  h.resolve = how.resolve;
+  return FromValue<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &h, sizeof h));
+}
+Result<int> LinuxSys::Openat(int dirfd, const std::string& path, int flags, mode_t mode) {
+  return FromValue<int>(::openat(dirfd, path.c_str(), flags, mode));
+}
+Status LinuxSys::Mkdirat(int dirfd, const std::string& path, mode_t mode) {
+  return FromRc(::mkdirat(dirfd, path.c_str(), mode));
+}
+Status LinuxSys::Mknodat(int dirfd, const std::string& path, mode_t mode, dev_t dev) {
+  return FromRc(::mknodat(dirfd, path.c_str(), mode, dev));
+}
+Status LinuxSys::Symlinkat(const std::string& target, int dirfd, const std::string& linkpath) {
+  return FromRc(::symlinkat(target.c_str(), dirfd, linkpath.c_str()));
+}
+Status LinuxSys::Fchmodat(int dirfd, const std::string& path, mode_t mode) {
+  return FromRc(::fchmodat(dirfd, path.c_str(), mode, 0));
+}
+Status LinuxSys::Unlinkat(int dirfd, const std::string& path, int flags) {
+  return FromRc(::unlinkat(dirfd, path.c_str(), flags));
+}
+
+Result<FileStat> LinuxSys::Fstatat(int dirfd, const std::string& path, int flags) {
+  struct stat st;
+  if (::fstatat(dirfd, path.c_str(), &st, flags) != 0) return {FileStat{}, errno};
+  return {ToFileStat(st), 0};
+}
+
+Result<std::vector<DirEntry>> LinuxSys::ReadDirFd(int fd) {
+  if (::lseek(fd, 0, SEEK_SET) < 0) return {{}, errno};
+  std::vector<DirEntry> out;
+  alignas(8) char buf[16384];
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0) return {std::move(out), errno};
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      auto* e = reinterpret_cast<LinuxDirent64*>(buf + off);
+      off += e->d_reclen;
+      if (e->d_name[0] == '.' &&
+          (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0)))
+        continue;
+      out.push_back(DirEntry{e->d_name, e->d_type});
+    }
+  }
+  return {std::move(out), 0};
+}
+
+Status LinuxSys::Fchdir(int fd) { return FromRc(::fchdir(fd)); }
+
+Result<int> LinuxSys::OpenTree(int dirfd, const std::string& path, unsigned int flags) {
+  return FromValue<int>(::syscall(SYS_open_tree, dirfd, path.c_str(), flags));
+}
+
+Status LinuxSys::MountSetattr(int dirfd, const std::string& path, unsigned int flags,
+                              const MountAttr& attr) {
+  struct mount_attr a = {};
+  a.attr_set = attr.attr_set;
+  a.attr_clr = attr.attr_clr;
+  a.propagation = attr.propagation;
+  return FromRc(::syscall(SYS_mount_setattr, dirfd, path.c_str(), flags, &a, sizeof a));
+}
+
+Status LinuxSys::CloseRange(unsigned int first, unsigned int last, unsigned int flags) {
+  return FromRc(::syscall(SYS_close_range, first, last, flags));
 }
 
 Result<int> LinuxSys::Open(const std::string& path, int flags, mode_t mode) {
@@ -214,6 +306,106 @@ Status LinuxSys::Prctl(int option, unsigned long arg2) {
   return FromRc(::prctl(option, arg2, 0, 0, 0));
 }
 
+Status LinuxSys::Capset(const CapSets& caps) {
+  struct __user_cap_header_struct h = {};
+  h.version = _LINUX_CAPABILITY_VERSION_3;
+  h.pid = 0;
+  struct __user_cap_data_struct d[2] = {};
+  d[0].effective = static_cast<uint32_t>(caps.effective);
+  d[1].effective = static_cast<uint32_t>(caps.effective >> 32);
+  d[0].permitted = static_cast<uint32_t>(caps.permitted);
+  d[1].permitted = static_cast<uint32_t>(caps.permitted >> 32);
+  d[0].inheritable = static_cast<uint32_t>(caps.inheritable);
+  d[1].inheritable = static_cast<uint32_t>(caps.inheritable >> 32);
+  return FromRc(::syscall(SYS_capset, &h, d));
+}
+
+namespace {
+uint32_t ScmpAction(SeccompAction a, uint32_t err) {
+  switch (a) {
+    case SeccompAction::kAllow: return SCMP_ACT_ALLOW;
+    case SeccompAction::kErrno: return SCMP_ACT_ERRNO(err);
+    case SeccompAction::kKillThread: return SCMP_ACT_KILL;
+    case SeccompAction::kKillProcess: return SCMP_ACT_KILL_PROCESS;
+    case SeccompAction::kTrap: return SCMP_ACT_TRAP;
+    case SeccompAction::kLog: return SCMP_ACT_LOG;
+  }
+  return SCMP_ACT_KILL;
+}
+scmp_compare ScmpCmp(SeccompCmp c) {
+  switch (c) {
+    case SeccompCmp::kNe: return SCMP_CMP_NE;
+    case SeccompCmp::kLt: return SCMP_CMP_LT;
+    case SeccompCmp::kLe: return SCMP_CMP_LE;
+    case SeccompCmp::kEq: return SCMP_CMP_EQ;
+    case SeccompCmp::kGe: return SCMP_CMP_GE;
+    case SeccompCmp::kGt: return SCMP_CMP_GT;
+    case SeccompCmp::kMaskedEq: return SCMP_CMP_MASKED_EQ;
+  }
+  return SCMP_CMP_EQ;
+}
+}  // namespace
+
+Result<SeccompBpf> LinuxSys::SeccompExport(const SeccompRules& rules) {
+  scmp_filter_ctx ctx = ::seccomp_init(ScmpAction(rules.default_action, rules.default_errno));
+  if (ctx == nullptr) return {{}, ENOMEM};
+  struct Ctx {
+    scmp_filter_ctx c;
+    ~Ctx() { ::seccomp_release(c); }
+  } owner{ctx};
+  // A 32-bit call on an arch the filter does not list is refused with the
+  // default action instead of killing the process.
+  ::seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(rules.default_errno));
+  for (const std::string& a : rules.extra_arches) {
+    uint32_t token = ::seccomp_arch_resolve_name(a.c_str());
+    if (token == 0) return {{}, EINVAL};
+    int rc = ::seccomp_arch_add(ctx, token);
+    if (rc < 0 && rc != -EEXIST) return {{}, -rc};
+  }
+  for (const SeccompRule& r : rules.rules) {
+    int nr = ::seccomp_syscall_resolve_name(r.syscall.c_str());
+    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
+    struct scmp_arg_cmp cmps[6];
+    unsigned n = 0;
+    for (const SeccompCondition& c : r.conditions) {
+      if (n == 6) return {{}, E2BIG};
+      cmps[n++] = scmp_arg_cmp{c.index, ScmpCmp(c.op), c.value, c.value_two};
+    }
+    uint32_t action = ScmpAction(r.action, r.errno_ret);
+    if (action == ScmpAction(rules.default_action, rules.default_errno)) continue;
+    int rc = ::seccomp_rule_add_array(ctx, action, nr, n, cmps);
+    // EDOM/EOPNOTSUPP: a pseudo-syscall with no number on some of the
+    // arches; EEXIST: the same call with another action already there.
+    if (rc < 0 && rc != -EDOM && rc != -EEXIST && rc != -EOPNOTSUPP) return {{}, -rc};
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return {{}, errno};
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  int rc = ::seccomp_export_bpf(ctx, fds[1]);
+  ::close(fds[1]);
+  SeccompBpf out;
+  if (rc == 0) {
+    char buf[8192];
+    for (;;) {
+      ssize_t got = ::read(fds[0], buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      out.code.insert(out.code.end(), buf, buf + got);
+    }
+  }
+  ::close(fds[0]);
+  if (rc < 0) return {{}, rc == -EAGAIN ? E2BIG : -rc};
+  if (out.code.size() / 8 > 0xffff) return {{}, E2BIG};
+  return {std::move(out), 0};
+}
+
+Status LinuxSys::SeccompFilter(const SeccompProgram& prog, unsigned int flags) {
+  struct sock_fprog p = {};
+  p.len = prog.len;
+  p.filter = static_cast<struct sock_filter*>(const_cast<void*>(prog.filter));
+  return FromRc(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &p));
+}
+
 Result<int> LinuxSys::Ioctl(int fd, unsigned long request, void* arg) {
   int rc = ::ioctl(fd, request, arg);
   if (rc < 0) return {-1, errno};
@@ -230,6 +422,22 @@ Result<int> LinuxSys::Poll(struct pollfd* fds, size_t n, int timeout_ms) {
   int rc = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
   if (rc < 0) return {-1, errno};
   return {rc, 0};
+}
+
+// Durability and locks.
+
+Status LinuxSys::Fsync(int fd) { return FromRc(::fsync(fd)); }
+
+Status LinuxSys::Syncfs(int fd) { return FromRc(::syncfs(fd)); }
+
+Status LinuxSys::Flock(int fd, int operation) { return FromRc(::flock(fd, operation)); }
+
+Status LinuxSys::Ftruncate(int fd, int64_t length) {
+  return FromRc(::ftruncate(fd, static_cast<off_t>(length)));
+}
+
+Result<size_t> LinuxSys::Pwrite(int fd, const void* buf, size_t len, int64_t offset) {
+  return FromValue<size_t>(::pwrite(fd, buf, len, static_cast<off_t>(offset)));
 }
 
 }  // namespace mydocker

@@ -83,6 +83,63 @@ struct MoveMountArgs {
   unsigned int flags = 0;
 };
 
+// openat2(2)'s struct open_how.
+struct OpenHow {
+  uint64_t flags = 0;    // O_* (O_CLOEXEC, O_PATH, O_DIRECTORY, ...)
+  uint64_t mode = 0;     // with O_CREAT
+  uint64_t resolve = 0;  // RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, ...
+};
+
+// mount_setattr(2)'s struct mount_attr.
+struct MountAttr {
+  uint64_t attr_set = 0;  // MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, ...
+  uint64_t attr_clr = 0;
+  uint64_t propagation = 0;
+};
+
+// The three 64-bit capability sets of capset(2) (version 3), bit n = cap n.
+struct CapSets {
+  uint64_t effective = 0;
+  uint64_t permitted = 0;
+  uint64_t inheritable = 0;
+};
+
+// A seccomp filter in docker's profile terms, already reduced to the rules
+// that apply (runtime/rootfs/hardening.h makes it from the JSON).
+enum class SeccompAction : uint8_t { kAllow, kErrno, kKillThread, kKillProcess, kTrap, kLog };
+enum class SeccompCmp : uint8_t { kNe, kLt, kLe, kEq, kGe, kGt, kMaskedEq };
+struct SeccompCondition {
+  uint32_t index = 0;  // the argument, 0..5
+  SeccompCmp op = SeccompCmp::kEq;
+  uint64_t value = 0;
+  uint64_t value_two = 0;  // kMaskedEq: the value compared after masking
+};
+struct SeccompRule {
+  std::string syscall;  // by name, resolved for each architecture
+  SeccompAction action = SeccompAction::kAllow;
+  uint32_t errno_ret = 1;
+  std::vector<SeccompCondition> conditions;  // all must hold
+};
+struct SeccompRules {
+  SeccompAction default_action = SeccompAction::kErrno;
+  uint32_t default_errno = 1;  // EPERM
+  std::vector<std::string> extra_arches;  // libseccomp names: "x86", "x32"
+  std::vector<SeccompRule> rules;
+};
+// An exported program: 8-byte instructions, as SECCOMP_SET_MODE_FILTER
+// takes them.
+struct SeccompBpf {
+  std::vector<uint8_t> code;
+  uint16_t instructions() const { return static_cast<uint16_t>(code.size() / 8); }
+};
+
+// A classic BPF seccomp program (struct sock_fprog): len instructions of 8
+// bytes at filter. The memory belongs to the caller.
+struct SeccompProgram {
+  const void* filter = nullptr;
+  uint16_t len = 0;
+};
+
 struct FileStat {
   uint32_t mode = 0;  // st_mode, type bits included
   uint64_t size = 0;
@@ -92,6 +149,9 @@ struct FileStat {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t nlink = 0;
+  uint64_t blocks = 0;    // st_blocks: 512-byte units allocated (sparse files)
+  int64_t mtime_ns = 0;   // st_mtim, ns since the epoch (0 where not modeled)
+  int64_t ctime_ns = 0;   // st_ctim
 };
 
 struct DirEntry {

@@ -70,12 +70,34 @@ void AppendArg(std::string& out, std::string_view name, SignalDisposition v) {
   if (!out.empty()) out += ' ';
   out.append(name).append(v == SignalDisposition::kIgnore ? "=ignore" : "=default");
 }
+void AppendArg(std::string& out, std::string_view, const OpenHow& v) {
+  AppendArg(out, "how.flags", v.flags, false);
+  AppendArg(out, "how.mode", v.mode, false);
+  AppendArg(out, "how.resolve_flags", v.resolve, false);
+}
+void AppendArg(std::string& out, std::string_view, const MountAttr& v) {
+  AppendArg(out, "attr_set_flags", v.attr_set, false);
+  AppendArg(out, "attr_clr_flags", v.attr_clr, false);
+  AppendArg(out, "propagation_flags", v.propagation, false);
+}
+void AppendArg(std::string& out, std::string_view, const CapSets& v) {
+  AppendArg(out, "effective_flags", v.effective, false);
+  AppendArg(out, "permitted_flags", v.permitted, false);
+  AppendArg(out, "inheritable_flags", v.inheritable, false);
+}
+void AppendArg(std::string& out, std::string_view, const SeccompRules& v) {
+  AppendArg(out, "rules", v.rules.size(), false);
+  AppendArg(out, "extra_arches", v.extra_arches.size(), false);
+}
+void AppendArg(std::string& out, std::string_view, const SeccompProgram& v) {
+  AppendArg(out, "instructions", v.len, false);
+}
 void AppendArg(std::string& out, std::string_view name, uint64_t v, bool is_signed) {
   if (!out.empty()) out += ' ';
   char b[32];
   if (EndsWith(name, "flags") || name == "request" || name == "options" || name == "dev")
     snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  else if (name == "mode")
+  else if (EndsWith(name, "mode"))
     snprintf(b, sizeof b, "0%llo", static_cast<unsigned long long>(v));
   else if (is_signed)
     snprintf(b, sizeof b, "%lld", static_cast<long long>(v));

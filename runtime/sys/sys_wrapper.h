@@ -72,6 +72,11 @@ void AppendArg(std::string& out, std::string_view name, const MountArgs& v);
 void AppendArg(std::string& out, std::string_view name, const FsconfigArgs& v);
 void AppendArg(std::string& out, std::string_view name, const MoveMountArgs& v);
 void AppendArg(std::string& out, std::string_view name, SignalDisposition v);
+void AppendArg(std::string& out, std::string_view name, const OpenHow& v);
+void AppendArg(std::string& out, std::string_view name, const MountAttr& v);
+void AppendArg(std::string& out, std::string_view name, const CapSets& v);
+void AppendArg(std::string& out, std::string_view name, const SeccompProgram& v);
+void AppendArg(std::string& out, std::string_view name, const SeccompRules& v);
 void AppendArg(std::string& out, std::string_view name, uint64_t v, bool is_signed);
 // Buffers, pollfd arrays and callbacks are not printed.
 inline void AppendArg(std::string&, std::string_view, const void*) {}

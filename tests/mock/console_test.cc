@@ -69,13 +69,13 @@ TEST(FakeKernelConsole, IoctlSetsidAndPollOnTheFake) {
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one.value, 1);
   EXPECT_TRUE(fds[0].revents & POLLIN);
-  k.Close(p.value.write_fd);
+  ASSERT_EQ(k.Close(p.value.write_fd).err, 0);
   char c;
   ASSERT_TRUE(k.Read(p.value.read_fd, &c, 1).ok());
   one = k.Poll(fds, 1, -1);
   ASSERT_TRUE(one.ok());
   EXPECT_TRUE(fds[0].revents & POLLHUP);
-  k.Close(p.value.read_fd);
+  EXPECT_EQ(k.Close(p.value.read_fd).err, 0);
 }
 
 }  // namespace

@@ -96,7 +96,7 @@ TEST(FaultInjectingSys, CrashThrowsAndThenNothingPasses) {
   FaultInjectingSys sys(k, Plan("op=mkdir,nth=2,action=crash"));
   EXPECT_EQ(sys.Mkdir("/one", 0755).err, 0);
   try {
-    sys.Mkdir("/two", 0755);
+    (void)sys.Mkdir("/two", 0755);  // throws Crash: there is no result
     FAIL() << "no crash";
   } catch (const Crash& c) {
     EXPECT_EQ(c.seq, 2u);
@@ -121,12 +121,12 @@ TEST(FaultInjectingSys, CrashInsideAChildUnwindsEverything) {
   ASSERT_TRUE(p.ok());
   pid_t child = sys.Clone(
       [&] {
-        sys.Sethostname("c1");
+        (void)sys.Sethostname("c1");  // throws Crash: there is no result
         return 0;
       },
       CLONE_NEWUTS | SIGCHLD).value;
-  sys.Close(p.value.write_fd);
-  EXPECT_THROW(sys.Waitpid(child, 0), Crash);
+  EXPECT_EQ(sys.Close(p.value.write_fd).err, 0);
+  EXPECT_THROW((void)sys.Waitpid(child, 0), Crash);
   EXPECT_EQ(k.CurrentPid(), k.RuntimePid());  // the clone driver restored it
   EXPECT_FALSE(k.ProcessRunnable(child));
 }
@@ -138,8 +138,7 @@ TEST(FaultInjectingSys, TraceHasPidsArgsAndJson) {
   static char* const argv[] = {const_cast<char*>("true"), nullptr};
   pid_t child = sys.Clone(
                        [&] {
-                         sys.Execve("/img/bin/true", argv, nullptr);
-                         return 127;
+                         return 100 + sys.Execve("/img/bin/true", argv, nullptr).err;
                        },
                        SIGCHLD)
                     .value;
@@ -196,7 +195,7 @@ TEST(FaultInjectingSys, WorksOverAnySysAndFindsNoPid) {
   FakeKernel k;
   SysWrapper middle(k);
   FaultInjectingSys outer(middle, FaultPlan{});
-  outer.Mkdir("/z", 0755);
+  EXPECT_EQ(outer.Mkdir("/z", 0755).err, 0);
   EXPECT_EQ(outer.trace()[0].pid, k.RuntimePid());
 }
 

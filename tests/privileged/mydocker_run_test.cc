@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/probes/probes.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/mountinfo.h"
@@ -306,8 +307,12 @@ TEST_F(MydockerRun, MountinfoShowsOverlayRootAndNoHostPaths) {
   ASSERT_TRUE(table.ok()) << table.error().Message();
   // What a container may have mounted; anything else (an old root, a host
   // /tmp, /sys/fs/cgroup/...) is a leak of the host into the container.
-  const std::set<std::string> allowed = {"/",        "/proc",     "/sys",       "/dev",
-                                         "/dev/pts", "/dev/shm",  "/dev/mqueue"};
+  std::set<std::string> allowed = {"/",        "/proc",     "/sys",       "/dev",
+                                   "/dev/pts", "/dev/shm",  "/dev/mqueue"};
+  // docker's masked paths (a tmpfs or /dev/null over them) and read-only
+  // paths (bound onto themselves), those that exist on this kernel.
+  for (const char* p : mydocker::MaskedPaths()) allowed.insert(p);
+  for (const char* p : mydocker::ReadonlyPaths()) allowed.insert(p);
   std::set<int> ids;
   for (const auto& m : *table) ids.insert(m.id);
   int roots = 0;

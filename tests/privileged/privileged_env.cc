@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <cstdlib>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -245,6 +246,11 @@ std::vector<std::string> PrivilegedEnv::TearDownIfBuilt() {
 }
 
 std::string PrivilegedEnv::mydocker_path() const {
+  // FAULTLINE_MYDOCKER: another build's binary (an older release, to show
+  // a regression test fails there).
+  if (const char* other = std::getenv("FAULTLINE_MYDOCKER"); other != nullptr && *other) {
+    return other;
+  }
   return std::string(FAULTLINE_BINARY_DIR) + "/runtime/mydocker";
 }
 
@@ -267,7 +273,8 @@ Spawned PrivilegedEnv::SpawnMydocker(const std::vector<std::string>& args) {
 ProbeScope PrivilegedEnv::Scope() const {
   ProbeScope scope;
   scope.dirs = {scratch_};
-  scope.dirs_prune = {image_rootfs()};
+  // The image layer (checked by its digest) and the seccomp filter cache.
+  scope.dirs_prune = {image_rootfs(), root_ + "/images/.seccomp"};
   scope.cgroup_parent = cgroup_parent_;
   return scope;
 }

@@ -40,6 +40,10 @@ class KernelSweep : public ::testing::Test {
     SweepConfig config;
     config.workload = *BuiltinWorkload(workload);
     config.replay_prefix = "faultline sweep --backend kernel";
+    // The backend under every errno of the list at every point, in the three
+    // classic modes (the reachable model's sweep is `faultline sweep`).
+    config.errno_model = ErrnoModelKind::kAll;
+    config.modes = {SweepMode::kTransient, SweepMode::kPersistent, SweepMode::kCrash};
     if (const char* list = std::getenv("FAULTLINE_SWEEP_ERRNOS")) {
       auto e = ParseErrnoList({list});
       EXPECT_TRUE(e.ok()) << e.error().Message();

@@ -20,12 +20,15 @@
 
 #include "runtime/sys/mountinfo.h"
 #include "runtime/sys/sys_wrapper.h"
+#include "tests/support/matchers.h"
 
 namespace mydocker {
 namespace {
 
+using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using faultline::testing_matchers::FailsWith;
 using ::testing::Pair;
 
 // ---- value parsing ---------------------------------------------------------
@@ -67,9 +70,7 @@ TEST(ParseMemorySize, RejectsBadInputNamingTheValue) {
   };
   for (const Case& c : cases) {
     auto r = ParseMemorySize(c.in);
-    ASSERT_FALSE(r.ok()) << c.in;
-    EXPECT_EQ(r.error().err, c.err) << c.in;
-    EXPECT_EQ(r.error().step, "cgroup: parse memory size");
+    ASSERT_THAT(r, FailsWith("cgroup: parse memory size", _, c.err)) << c.in;
     EXPECT_THAT(r.error().Message(), HasSubstr(c.words)) << c.in;
   }
 }
@@ -85,9 +86,7 @@ TEST(ParseCpus, RejectsZeroNegativeNonFiniteAndJunk) {
   for (const char* in : {"", "0", "0.0", "-1", "inf", "nan", "1e3", "0x1", "1.5x", "1..5", " 1",
                          "1,5"}) {
     auto r = ParseCpus(in);
-    ASSERT_FALSE(r.ok()) << in;
-    EXPECT_EQ(r.error().step, "cgroup: parse cpus");
-    EXPECT_EQ(r.error().err, EINVAL) << in;
+    ASSERT_THAT(r, FailsWith("cgroup: parse cpus", _, EINVAL)) << in;
     if (*in != '\0') {
       EXPECT_THAT(r.error().detail, HasSubstr(std::string("\"") + in + "\"")) << in;
     }
@@ -125,9 +124,7 @@ TEST(ParseCpuList, RejectsMalformedLists) {
   };
   for (const Case& c : cases) {
     auto r = ParseCpuList(c.in);
-    ASSERT_FALSE(r.ok()) << c.in;
-    EXPECT_EQ(r.error().err, c.err) << c.in;
-    EXPECT_EQ(r.error().step, "cgroup: parse cpu list");
+    ASSERT_THAT(r, FailsWith("cgroup: parse cpu list", _, c.err)) << c.in;
     EXPECT_THAT(r.error().detail, HasSubstr(c.words)) << c.in;
   }
 }
@@ -186,9 +183,7 @@ TEST(ParseMountinfo, RejectsBadLinesWithTheLineNumber) {
   auto junk = ParseMountinfo(
       "36 35 98:0 / /mnt rw - ext3 /dev/root rw\n"
       "garbage here\n");
-  ASSERT_FALSE(junk.ok());
-  EXPECT_EQ(junk.error().step, "mountinfo: parse");
-  EXPECT_EQ(junk.error().err, EINVAL);
+  ASSERT_THAT(junk, FailsWith("mountinfo: parse", _, EINVAL));
   EXPECT_THAT(junk.error().detail, HasSubstr("line 2 is not a mountinfo line: \"garbage here\""));
 
   auto no_separator = ParseMountinfo("36 35 98:0 /mnt1 /mnt2 rw,noatime\n");
@@ -295,15 +290,12 @@ TEST(CgroupLayout, NoCgroupsAtAllIsAnError) {
       "25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
       "28 26 0:25 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n"
       "29 26 0:26 / /somewhere/else rw - cgroup2 cgroup2 rw\n");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().step, "cgroup: detect layout");
-  EXPECT_EQ(r.error().err, ENOENT);
+  EXPECT_THAT(r, FailsWith("cgroup: detect layout", _, ENOENT));
 }
 
 TEST(CgroupLayout, ParseErrorsPassThrough) {
   auto r = CgroupLayoutFromMountinfo("not mountinfo\n");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().step, "mountinfo: parse");
+  EXPECT_THAT(r, FailsWith("mountinfo: parse", _, _));
 }
 
 // ---- Create / Attach / Destroy on an in-memory cgroupfs --------------------
@@ -488,9 +480,7 @@ TEST(CgroupV1, CreateWritesEveryLimitAndFillsCpusets) {
   ASSERT_TRUE(cg->Attach(4242).ok());
   for (const auto& p : cg->paths()) EXPECT_EQ(fs.File(p + "/cgroup.procs"), "4242\n");
   auto busy = cg->Destroy();
-  ASSERT_FALSE(busy.ok());
-  EXPECT_EQ(busy.error().err, EBUSY);
-  EXPECT_EQ(busy.error().step, "cgroup: destroy");
+  ASSERT_THAT(busy, FailsWith("cgroup: destroy", _, EBUSY));
   // Every path was tried, not just the first.
   for (const auto& p : cg->paths()) {
     EXPECT_EQ(std::count(fs.log.begin(), fs.log.end(), "rmdir " + p), 1) << p;
@@ -524,10 +514,7 @@ TEST(CgroupV1, FailedLimitWriteRemovesEverythingThisCallMade) {
   const auto before = fs.dirs();
   fs.FailWrite(kPids + "/p/c/pids.max", EINVAL);  // the very last step
   auto cg = Cgroup::Create(fs, V1Layout(), "p", "c", AllLimits());
-  ASSERT_FALSE(cg.ok());
-  EXPECT_EQ(cg.error().step, "cgroup: write limit");
-  EXPECT_EQ(cg.error().path, kPids + "/p/c/pids.max");
-  EXPECT_EQ(cg.error().err, EINVAL);
+  ASSERT_THAT(cg, FailsWith("cgroup: write limit", kPids + "/p/c/pids.max", EINVAL));
   EXPECT_THAT(cg.error().Message(),
               HasSubstr("cgroup: write limit /sys/fs/cgroup/pids/p/c/pids.max: EINVAL"));
   EXPECT_THAT(cg.error().detail, HasSubstr("\"32\""));
@@ -559,9 +546,7 @@ TEST(CgroupV1, ExistingChildIsEexistAndUntouched) {
   ASSERT_TRUE(fs.Mkdir(kMem + "/p", 0755).ok());
   ASSERT_TRUE(fs.Mkdir(kMem + "/p/c", 0755).ok());
   auto cg = Cgroup::Create(fs, V1Layout(), "p", "c", {});
-  ASSERT_FALSE(cg.ok());
-  EXPECT_EQ(cg.error().step, "cgroup: create");
-  EXPECT_EQ(cg.error().err, EEXIST);
+  ASSERT_THAT(cg, FailsWith("cgroup: create", _, EEXIST));
   EXPECT_EQ(fs.dirs().count(kMem + "/p/c"), 1u);
 }
 
@@ -584,12 +569,12 @@ TEST(CgroupV1, MissingControllerFailsBeforeAnythingIsMade) {
 TEST(CgroupV1, RejectsBadNamesAndLimits) {
   CgroupFs fs;
   AddV1(fs, true);
-  EXPECT_EQ(Cgroup::Create(fs, V1Layout(), "p", "", {}).error().step, "cgroup: check name");
-  EXPECT_EQ(Cgroup::Create(fs, V1Layout(), "p", "a/b", {}).error().step, "cgroup: check name");
-  EXPECT_EQ(Cgroup::Create(fs, V1Layout(), "p/../..", "c", {}).error().step, "cgroup: check name");
+  EXPECT_THAT(Cgroup::Create(fs, V1Layout(), "p", "", {}), FailsWith("cgroup: check name", _, _));
+  EXPECT_THAT(Cgroup::Create(fs, V1Layout(), "p", "a/b", {}), FailsWith("cgroup: check name", _, _));
+  EXPECT_THAT(Cgroup::Create(fs, V1Layout(), "p/../..", "c", {}), FailsWith("cgroup: check name", _, _));
   CgroupLimits neg;
   neg.memory_bytes = -1;
-  EXPECT_EQ(Cgroup::Create(fs, V1Layout(), "p", "c", neg).error().step, "cgroup: check limits");
+  EXPECT_THAT(Cgroup::Create(fs, V1Layout(), "p", "c", neg), FailsWith("cgroup: check limits", _, _));
   CgroupLimits tiny;
   tiny.cpus = 0.001;
   EXPECT_THAT(Cgroup::Create(fs, V1Layout(), "p", "c", tiny).error().detail, HasSubstr(">= 0.01"));
@@ -672,20 +657,15 @@ TEST(CgroupV2, FailedEnableUndoesTheParent) {
   AddV2(fs, "memory");
   fs.FailWrite(kV2 + "/p/cgroup.subtree_control", EBUSY);
   auto cg = Cgroup::Create(fs, V2Layout(), "p", "c", {});
-  ASSERT_FALSE(cg.ok());
-  EXPECT_EQ(cg.error().step, "cgroup: enable controllers");
-  EXPECT_EQ(cg.error().path, kV2 + "/p/cgroup.subtree_control");
-  EXPECT_EQ(cg.error().err, EBUSY);
+  ASSERT_THAT(cg, FailsWith("cgroup: enable controllers", kV2 + "/p/cgroup.subtree_control",
+                            EBUSY));
   EXPECT_EQ(fs.dirs(), std::set<std::string>{kV2});
 }
 
 TEST(DetectCgroupLayout, ReadsProcSelfMountinfoThroughSys) {
   CgroupFs fs;  // no /proc here: the read fails and names the file
   auto r = DetectCgroupLayout(fs);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().step, "cgroup: detect layout");
-  EXPECT_EQ(r.error().path, "/proc/self/mountinfo");
-  EXPECT_EQ(r.error().err, ENOENT);
+  EXPECT_THAT(r, FailsWith("cgroup: detect layout", "/proc/self/mountinfo", ENOENT));
 }
 
 TEST(DetectCgroupLayout, ParsesTheFileItReads) {

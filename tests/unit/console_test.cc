@@ -148,7 +148,7 @@ TEST(Console, RelayKeepsDrainingWhenTheOutputIsGone) {
   int out[2];
   ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
   ::close(out[0]);
-  sys.Signal(SIGPIPE, SignalDisposition::kIgnore);
+  ASSERT_TRUE(sys.Signal(SIGPIPE, SignalDisposition::kIgnore).ok());
   std::thread container([slave = pty->slave] {
     std::string line(1000, 'y');
     line += "\n";
@@ -160,7 +160,7 @@ TEST(Console, RelayKeepsDrainingWhenTheOutputIsGone) {
   spec.out_fd = out[1];
   Outcome o = RelayConsole(sys, spec);
   container.join();
-  sys.Signal(SIGPIPE, SignalDisposition::kDefault);
+  EXPECT_TRUE(sys.Signal(SIGPIPE, SignalDisposition::kDefault).ok());
   EXPECT_TRUE(o.ok()) << o.error().Message();
   ::close(out[1]);
   ::close(pty->master);

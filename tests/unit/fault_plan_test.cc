@@ -1,6 +1,7 @@
 // The fault plan language: parsing (YAML, JSON, compact), errors naming the
 // field, matching, and the determinism of nth / range / probability.
 #include "faults/plan.h"
+#include "tests/support/matchers.h"
 
 #include <errno.h>
 #include <sys/mount.h>
@@ -13,6 +14,8 @@ namespace faultline {
 namespace {
 
 using ::testing::HasSubstr;
+using faultline::testing_matchers::FailsWith;
+using ::testing::_;
 
 CallInfo Call(std::string_view op, std::string_view path = {}, uint64_t flags = 0,
               std::string_view fstype = {}) {
@@ -108,9 +111,7 @@ TEST(FaultPlanCompact, ErrorsNameTheField) {
   };
   for (const Case& c : cases) {
     auto p = FaultPlan::FromCompact(c.text);
-    ASSERT_FALSE(p.ok()) << c.text;
-    EXPECT_EQ(p.error().step, "fault plan");
-    EXPECT_EQ(p.error().path, c.field) << c.text;
+    ASSERT_THAT(p, FailsWith("fault plan", c.field, _)) << c.text;
     EXPECT_THAT(p.error().detail, HasSubstr(c.detail)) << c.text;
   }
 }

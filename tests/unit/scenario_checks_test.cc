@@ -43,13 +43,23 @@ TEST(Isolation, CommandAndSections) {
 }
 
 TEST(Isolation, Uts) {
+  // Without CAP_SYS_ADMIN (docker's default set): the change is refused.
   auto c = Ctx();
-  const std::string good = "hostname=box1\ndomainname=(none)\nchanged=faultline-changed-inside\n";
-  EXPECT_EQ(ValidateIsolation("uts", good, c), "");
-  EXPECT_THAT(ValidateIsolation("uts", "hostname=host\nchanged=faultline-changed-inside\n", c),
+  const std::string refused =
+      "hostname=box1\ndomainname=(none)\nhostname: sethostname: Operation not permitted\n"
+      "changed=box1\n";
+  EXPECT_EQ(ValidateIsolation("uts", refused, c), "");
+  EXPECT_THAT(ValidateIsolation("uts", "hostname=box1\nchanged=faultline-changed-inside\n", c),
+              HasSubstr("not refused with EPERM"));
+  EXPECT_THAT(ValidateIsolation("uts", "hostname=host\nchanged=host\n", c),
               HasSubstr("expected 'box1'"));
+  // With it: the change takes effect inside only.
+  c.expected_caps = 1ull << 21;
+  const std::string changed = "hostname=box1\ndomainname=(none)\nchanged=faultline-changed-inside\n";
+  EXPECT_EQ(ValidateIsolation("uts", changed, c), "");
+  EXPECT_THAT(ValidateIsolation("uts", refused, c), HasSubstr("could not set the hostname"));
   c.host_hostname_after = "faultline-changed-inside";
-  EXPECT_THAT(ValidateIsolation("uts", good, c), HasSubstr("reached the host"));
+  EXPECT_THAT(ValidateIsolation("uts", changed, c), HasSubstr("reached the host"));
 }
 
 TEST(Isolation, Pid) {

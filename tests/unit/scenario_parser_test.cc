@@ -118,6 +118,8 @@ TEST(ScenarioParser, FieldErrorsNameTheFieldAndLine) {
        "volumes[0].host", "a name", 2},
       {"command: [true]\nsweep: {modes: [sideways]}\nexpect: {exit: 0}\n", "sweep.modes",
        "transient", 2},
+      {"command: [true]\ncap_add:\n  - SYS_ADMIN\n  - FLY\nexpect: {exit: 0}\n", "cap_add[1]",
+       "unknown capability 'FLY'", 4},
   };
   for (const auto& c : cases) {
     ScenarioError err;
@@ -126,6 +128,16 @@ TEST(ScenarioParser, FieldErrorsNameTheFieldAndLine) {
     EXPECT_THAT(err.message, HasSubstr(c.says)) << c.text;
     EXPECT_EQ(err.line, c.line) << c.text << " -> " << err.Message();
   }
+}
+
+TEST(ScenarioParser, CapAddTakesDockersNames) {
+  ScenarioError err;
+  auto s = Parse("command: [true]\ncap_add: [sys_admin, CAP_NET_ADMIN]\nexpect: {exit: 0}\n", &err);
+  ASSERT_TRUE(s) << err.Message();
+  EXPECT_EQ(s->cap_add, (std::vector<std::string>{"sys_admin", "CAP_NET_ADMIN"}));
+  auto one = Parse("command: [true]\ncap_add: SYS_ADMIN\nexpect: {exit: 0}\n", &err);
+  ASSERT_TRUE(one) << err.Message();
+  EXPECT_EQ(one->cap_add.size(), 1u);
 }
 
 TEST(ScenarioParser, FaultsSectionIsKeptAsANode) {

@@ -14,6 +14,7 @@
 
 #include "harness/adapters/process.h"
 #include "harness/oci/bundle.h"
+#include "runtime/rootfs/hardening.h"
 #include "harness/report/report.h"
 
 namespace faultline {
@@ -157,6 +158,8 @@ TEST(OciConfig, MirrorsTheRequest) {
   in.limits.cpuset_cpus = "0";
   in.volumes = {{"/host/d", "/data", true}};
   in.cap_bounding = ~(1ull << 24);  // no CAP_SYS_RESOURCE, as on this host
+  // Asked for: docker's default set, SYS_ADMIN and SYS_RESOURCE (beyond the bound).
+  in.caps = mydocker::DockerDefaultCaps() | (1ull << 21) | (1ull << 24);
   auto j = BuildOciConfig(in);
   EXPECT_EQ(j["process"]["args"][2], "true");
   EXPECT_EQ(j["process"]["env"][0].get<std::string>().rfind("PATH=", 0), 0u);
@@ -172,6 +175,10 @@ TEST(OciConfig, MirrorsTheRequest) {
   auto caps = j["process"]["capabilities"]["bounding"].dump();
   EXPECT_THAT(caps, HasSubstr("CAP_SYS_ADMIN"));
   EXPECT_THAT(caps, ::testing::Not(HasSubstr("CAP_SYS_RESOURCE")));
+  in.caps = 0;  // docker's default set
+  auto defaults = BuildOciConfig(in)["process"]["capabilities"]["bounding"];
+  EXPECT_EQ(defaults.size(), 14u);
+  EXPECT_THAT(defaults.dump(), ::testing::Not(HasSubstr("CAP_SYS_ADMIN")));
   bool bind = false;
   for (const auto& m : j["mounts"]) {
     if (m["destination"] == "/data") {

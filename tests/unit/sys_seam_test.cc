@@ -23,7 +23,9 @@ const std::regex& DirectCall() {
       R"(stat|lstat|statfs|opendir|readdir|readlink|open|openat|creat|close|read|write|)"
       R"(pipe|pipe2|dup|dup2|chdir|chroot|sethostname|clone|clone3|fork|vfork|execve|)"
       R"(execvp|waitpid|wait4|kill|sigaction|signal|prctl|unshare|setns|syscall|fopen|)"
-      R"(popen|system|truncate|ftruncate|mmap|ioctl)\s*\()");
+      R"(popen|system|truncate|ftruncate|mmap|ioctl|fsync|fdatasync|syncfs|sync|flock|pwrite|pwrite64|)"
+      R"(openat2|open_tree|mount_setattr|close_range|mknodat|symlinkat|fchmodat|fstatat|fchdir|)"
+      R"(getdents64|fdopendir|capset|seccomp|seccomp_load)\s*\()");
   return re;
 }
 

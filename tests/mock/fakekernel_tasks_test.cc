@@ -1,0 +1,235 @@
+// FakeKernel tasks layer (fakekernel/tasks.cc): processes (deferred clone,
+// exec, exit, wait, kill, pdeathsig, parking), fd tables and pipes.
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "fakekernel/fake_kernel.h"
+#include "tests/support/fake_kernel_helpers.h"
+
+namespace faultline {
+namespace {
+
+using fktest::Read;
+using ::testing::HasSubstr;
+
+TEST(FakeKernelProcesses, CloneRunsWhenTheParentBlocksOnAPipe) {
+  FakeKernel k;
+  ASSERT_TRUE(k.BuildBusyboxImage("/img").ok());
+  auto p = k.Pipe(O_CLOEXEC);
+  ASSERT_TRUE(p.ok());
+  std::vector<pid_t> seen;
+  std::string path = "/img/bin/hostname";
+  static char* const argv[] = {const_cast<char*>("hostname"), nullptr};
+  static char* const envp[] = {nullptr};
+  pid_t child = k.Clone(
+      [&]() -> int {
+        seen.push_back(k.CurrentPid());
+        if (int e = k.Sethostname("c1").err) return 100 + e;
+        if (int e = k.Dup2(p.value.write_fd, 1).err) return 100 + e;
+        return 100 + k.Execve(path.c_str(), argv, envp).err;  // on success not reached
+      },
+      CLONE_NEWUTS | SIGCHLD).value;
+  EXPECT_TRUE(seen.empty());  // deferred
+  EXPECT_TRUE(k.ProcessRunnable(child));
+  ASSERT_EQ(k.Close(p.value.write_fd).err, 0);
+  char buf[64];
+  auto r = k.Read(p.value.read_fd, buf, sizeof buf);  // runs the child
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::string(buf, r.value), "c1\n");
+  EXPECT_EQ(seen, std::vector<pid_t>{child});
+  EXPECT_EQ(k.Read(p.value.read_fd, buf, sizeof buf).value, 0u);  // EOF
+  auto st = k.Waitpid(child, 0);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(WIFEXITED(st.value));
+  EXPECT_EQ(WEXITSTATUS(st.value), 0);
+  EXPECT_EQ(k.Hostname(k.RuntimePid()), "faultline-host");
+  EXPECT_EQ(k.Waitpid(child, 0).err, ECHILD);
+  EXPECT_EQ(k.Close(p.value.read_fd).err, 0);
+}
+
+TEST(FakeKernelProcesses, CloexecFdsCloseOnExecAndHostnameNeedsUts) {
+  FakeKernel k;
+  EXPECT_EQ(k.Sethostname("x").err, EPERM);
+  auto keep = k.Open("/etc/passwd", O_RDONLY, 0);
+  auto drop = k.Open("/etc/passwd", O_RDONLY | O_CLOEXEC, 0);
+  size_t fds_in_exec = 0;
+  k.SetExecHook(
+      [&](FakeKernel& kk, const FakeExec& e) { fds_in_exec = kk.OpenFdCount(e.pid); });
+  static char* const argv[] = {const_cast<char*>("true"), nullptr};
+  pid_t c = k.Clone([&] { return k.Execve("/bin/true", argv, nullptr).err; }, SIGCHLD).value;
+  EXPECT_EQ(k.OpenFdCount(c), 5u);  // 0,1,2 + both
+  ASSERT_EQ(k.Waitpid(c, 0).value, 0);
+  EXPECT_EQ(fds_in_exec, 4u);
+  ASSERT_EQ(k.execs().size(), 1u);
+  EXPECT_EQ(k.execs()[0].path, "/bin/busybox");
+  EXPECT_EQ(k.Close(keep.value).err, 0);
+  EXPECT_EQ(k.Close(drop.value).err, 0);
+}
+
+TEST(FakeKernelProcesses, KillAndDeadlock) {
+  FakeKernel k;
+  bool ran = false;
+  pid_t c = k.Clone([&] { ran = true; return 0; }, SIGCHLD).value;
+  ASSERT_EQ(k.Kill(c, SIGKILL).err, 0);
+  auto st = k.Waitpid(c, 0);
+  EXPECT_TRUE(WIFSIGNALED(st.value));
+  EXPECT_EQ(WTERMSIG(st.value), SIGKILL);
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(k.Kill(c, SIGKILL).err, ESRCH);
+  // A child reading a pipe whose only writer is its blocked parent: EDEADLK.
+  auto p = k.Pipe(0);
+  int child_read = 0;
+  pid_t c2 = k.Clone(
+      [&] {
+        char b;
+        child_read = k.Read(p.value.read_fd, &b, 1).err;
+        return 0;
+      },
+      SIGCHLD).value;
+  EXPECT_EQ(k.Waitpid(c2, 0).value, 0);
+  EXPECT_EQ(child_read, EDEADLK);
+  EXPECT_EQ(k.Close(p.value.read_fd).err, 0);
+  EXPECT_EQ(k.Close(p.value.write_fd).err, 0);
+}
+
+TEST(FakeKernelProcesses, SleepParksPdeathsigKillsOnCrash) {
+  FakeKernel k;
+  static char* const argv[] = {const_cast<char*>("sleep"), const_cast<char*>("100"), nullptr};
+  // Like the runtime: the child holds the close-on-exec write end of a report
+  // pipe; the parent reads it, which runs the child until its exec.
+  auto start_sleeper = [&k](bool pdeathsig) {
+    auto p = k.Pipe(O_CLOEXEC).value;
+    pid_t pid = k.Clone(
+                     [&k, pdeathsig] {
+                       if (pdeathsig)
+                         if (int e = k.Prctl(PR_SET_PDEATHSIG, SIGKILL).err)
+                           return 100 + e;
+                       return k.Execve("/bin/sleep", argv, nullptr).err;
+                     },
+                     SIGCHLD)
+                    .value;
+    EXPECT_EQ(k.Close(p.write_fd).err, 0);
+    char b;
+    EXPECT_EQ(k.Read(p.read_fd, &b, 1).value, 0u);  // EOF: the exec closed it
+    EXPECT_EQ(k.Close(p.read_fd).err, 0);
+    return pid;
+  };
+  pid_t guarded = start_sleeper(true);
+  pid_t orphan = start_sleeper(false);
+  pid_t waited = start_sleeper(false);
+  EXPECT_TRUE(k.ProcessParked(guarded));
+  EXPECT_TRUE(k.ProcessParked(orphan));
+  // Waiting finishes a sleeper (time passes): exit 0.
+  EXPECT_EQ(k.Waitpid(waited, 0).value, 0);
+  // Killing one ends it with the signal.
+  pid_t killed = start_sleeper(false);
+  ASSERT_EQ(k.Kill(killed, SIGTERM).err, 0);
+  EXPECT_EQ(k.Waitpid(killed, 0).value, SIGTERM);
+  // The runtime crashes: the pdeathsig child dies, the other is orphaned.
+  pid_t old = k.RuntimePid();
+  pid_t fresh = k.RuntimeCrashed();
+  EXPECT_NE(fresh, old);
+  EXPECT_FALSE(k.ProcessExists(old));
+  EXPECT_FALSE(k.ProcessExists(guarded));
+  EXPECT_TRUE(k.ProcessParked(orphan));
+  EXPECT_THAT(Read(k, "/proc/" + std::to_string(orphan) + "/stat"), HasSubstr(" S 1 "));
+  EXPECT_EQ(k.OpenFdCount(fresh), 3u);
+  // The new runtime (gc) can kill the orphan; init reaps it.
+  ASSERT_EQ(k.Kill(orphan, SIGKILL).err, 0);
+  EXPECT_FALSE(k.ProcessExists(orphan));
+}
+
+// Pipes: EOF once every write end is closed, EPIPE once every read end is;
+// each end refuses the other direction.
+TEST(FakeKernelProcesses, PipeEofAndEpipe) {
+  FakeKernel k;
+  auto p = k.Pipe(0);
+  ASSERT_TRUE(p.ok());
+  const int r = p.value.read_fd, w = p.value.write_fd;
+  char buf[8];
+  EXPECT_EQ(k.Write(w, "ab", 2).value, 2u);
+  EXPECT_EQ(k.Write(r, "x", 1).err, EBADF);
+  EXPECT_EQ(k.Read(w, buf, sizeof buf).err, EBADF);
+  // A second write end (dup2) keeps the pipe open after the first closes.
+  ASSERT_EQ(k.Dup2(w, 9).err, 0);
+  ASSERT_EQ(k.Close(w).err, 0);
+  EXPECT_EQ(k.Write(9, "c", 1).value, 1u);
+  ASSERT_EQ(k.Close(9).err, 0);
+  auto got = k.Read(r, buf, sizeof buf);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(std::string(buf, got.value), "abc");
+  EXPECT_EQ(k.Read(r, buf, sizeof buf).value, 0u);  // EOF
+  EXPECT_EQ(k.Read(r, buf, sizeof buf).value, 0u);  // and stays so
+  ASSERT_EQ(k.Close(r).err, 0);
+  EXPECT_EQ(k.Read(r, buf, sizeof buf).err, EBADF);
+  auto q = k.Pipe(0);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(k.Close(q.value.read_fd).err, 0);
+  EXPECT_EQ(k.Write(q.value.write_fd, "x", 1).err, EPIPE);
+  ASSERT_EQ(k.Close(q.value.write_fd).err, 0);
+  EXPECT_EQ(k.OpenFdCount(k.RuntimePid()), 3u);
+}
+
+// execve closes exactly the close-on-exec fds: a dup2 copy of a CLOEXEC fd
+// does not inherit the flag; O_CLOEXEC pipes vanish in the new program.
+TEST(FakeKernelProcesses, CloexecAcrossExecve) {
+  FakeKernel k;
+  auto keep = k.Open("/etc/passwd", O_RDONLY, 0);
+  auto drop = k.Open("/etc/hostname", O_RDONLY | O_CLOEXEC, 0);
+  auto p = k.Pipe(O_CLOEXEC);
+  ASSERT_TRUE(keep.ok() && drop.ok() && p.ok());
+  std::string keep_link, dup_link;
+  int drop_err = 0, pipe_err = 0;
+  k.SetExecHook([&](FakeKernel& kk, const FakeExec& e) {
+    std::string fd = "/proc/" + std::to_string(e.pid) + "/fd/";
+    keep_link = kk.Readlink(fd + std::to_string(keep.value)).value;
+    dup_link = kk.Readlink(fd + "7").value;
+    drop_err = kk.Readlink(fd + std::to_string(drop.value)).err;
+    pipe_err = kk.Readlink(fd + std::to_string(p.value.read_fd)).err;
+  });
+  static char* const argv[] = {const_cast<char*>("true"), nullptr};
+  int st = fktest::RunChild(k, [&] {
+    if (int e = k.Dup2(drop.value, 7).err) return 100 + e;
+    return 100 + k.Execve("/bin/true", argv, nullptr).err;
+  });
+  EXPECT_EQ(st, 0);
+  EXPECT_EQ(keep_link, "/etc/passwd");
+  EXPECT_EQ(dup_link, "/etc/hostname");
+  EXPECT_EQ(drop_err, ENOENT);
+  EXPECT_EQ(pipe_err, ENOENT);
+  for (int fd : {keep.value, drop.value, p.value.read_fd, p.value.write_fd})
+    EXPECT_EQ(k.Close(fd).err, 0);
+}
+
+// waitpid and kill on what is not there.
+TEST(FakeKernelProcesses, WaitAndKillErrors) {
+  FakeKernel k;
+  EXPECT_EQ(k.Waitpid(4242, 0).err, ECHILD);
+  EXPECT_EQ(k.Kill(4242, SIGTERM).err, ESRCH);
+  EXPECT_EQ(k.Kill(0, SIGTERM).err, EINVAL);  // process groups: not modeled
+  EXPECT_EQ(k.Kill(k.RuntimePid(), 65).err, EINVAL);
+  bool ran = false;
+  pid_t c = k.Clone([&] { ran = true; return 5; }, SIGCHLD).value;
+  EXPECT_EQ(k.Kill(c, 0).err, 0);  // exists
+  EXPECT_FALSE(ran);
+  // WNOHANG still runs the deferred child: time is virtual.
+  auto st = k.Waitpid(c, WNOHANG);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(st.value, 5 << 8);
+  EXPECT_FALSE(k.ProcessExists(c));
+  EXPECT_EQ(k.Waitpid(c, 0).err, ECHILD);
+}
+
+}  // namespace
+}  // namespace faultline
