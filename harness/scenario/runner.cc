@@ -338,8 +338,42 @@ class Runner {
     const std::string key = KeyFor(s.name, a.name());
 
     // ---- the hostile image ----
-    if (s.hostile_image) {
-      const HostileImage& img = *s.hostile_image;
+    // "{outside}" in a link target: a directory of the harness's own beside
+    // the scratch directory, outside every scope, where an escape lands
+    // instead of a host directory (so nothing is left on the host), watched
+    // entry by entry by the outside probe, removed afterwards.
+    std::string outside_dir;
+    struct RemoveAtEnd {
+      Sys& sys;
+      const std::string& dir;
+      ~RemoveAtEnd() {
+        if (!dir.empty()) {
+          if (auto o = mydocker::RemoveTree(sys, dir, "scenario: remove the outside directory"); !o)
+            spdlog::warn("{}", o.error().Message());
+        }
+      }
+    } remove_outside{sys, outside_dir};
+    std::optional<HostileImage> hostile = s.hostile_image;
+    if (hostile) {
+      for (ImageEntry& e : hostile->entries) {
+        const size_t at = e.target.find("{outside}");
+        if (at == std::string::npos) continue;
+        if (outside_dir.empty()) {
+          outside_dir = (a.RealKernel() ? o_.env.scratch : std::string("/tmp/faultline-fake")) +
+                        "-outside-" + key;
+          if (mydocker::Status m = sys.Mkdir(outside_dir, 0755); !m.ok() && m.err != EEXIST) {
+            checks->push_back(Check("image", false,
+                                    "scenario: make the outside directory " + outside_dir + ": " +
+                                        mydocker::ErrnoName(m.err)));
+            outside_dir.clear();
+            return;
+          }
+        }
+        e.target.replace(at, 9, outside_dir);
+      }
+    }
+    if (hostile) {
+      const HostileImage& img = *hostile;
       // <store>/images/<name>: beside the busybox layer's image directory.
       const std::string layer0 = a.ImageLayer();
       const std::string images = layer0.substr(0, layer0.rfind("/busybox/rootfs"));
@@ -432,8 +466,9 @@ class Runner {
     const std::string passwd_before = Digest(sys, layer + "/etc/passwd");
     const std::string host_before = a.HostHostname();
     ProbeScope scope = a.Scope();
-    if (s.hostile_image) {
-      for (const ImageEntry& e : s.hostile_image->entries) {
+    if (!outside_dir.empty()) scope.outside.push_back(outside_dir);
+    if (hostile) {
+      for (const ImageEntry& e : hostile->entries) {
         if (e.type != ImageEntry::Type::kSymlink) continue;
         for (std::string_view t : {std::string_view("/tmp"), std::string_view("/var/tmp")}) {
           if (e.target.compare(0, t.size(), t) == 0 &&
