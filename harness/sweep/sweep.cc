@@ -102,7 +102,8 @@ struct Point {
   Reachability reach;
 };
 
-Reachability ReachOf(const CallClassifier& cls, const SweepCall& c) {
+// What the classifier needs to know of a call.
+ClassifiedCall ToClassified(const SweepCall& c) {
   ClassifiedCall cc;
   cc.pid = c.real_pid ? c.real_pid : c.pid;
   cc.host_paths = c.host_paths;
@@ -114,22 +115,15 @@ Reachability ReachOf(const CallClassifier& cls, const SweepCall& c) {
   cc.fd = FdFromArgs(c.args);
   cc.handle = c.handle;
   cc.err = c.err;
-  return ErrnoModel::Builtin().Lookup(c.op, cls.Classes(cc));
+  return cc;
+}
+
+Reachability ReachOf(const CallClassifier& cls, const SweepCall& c) {
+  return ErrnoModel::Builtin().Lookup(c.op, cls.Classes(ToClassified(c)));
 }
 
 void ObserveCall(CallClassifier& cls, const SweepCall& c) {
-  ClassifiedCall cc;
-  cc.pid = c.real_pid ? c.real_pid : c.pid;
-  cc.host_paths = c.host_paths;
-  cc.op = c.op;
-  cc.path = c.path;
-  cc.path2 = c.path2;
-  cc.fstype = c.fstype;
-  cc.flags = c.flags;
-  cc.fd = FdFromArgs(c.args);
-  cc.handle = c.handle;
-  cc.err = c.err;
-  cls.Observe(cc);
+  cls.Observe(ToClassified(c));
 }
 
 // Is a lie (success, no effect) something a kernel does at this call?

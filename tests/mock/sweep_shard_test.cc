@@ -19,30 +19,13 @@
 
 #include "harness/sweep/sweep.h"
 #include "runtime/sys/sys_wrapper.h"
+#include "tests/support/leaky_doubles.h"
 
 namespace faultline {
 namespace {
 
 using ::testing::HasSubstr;
 
-// Every cgroup rmdir before the clone is skipped: the clean run passes, the
-// points that fail a cgroup step leak (failed runs with traces in the
-// report), the others pass.
-class SkipCgroupUndo : public mydocker::SysWrapper {
- public:
-  using mydocker::SysWrapper::SysWrapper;
-  mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn, int flags) override {
-    cloned_ = true;
-    return mydocker::SysWrapper::Clone(fn, flags);
-  }
-  mydocker::Status Rmdir(const std::string& path) override {
-    if (!cloned_ && path.rfind("/sys/fs/cgroup/", 0) == 0) return mydocker::Status::Ok();
-    return mydocker::SysWrapper::Rmdir(path);
-  }
-
- private:
-  bool cloned_ = false;
-};
 
 // Counts the runs the engine asks for.
 class CountingBackend : public SweepBackend {

@@ -13,6 +13,7 @@
 
 #include "harness/sweep/sweep.h"
 #include "runtime/sys/sys_wrapper.h"
+#include "tests/support/leaky_doubles.h"
 
 namespace faultline {
 namespace {
@@ -140,27 +141,9 @@ TEST(FakeSweep, ProbesCatchSkippedUmounts) {
   EXPECT_NE(all.find(merged_mount, first + 1), std::string::npos) << all;
 }
 
-// The leak only on a fault path: every cgroup rmdir before the clone (only
-// Cgroup::Create's undo and the cleanup after an early failure do that) is
-// skipped. The clean run passes;
+// The leak only on a fault path (SkipCgroupUndo, tests/support/leaky_doubles.h):
 // the points that fail a cgroup limit must fail the sweep, naming the
 // leftover cgroup; the other points pass.
-class SkipCgroupUndo : public mydocker::SysWrapper {
- public:
-  using mydocker::SysWrapper::SysWrapper;
-  mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn, int flags) override {
-    cloned_ = true;
-    return mydocker::SysWrapper::Clone(fn, flags);
-  }
-  mydocker::Status Rmdir(const std::string& path) override {
-    if (!cloned_ && path.rfind("/sys/fs/cgroup/", 0) == 0) return mydocker::Status::Ok();
-    return mydocker::SysWrapper::Rmdir(path);
-  }
-
- private:
-  bool cloned_ = false;
-};
-
 TEST(FakeSweep, ProbesCatchALeakOnlyOnAFaultPath) {
   FakeBackendOptions o;
   o.wrap = [](mydocker::Sys& k) { return std::make_unique<SkipCgroupUndo>(k); };
