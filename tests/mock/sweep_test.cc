@@ -253,11 +253,18 @@ TEST(SweepClassify, ASilentLeakFails) {
   EXPECT_THAT(p.failures[0], HasSubstr("succeeded but left: mounts: +/x/merged"));
 }
 
-SweepCall Faulted(const std::string& op, int err) {
+SweepCall Plain(const std::string& op, const std::string& path, int err) {
   SweepCall c;
   c.pid = kSweepRuntimePid;
   c.op = op;
+  c.path = path;
   c.err = err;
+  return c;
+}
+
+// The call the fault fired at.
+SweepCall Faulted(const std::string& op, int err) {
+  SweepCall c = Plain(op, "", err);
   c.fired = true;
   return c;
 }
@@ -288,15 +295,6 @@ TEST(SweepClassify, AnErrorMustNameStepPathAndTheInjectedErrno) {
   EXPECT_FALSE(Classify(run, CleanRun(), kSweepInitPid, EIO, SweepMode::kTransient).passed);
   run.error.step = "container init: mount /proc";
   EXPECT_TRUE(Classify(run, CleanRun(), kSweepInitPid, EIO, SweepMode::kTransient).passed);
-}
-
-SweepCall Plain(const std::string& op, const std::string& path, int err) {
-  SweepCall c;
-  c.pid = kSweepRuntimePid;
-  c.op = op;
-  c.path = path;
-  c.err = err;
-  return c;
 }
 
 TEST(SweepClassify, AnotherErrnoOnlyFromALaterCallOnTheCleanRunsPath) {
