@@ -349,21 +349,22 @@ TEST_F(MydockerRun, WritesGoToTheWriteLayerAndVanishAfterExit) {
       {"run", "-v", sig + ":/sig", kImage, "sh", "-c", WaitForGo("echo hi > /hello")});
   ASSERT_TRUE(run.started());
 
+  // The shell creates the file, then writes to it: wait for the content,
+  // not only the name (CI once read the empty file in between).
   std::string id, upper_hello;
   ASSERT_TRUE(WaitUntil([&] {
     for (const auto& c : ContainerIds()) {
       std::string p = ContainersDir() + "/" + c + "/upper/hello";
-      if (mydocker::Exists(env().sys(), p)) {
+      auto content = mydocker::ReadFile(env().sys(), p, "read upper");
+      if (content.ok() && *content == "hi\n") {
         id = c;
         upper_hello = p;
         return true;
       }
     }
     return false;
-  })) << "no <root>/containers/*/upper/hello appeared";
+  })) << "no <root>/containers/*/upper/hello with \"hi\\n\" appeared";
   const std::string dir = ContainersDir() + "/" + id;
-  auto upper = mydocker::ReadFile(env().sys(), upper_hello, "read upper");
-  EXPECT_TRUE(upper.ok() && *upper == "hi\n");
   // The host sees it through the merged dir too (same mount namespace as
   // the mydocker that mounted it), and not in the image layer.
   auto merged = mydocker::ReadFile(env().sys(), dir + "/merged/hello", "read merged");
