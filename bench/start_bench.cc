@@ -12,10 +12,16 @@
 //                    Start/mydocker gave before --state existed)
 //   Start/mydocker-tmpfs-root   `--root T`, T on a tmpfs: image, state and
 //                    workspace all on the tmpfs
-//   Start/runc       `runc --root S run --bundle B ID`
-//   Start/crun       `crun --root S run --bundle B ID`
-//                    S on a tmpfs, as their defaults /run/runc and /run/crun
-// all over the same imported busybox image. runc and crun each get one OCI
+//   Start/<rt>       every OCI runtime profile whose binary is here
+//                    (harness/adapters/profile.h): the host's runc and crun
+//                    (Start/runc, Start/crun: Debian 12's 1.1.5 and 1.8.1)
+//                    and the peers ci/install-peers installed
+//                    (Start/runc-1.3.6, Start/crun-1.28, ...), each as
+//                    `<rt> <global args> run --bundle B ID` (mode: run, one
+//                    runtime process, start to exit; warm cache), the
+//                    profile's global args with {root} = S, S on a tmpfs, as
+//                    their defaults /run/runc and /run/crun
+// all over the same imported busybox image. Each OCI runtime gets one OCI
 // bundle made once by harness/oci (CreateBundle: an overlay workspace over the
 // image, config.json mirroring mydocker's containers), reused by every run;
 // mydocker makes and removes its workspace in every run, so its figures
@@ -47,6 +53,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "harness/adapters/profile.h"
 #include "harness/oci/bundle.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
@@ -70,6 +77,7 @@ struct Globals {
   std::string rootfs;   // the imported busybox rootfs
   std::string parent;   // per-run cgroup parent
   std::vector<std::string> bundles;  // OCI bundle dirs (each an overlay)
+  std::vector<std::pair<faultline::RuntimeProfile, std::string>> oci;  // profile, binary
   bool controllers_masked = false;
   bool run_mounted = false;
   int next_id = 0;
@@ -168,17 +176,11 @@ void BM_Mydocker(benchmark::State& state, MydockerLayout layout) {
   });
 }
 
-void BM_Oci(benchmark::State& state, std::string runtime) {
-  const std::string bin = fb::FindInPath(runtime);
-  if (bin.empty()) {
-    // Not a failure: the peer is not installed here (documented skip).
-    state.SkipWithError((runtime + " not found in PATH").c_str());
-    return;
-  }
-  const std::string bundle = g.scratch->Sub("bundle-" + runtime);
-  const std::string state_root = g.run + "/" + runtime;
-  RunBinary(state, "Start/" + runtime, [&](const std::string& id) {
-    return std::vector<std::string>{bin, "--root", state_root, "run", "--bundle", bundle, id};
+void BM_Oci(benchmark::State& state, faultline::RuntimeProfile profile, std::string bin) {
+  const std::string bundle = g.scratch->Sub("bundle-" + profile.name);
+  const std::string state_root = g.run + "/" + profile.name;
+  RunBinary(state, "Start/" + profile.name, [&](const std::string& id) {
+    return profile.VerbArgv(bin, "run", {{"root", state_root}}, {"--bundle", bundle, id});
   });
 }
 
@@ -231,8 +233,7 @@ void Register() {
   reg("Start/mydocker", BM_Mydocker, MydockerLayout::kTmpfsState);
   reg("Start/mydocker-disk-state", BM_Mydocker, MydockerLayout::kDiskState);
   reg("Start/mydocker-tmpfs-root", BM_Mydocker, MydockerLayout::kTmpfsRoot);
-  reg("Start/runc", BM_Oci, std::string("runc"));
-  reg("Start/crun", BM_Oci, std::string("crun"));
+  for (const auto& [p, bin] : g.oci) reg(("Start/" + p.name).c_str(), BM_Oci, p, bin);
   fb::Configure(benchmark::RegisterBenchmark("Start/workspace", BM_WorkspaceBusybox))
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
@@ -259,7 +260,24 @@ Outcome Setup() {
   if (!tmpfs_rootfs) return tmpfs_rootfs.error();
   MYDOCKER_TRY(MaskUnifiedControllers());
   mydocker::LinuxSys sys;
-  for (const std::string rt : {"runc", "crun"}) {
+  std::vector<std::string> errors;
+  for (const auto& p : faultline::LoadAllProfiles(faultline::ProfileSearchPath(), &errors)) {
+    if (p.kind != "oci" || !p.HasVerb("run")) continue;
+    const std::string bin = faultline::ResolveProfileBinary(p, "");
+    if (bin.empty()) {
+      // Not a failure: the runtime is not installed here (listed in the context).
+      benchmark::AddCustomContext("not_installed_" + p.name, p.binary);
+      continue;
+    }
+    std::string why;
+    benchmark::AddCustomContext("version_" + p.name, faultline::VersionLine(bin, &why) + why);
+    g.oci.emplace_back(p, bin);
+  }
+  if (!errors.empty()) return MakeError("bench: runtime profile", "", EINVAL, errors.front());
+  benchmark::AddCustomContext("oci_mode", "run --bundle B ID: one runtime process, start to "
+                                          "reaped exit; warm cache (the bundle and image reused)");
+  for (const auto& [p, bin] : g.oci) {
+    const std::string rt = p.name;
     faultline::OciSpecInput in;
     in.argv = {"/bin/true"};
     in.hostname = "bench";

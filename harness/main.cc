@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   faultline::AddRunCommand(app);
   faultline::AddSweepCommand(app);
   faultline::AddMergeCommand(app);
+  faultline::AddRuntimesCommand(app);
   faultline::AddBuiltinWorkerCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

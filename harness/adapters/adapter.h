@@ -7,9 +7,11 @@
 //   fake      the same core over FakeKernel, in the harness process: no
 //             privileges, no kernel side effects (the `mock` label)
 //   mydocker  the mydocker binary
-//   runc/crun an OCI bundle (harness/oci) over the same busybox image and an
-//             overlay workspace the harness owns; create, state, start, wait,
-//             delete
+//   any OCI runtime described by a profile (harness/adapters/profile.h:
+//             scenarios/runtimes/runc.yaml, crun.yaml, the peers'
+//             runc-1.3.6.yaml, ...): an OCI bundle (harness/oci) over the
+//             same busybox image and an overlay workspace the harness owns;
+//             create, state, start, wait, delete
 //
 // Contract: Prepare once per `faultline run` (image import), BeginScenario
 // before each scenario (fake: a fresh kernel), then Run from any number of
@@ -19,6 +21,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +45,10 @@ struct RunEnv {
   std::string self_exe;       // the faultline binary (workers)
   std::string mydocker_bin;   // the mydocker binary
   bool private_mounts = true; // the harness runs in its own mount namespace
+  // Where runtime profiles are found (ProfileSearchPath()).
+  std::vector<std::string> profile_search;
+  // --runtime-binary: profile name -> the binary to run instead of its own.
+  std::map<std::string, std::string> runtime_binaries;
 };
 
 struct ContainerRequest {
@@ -81,6 +88,12 @@ class RuntimeAdapter {
  public:
   virtual ~RuntimeAdapter() = default;
   virtual std::string name() const = 0;
+  // The profile family ("runc" for runc-1.3.6): what a scenario's
+  // `runtimes:` list names. Defaults to name().
+  virtual std::string family() const { return name(); }
+  // The runtime's version after Prepare ("" when it has none): selects the
+  // expected differences that hold for it.
+  virtual std::string version() const { return ""; }
   // Imports the image, makes the adapter's directories; once per run.
   virtual mydocker::Outcome Prepare() = 0;
   // Before each scenario.
@@ -110,7 +123,10 @@ class RuntimeAdapter {
   virtual bool RealKernel() const { return true; }
 };
 
-std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env);
+// builtin, fake, or the profile of that name on env.profile_search; null
+// with *error (the profile's parse error, file:line:column: field) otherwise.
+std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env,
+                                            std::string* error = nullptr);
 
 // `run --name ID [--hostname H] [-eK=V...] [-vH:C[:ro]...] [limits] busybox
 // ARGV...`: the mydocker command line of a request (after the global flags).

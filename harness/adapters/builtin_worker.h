@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/adapters/adapter.h"
+#include "harness/adapters/profile.h"
 
 namespace faultline {
 
@@ -27,7 +28,7 @@ mydocker::CgroupLimits LimitsFromJson(const nlohmann::json& j);
 
 std::unique_ptr<RuntimeAdapter> MakeBuiltinAdapter(const RunEnv& env);
 std::unique_ptr<RuntimeAdapter> MakeFakeAdapter(const RunEnv& env);
-std::unique_ptr<RuntimeAdapter> MakeMydockerAdapter(const RunEnv& env);
-std::unique_ptr<RuntimeAdapter> MakeOciAdapter(const std::string& runtime, const RunEnv& env);
+std::unique_ptr<RuntimeAdapter> MakeMydockerAdapter(const RunEnv& env, std::string name = "mydocker");
+std::unique_ptr<RuntimeAdapter> MakeOciAdapter(const RuntimeProfile& profile, const RunEnv& env);
 
 }  // namespace faultline

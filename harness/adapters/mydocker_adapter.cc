@@ -56,11 +56,12 @@ namespace {
 
 class MydockerAdapter : public RuntimeAdapter {
  public:
-  explicit MydockerAdapter(RunEnv env) : env_(std::move(env)) {
-    root_ = env_.scratch + "/mydocker/root";
-    work_ = env_.scratch + "/mydocker/work";
+  MydockerAdapter(RunEnv env, std::string name) : env_(std::move(env)), name_(std::move(name)) {
+    root_ = env_.scratch + "/" + name_ + "/root";
+    work_ = env_.scratch + "/" + name_ + "/work";
   }
-  std::string name() const override { return "mydocker"; }
+  std::string name() const override { return name_; }
+  std::string family() const override { return "mydocker"; }
 
   Outcome Prepare() override {
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, work_, 0700, "mydocker: create work dir"));
@@ -182,14 +183,15 @@ class MydockerAdapter : public RuntimeAdapter {
   }
 
   RunEnv env_;
+  std::string name_;
   mydocker::LinuxSys sys_;
   std::string root_, work_, layer_;
 };
 
 }  // namespace
 
-std::unique_ptr<RuntimeAdapter> MakeMydockerAdapter(const RunEnv& env) {
-  return std::make_unique<MydockerAdapter>(env);
+std::unique_ptr<RuntimeAdapter> MakeMydockerAdapter(const RunEnv& env, std::string name) {
+  return std::make_unique<MydockerAdapter>(env, std::move(name));
 }
 
 }  // namespace faultline

@@ -1,21 +1,27 @@
-// runc and crun: an OCI bundle per container (harness/oci), then
-//   <rt> --root R create --bundle B ID   (stdio: the container's, into files)
-//   <rt> --root R state ID               (pid; the cgroups probe while it waits)
-//   <rt> --root R start ID
+// Any OCI runtime its profile describes (harness/adapters/profile.h): an OCI
+// bundle per container (harness/oci), then (global args from the profile:
+// `--root R`, crun's `--cgroup-manager=cgroupfs`, ...)
+//   <rt> G create --bundle B ID   (stdio: the container's, into files)
+//   <rt> G state ID               (pid; the cgroups probe while it waits)
+//   <rt> G start ID
 //   wait for the init pid (the harness is a child subreaper, so the init
 //   becomes its child once `create` exits, and its status is the exit code)
-//   <rt> --root R delete ID              (then delete -f if that failed)
+//   <rt> G delete ID              (then the profile's cleanup if that failed)
 // then the workspace is unmounted and the bundle removed.
 //
 // crun 1.8 refuses a hybrid cgroup layout whose v2 mount still has a
-// controller enabled; when /sys/fs/cgroup/unified/cgroup.controllers is not
-// empty, Prepare bind-mounts an empty file over it, inside the harness's
-// private mount namespace only (never on the host).
+// controller enabled; for a profile with hide_unified_controllers, when
+// /sys/fs/cgroup/unified/cgroup.controllers is not empty, Prepare
+// bind-mounts an empty file over it, inside the harness's private mount
+// namespace only (never on the host).
 #include <errno.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +29,7 @@
 
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
+#include "harness/adapters/profile.h"
 #include "harness/oci/bundle.h"
 #include "runtime/rootfs/hardening.h"
 #include "runtime/image/image_store.h"
@@ -40,17 +47,40 @@ constexpr const char* kUnifiedControllers = "/sys/fs/cgroup/unified/cgroup.contr
 
 class OciAdapter : public RuntimeAdapter {
  public:
-  OciAdapter(std::string runtime, RunEnv env) : rt_(std::move(runtime)), env_(std::move(env)) {
+  OciAdapter(RuntimeProfile profile, RunEnv env)
+      : profile_(std::move(profile)), rt_(profile_.name), env_(std::move(env)) {
     base_ = env_.scratch + "/" + rt_;
     state_root_ = base_ + "/state";
     bundles_ = base_ + "/bundles";
     work_ = base_ + "/work";
   }
   std::string name() const override { return rt_; }
+  std::string family() const override { return profile_.family; }
+  std::string version() const override { return version_; }
 
   Outcome Prepare() override {
-    binary_ = FindSystemBinary(rt_);
-    if (binary_.empty()) return MakeError(rt_ + ": find binary", rt_, ENOENT, "not installed");
+    std::string override_binary;
+    if (auto it = env_.runtime_binaries.find(rt_); it != env_.runtime_binaries.end()) {
+      override_binary = it->second;
+    }
+    binary_ = ResolveProfileBinary(profile_, override_binary);
+    const std::string named = override_binary.empty() ? profile_.binary : override_binary;
+    if (binary_.empty() || ::access(binary_.c_str(), X_OK) != 0) {
+      return MakeError(rt_ + ": find binary (profile " + profile_.file + ")", named,
+                       binary_.empty() ? ENOENT : errno, "not installed");
+    }
+    if (std::find(profile_.cgroup_managers.begin(), profile_.cgroup_managers.end(), "cgroupfs") ==
+        profile_.cgroup_managers.end()) {
+      return MakeError(rt_ + ": cgroup manager (profile " + profile_.file + ")", "cgroupfs",
+                       ENOTSUP, "the harness makes cgroups itself (cgroupfs); the profile lists "
+                       "no cgroupfs manager");
+    }
+    version_ = profile_.version;
+    if (version_.empty()) {
+      std::string why;
+      version_ = VersionNumber(VersionLine(binary_, &why));
+      if (!why.empty()) spdlog::warn("{}: {}", rt_, why);
+    }
     for (const auto& d : {state_root_, bundles_, work_}) {
       MYDOCKER_TRY(mydocker::MkdirAll(sys_, d, 0700, rt_ + ": create directory"));
     }
@@ -62,7 +92,7 @@ class OciAdapter : public RuntimeAdapter {
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
       return MakeError(rt_ + ": prctl(PR_SET_CHILD_SUBREAPER)", "", errno);
     }
-    if (rt_ == "crun") MYDOCKER_TRY(HideUnifiedControllers());
+    if (profile_.hide_unified_controllers) MYDOCKER_TRY(HideUnifiedControllers());
     return Outcome::Ok();
   }
 
@@ -177,9 +207,7 @@ class OciAdapter : public RuntimeAdapter {
     std::string text = ReadTextFile(err);
     std::error_code ec;
     std::filesystem::remove(err, ec);
-    *not_found = p.exit_code != 0 && (text.find("does not exist") != std::string::npos ||
-                                      text.find("No such file") != std::string::npos ||
-                                      text.find("not found") != std::string::npos);
+    *not_found = p.exit_code != 0 && NotFound(text);
     std::string bundle_err;
     if (Outcome o = DestroyBundle(sys_, bundles_ + "/" + id); !o) {
       bundle_err = "; workspace teardown again: " + o.error().Message();
@@ -207,11 +235,17 @@ class OciAdapter : public RuntimeAdapter {
   std::string HostHostname() override { return HostHostnameNow(); }
 
  private:
+  // The argv of a verb (rest[0]) and its operands, as the profile says.
   std::vector<std::string> Cmd(const std::vector<std::string>& rest) const {
-    std::vector<std::string> v = {binary_, "--root", state_root_};
-    if (rt_ == "crun") v.push_back("--cgroup-manager=cgroupfs");
-    v.insert(v.end(), rest.begin(), rest.end());
-    return v;
+    std::vector<std::string> operands(rest.begin() + 1, rest.end());
+    return profile_.VerbArgv(binary_, rest[0], {{"root", state_root_}}, operands);
+  }
+
+  bool NotFound(const std::string& text) const {
+    for (const auto& n : profile_.not_found) {
+      if (text.find(n) != std::string::npos) return true;
+    }
+    return false;
   }
 
   static std::string LastLine(const std::string& text) {
@@ -246,7 +280,15 @@ class OciAdapter : public RuntimeAdapter {
   }
 
   void Kill(const std::string& id) {
-    RunProcess({Cmd({"kill", id, "KILL"}), {}, "", "", true}, 30);
+    if (profile_.HasVerb("kill")) {
+      RunProcess({Cmd({"kill", id, "KILL"}), {}, "", "", true}, 30);
+    } else {
+      RunProcess({Cleanup(id), {}, "", "", true}, 30);
+    }
+  }
+
+  std::vector<std::string> Cleanup(const std::string& id) const {
+    return profile_.CleanupArgv(binary_, {{"root", state_root_}, {"id", id}});
   }
 
   // Collects output, runs before_teardown, deletes the container and the
@@ -266,11 +308,10 @@ class OciAdapter : public RuntimeAdapter {
     if (d.exit_code != 0) {
       std::string text = ReadTextFile(derr);
       // A create that failed may leave nothing to delete: that is fine.
-      if (!(res->runtime_error && (text.find("does not exist") != std::string::npos ||
-                                   text.find("No such file") != std::string::npos))) {
+      if (!(res->runtime_error && NotFound(text))) {
         res->notes.push_back("delete exited " + std::to_string(d.exit_code) + ": " +
-                             LastLine(text) + "; ran delete -f");
-        RunProcess({Cmd({"delete", "-f", req.id}), {}, "", "", true}, 60);
+                             LastLine(text) + "; ran " + ShellJoin(profile_.cleanup));
+        RunProcess({Cleanup(req.id), {}, "", "", true}, 60);
       }
     }
     std::filesystem::remove(derr, ec);
@@ -285,37 +326,59 @@ class OciAdapter : public RuntimeAdapter {
       std::string controllers = ReadTextFile(kUnifiedControllers);
       while (!controllers.empty() && controllers.back() == '\n') controllers.pop_back();
       if (controllers.empty()) return Outcome::Ok();
-      return MakeError("crun: hide unified controllers", kUnifiedControllers, EPERM,
+      return MakeError(rt_ + ": hide unified controllers", kUnifiedControllers, EPERM,
                        "the v2 mount has controllers (" + controllers +
-                           ") and crun 1.8 refuses that layout; the workaround needs "
-                           "faultline's private mount namespace (drop --no-unshare)");
+                           ") and the profile says " + rt_ + " refuses that layout; the "
+                           "workaround needs faultline's private mount namespace (drop "
+                           "--no-unshare)");
     }
     std::string hidden;
     MYDOCKER_TRY(faultline::HideUnifiedControllers(sys_, work_ + "/empty-controllers", &hidden));
     if (!hidden.empty()) {
-      spdlog::info("crun: hid unified controllers '{}' in the private namespace", hidden);
+      spdlog::info("{}: hid unified controllers '{}' in the private namespace", rt_, hidden);
     }
     return Outcome::Ok();
   }
 
+  RuntimeProfile profile_;
   std::string rt_;
   RunEnv env_;
   std::map<std::string, std::string> layers_;  // hostile image -> its layer
   mydocker::LinuxSys sys_;
-  std::string binary_, base_, state_root_, bundles_, work_, layer_;
+  std::string binary_, version_, base_, state_root_, bundles_, work_, layer_;
 };
 
 }  // namespace
 
-std::unique_ptr<RuntimeAdapter> MakeOciAdapter(const std::string& runtime, const RunEnv& env) {
-  return std::make_unique<OciAdapter>(runtime, env);
+std::unique_ptr<RuntimeAdapter> MakeOciAdapter(const RuntimeProfile& profile, const RunEnv& env) {
+  return std::make_unique<OciAdapter>(profile, env);
 }
 
-std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env) {
+std::unique_ptr<RuntimeAdapter> MakeAdapter(const std::string& runtime, const RunEnv& env,
+                                            std::string* error) {
   if (runtime == "builtin") return MakeBuiltinAdapter(env);
   if (runtime == "fake") return MakeFakeAdapter(env);
-  if (runtime == "mydocker") return MakeMydockerAdapter(env);
-  if (runtime == "runc" || runtime == "crun") return MakeOciAdapter(runtime, env);
+  ScenarioError err;
+  std::vector<std::string> search = env.profile_search;
+  if (search.empty()) search = ProfileSearchPath();
+  auto p = FindProfile(runtime, search, &err);
+  if (!p) {
+    if (error != nullptr) *error = err.Message();
+    return nullptr;
+  }
+  if (p->kind == "mydocker") {
+    RunEnv e = env;
+    if (auto it = env.runtime_binaries.find(runtime); it != env.runtime_binaries.end()) {
+      e.mydocker_bin = it->second;
+    } else if (!p->binary.empty() && p->binary != "mydocker") {
+      e.mydocker_bin = ResolveProfileBinary(*p, "");
+    }
+    return MakeMydockerAdapter(e, runtime);
+  }
+  if (p->kind == "oci") return MakeOciAdapter(*p, env);
+  if (error != nullptr) {
+    *error = p->file + ": kind: " + p->kind + " (differences only): no runtime to run";
+  }
   return nullptr;
 }
 

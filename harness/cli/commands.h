@@ -18,4 +18,7 @@ void AddMergeCommand(CLI::App& app);
 // worker process (harness/adapters/builtin_worker.h).
 void AddBuiltinWorkerCommand(CLI::App& app);
 
+// `faultline runtimes`: the runtime profiles found and whether each runs here.
+void AddRuntimesCommand(CLI::App& app);
+
 }  // namespace faultline

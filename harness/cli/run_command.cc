@@ -16,6 +16,7 @@
 
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
+#include "harness/adapters/profile.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/locate.h"
 #include "harness/report/environment.h"
@@ -33,6 +34,7 @@ namespace fs = std::filesystem;
 struct RunArgs {
   std::vector<std::string> paths;
   std::vector<std::string> runtimes;
+  std::vector<std::string> runtime_binaries;
   std::string junit, json, html;
   std::string shard;
   std::string filter;
@@ -45,14 +47,24 @@ struct RunArgs {
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
-std::vector<std::string> ExpandRuntimes(const std::vector<std::string>& given) {
+// "all": builtin and every profile with a binary that is installed.
+std::vector<std::string> ExpandRuntimes(const std::vector<std::string>& given,
+                                        const std::vector<std::string>& search) {
   std::vector<std::string> out;
   for (const auto& g : given) {
     std::string item;
     std::stringstream ss(g);
     while (std::getline(ss, item, ',')) {
       if (item == "all") {
-        for (const char* r : {"builtin", "mydocker", "runc", "crun"}) out.push_back(r);
+        out.push_back("builtin");
+        std::vector<std::string> errors;
+        for (const auto& p : LoadAllProfiles(search, &errors)) {
+          if (p.kind == "mydocker" ||
+              (p.kind == "oci" && !ResolveProfileBinary(p, "").empty())) {
+            out.push_back(p.name);
+          }
+        }
+        for (const auto& e : errors) spdlog::error("runtime profile: {}", e);
       } else if (!item.empty()) {
         out.push_back(item);
       }
@@ -86,15 +98,52 @@ int DoRun(const RunArgs& a) {
   spdlog::set_level(spdlog::level::from_str(a.log_level));
   RunOptions o;
   o.paths = a.paths;
-  o.runtimes = ExpandRuntimes(a.runtimes);
+  // Profiles: each scenario root's runtimes/ first, then the search path.
+  {
+    std::vector<std::string> ignored;
+    std::vector<std::string> roots;
+    for (const auto& f : FindScenarioFiles(a.paths, &ignored)) {
+      if (std::find(roots.begin(), roots.end(), f.root) == roots.end()) roots.push_back(f.root);
+    }
+    for (const auto& r : roots) o.env.profile_search.push_back(r + "/runtimes");
+    for (const auto& d : ProfileSearchPath()) {
+      if (std::find(o.env.profile_search.begin(), o.env.profile_search.end(), d) ==
+          o.env.profile_search.end()) {
+        o.env.profile_search.push_back(d);
+      }
+    }
+  }
+  o.runtimes = ExpandRuntimes(a.runtimes, o.env.profile_search);
   o.filter = a.filter;
   o.self_command = SelfExe().empty() ? "faultline" : SelfExe();
+  std::vector<std::string> profile_names;
+  for (const auto& f : ListProfiles(o.env.profile_search)) profile_names.push_back(f.name);
   for (const auto& rt : o.runtimes) {
-    if (std::find(KnownRuntimes().begin(), KnownRuntimes().end(), rt) == KnownRuntimes().end()) {
-      std::cerr << "faultline run: unknown runtime '" << rt
-                << "' (builtin, fake, mydocker, runc, crun, all)\n";
+    if (rt != "builtin" && rt != "fake" &&
+        std::find(profile_names.begin(), profile_names.end(), rt) == profile_names.end()) {
+      std::string known = "builtin, fake";
+      for (const auto& n : profile_names) known += ", " + n;
+      std::cerr << "faultline run: unknown runtime '" << rt << "' (" << known
+                << ", all; `faultline runtimes` lists the profiles)\n";
       return 2;
     }
+  }
+  for (const auto& rb : a.runtime_binaries) {
+    const size_t eq = rb.find('=');
+    if (eq != std::string::npos && rb.find('/') > eq) {
+      o.env.runtime_binaries[rb.substr(0, eq)] = rb.substr(eq + 1);
+      continue;
+    }
+    std::vector<std::string> profiled;
+    for (const auto& rt : o.runtimes) {
+      if (rt != "builtin" && rt != "fake") profiled.push_back(rt);
+    }
+    if (profiled.size() != 1) {
+      std::cerr << "faultline run: --runtime-binary " << rb
+                << ": with several runtimes, say which (NAME=PATH)\n";
+      return 2;
+    }
+    o.env.runtime_binaries[profiled[0]] = rb;
   }
   if (!a.shard.empty()) {
     if (!ParseShard(a.shard, &o.shard_index, &o.shard_total)) {
@@ -220,7 +269,11 @@ void AddRunCommand(CLI::App& app) {
       "run", "Run scenario files (or directories of them) on one or more runtimes");
   run->add_option("paths", args->paths, "Scenario files or directories")->required();
   run->add_option("--runtime,-r", args->runtimes,
-                  "builtin (default), fake, mydocker, runc, crun, or all; repeat or comma-separate");
+                  "builtin (default), fake, a runtime profile (`faultline runtimes`: mydocker, "
+                  "runc, crun, runc-1.3.6, ...), or all; repeat or comma-separate");
+  run->add_option("--runtime-binary", args->runtime_binaries,
+                  "PATH (one profiled runtime) or NAME=PATH: run this binary instead of the "
+                  "profile's; repeatable");
   run->add_option("--report-junit", args->junit, "Write a JUnit XML report");
   run->add_option("--report-json", args->json, "Write a JSON report");
   run->add_option("--report-html", args->html, "Write an HTML report");

@@ -1,6 +1,8 @@
 #include "harness/cli/sweep_command.h"
 #include "harness/report/report.h"
 
+#include "harness/adapters/profile.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -225,6 +227,7 @@ int Main(const SweepArgs& a) {
     o.runtime = a.runtime;
     o.binary = a.runtime_binary;
     if (o.binary.empty() && o.runtime == "mydocker") o.binary = DefaultMydockerBinary();
+    o.profile_search = ProfileSearchPath();
     o.syscalls = SplitList(a.syscalls);
     o.image_tar = image_tar();
     if (o.image_tar.empty()) return 2;
@@ -440,11 +443,11 @@ void AddSweepCommand(CLI::App& app) {
                   "fake (FakeKernel, default), kernel (the core on the real kernel, root) or "
                   "seccomp (a runtime binary under the seccomp supervisor, root)")
       ->check(CLI::IsMember({"fake", "kernel", "seccomp"}));
-  cmd->add_option("--runtime", args->runtime, "seccomp: mydocker (default), runc or crun")
-      ->check(CLI::IsMember({"mydocker", "runc", "crun"}));
+  cmd->add_option("--runtime", args->runtime,
+                  "seccomp: a runtime profile (`faultline runtimes` lists them: mydocker "
+                  "(default), runc, crun, runc-1.3.6, ...)");
   cmd->add_option("--runtime-binary", args->runtime_binary,
-                  "seccomp: the runtime binary (default: this build's mydocker; runc/crun from "
-                  "/usr/sbin, /usr/bin)");
+                  "seccomp: run this binary instead of the profile's (mydocker: this build's)");
   cmd->add_option("--syscalls", args->syscalls,
                   "seccomp: the syscalls the supervisor sees, comma-separated (default: "
                   "mount, umount2, pivot_root, mkdir(at), rmdir, unlink(at), open(at)(2), "

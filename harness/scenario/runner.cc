@@ -1,6 +1,8 @@
 #include "harness/scenario/runner.h"
 #include "harness/sweep/shard.h"
 
+#include "harness/adapters/profile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ipc.h>
@@ -197,13 +199,14 @@ class Runner {
     if (o_.env.private_mounts && !scenarios.empty()) MountMarker(&sum);
 
     for (const auto& rt : o_.runtimes) {
-      auto adapter = MakeAdapter(rt, o_.env);
+      std::string why;
+      auto adapter = MakeAdapter(rt, o_.env, &why);
       if (!adapter) {
-        sum.errors.push_back("unknown runtime '" + rt + "'");
+        sum.errors.push_back("runtime '" + rt + "': " + why);
         continue;
       }
       bool needed = false;
-      for (const auto& s : scenarios) needed |= s.AppliesTo(rt);
+      for (const auto& s : scenarios) needed |= Applies(s, *adapter);
       std::string prepare_error;
       if (needed) {
         spdlog::info("{}: preparing (image import)", rt);
@@ -214,7 +217,7 @@ class Runner {
         }
       }
       for (const auto& s : scenarios) {
-        auto diffs = Differences(roots_[s.name], rt, &sum);
+        auto diffs = Differences(roots_[s.name], rt, adapter->version(), &sum);
         const ExpectedDifference* d = nullptr;
         if (auto it = diffs.find(s.name); it != diffs.end()) d = &it->second;
         ScenarioResult r = RunOne(s, *adapter, prepare_error, d);
@@ -230,15 +233,35 @@ class Runner {
   }
 
  private:
+  static bool Applies(const Scenario& s, const RuntimeAdapter& a) {
+    return s.AppliesTo(a.name()) || s.AppliesTo(a.family());
+  }
+
+  // The expected differences of the runtime's profile (the scenario root's
+  // runtimes/ first, then the search path) that hold for its version.
   const std::map<std::string, ExpectedDifference>& Differences(const std::string& root,
                                                                const std::string& rt,
+                                                               const std::string& version,
                                                                RunSummary* sum) {
     const std::string key = root + "\n" + rt;
     auto it = diffs_.find(key);
     if (it != diffs_.end()) return it->second;
-    std::vector<ScenarioError> errors;
-    auto d = LoadExpectedDifferences(root, rt, &errors);
-    for (const auto& e : errors) sum->errors.push_back(e.Message());
+    std::vector<std::string> search = ProfileSearchPath(root + "/runtimes");
+    for (const auto& d : o_.env.profile_search) {
+      if (std::find(search.begin(), search.end(), d) == search.end()) search.push_back(d);
+    }
+    std::map<std::string, ExpectedDifference> d;
+    bool have = false;
+    for (const auto& f : ListProfiles(search)) have |= f.name == rt;
+    if (have) {
+      ScenarioError err;
+      if (auto p = FindProfile(rt, search, &err)) {
+        for (const auto& e : p->errors) sum->errors.push_back(e.Message());
+        d = p->DifferencesFor(version);
+      } else {
+        sum->errors.push_back(err.Message());
+      }
+    }
     return diffs_[key] = d;
   }
 
@@ -268,7 +291,7 @@ class Runner {
       r.reason = why;
       return r;
     };
-    if (!s.AppliesTo(a.name())) {
+    if (!Applies(s, a)) {
       std::string list;
       for (const auto& x : s.runtimes) list += (list.empty() ? "" : ", ") + x;
       return na("the scenario applies to: " + list);

@@ -1,4 +1,5 @@
 #include "harness/scenario/scenario.h"
+#include "harness/adapters/profile.h"
 
 #include "runtime/rootfs/hardening.h"
 #include "harness/scenario/isolation.h"
@@ -480,7 +481,8 @@ bool ParseLabels(Reader& r, const YAML::Node& n, const std::string& text,
 }
 
 std::optional<Scenario> Parse(const std::string& text, const std::string& file,
-                              const std::string& name, ScenarioError* error) {
+                              const std::string& name, ScenarioError* error,
+                              const std::string& profile_dir = "") {
   Reader r(file, error);
   YAML::Node doc;
   try {
@@ -511,12 +513,16 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
   }
   if (doc["runtimes"]) {
     if (!r.Strings(doc["runtimes"], "runtimes", &s.runtimes)) return std::nullopt;
+    const std::vector<std::string> known = KnownRuntimes(profile_dir);
     for (size_t i = 0; i < s.runtimes.size(); ++i) {
-      if (!Contains(KnownRuntimes(), s.runtimes[i])) {
+      if (!Contains(known, s.runtimes[i])) {
         const YAML::Node& at =
             doc["runtimes"].IsSequence() ? doc["runtimes"][i] : doc["runtimes"];
+        std::string list;
+        for (const auto& x : known) list += (list.empty() ? "" : ", ") + x;
         r.Fail(at, "runtimes",
-               "unknown runtime '" + s.runtimes[i] + "' (builtin, fake, mydocker, runc, crun)");
+               "unknown runtime '" + s.runtimes[i] + "' (" + list + ": builtin, fake or a "
+               "runtime profile)");
         return std::nullopt;
       }
     }
@@ -680,8 +686,11 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
 
 }  // namespace
 
-const std::vector<std::string>& KnownRuntimes() {
-  static const std::vector<std::string> k = {"builtin", "fake", "mydocker", "runc", "crun"};
+std::vector<std::string> KnownRuntimes(const std::string& profile_dir) {
+  std::vector<std::string> k = {"builtin", "fake", "mydocker", "runc", "crun"};
+  for (const auto& f : ListProfiles(ProfileSearchPath(profile_dir))) {
+    if (!Contains(k, f.name)) k.push_back(f.name);
+  }
   return k;
 }
 
@@ -730,7 +739,7 @@ std::optional<Scenario> ParseScenarioFile(const std::string& path, const std::st
   fs::path rel = fs::relative(fs::path(path), fs::path(root), ec);
   if (ec || rel.empty() || rel.native().rfind("..", 0) == 0) rel = fs::path(path).filename();
   rel.replace_extension();
-  return Parse(ss.str(), path, rel.generic_string(), error);
+  return Parse(ss.str(), path, rel.generic_string(), error, (fs::path(root) / "runtimes").string());
 }
 
 std::vector<ScenarioFile> FindScenarioFiles(const std::vector<std::string>& paths,
@@ -794,54 +803,73 @@ std::optional<Expectations> ApplyExpectOverride(const Expectations& base,
   return e;
 }
 
-std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
-    const std::string& root, const std::string& runtime, std::vector<ScenarioError>* errors) {
-  std::map<std::string, ExpectedDifference> out;
-  fs::path file = fs::path(root) / "runtimes" / (runtime + ".yaml");
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return out;
+void ParseExpectedDifferences(const YAML::Node& doc, const std::string& file,
+                              const std::string& field,
+                              std::map<std::string, ExpectedDifference>* out,
+                              std::vector<ScenarioError>* errors) {
   ScenarioError err;
-  Reader r(file.string(), &err);
-  YAML::Node doc;
-  try {
-    doc = YAML::LoadFile(file.string());
-  } catch (const YAML::Exception& e) {
-    r.FailAt(e.mark, "", e.msg);
-    errors->push_back(err);
-    return out;
-  }
-  if (doc.IsNull()) return out;
+  if (doc.IsNull()) return;
   if (!doc.IsMap()) {
-    r.Fail(doc, "", "a mapping of scenario name -> {difference, reason, expect}");
+    Reader r(file, &err);
+    r.Fail(doc, field, "a mapping of scenario name -> {difference, reason, versions, expect}");
     errors->push_back(err);
-    return out;
+    return;
   }
   for (const auto& kv : doc) {
-    Reader er(file.string(), &err);
+    Reader er(file, &err);
     const std::string name = kv.first.Scalar();
+    const std::string f = Reader::Join(field, name);
     const YAML::Node& v = kv.second;
     ExpectedDifference d;
     d.scenario = name;
-    d.file = file.string();
+    d.file = file;
     d.line = kv.first.Mark().line + 1;
-    if (!er.Keys(v, name, {"difference", "reason", "expect"}) ||
-        !v["difference"] || !er.String(v["difference"], name + ".difference", &d.difference) ||
-        !v["reason"] || !er.String(v["reason"], name + ".reason", &d.reason)) {
-      if (!er.failed()) er.Fail(kv.first, name, "needs difference and reason (one line each)");
+    if (!er.Keys(v, f, {"difference", "reason", "versions", "expect"}) ||
+        !v["difference"] || !er.String(v["difference"], f + ".difference", &d.difference) ||
+        !v["reason"] || !er.String(v["reason"], f + ".reason", &d.reason)) {
+      if (!er.failed()) er.Fail(kv.first, f, "needs difference and reason (one line each)");
       errors->push_back(err);
       continue;
     }
+    if (v["versions"]) {
+      std::string why;
+      if (!er.String(v["versions"], f + ".versions", &d.versions)) {
+        errors->push_back(err);
+        continue;
+      }
+      VersionMatches("0", d.versions, &why);
+      if (!why.empty()) {
+        er.Fail(v["versions"], f + ".versions", why);
+        errors->push_back(err);
+        continue;
+      }
+    }
     if (v["expect"]) {
       Expectations probe;
-      if (!ApplyExpectOverride(probe, v["expect"], file.string(), &err)) {
+      if (!ApplyExpectOverride(probe, v["expect"], file, &err)) {
         errors->push_back(err);
         continue;
       }
       d.expect = YAML::Clone(v["expect"]);
     }
-    out[name] = d;
+    (*out)[name] = d;
   }
-  return out;
+}
+
+std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
+    const std::string& root, const std::string& runtime, std::vector<ScenarioError>* errors) {
+  fs::path file = fs::path(root) / "runtimes" / (runtime + ".yaml");
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return {};
+  ScenarioError err;
+  auto p = LoadProfileFile(file.string(), ProfileSearchPath((fs::path(root) / "runtimes").string()),
+                           &err);
+  if (!p) {
+    errors->push_back(err);
+    return {};
+  }
+  for (auto& e : p->errors) errors->push_back(e);
+  return p->differences;
 }
 
 }  // namespace faultline

@@ -32,7 +32,9 @@ namespace faultline {
 // The runtimes a scenario can name. "builtin" is the in-process core over
 // LinuxSys, "fake" the same core over FakeKernel (no privileges),
 // "mydocker" the mydocker binary, "runc" and "crun" the OCI runtimes.
-const std::vector<std::string>& KnownRuntimes();
+// builtin, fake and every runtime profile on ProfileSearchPath(profile_dir)
+// (mydocker, runc, crun always): what a scenario's `runtimes:` may list.
+std::vector<std::string> KnownRuntimes(const std::string& profile_dir = "");
 
 // Isolation checks the harness knows (harness/scenario/isolation.h).
 const std::vector<std::string>& KnownIsolationChecks();
@@ -169,12 +171,25 @@ struct ExpectedDifference {
   // Expectations that replace the scenario's (only the keys given);
   // without them the scenario is expected to fail on this runtime.
   std::optional<YAML::Node> expect;
+  // Only for these versions of the runtime ("<1.2", ">=1.1.15,<1.3"; ""
+  // for every version): a defect fixed in a release is written once.
+  std::string versions;
   std::string file;
   int line = 0;
 };
 
-// Reads <root>/runtimes/<runtime>.yaml; a missing file is an empty map.
-// Errors (file, line, field) go to *errors and the entry is dropped.
+// Parses a mapping of scenario name -> {difference, reason, versions,
+// expect} (the `differences:` of a runtime profile) into *out. Each bad
+// entry goes to *errors (file, line, field) and is dropped.
+void ParseExpectedDifferences(const YAML::Node& map, const std::string& file,
+                              const std::string& field,
+                              std::map<std::string, ExpectedDifference>* out,
+                              std::vector<ScenarioError>* errors);
+
+// The differences of <root>/runtimes/<runtime>.yaml (its `differences:`
+// and those of the profiles it extends, every version); a missing file is
+// an empty map. Errors (file, line, field) go to *errors and the entry is
+// dropped.
 std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
     const std::string& root, const std::string& runtime,
     std::vector<ScenarioError>* errors);

@@ -213,10 +213,14 @@ std::unique_ptr<SweepBackend> MakeKernelSweepBackend(KernelBackendOptions option
 // the harness (processes of the cgroup parent killed, mounts under the
 // scratch detached, state and cgroup directories removed) before the next.
 struct SeccompBackendOptions {
-  // "mydocker", "runc", "crun" or "custom".
+  // A runtime profile's name (harness/adapters/profile.h: mydocker, runc,
+  // crun, runc-1.3.6, ...; an oci profile needs the verb `run`), or
+  // "custom" (custom_run below).
   std::string runtime = "mydocker";
-  // The runtime binary; "" finds runc/crun in /usr/sbin, /usr/bin, ...;
-  // mydocker needs it.
+  // Where profiles are found; empty: ProfileSearchPath().
+  std::vector<std::string> profile_search;
+  // The runtime binary; "" takes the profile's (a kind: mydocker profile
+  // whose binary is "mydocker" needs it: this build's).
   std::string binary;
   // The busybox docker-export tar (ci/build-image); required except for a
   // custom runtime.

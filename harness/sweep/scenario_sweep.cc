@@ -1,5 +1,6 @@
 #include "harness/sweep/scenario_sweep.h"
 
+#include "harness/adapters/profile.h"
 #include "harness/sweep/sweep.h"
 
 namespace faultline {
@@ -16,16 +17,31 @@ std::vector<CheckResult> RunScenarioSweep(const Scenario& s, const std::string& 
     o.image_tar = env.image_tar;
     backend = MakeKernelSweepBackend(o);
     backend_name = "kernel";
-  } else if (runtime == "mydocker" || runtime == "runc" || runtime == "crun") {
+  } else {
+    // Any runtime profile: the seccomp supervisor around its binary.
+    std::vector<std::string> search = env.profile_search;
+    if (search.empty()) search = ProfileSearchPath();
+    ScenarioError err;
+    auto p = FindProfile(runtime, search, &err);
+    if (!p || p->kind == "none") {
+      *not_applicable = "no sweep backend for the " + runtime + " runtime" +
+                        (p ? " (its profile has no binary)" : ": " + err.Message());
+      return {};
+    }
     SeccompBackendOptions o;
     o.runtime = runtime;
-    if (runtime == "mydocker") o.binary = env.mydocker_bin;
+    o.profile_search = search;
+    if (auto it = env.runtime_binaries.find(runtime); it != env.runtime_binaries.end()) {
+      o.binary = it->second;
+    } else if (p->kind == "mydocker" && p->binary == "mydocker") {
+      o.binary = env.mydocker_bin;
+    }
     o.image_tar = env.image_tar;
     backend = MakeSeccompSweepBackend(o);
     backend_name = "seccomp --runtime " + runtime;
-  } else {
-    *not_applicable = "no sweep backend for the " + runtime + " runtime";
-    return {};
+    if (!o.binary.empty() && o.binary != env.mydocker_bin) {
+      backend_name += " --runtime-binary " + o.binary;
+    }
   }
   SweepConfig config;
   config.workload = WorkloadFromScenario(s);

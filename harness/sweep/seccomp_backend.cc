@@ -30,6 +30,7 @@
 
 #include "harness/adapters/adapter.h"
 #include "harness/adapters/process.h"
+#include "harness/adapters/profile.h"
 #include "harness/oci/bundle.h"
 #include "harness/scenario/runner.h"
 #include "harness/seccomp/supervisor.h"
@@ -85,21 +86,18 @@ std::string DescribeCall(const SyscallEvent& ev) {
   return s;
 }
 
-// crun clones its own binary into a bind mount at /tmp/crun.XXXXXX (it does
-// not read TMPDIR): those files are probed by name, outside the scratch.
-constexpr const char* kSharedTmp = "/tmp";
-const std::vector<std::string>& SharedTmpPrefixes() {
-  static const std::vector<std::string> prefixes = {"crun."};
-  return prefixes;
-}
+// Files a runtime may make outside its state root (its profile's
+// temp_paths: crun clones its own binary into a bind mount at
+// /tmp/crun.XXXXXX and does not read TMPDIR) are probed by name.
+using TempPrefixes = std::vector<std::pair<std::string, std::string>>;  // {dir, name prefix}
 
-std::set<std::string> SharedTmpEntries(mydocker::Sys& sys) {
+std::set<std::string> SharedTmpEntries(mydocker::Sys& sys, const TempPrefixes& prefixes) {
   std::set<std::string> out;
-  auto ents = sys.ReadDir(kSharedTmp);
-  if (!ents.ok()) return out;
-  for (const auto& e : ents.value) {
-    for (const auto& p : SharedTmpPrefixes()) {
-      if (e.name.rfind(p, 0) == 0) out.insert(JoinPath(kSharedTmp, e.name));
+  for (const auto& [dir, prefix] : prefixes) {
+    auto ents = sys.ReadDir(dir);
+    if (!ents.ok()) continue;
+    for (const auto& e : ents.value) {
+      if (e.name.rfind(prefix, 0) == 0) out.insert(JoinPath(dir, e.name));
     }
   }
   return out;
@@ -115,12 +113,30 @@ class SeccompSweepBackend : public SweepBackend {
   Outcome Prepare(const SweepWorkload& workload) override {
     const std::string& rt = options_.runtime;
     const std::string step = "sweep: seccomp backend (" + rt + ")";
-    if (rt != "mydocker" && rt != "runc" && rt != "crun" && rt != "custom") {
-      return MakeError(step, rt, EINVAL, "the runtime is mydocker, runc, crun or custom");
+    if (rt != "custom") {
+      ScenarioError err;
+      std::vector<std::string> search = options_.profile_search;
+      if (search.empty()) search = ProfileSearchPath();
+      auto p = FindProfile(rt, search, &err);
+      if (!p) return MakeError(step + ": runtime profile", rt, ENOENT, err.Message());
+      profile_ = *p;
+      kind_ = profile_.kind;
+      if (kind_ == "none") {
+        return MakeError(step + ": runtime profile", profile_.file, EINVAL,
+                         "kind: none (differences only) has no binary to sweep");
+      }
+      if (kind_ == "oci" && !profile_.HasVerb("run")) {
+        return MakeError(step + ": runtime profile", profile_.file, EINVAL,
+                         "the seccomp sweep drives the verb 'run', which the profile does not list");
+      }
     }
     if (::geteuid() != 0) return MakeError(step, "", EPERM, "needs root");
     binary_ = options_.binary;
-    if (binary_.empty() && (rt == "runc" || rt == "crun")) binary_ = FindSystemBinary(rt);
+    if (binary_.empty() && kind_ == "oci") binary_ = ResolveProfileBinary(profile_, "");
+    if (binary_.empty() && kind_ == "mydocker" && profile_.binary != "mydocker") {
+      binary_ = ResolveProfileBinary(profile_, "");
+    }
+    temp_prefixes_ = profile_.SharedTempPrefixes();
     // The runtime runs in the scratch's work directory: a relative path
     // must not change its meaning.
     if (!binary_.empty()) binary_ = std::filesystem::absolute(binary_).lexically_normal().string();
@@ -169,7 +185,7 @@ class SeccompSweepBackend : public SweepBackend {
     scope_.holders = true;
     scope_.fds = true;
     scope_ = WithOutside(std::move(scope_), {scratch_});
-    if (rt == "mydocker") {
+    if (kind_ == "mydocker") {
       mydocker::ImageStore images(sys_, state_);
       auto info = images.Import(options_.image_tar, "busybox");
       if (!info) return info.error();
@@ -182,15 +198,15 @@ class SeccompSweepBackend : public SweepBackend {
       for (auto& a : MydockerRunArgs(req)) run_argv_.push_back(std::move(a));
       cleanup_argv_.push_back("gc");
       cleanup_hint_ = "mydocker gc";
-    } else if (rt == "runc" || rt == "crun") {
+    } else if (kind_ == "oci") {
       mydocker::ImageStore images(sys_, scratch_ + "/images");
       auto info = images.Import(options_.image_tar, "busybox");
       if (!info) return info.error();
       layer_ = info->rootfs;
-      if (rt == "crun") {
+      if (profile_.hide_unified_controllers) {
         std::string hidden;
         MYDOCKER_TRY(HideUnifiedControllers(sys_, work_ + "/empty-controllers", &hidden));
-        if (!hidden.empty()) spdlog::info("crun: hid unified controllers '{}'", hidden);
+        if (!hidden.empty()) spdlog::info("{}: hid unified controllers '{}'", rt, hidden);
       }
       oci_.argv = req.argv;
       oci_.env = req.env;
@@ -199,20 +215,16 @@ class SeccompSweepBackend : public SweepBackend {
       oci_.limits = req.limits;
       oci_.volumes = req.volumes;
       oci_.cap_bounding = SelfCapBounding();
-      std::vector<std::string> base = {binary_, "--root", state_};
-      if (rt == "crun") base.push_back("--cgroup-manager=cgroupfs");
-      run_argv_ = base;
-      for (const char* a : {"run", "--bundle"}) run_argv_.push_back(a);
-      run_argv_.push_back(bundle_);
-      run_argv_.push_back(kContainerName);
-      cleanup_argv_ = base;
-      for (const char* a : {"delete", "-f", kContainerName}) cleanup_argv_.push_back(a);
+      run_argv_ = profile_.VerbArgv(binary_, "run", {{"root", state_}},
+                                    {"--bundle", bundle_, kContainerName});
+      cleanup_argv_ = profile_.CleanupArgv(binary_, {{"root", state_}, {"id", kContainerName}});
+      cleanup_hint_ = ShellJoin(profile_.cleanup);
     } else {
       run_argv_ = Substitute(options_.custom_run);
       cleanup_argv_ = Substitute(options_.custom_cleanup);
     }
     before_ = TakeSnapshot(sys_, scope_);
-    tmp_before_ = SharedTmpEntries(sys_);
+    tmp_before_ = SharedTmpEntries(sys_, temp_prefixes_);
     if (!before_.errors.empty()) {
       return MakeError(step + ": probe the prepared world", state_, 0, before_.errors.front());
     }
@@ -235,12 +247,12 @@ class SeccompSweepBackend : public SweepBackend {
     SweepRun run;
     run.external = true;
     run.cleanup_hint = cleanup_hint_;
-    run.strict_errno = options_.runtime == "mydocker";
+    run.strict_errno = kind_ == "mydocker";
     if (broken_) {
       run.harness_error = "an earlier run left what the harness could not remove: " + broken_why_;
       return run;
     }
-    if (options_.runtime == "mydocker") {
+    if (kind_ == "mydocker") {
       // Every run starts without mydocker's seccomp cache (as the kernel
       // backend's runs: the clean run's calls line up with every run's).
       if (Outcome c = mydocker::RemoveTree(sys_, state_ + "/images/.seccomp",
@@ -446,23 +458,23 @@ class SeccompSweepBackend : public SweepBackend {
     }
   }
 
-  // Remembers a /tmp file of SharedTmpPrefixes() a call of our tree named.
+  // Remembers a file of the profile's temp_paths a call of our tree named.
   void NoteSharedTmp(const std::string& path) {
-    const std::string dir = std::string(kSharedTmp) + "/";
-    if (path.size() <= dir.size() || path.compare(0, dir.size(), dir) != 0) return;
-    const std::string name = path.substr(dir.size());
-    for (const auto& p : SharedTmpPrefixes()) {
+    for (const auto& [d, p] : temp_prefixes_) {
+      const std::string dir = d == "/" ? d : d + "/";
+      if (path.size() <= dir.size() || path.compare(0, dir.size(), dir) != 0) continue;
+      const std::string name = path.substr(dir.size());
       if (name.rfind(p, 0) == 0 && name.find('/') == std::string::npos) own_tmp_.insert(path);
     }
   }
 
-  // Files of SharedTmpPrefixes() our runs made in /tmp and left. Only those
-  // a call of our process trees named: another crun on the host (a benchmark,
-  // a parallel test) makes and removes its own there all the time.
+  // Files of the profile's temp_paths our runs made and left. Only those a
+  // call of our process trees named: another crun on the host (a benchmark,
+  // a parallel test) makes and removes its own in /tmp all the time.
   ProbeDiff SharedTmpDiff() {
     ProbeDiff d;
     d.probe = "tmp";
-    for (const auto& p : SharedTmpEntries(sys_)) {
+    for (const auto& p : SharedTmpEntries(sys_, temp_prefixes_)) {
       if (tmp_before_.count(p) == 0 && own_tmp_.count(p) != 0) d.appeared.push_back(p);
     }
     return d;
@@ -531,9 +543,9 @@ class SeccompSweepBackend : public SweepBackend {
         const std::string p = JoinPath(state_, e.name);
         // The prepared store: images and the store lock stay (the lock file
         // is made once, as the store is; a run only takes and drops it).
-        if (options_.runtime == "mydocker" && (e.name == "images" || e.name == "containers.lock"))
+        if (kind_ == "mydocker" && (e.name == "images" || e.name == "containers.lock"))
           continue;
-        if (options_.runtime == "mydocker" && e.name == "containers") {
+        if (kind_ == "mydocker" && e.name == "containers") {
           if (auto c = sys_.ReadDir(p); c.ok()) {
             for (const auto& ce : c.value) {
               (void)mydocker::RemoveTree(sys_, JoinPath(p, ce.name), "sweep: scrub");
@@ -569,6 +581,9 @@ class SeccompSweepBackend : public SweepBackend {
   }
 
   SeccompBackendOptions options_;
+  RuntimeProfile profile_;       // empty for a custom runtime
+  std::string kind_ = "custom";  // the profile's kind: oci, mydocker; or custom
+  TempPrefixes temp_prefixes_;
   mydocker::LinuxSys sys_;
   bool prepared_ = false;
   bool broken_ = false;
@@ -579,7 +594,7 @@ class SeccompSweepBackend : public SweepBackend {
   ProbeScope scope_;
   Snapshot before_;
   std::set<std::string> tmp_before_;
-  std::set<std::string> own_tmp_;  // /tmp/crun.* named by a call of our runs
+  std::set<std::string> own_tmp_;  // temp_paths files named by a call of our runs
   std::vector<ProbeDiff> leftover_pids_;  // 0 or 1 "processes" diff of the last run
 };
 

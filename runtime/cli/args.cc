@@ -14,6 +14,7 @@ Command ParseArgs(int argc, const char* const* argv,
   CLI::App app{"mydocker: a minimal container runtime (namespaces, overlayfs, cgroups)",
                "mydocker"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("mydocker version ") + MYDOCKER_VERSION);
   app.add_option("--root", c.root, "images; also containers unless --state is given")
       ->capture_default_str();
   app.add_option("--state", c.state,

@@ -125,11 +125,13 @@ TEST_F(FakeRunner, ExpectedDifferencesBothWays) {
   Write("d/fails-on-fake.yaml", "command: [sh, -c, \"exit 2\"]\nexpect: {exit: 0}\n");
   Write("d/passes-anyway.yaml", "command: [true]\nexpect: {exit: 0}\n");
   Write("d/override.yaml", "command: [sh, -c, \"exit 2\"]\nexpect: {exit: 0}\n");
-  Write("runtimes/fake.yaml", R"(
-d/fails-on-fake: {difference: exits 2, reason: by design}
-d/passes-anyway: {difference: used to fail, reason: was a bug}
-d/override: {difference: exits 2, reason: by design, expect: {exit: 2}}
+  Write("runtimes/fake.yaml", R"(kind: none
+differences:
+  d/fails-on-fake: {difference: exits 2, reason: by design}
+  d/passes-anyway: {difference: used to fail, reason: was a bug}
+  d/override: {difference: exits 2, reason: by design, expect: {exit: 2}}
 )");
+
   RunSummary s = Run();
   EXPECT_EQ(Find(s, "d/fails-on-fake").status, ResultStatus::kExpectedDifferent);
   EXPECT_EQ(Find(s, "d/override").status, ResultStatus::kExpectedDifferent);

@@ -107,5 +107,72 @@ TEST_F(FaultlineRun, ShardsAndUsageErrors) {
   EXPECT_EQ(Run({"-r", "docker", dir_ + "/s"}).exit_code, 2);
 }
 
+// A runtime written only as a profile file: runc's verbs through a wrapper
+// script that logs each call. No C++ names it; `faultline run --runtime
+// wrapped` drives it, its expected difference applies, `faultline
+// runtimes` lists it, and --runtime-binary swaps the binary.
+TEST_F(FaultlineRun, AProfileFromItsFileAloneDrivesAWrappedRuntime) {
+  const std::string runc = FindSystemBinary("runc");
+  ASSERT_FALSE(runc.empty()) << "runc (ci/install-deps)";
+  const std::string log = dir_ + "/verbs.log";
+  const std::string wrap = dir_ + "/wrap.sh";
+  std::ofstream(wrap) << "#!/bin/sh\n"
+                         "# argv: --root R VERB ...: log the verb, then be runc\n"
+                         "echo \"$3\" >> " << log << "\n"
+                         "exec " << runc << " \"$@\"\n";
+  fs::permissions(wrap, fs::perms::owner_all);
+  Write("runtimes/wrapped.yaml",
+        "kind: oci\n"
+        "binary: " + wrap + "\n"
+        "global_args: [--root, \"{root}\"]\n"
+        "verbs: [create, start, state, kill, delete, run]\n"
+        "differences:\n"
+        "  a/four: {difference: exits 4, reason: the test says so, expect: {exit: 4}}\n");
+  Write("a/ok.yaml", "runtimes: [wrapped]\ncommand: [sh, -c, \"echo hi\"]\n"
+                     "expect: {exit: 0, stdout: ['^hi$'], probes: [mounts, dirs, cgroups]}\n");
+  Write("a/four.yaml", "command: [sh, -c, \"exit 4\"]\nexpect: {exit: 0}\n");
+  ProcessResult p = Run({"-r", "wrapped", "--report-json", dir_ + "/r.json", dir_ + "/s"});
+  std::string out = ReadTextFile(dir_ + "/out.txt");
+  std::string err = ReadTextFile(dir_ + "/err.txt");
+  EXPECT_EQ(p.exit_code, 0) << out << err;
+  EXPECT_THAT(out, HasSubstr("wrapped: 1 passed, 0 failed"));
+  auto j = nlohmann::json::parse(ReadTextFile(dir_ + "/r.json"));
+  EXPECT_EQ(j["totals"]["wrapped"]["passed"], 1);
+  EXPECT_EQ(j["totals"]["wrapped"]["expected-different"], 1);
+  // Each of the two containers: create, state, start, delete, in that order.
+  EXPECT_EQ(ReadTextFile(log), "create\nstate\nstart\ndelete\ncreate\nstate\nstart\ndelete\n");
+
+  // --runtime-binary: the same profile, another binary (runc itself, so
+  // the wrapper's log does not grow).
+  fs::remove(log);
+  p = Run({"-r", "wrapped", "--runtime-binary", runc, "--filter", "a/ok", dir_ + "/s"});
+  EXPECT_EQ(p.exit_code, 0) << ReadTextFile(dir_ + "/out.txt") << ReadTextFile(dir_ + "/err.txt");
+  EXPECT_FALSE(fs::exists(log));
+
+  // `faultline runtimes` lists it, runnable, with runc's --version line.
+  SpawnOptions o;
+  o.argv = {std::string(FAULTLINE_BINARY_DIR) + "/harness/faultline", "runtimes", "--profiles",
+            dir_ + "/s/runtimes"};
+  o.stdout_path = dir_ + "/rt.txt";
+  o.stderr_path = dir_ + "/rt.err";
+  ProcessResult r = RunProcess(o, 60);
+  const std::string listed = ReadTextFile(dir_ + "/rt.txt");
+  EXPECT_EQ(r.exit_code, 0) << listed << ReadTextFile(dir_ + "/rt.err");
+  EXPECT_THAT(listed, ::testing::ContainsRegex("\nwrapped +wrapped +yes +runc version 1\\.[0-9]"));
+  EXPECT_THAT(listed, ::testing::ContainsRegex("\nrunc +runc +yes +runc version"));
+  EXPECT_THAT(listed, ::testing::ContainsRegex("\nmydocker +mydocker +yes"));
+
+  // A broken profile: named with file, line and field, by run and by runtimes.
+  Write("runtimes/broken.yaml", "kind: oci\nverbs: [create, start, state, delete]\nbinary: [x]\n");
+  p = Run({"-r", "broken", dir_ + "/s"});
+  EXPECT_NE(p.exit_code, 0);
+  EXPECT_THAT(ReadTextFile(dir_ + "/out.txt") + ReadTextFile(dir_ + "/err.txt"),
+              HasSubstr("runtimes/broken.yaml:3:9: binary: must be a string"));
+  r = RunProcess(o, 60);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(ReadTextFile(dir_ + "/rt.txt"),
+              HasSubstr("ERROR " + dir_ + "/s/runtimes/broken.yaml:3:9: binary: must be a string"));
+}
+
 }  // namespace
 }  // namespace faultline

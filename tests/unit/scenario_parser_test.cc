@@ -204,22 +204,24 @@ TEST_F(ScenarioFiles, FindsFilesSkipsRuntimesAndNamesByPath) {
 }
 
 TEST_F(ScenarioFiles, ExpectedDifferences) {
-  Write("runtimes/runc.yaml", R"(
-a/one:
-  difference: exits 1
-  reason: by design
-  expect: {exit: 1}
-a/two:
-  difference: fails
-  reason: known
-a/bad:
-  difference: no reason given
+  Write("runtimes/runc.yaml", R"(kind: none
+differences:
+  a/one:
+    difference: exits 1
+    reason: by design
+    expect: {exit: 1}
+  a/two:
+    difference: fails
+    reason: known
+  a/bad:
+    difference: no reason given
 )");
   std::vector<ScenarioError> errors;
   auto d = LoadExpectedDifferences(dir_, "runc", &errors);
   EXPECT_EQ(d.size(), 2u);
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0].line, 9);
+  EXPECT_EQ(errors[0].line, 10);
+  EXPECT_EQ(errors[0].field, "differences.a/bad");
   EXPECT_TRUE(d.at("a/one").expect.has_value());
   EXPECT_FALSE(d.at("a/two").expect.has_value());
   Expectations base;
