@@ -224,6 +224,7 @@ class OciAdapter : public RuntimeAdapter {
   ProbeScope Scope() const override {
     ProbeScope s;
     s.dirs = {state_root_, bundles_};
+    s.dirs_prune = profile_.PersistentPaths(state_root_);
     s.cgroup_parent = env_.cgroup_parent;
     s = WithOutside(std::move(s), {env_.scratch});
     // crun runs from a copy of its own binary in $TMPDIR (its CVE-2019-5736

@@ -85,7 +85,8 @@ bool ApplyFile(const YAML::Node& doc, const std::string& file, RuntimeProfile* p
   static const std::vector<std::string> keys = {
       "kind",   "extends",    "binary",     "version",         "source",
       "changelog", "global_args", "verbs",  "cleanup",         "temp_paths",
-      "cgroup_managers", "not_found", "hide_unified_controllers", "differences"};
+      "cgroup_managers", "not_found", "hide_unified_controllers", "differences",
+      "persistent_paths"};
   for (const auto& kv : doc) {
     const std::string k = kv.first.Scalar();
     if (!Contains(keys, k)) {
@@ -112,6 +113,7 @@ bool ApplyFile(const YAML::Node& doc, const std::string& file, RuntimeProfile* p
                                                                             &p->global_args},
                           {"cleanup", &p->cleanup},
                           {"temp_paths", &p->temp_paths},
+                          {"persistent_paths", &p->persistent_paths},
                           {"cgroup_managers", &p->cgroup_managers},
                           {"not_found", &p->not_found}}) {
     if (doc[key] && !ReadStrings(doc[key], file, key, out, e)) return false;
@@ -126,6 +128,15 @@ bool ApplyFile(const YAML::Node& doc, const std::string& file, RuntimeProfile* p
       return Fail(e, file, doc["temp_paths"] ? doc["temp_paths"][i] : doc,
                   "temp_paths[" + std::to_string(i) + "]",
                   "must be {root}/... or an absolute DIR/PREFIX* (one trailing *), not '" + t + "'");
+    }
+  }
+  for (size_t i = 0; i < p->persistent_paths.size(); ++i) {
+    const std::string& t = p->persistent_paths[i];
+    if (t.rfind("{root}/", 0) != 0 || t.size() == 7 || t.find("..") != std::string::npos ||
+        t.find('*') != std::string::npos) {
+      return Fail(e, file, doc["persistent_paths"] ? doc["persistent_paths"][i] : doc,
+                  "persistent_paths[" + std::to_string(i) + "]",
+                  "must be {root}/NAME (a path under the state root, no *), not '" + t + "'");
     }
   }
   if (doc["hide_unified_controllers"] &&
@@ -290,6 +301,12 @@ std::vector<std::string> RuntimeProfile::CleanupArgv(
   std::vector<std::string> out = {bin};
   for (const auto& g : global_args) out.push_back(SubstituteVars(g, all));
   for (const auto& c : cleanup) out.push_back(SubstituteVars(c, all));
+  return out;
+}
+
+std::vector<std::string> RuntimeProfile::PersistentPaths(const std::string& root) const {
+  std::vector<std::string> out;
+  for (const auto& p : persistent_paths) out.push_back(SubstituteVars(p, {{"root", root}}));
   return out;
 }
 

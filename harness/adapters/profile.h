@@ -10,6 +10,8 @@
 //   verbs: [create, start, state, kill, delete, run]   # or a mapping verb -> full argv
 //   cleanup: [delete, -f, "{id}"]   # after a crash (global args go before it)
 //   temp_paths: ["/tmp/crun.*"]     # what it may create outside {root}: DIR/PREFIX*
+//   persistent_paths: ["{root}/.empty-directory"]   # what it keeps in {root} across
+//                                   # containers by design (not probed as a leftover)
 //   cgroup_managers: [cgroupfs, systemd]
 //   not_found: ["does not exist"]   # stderr text of delete/state for "no such container"
 //   hide_unified_controllers: true  # see oci_adapter.cc (crun 1.8 and a hybrid layout)
@@ -49,6 +51,7 @@ struct RuntimeProfile {
   std::map<std::string, std::vector<std::string>> verb_argv;  // mapped verbs only
   std::vector<std::string> cleanup = {"delete", "-f", "{id}"};
   std::vector<std::string> temp_paths;
+  std::vector<std::string> persistent_paths;  // "{root}/NAME": kept by design, not probed
   std::vector<std::string> cgroup_managers = {"cgroupfs"};
   std::vector<std::string> not_found = {"does not exist", "not found", "No such file"};
   bool hide_unified_controllers = false;
@@ -64,6 +67,8 @@ struct RuntimeProfile {
   // The cleanup command after a crash: binary, global args, cleanup.
   std::vector<std::string> CleanupArgv(const std::string& binary,
                                        const std::map<std::string, std::string>& vars) const;
+  // persistent_paths with {root} = root.
+  std::vector<std::string> PersistentPaths(const std::string& root) const;
   // temp_paths outside {root}: {dir, name prefix} ("/tmp/crun.*" -> {"/tmp", "crun."}).
   std::vector<std::pair<std::string, std::string>> SharedTempPrefixes() const;
   // The differences that hold for this version ("" : every entry).

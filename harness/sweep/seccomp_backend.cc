@@ -203,6 +203,7 @@ class SeccompSweepBackend : public SweepBackend {
       auto info = images.Import(options_.image_tar, "busybox");
       if (!info) return info.error();
       layer_ = info->rootfs;
+      scope_.dirs_prune = profile_.PersistentPaths(state_);
       if (profile_.hide_unified_controllers) {
         std::string hidden;
         MYDOCKER_TRY(HideUnifiedControllers(sys_, work_ + "/empty-controllers", &hidden));
@@ -217,8 +218,9 @@ class SeccompSweepBackend : public SweepBackend {
       oci_.cap_bounding = SelfCapBounding();
       run_argv_ = profile_.VerbArgv(binary_, "run", {{"root", state_}},
                                     {"--bundle", bundle_, kContainerName});
+      // No cleanup hint: an OCI runtime's error need not name its own
+      // cleanup (mydocker's must say `mydocker gc`).
       cleanup_argv_ = profile_.CleanupArgv(binary_, {{"root", state_}, {"id", kContainerName}});
-      cleanup_hint_ = ShellJoin(profile_.cleanup);
     } else {
       run_argv_ = Substitute(options_.custom_run);
       cleanup_argv_ = Substitute(options_.custom_cleanup);

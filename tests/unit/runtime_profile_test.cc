@@ -129,6 +129,8 @@ TEST_F(Profiles, ErrorsNameFileLineAndField) {
       {"kind: oci\nverbs: [create, start, state, delete]\nbinaries: x\n", 3, "binaries",
        "unknown field"},
       {"extends: nowhere\n", 1, "extends", "no profile 'nowhere'"},
+      {"kind: oci\nverbs: [create, start, state, delete]\npersistent_paths: [/var/x]\n", 3,
+       "persistent_paths[0]", "must be {root}/NAME"},
       {"kind: oci\nverbs: [create, start, state, delete]\nhide_unified_controllers: maybe\n", 3,
        "hide_unified_controllers", "true or false"},
       {"kind: oci\nverbs: {create: [], start: , state: , delete: }\n", 2, "verbs.create",
@@ -207,6 +209,7 @@ TEST(ShippedProfiles, LoadAndDescribeTheirRuntimes) {
   }
   EXPECT_TRUE(by["crun"].hide_unified_controllers);
   EXPECT_FALSE(by["runc"].hide_unified_controllers);
+  EXPECT_THAT(by["crun"].PersistentPaths("/r"), ElementsAre("/r/.empty-directory"));
   ASSERT_EQ(by["crun"].SharedTempPrefixes().size(), 1u);
   EXPECT_EQ(by["crun"].SharedTempPrefixes()[0].second, "crun.");
 }
