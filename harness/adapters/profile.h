@@ -11,7 +11,10 @@
 //   cleanup: [delete, -f, "{id}"]   # after a crash (global args go before it)
 //   temp_paths: ["/tmp/crun.*"]     # what it may create outside {root}: DIR/PREFIX*
 //   persistent_paths: ["{root}/.empty-directory"]   # what it keeps in {root} across
-//                                   # containers by design (not probed as a leftover)
+//                                   # containers by design; passed to the dirs probe as
+//                                   # dirs_prune, which only stops the walk below it: the
+//                                   # entry itself still shows when it appears (TODO: an
+//                                   # exclusion list in ProbeScope)
 //   cgroup_managers: [cgroupfs, systemd]
 //   not_found: ["does not exist"]   # stderr text of delete/state for "no such container"
 //   hide_unified_controllers: true  # see oci_adapter.cc (crun 1.8 and a hybrid layout)
