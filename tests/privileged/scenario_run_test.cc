@@ -117,8 +117,8 @@ TEST_F(FaultlineRun, AProfileFromItsFileAloneDrivesAWrappedRuntime) {
   const std::string log = dir_ + "/verbs.log";
   const std::string wrap = dir_ + "/wrap.sh";
   std::ofstream(wrap) << "#!/bin/sh\n"
-                         "# argv: --root R VERB ...: log the verb, then be runc\n"
-                         "echo \"$3\" >> " << log << "\n"
+                         "# argv: --root R VERB ...: log the verb (not --version's), then be runc\n"
+                         "[ \"$1\" = --root ] && echo \"$3\" >> " << log << "\n"
                          "exec " << runc << " \"$@\"\n";
   fs::permissions(wrap, fs::perms::owner_all);
   Write("runtimes/wrapped.yaml",
