@@ -224,12 +224,14 @@ class OciAdapter : public RuntimeAdapter {
   ProbeScope Scope() const override {
     ProbeScope s;
     s.dirs = {state_root_, bundles_};
-    s.dirs_prune = profile_.PersistentPaths(state_root_);
+    s.dirs_persistent = profile_.PersistentPaths(state_root_);
     s.cgroup_parent = env_.cgroup_parent;
     s = WithOutside(std::move(s), {env_.scratch});
-    // crun runs from a copy of its own binary in $TMPDIR (its CVE-2019-5736
-    // guard), made and removed by every command: its own scope.
-    if (rt_ == "crun") s.outside_ignore.push_back("/tmp/crun.*");
+    // The profile's temp_paths outside {root} (crun runs from a copy of its
+    // own binary in /tmp/crun.XXXXXX, its CVE-2019-5736 guard, made and
+    // removed by every command): its own scope, on every version.
+    for (const auto& [dir, prefix] : profile_.SharedTempPrefixes())
+      s.outside_ignore.push_back((dir == "/" ? "" : dir) + "/" + prefix + "*");
     return s;
   }
   std::string ImageLayer() const override { return layer_; }

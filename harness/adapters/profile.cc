@@ -132,11 +132,17 @@ bool ApplyFile(const YAML::Node& doc, const std::string& file, RuntimeProfile* p
   }
   for (size_t i = 0; i < p->persistent_paths.size(); ++i) {
     const std::string& t = p->persistent_paths[i];
+    // One * only as the whole last name: DIR/* is every name directly in
+    // DIR (a cache, one file per key), not what is below those.
+    const size_t star = t.find('*');
+    const bool star_ok = star == std::string::npos ||
+                         (star == t.size() - 1 && t[star - 1] == '/' && t.size() > 9);
     if (t.rfind("{root}/", 0) != 0 || t.size() == 7 || t.find("..") != std::string::npos ||
-        t.find('*') != std::string::npos) {
+        !star_ok) {
       return Fail(e, file, doc["persistent_paths"] ? doc["persistent_paths"][i] : doc,
                   "persistent_paths[" + std::to_string(i) + "]",
-                  "must be {root}/NAME (a path under the state root, no *), not '" + t + "'");
+                  "must be {root}/NAME or {root}/DIR/* (a path under the state root; * only "
+                  "as the whole last name), not '" + t + "'");
     }
   }
   if (doc["hide_unified_controllers"] &&

@@ -11,10 +11,10 @@
 //   cleanup: [delete, -f, "{id}"]   # after a crash (global args go before it)
 //   temp_paths: ["/tmp/crun.*"]     # what it may create outside {root}: DIR/PREFIX*
 //   persistent_paths: ["{root}/.empty-directory"]   # what it keeps in {root} across
-//                                   # containers by design; passed to the dirs probe as
-//                                   # dirs_prune, which only stops the walk below it: the
-//                                   # entry itself still shows when it appears (TODO: an
-//                                   # exclusion list in ProbeScope)
+//                                   # containers by design: the dirs probe leaves out
+//                                   # exactly these paths (ProbeScope::dirs_persistent);
+//                                   # what is written below one, or beside it, still shows;
+//                                   # "{root}/DIR/*": every name directly in DIR (a cache)
 //   cgroup_managers: [cgroupfs, systemd]
 //   not_found: ["does not exist"]   # stderr text of delete/state for "no such container"
 //   hide_unified_controllers: true  # see oci_adapter.cc (crun 1.8 and a hybrid layout)
@@ -54,7 +54,7 @@ struct RuntimeProfile {
   std::map<std::string, std::vector<std::string>> verb_argv;  // mapped verbs only
   std::vector<std::string> cleanup = {"delete", "-f", "{id}"};
   std::vector<std::string> temp_paths;
-  std::vector<std::string> persistent_paths;  // "{root}/NAME": kept by design, not probed
+  std::vector<std::string> persistent_paths;  // "{root}/NAME": kept by design, not listed itself
   std::vector<std::string> cgroup_managers = {"cgroupfs"};
   std::vector<std::string> not_found = {"does not exist", "not found", "No such file"};
   bool hide_unified_controllers = false;

@@ -93,6 +93,7 @@ class Prober {
       : sys_(sys), scope_(scope), snap_(snap) {
     for (const auto& d : scope.dirs) scope_dirs_.push_back(StripTrailingSlashes(d));
     for (const auto& d : scope.dirs_prune) prune_.insert(StripTrailingSlashes(d));
+    for (const auto& d : scope.dirs_persistent) persistent_.insert(StripTrailingSlashes(d));
     outside_roots_ = scope_dirs_;
     for (const auto& d : scope.outside_skip) outside_roots_.push_back(StripTrailingSlashes(d));
   }
@@ -144,14 +145,24 @@ class Prober {
         if (st.err != ENOENT) Fail("probe dirs: lstat", root, st.err);
         continue;
       }
-      items.insert(root);
+      if (!Persistent(root)) items.insert(root);
       if (S_ISDIR(st.value.mode) && prune_.count(root) == 0) Walk(root, st.value.dev, items);
     }
   }
 
+  // A dirs_persistent path: exactly that path, or for "DIR/*" any name
+  // directly in DIR (not what is below it).
+  bool Persistent(const std::string& path) const {
+    if (persistent_.count(path) != 0) return true;
+    const size_t slash = path.rfind('/');
+    return slash != std::string::npos && slash > 0 &&
+           persistent_.count(path.substr(0, slash) + "/*") != 0;
+  }
+
   // Lists everything below dir. Does not descend into a directory on another
   // device (a mount point: the mounts probe covers what is mounted there) nor
-  // below a pruned path; both are still listed themselves.
+  // below a pruned path; both are still listed themselves. A persistent
+  // path is not listed itself, but what is below it is.
   void Walk(const std::string& dir, uint64_t dev, std::set<std::string>& items) {
     auto entries = sys_.ReadDir(dir);
     if (!entries.ok()) {
@@ -160,7 +171,7 @@ class Prober {
     }
     for (const DirEntry& e : entries.value) {
       const std::string path = JoinPath(dir, e.name);
-      items.insert(path);
+      if (!Persistent(path)) items.insert(path);
       if (e.type != DT_DIR && e.type != DT_UNKNOWN) continue;
       if (prune_.count(path) != 0) continue;
       auto st = sys_.Lstat(path);
@@ -503,6 +514,7 @@ class Prober {
   std::vector<std::string> scope_dirs_;
   std::vector<std::string> outside_roots_;  // scope dirs + outside_skip
   std::set<std::string> prune_;
+  std::set<std::string> persistent_;  // listed as nothing; walked below
   std::vector<MountEntry> self_mounts_;
   bool have_self_mounts_ = false;
 };

@@ -9,7 +9,8 @@
 //   holders    mounts of every other process's namespace whose mount point,
 //              root or options name a scope directory, "pid=<pid> <line>"
 //              (a mount kept alive by a forgotten namespace)
-//   dirs       every path under the scope directories (recursive)
+//   dirs       every path under the scope directories (recursive), but
+//              not the exact paths of dirs_persistent
 //   cgroups    every cgroup directory under <hierarchy>/<cgroup_parent>
 //   processes  processes whose cgroup is under cgroup_parent, or whose
 //              parent is the caller (children left running)
@@ -49,6 +50,14 @@ struct ProbeScope {
   // Paths below these are not listed in `dirs` (e.g. image layers, which
   // are checked byte for byte elsewhere); they must still exist.
   std::vector<std::string> dirs_prune;
+  // Paths a runtime keeps in its root across containers by design (a
+  // profile's persistent_paths, e.g. crun's <root>/.empty-directory): the
+  // exact path is not listed in `dirs`, so its appearing (or going) is no
+  // leftover; everything below it is still walked and listed (a file
+  // written into it is a leftover), and so is any other name beside it.
+  // "DIR/*": each name directly in DIR is such a path (a cache: crun's
+  // <root>/.cache/seccomp/<digest>); what is below those names still shows.
+  std::vector<std::string> dirs_persistent;
   // Host places an escape would reach (OutsidePlaces); empty: no probe.
   std::vector<std::string> outside;
   // fnmatch(3) globs of paths the outside probe leaves out (noise of other

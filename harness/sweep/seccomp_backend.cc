@@ -203,7 +203,7 @@ class SeccompSweepBackend : public SweepBackend {
       auto info = images.Import(options_.image_tar, "busybox");
       if (!info) return info.error();
       layer_ = info->rootfs;
-      scope_.dirs_prune = profile_.PersistentPaths(state_);
+      scope_.dirs_persistent = profile_.PersistentPaths(state_);
       if (profile_.hide_unified_controllers) {
         std::string hidden;
         MYDOCKER_TRY(HideUnifiedControllers(sys_, work_ + "/empty-controllers", &hidden));

@@ -281,6 +281,75 @@ TEST_F(ProbesSnapshot, DirsWalkPrunesAndStopsAtMountPoints) {
   EXPECT_THAT(diffs[0].vanished, ElementsAre("/tmp/scope/images/bb/rootfs"));
 }
 
+// A profile's persistent_paths (crun 1.28 keeps <root>/.empty-directory
+// after its last container): the exact path may appear, stay and go; a
+// name beside it and anything written into it are still leftovers.
+TEST_F(ProbesSnapshot, DirsLeaveOutAPersistentPathButNotItsContentOrSiblings) {
+  sys_.AddFile("/tmp/scope/state.json", "{}");
+  Snapshot before_plain = Take();
+  scope_.dirs_persistent = {"/tmp/scope/.empty-directory/"};
+  Snapshot before = Take();
+  EXPECT_EQ(before.probes["dirs"], before_plain.probes["dirs"]);
+  sys_.AddDir("/tmp/scope/.empty-directory");
+  // The probe sees the directory: without the exclusion it is a leftover.
+  {
+    ProbeScope plain = scope_;
+    plain.dirs_persistent.clear();
+    auto diffs = Compare(before_plain, TakeSnapshot(sys_, plain));
+    ASSERT_EQ(diffs.size(), 1u);
+    EXPECT_THAT(diffs[0].appeared, ElementsAre("/tmp/scope/.empty-directory"));
+  }
+  // With it, the directory alone is no difference, appearing or going.
+  Snapshot with_dir = Take();
+  EXPECT_THAT(with_dir.errors, IsEmpty());
+  EXPECT_THAT(Compare(before, with_dir), IsEmpty());
+  // A sibling whose name only starts the same, and a file inside it.
+  sys_.AddDir("/tmp/scope/.empty-directory2");
+  sys_.AddFile("/tmp/scope/.empty-directory/leak", "x");
+  sys_.AddDir("/tmp/scope/.empty-directory/sub");
+  auto diffs = Compare(before, Take());
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(diffs[0].probe, "dirs");
+  EXPECT_THAT(diffs[0].appeared,
+              UnorderedElementsAre("/tmp/scope/.empty-directory2",
+                                   "/tmp/scope/.empty-directory/leak",
+                                   "/tmp/scope/.empty-directory/sub"));
+  EXPECT_THAT(diffs[0].vanished, IsEmpty());
+  // Removing the persistent directory is no difference either.
+  sys_.Remove("/tmp/scope/.empty-directory2");
+  sys_.Remove("/tmp/scope/.empty-directory/leak");
+  sys_.Remove("/tmp/scope/.empty-directory/sub");
+  sys_.Remove("/tmp/scope/.empty-directory");
+  EXPECT_THAT(Compare(with_dir, Take()), IsEmpty());
+}
+
+// "DIR/*": every name directly in DIR (crun's seccomp cache, one file per
+// filter digest); below those names, and DIR's siblings, still show.
+TEST_F(ProbesSnapshot, DirsLeaveOutTheNamesOfAPersistentCacheDirOnly) {
+  sys_.AddFile("/tmp/scope/state.json", "{}");
+  scope_.dirs_persistent = {"/tmp/scope/.cache", "/tmp/scope/.cache/seccomp",
+                            "/tmp/scope/.cache/seccomp/*"};
+  Snapshot before = Take();
+  sys_.AddFile("/tmp/scope/.cache/seccomp/caea1e63", "bpf");
+  sys_.AddFile("/tmp/scope/.cache/seccomp/0123abcd", "bpf");
+  EXPECT_THAT(Compare(before, Take()), IsEmpty());
+  // The probe sees them: without the exclusion they are leftovers.
+  {
+    ProbeScope plain = scope_;
+    plain.dirs_persistent.clear();
+    Snapshot b = TakeSnapshot(sys_, plain);
+    EXPECT_THAT(b.probes["dirs"], Contains("/tmp/scope/.cache/seccomp/caea1e63"));
+    EXPECT_THAT(b.probes["dirs"], Contains("/tmp/scope/.cache"));
+  }
+  sys_.AddDir("/tmp/scope/.cache/seccomp/d");
+  sys_.AddFile("/tmp/scope/.cache/seccomp/d/f", "x");
+  sys_.AddFile("/tmp/scope/.cache/systemd-missing-properties", "x");
+  auto diffs = Compare(before, Take());
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_THAT(diffs[0].appeared, UnorderedElementsAre("/tmp/scope/.cache/seccomp/d/f",
+                                                      "/tmp/scope/.cache/systemd-missing-properties"));
+}
+
 TEST_F(ProbesSnapshot, MissingScopeDirIsAStateButAnUnreadableOneIsAnError) {
   Snapshot s = Take();  // /tmp/scope does not exist yet
   EXPECT_THAT(s.errors, IsEmpty());

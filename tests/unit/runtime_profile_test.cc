@@ -16,6 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 class Profiles : public ::testing::Test {
  protected:
@@ -131,6 +132,10 @@ TEST_F(Profiles, ErrorsNameFileLineAndField) {
       {"extends: nowhere\n", 1, "extends", "no profile 'nowhere'"},
       {"kind: oci\nverbs: [create, start, state, delete]\npersistent_paths: [/var/x]\n", 3,
        "persistent_paths[0]", "must be {root}/NAME"},
+      {"kind: oci\nverbs: [create, start, state, delete]\npersistent_paths: [\"{root}/c*\"]\n",
+       3, "persistent_paths[0]", "* only as the whole last name"},
+      {"kind: oci\nverbs: [create, start, state, delete]\npersistent_paths: [\"{root}/*\"]\n", 3,
+       "persistent_paths[0]", "must be {root}/NAME"},
       {"kind: oci\nverbs: [create, start, state, delete]\nhide_unified_controllers: maybe\n", 3,
        "hide_unified_controllers", "true or false"},
       {"kind: oci\nverbs: {create: [], start: , state: , delete: }\n", 2, "verbs.create",
@@ -213,7 +218,10 @@ TEST(ShippedProfiles, LoadAndDescribeTheirRuntimes) {
   }
   EXPECT_TRUE(by["crun"].hide_unified_controllers);
   EXPECT_FALSE(by["runc"].hide_unified_controllers);
-  EXPECT_THAT(by["crun"].PersistentPaths("/r"), ElementsAre("/r/.empty-directory"));
+  EXPECT_THAT(by["crun"].PersistentPaths("/r"),
+              ElementsAre("/r/.empty-directory", "/r/.cache", "/r/.cache/seccomp",
+                          "/r/.cache/seccomp/*"));
+  EXPECT_THAT(by["runc"].PersistentPaths("/r"), IsEmpty());
   ASSERT_EQ(by["crun"].SharedTempPrefixes().size(), 1u);
   EXPECT_EQ(by["crun"].SharedTempPrefixes()[0].second, "crun.");
 }
