@@ -184,9 +184,44 @@ bool ApplyFile(const YAML::Node& doc, const std::string& file, RuntimeProfile* p
       return Fail(e, file, v, "verbs", "a list of verbs, or a mapping verb -> argv");
     }
   }
-  if (doc["differences"]) {
+  if (const YAML::Node dn = doc["differences"]) {
+    // An entry is one difference, or a list of them for different versions
+    // (each with `versions`; the first that holds for a version is used),
+    // kept as "NAME#i". A profile's entry replaces all of its parent's for
+    // that scenario.
     std::map<std::string, ExpectedDifference> mine;
-    ParseExpectedDifferences(doc["differences"], file, "differences", &mine, &p->errors);
+    if (dn.IsMap()) {
+      YAML::Node single(YAML::NodeType::Map);
+      for (const auto& kv : dn) {
+        const std::string name = kv.first.Scalar();
+        if (!kv.second.IsSequence()) {
+          single.force_insert(kv.first, kv.second);
+          continue;
+        }
+        for (size_t i = 0; i < kv.second.size(); ++i) {
+          YAML::Node one(YAML::NodeType::Map);
+          one.force_insert(kv.first, kv.second[i]);
+          std::map<std::string, ExpectedDifference> got;
+          ParseExpectedDifferences(one, file, "differences", &got, &p->errors);
+          for (auto& [k, d] : got) {
+            d.line = kv.second[i].Mark().line + 1;
+            mine[k + "#" + std::to_string(i)] = d;
+          }
+        }
+      }
+      ParseExpectedDifferences(single, file, "differences", &mine, &p->errors);
+    } else {
+      ParseExpectedDifferences(dn, file, "differences", &mine, &p->errors);
+    }
+    for (const auto& [k, d] : mine) {
+      const std::string base = k.substr(0, k.find('#'));
+      for (auto it = p->differences.begin(); it != p->differences.end();) {
+        if (it->first.substr(0, it->first.find('#')) == base && mine.count(it->first) == 0)
+          it = p->differences.erase(it);
+        else
+          ++it;
+      }
+    }
     for (auto& [k, d] : mine) p->differences[k] = d;
   }
   return true;
@@ -330,9 +365,11 @@ std::vector<std::pair<std::string, std::string>> RuntimeProfile::SharedTempPrefi
 std::map<std::string, ExpectedDifference> RuntimeProfile::DifferencesFor(
     const std::string& v) const {
   std::map<std::string, ExpectedDifference> out;
-  for (const auto& [k, d] : differences) {
+  for (const auto& [k, d] : differences) {  // "NAME" or "NAME#i", in order
+    const std::string name = k.substr(0, k.find('#'));
+    if (out.count(name) != 0) continue;
     std::string why;
-    if (d.versions.empty() || v.empty() || VersionMatches(v, d.versions, &why)) out[k] = d;
+    if (d.versions.empty() || v.empty() || VersionMatches(v, d.versions, &why)) out[name] = d;
   }
   return out;
 }

@@ -20,6 +20,8 @@
 //   hide_unified_controllers: true  # see oci_adapter.cc (crun 1.8 and a hybrid layout)
 //   differences:                    # expected differences (scenario.h, ExpectedDifference)
 //     regressions/missing-command: {difference: ..., reason: ..., versions: "<1.2", expect: {...}}
+//     hostile/x: [{..., versions: "<1.1.15"}, {..., versions: ">=1.1.15", expect: {...}}]
+//                                   # a list: the first whose versions hold is used
 //
 // In a verbs mapping the argv may use {binary}, {global_args} (expands to
 // the global arguments), {root} and {id}; the default of verb V is
@@ -58,7 +60,7 @@ struct RuntimeProfile {
   std::vector<std::string> cgroup_managers = {"cgroupfs"};
   std::vector<std::string> not_found = {"does not exist", "not found", "No such file"};
   bool hide_unified_controllers = false;
-  std::map<std::string, ExpectedDifference> differences;  // all versions
+  std::map<std::string, ExpectedDifference> differences;  // all versions: "NAME", "NAME#i"
   std::vector<ScenarioError> errors;  // bad difference entries (dropped), not fatal
 
   bool HasVerb(const std::string& verb) const;
@@ -74,7 +76,8 @@ struct RuntimeProfile {
   std::vector<std::string> PersistentPaths(const std::string& root) const;
   // temp_paths outside {root}: {dir, name prefix} ("/tmp/crun.*" -> {"/tmp", "crun."}).
   std::vector<std::pair<std::string, std::string>> SharedTempPrefixes() const;
-  // The differences that hold for this version ("" : every entry).
+  // The differences that hold for this version, by scenario: of a list, the
+  // first whose versions hold ("": every scenario's first entry).
   std::map<std::string, ExpectedDifference> DifferencesFor(const std::string& version) const;
 };
 

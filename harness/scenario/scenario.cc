@@ -869,7 +869,7 @@ std::map<std::string, ExpectedDifference> LoadExpectedDifferences(
     return {};
   }
   for (auto& e : p->errors) errors->push_back(e);
-  return p->differences;
+  return p->DifferencesFor("");
 }
 
 }  // namespace faultline

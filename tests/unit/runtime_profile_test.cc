@@ -111,6 +111,45 @@ differences:
   EXPECT_EQ(p->DifferencesFor("1.1.5").size(), 2u);
 }
 
+// A list of differences for one scenario: the first whose versions hold
+// for the runtime's version; a child's entry replaces the whole list.
+TEST_F(Profiles, ADifferenceListPicksTheFirstForTheVersion) {
+  Write("fam.yaml", R"(kind: oci
+verbs: [create, start, state, delete]
+differences:
+  h/dev:
+    - {difference: wrote outside, reason: old join, versions: "<1.1.15"}
+    - {difference: runs, reason: resolves inside, versions: ">=1.1.15", expect: {exit: 0}}
+  h/other: {difference: d, reason: r}
+  h/gap:
+    - {difference: only old, reason: r, versions: "<1.0"}
+)");
+  Write("child.yaml", R"(extends: fam
+differences:
+  h/dev: {difference: child's own, reason: r}
+)");
+  ScenarioError e;
+  auto p = Load("fam", &e);
+  ASSERT_TRUE(p) << e.Message();
+  EXPECT_TRUE(p->errors.empty());
+  auto old_v = p->DifferencesFor("1.1.5");
+  ASSERT_EQ(old_v.count("h/dev"), 1u);
+  EXPECT_EQ(old_v.at("h/dev").difference, "wrote outside");
+  EXPECT_EQ(old_v.at("h/dev").scenario, "h/dev");
+  EXPECT_EQ(old_v.at("h/dev").line, 5);
+  EXPECT_EQ(old_v.count("h/gap"), 0u);
+  auto new_v = p->DifferencesFor("1.3.6");
+  ASSERT_EQ(new_v.count("h/dev"), 1u);
+  EXPECT_EQ(new_v.at("h/dev").difference, "runs");
+  EXPECT_EQ(new_v.at("h/dev").line, 6);
+  EXPECT_EQ(new_v.size(), 2u);  // h/dev, h/other; no h/gap
+  EXPECT_EQ(p->DifferencesFor("").at("h/dev").difference, "wrote outside");
+  auto c = Load("child", &e);
+  ASSERT_TRUE(c) << e.Message();
+  EXPECT_EQ(c->DifferencesFor("1.1.5").at("h/dev").difference, "child's own");
+  EXPECT_EQ(c->DifferencesFor("1.3.6").at("h/dev").difference, "child's own");
+}
+
 TEST_F(Profiles, ErrorsNameFileLineAndField) {
   struct Case {
     const char* text;
