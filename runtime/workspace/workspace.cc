@@ -77,9 +77,13 @@ Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
   const char* step = "workspace: mount overlay (fsopen)";
   auto fs = sys.Fsopen("overlay", FSOPEN_CLOEXEC);
   if (!fs.ok()) return MakeError(step, p.merged, fs.err, "fsopen overlay");
+  // One layer (or upperdir/workdir): by name when it fits fsconfig's string
+  // limit, else by an O_PATH fd (FSCONFIG_SET_FD), closed once the kernel
+  // holds the path.
   auto config = [&](const std::string& key, const std::string& value) -> Outcome {
-    Status st = sys.Fsconfig(FsconfigArgs{fs.value, FSCONFIG_SET_STRING, key, value, 0});
-    if (!st.ok()) {
+    if (FitsFsconfigString(value)) {
+      Status st = sys.Fsconfig(FsconfigArgs{fs.value, FSCONFIG_SET_STRING, key, value, 0});
+      if (st.ok()) return Outcome::Ok();
       std::string detail = "fsconfig " + key + "=" + value;
       if (key == "lowerdir+" && st.err == EINVAL) {
         detail += " (kernel lacks lowerdir+, needs Linux 6.8; " +
@@ -88,7 +92,21 @@ Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
       }
       return MakeError(step, p.merged, st.err, detail);
     }
-    return Outcome::Ok();
+    auto fd = sys.Openat(AT_FDCWD, value, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!fd.ok()) {
+      return MakeError(step, p.merged, fd.err,
+                       "open " + key + " " + value + " (O_PATH) to pass it by fd");
+    }
+    Status st = sys.Fsconfig(FsconfigArgs{fs.value, FSCONFIG_SET_FD, key, "", fd.value});
+    CloseFd(sys, fd.value);
+    if (st.ok()) return Outcome::Ok();
+    std::string detail = "fsconfig " + key + " by fd " + value + ": the path is " +
+                         std::to_string(value.size()) + " bytes, over fsconfig's " +
+                         std::to_string(kFsconfigStringMax) + "-byte string limit";
+    if (st.err == EINVAL) {
+      detail += ", and this kernel takes no overlay layer by fd (needs Linux 6.13)";
+    }
+    return MakeError(step, p.merged, st.err, detail);
   };
   Outcome o = config("lowerdir+", p.init);
   for (size_t i = 0; o.ok() && i < layers.size(); ++i) o = config("lowerdir+", layers[i]);
@@ -125,6 +143,10 @@ std::string OverlayOptions(const WorkspacePaths& p,
   for (const auto& l : layers) o += ":" + l;
   o += ",upperdir=" + p.upper + ",workdir=" + p.work;
   return o;
+}
+
+bool FitsFsconfigString(const std::string& value) {
+  return value.size() <= kFsconfigStringMax;
 }
 
 bool FitsLegacyMount(const std::string& options) {
