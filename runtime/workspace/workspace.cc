@@ -139,9 +139,15 @@ WorkspacePaths PathsFor(const std::string& dir) {
 
 std::string OverlayOptions(const WorkspacePaths& p,
                            const std::vector<std::string>& layers) {
-  std::string o = "lowerdir=" + p.init;
-  for (const auto& l : layers) o += ":" + l;
-  o += ",upperdir=" + p.upper + ",workdir=" + p.work;
+  // One allocation: at 499 layers the string is ~30 KB, and building it by
+  // temporaries ("":" + l") cost more than the syscalls it replaces.
+  size_t size = 9 + p.init.size() + 10 + p.upper.size() + 9 + p.work.size();
+  for (const auto& l : layers) size += 1 + l.size();
+  std::string o;
+  o.reserve(size);
+  o.append("lowerdir=").append(p.init);
+  for (const auto& l : layers) o.append(1, ':').append(l);
+  o.append(",upperdir=").append(p.upper).append(",workdir=").append(p.work);
   return o;
 }
 
@@ -166,7 +172,8 @@ std::string HostsFile(const std::string& hostname) {
 Expected<Workspace> Workspace::Create(Sys& sys, const WorkspaceSpec& spec) {
   const WorkspacePaths p = PathsFor(spec.dir);
   for (const auto& l : spec.layers) {
-    if (l.find_first_of(":,") != std::string::npos) {
+    // memchr twice, not find_first_of (a memchr per character).
+    if (l.find(':') != std::string::npos || l.find(',') != std::string::npos) {
       return MakeError("workspace: check layer", l, EINVAL,
                        "overlay layer paths cannot contain ':' or ','");
     }
