@@ -323,13 +323,21 @@ TEST(Workspace, ARemovalThatKeepsFailingIsReportedWithStepPathAndErrno) {
 struct SweepCase {
   MountApi api;
   const char* name;
+  // A second image layer whose path is over fsconfig's 255-byte limit: it
+  // goes by O_PATH fd (openat, fsconfig SET_FD, close: 2 calls more).
+  bool long_layer = false;
 };
 
 class WorkspaceSweep : public ::testing::TestWithParam<SweepCase> {};
 
 TEST_P(WorkspaceSweep, EveryCallEveryErrnoLeavesNothingAfterGc) {
-  const FakeKernel prepared = Prepared();
-  const WorkspaceSpec spec = Spec(GetParam().api);
+  FakeKernel prepared = Prepared();
+  WorkspaceSpec spec = Spec(GetParam().api);
+  if (GetParam().long_layer) {
+    const std::string long_layer = PathOfLength("/var/lib/mydocker/images/long", 300);
+    ASSERT_TRUE(prepared.AddFile(long_layer + "/only-long", "l").ok());
+    spec.layers.push_back(long_layer);
+  }
   size_t calls = 0;
   {
     FakeKernel k = prepared;
@@ -341,7 +349,9 @@ TEST_P(WorkspaceSweep, EveryCallEveryErrnoLeavesNothingAfterGc) {
   }
   // Exact: Create + Destroy's calls per mount API; a change to the
   // workspace's call sequence moves them (update on purpose).
-  ASSERT_EQ(calls, GetParam().api == MountApi::kLegacy ? 25u : 34u);
+  ASSERT_EQ(calls, GetParam().api == MountApi::kLegacy ? 25u
+                   : GetParam().long_layer                 ? 37u
+                                                           : 34u);
   // The undo's warnings for hundreds of runs are noise here.
   struct QuietLog {
     spdlog::level::level_enum was = spdlog::get_level();
@@ -399,7 +409,8 @@ TEST_P(WorkspaceSweep, EveryCallEveryErrnoLeavesNothingAfterGc) {
 
 INSTANTIATE_TEST_SUITE_P(Apis, WorkspaceSweep,
                          ::testing::Values(SweepCase{MountApi::kLegacy, "Legacy"},
-                                           SweepCase{MountApi::kNewApi, "Fsopen"}),
+                                           SweepCase{MountApi::kNewApi, "Fsopen"},
+                                           SweepCase{MountApi::kNewApi, "FsopenLongLayer", true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
