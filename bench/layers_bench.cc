@@ -25,7 +25,7 @@
 //   LongPath/fsopen/upper:tmpfs/layers:N/path:<short|long>
 //       N = 1, 64; the image layers (and the workspace dir, so init, upper
 //       and work too) under a path of >= 300 bytes (long: every one goes to
-//       fsconfig as an O_PATH fd, FSCONFIG_SET_FD) or the usual short one;
+//       fsconfig as a directory fd, FSCONFIG_SET_FD) or the usual short one;
 //       both run in each iteration, counters ws_us, short_us and x_short
 //       (long / short, paired)
 //

@@ -106,7 +106,8 @@ struct FakeKernelOptions {
   std::string cpus = "0-1";  // the host's cpuset.cpus / cpuset.mems
   std::string mems = "0";
   // overlayfs takes lowerdir+/upperdir/workdir as FSCONFIG_SET_FD (Linux
-  // 6.13+); false models 6.8-6.12, where only strings (<= 255 bytes) work.
+  // 6.13+; O_PATH fds since 6.14, which the fake takes too); false models
+  // 6.8-6.12, where only strings (<= 255 bytes) work.
   bool overlay_layer_fds = true;
 };
 

@@ -78,7 +78,7 @@ Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
   auto fs = sys.Fsopen("overlay", FSOPEN_CLOEXEC);
   if (!fs.ok()) return MakeError(step, p.merged, fs.err, "fsopen overlay");
   // One layer (or upperdir/workdir): by name when it fits fsconfig's string
-  // limit, else by an O_PATH fd (FSCONFIG_SET_FD), closed once the kernel
+  // limit, else by a directory fd (FSCONFIG_SET_FD), closed once the kernel
   // holds the path.
   auto config = [&](const std::string& key, const std::string& value) -> Outcome {
     if (FitsFsconfigString(value)) {
@@ -92,10 +92,13 @@ Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
       }
       return MakeError(step, p.merged, st.err, detail);
     }
-    auto fd = sys.Openat(AT_FDCWD, value, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    // O_RDONLY, not O_PATH: FSCONFIG_SET_FD takes O_PATH fds only since
+    // Linux 6.14 ("fs: support O_PATH fds with FSCONFIG_SET_FD"), layers by
+    // fd since 6.13.
+    auto fd = sys.Openat(AT_FDCWD, value, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (!fd.ok()) {
       return MakeError(step, p.merged, fd.err,
-                       "open " + key + " " + value + " (O_PATH) to pass it by fd");
+                       "open " + key + " " + value + " to pass it by fd");
     }
     Status st = sys.Fsconfig(FsconfigArgs{fs.value, FSCONFIG_SET_FD, key, "", fd.value});
     CloseFd(sys, fd.value);

@@ -16,7 +16,7 @@
 // "lowerdir+" per layer (Linux 6.8+). Where the kernel lacks that, Create
 // fails with E2BIG naming the layer count: a layer is never dropped silently.
 // fsconfig takes string values of at most 255 bytes; a longer layer, init,
-// upper or work path goes by an O_PATH fd (FSCONFIG_SET_FD, overlayfs since
+// upper or work path goes by a directory fd (FSCONFIG_SET_FD, overlayfs since
 // Linux 6.13), and where the kernel refuses that the error names the limit.
 #pragma once
 

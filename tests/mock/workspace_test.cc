@@ -165,7 +165,7 @@ INSTANTIATE_TEST_SUITE_P(Apis, WorkspaceApi,
                          });
 
 // fsconfig takes strings of at most 255 bytes (FakeKernel models it): a
-// longer layer, init, upper or work path goes by an O_PATH fd.
+// longer layer, init, upper or work path goes by a directory fd.
 // A path of exactly len bytes: prefix, then "/" components of 50 bytes.
 std::string PathOfLength(const std::string& prefix, size_t len) {
   std::string p = prefix;
@@ -221,7 +221,7 @@ TEST(Workspace, LayerPathsOver255BytesGoToFsconfigByFd) {
   EXPECT_EQ(by_fd, (std::vector<std::string>{"lowerdir+", "lowerdir+", "lowerdir+",
                                              "upperdir", "workdir"}));
   EXPECT_EQ(CountOp(sys, "openat"), 5u) << sys.TraceText();
-  // Every O_PATH fd is closed once fsconfig holds the path.
+  // Every directory fd is closed once fsconfig holds the path.
   EXPECT_EQ(c.k.OpenFdCount(c.k.RuntimePid()), fds);
   // The mount table names every layer by its path, in order.
   const std::string mi = c.k.Mountinfo(c.k.RuntimePid());
@@ -324,7 +324,7 @@ struct SweepCase {
   MountApi api;
   const char* name;
   // A second image layer whose path is over fsconfig's 255-byte limit: it
-  // goes by O_PATH fd (openat, fsconfig SET_FD, close: 2 calls more).
+  // goes by a directory fd (openat, fsconfig SET_FD, close: 2 calls more).
   bool long_layer = false;
 };
 

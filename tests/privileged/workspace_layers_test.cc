@@ -140,7 +140,7 @@ TEST_F(WorkspaceLayers, Mount2PastOnePageIsRefusedNotCut) {
 
 // fsconfig takes string values of at most 255 bytes: a layer path of 300
 // bytes and a container dir whose init/upper/work paths are over 255 go by
-// O_PATH fd (FSCONFIG_SET_FD, Linux 6.13+); before 6.13 the error names the
+// directory fd (FSCONFIG_SET_FD, Linux 6.13+); before 6.13 the error names the
 // string limit, not a missing lowerdir+.
 TEST_F(WorkspaceLayers, LayerPathsOver255BytesGoByFd) {
   auto long_dir = [&](const std::string& tag, size_t len) {
