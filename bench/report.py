@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Turns the Google Benchmark JSON of bench/run into a markdown report and SVG plots.
+"""Turns the Google Benchmark JSON of bench/run into a markdown report and plots.
 
     bench/report.py DIR              reads DIR/*.json, writes DIR/report.md,
                                      DIR/setup.svg, DIR/teardown.svg,
-                                     DIR/lookup.svg, DIR/start.svg
+                                     DIR/lookup.svg, DIR/start.svg,
+                                     DIR/floor_n.svg, DIR/filesystems.svg
     bench/report.py --medians FILE   prints the start medians (bench/start-median)
 
-Only the standard library: the SVG is written by hand.
+The plots are drawn with matplotlib (python3-matplotlib); run it with
+Debian's /usr/bin/python3.
 
 Every figure is the median over repetitions when the run had repetitions
 (the "median" aggregate), else the mean over iterations as Google Benchmark
@@ -93,115 +95,91 @@ def ratio(a, b):
     return "%.2fx" % (a / b)
 
 
-# ---------------------------------------------------------------- SVG
+# ---------------------------------------------------------------- plots
+# matplotlib (Debian's python3-matplotlib, ci/install-deps); without it the
+# report is written and the plots are skipped with a note.
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-          "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+except ImportError:  # pragma: no cover - depends on the host
+    plt = None
 
 
-def esc(s):
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def nice_log_ticks(lo, hi):
-    ticks = []
-    e = math.floor(math.log10(lo))
-    while 10 ** e <= hi * 1.0001:
-        for m in (1, 2, 5):
-            v = m * 10 ** e
-            if lo / 1.0001 <= v <= hi * 1.0001:
-                ticks.append(v)
-        e += 1
-    return ticks or [lo, hi]
+def _time_axis(ax, log=True):
+    if log:
+        ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_us(v)))
+    ax.grid(True, which="major", color="#ddd")
 
 
 def line_chart(title, xlabel, ylabel, series, log_x=True):
-    """series: [(label, [(x, y_us), ...])]; y on a log scale, in time units."""
-    W, H, L, R, T, B = 760, 440, 80, 230, 40, 50
-    pts = [(x, y) for _, s in series for x, y in s if y and y > 0]
-    if not pts:
+    """series: [(label, [(x, y_us), ...])]; y on a log scale, in time units.
+    Returns a matplotlib figure or None when there is nothing to draw."""
+    series = [(l, sorted((x, y) for x, y in s if y and y > 0)) for l, s in series]
+    series = [(l, s) for l, s in series if s]
+    if not series or plt is None:
         return None
-    xs = [p[0] for p in pts]
-    ys = [p[1] for p in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys) / 1.3, max(ys) * 1.3
-    fx = (lambda v: math.log2(v)) if log_x else (lambda v: v)
-    fy = math.log10
-
-    def px(v):
-        span = (fx(x1) - fx(x0)) or 1
-        return L + (fx(v) - fx(x0)) / span * (W - L - R)
-
-    def py(v):
-        return T + (1 - (fy(v) - fy(y0)) / ((fy(y1) - fy(y0)) or 1)) * (H - T - B)
-
-    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
-         'font-family="sans-serif" font-size="12">' % (W, H),
-         '<rect width="100%" height="100%" fill="white"/>',
-         '<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>' % (L, esc(title))]
-    for v in nice_log_ticks(y0, y1):
-        y = py(v)
-        o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (L, W - R, y, y))
-        o.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (L - 6, y + 4, esc(fmt_us(v))))
-    for v in sorted(set(xs)):
-        x = px(v)
-        o.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#eee"/>' % (x, x, T, H - B))
-        o.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x, H - B + 16, v))
-    o.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>'
-             % (L, T, W - L - R, H - T - B))
-    o.append('<text x="%d" y="%d" text-anchor="middle">%s</text>'
-             % ((L + W - R) // 2, H - 12, esc(xlabel)))
-    o.append('<text transform="translate(16,%d) rotate(-90)" text-anchor="middle">%s</text>'
-             % ((T + H - B) // 2, esc(ylabel)))
-    for i, (label, s) in enumerate(series):
-        c = COLORS[i % len(COLORS)]
-        s = sorted((x, y) for x, y in s if y and y > 0)
-        if not s:
-            continue
-        path = " ".join("%s%.1f,%.1f" % ("M" if j == 0 else "L", px(x), py(y))
-                        for j, (x, y) in enumerate(s))
-        o.append('<path d="%s" fill="none" stroke="%s" stroke-width="2"/>' % (path, c))
-        for x, y in s:
-            o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s: %s layers, %s</title>'
-                     '</circle>' % (px(x), py(y), c, esc(label), x, esc(fmt_us(y))))
-        ly = T + 14 + i * 18
-        o.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"/>'
-                 % (W - R + 12, W - R + 32, ly - 4, ly - 4, c))
-        o.append('<text x="%d" y="%d">%s</text>' % (W - R + 38, ly, esc(label)))
-    o.append("</svg>")
-    return "\n".join(o) + "\n"
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for label, s in series:
+        ax.plot([x for x, _ in s], [y for _, y in s], marker="o", label=label)
+    if log_x:
+        ax.set_xscale("log", base=2)
+        xs = sorted({x for _, s in series for x, _ in s})
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs])
+    _time_axis(ax)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
 
 
-def bar_chart(title, ylabel, bars):
-    """bars: [(label, value_us)] drawn on a linear scale."""
+def bar_chart(title, ylabel, bars, log=False):
+    """bars: [(label, value_us)]."""
     bars = [(l, v) for l, v in bars if v]
-    if not bars:
+    if not bars or plt is None:
         return None
-    W, H, L, T, B = 640, 380, 80, 40, 60
-    bw = (W - L - 20) / len(bars)
-    vmax = max(v for _, v in bars) * 1.15
-    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
-         'font-family="sans-serif" font-size="12">' % (W, H),
-         '<rect width="100%" height="100%" fill="white"/>',
-         '<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>' % (L, esc(title))]
-    for k in range(6):
-        v = vmax * k / 5
-        y = H - B - (H - T - B) * k / 5
-        o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (L, W - 20, y, y))
-        o.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (L - 6, y + 4, esc(fmt_us(v))))
-    for i, (label, v) in enumerate(bars):
-        h = (H - T - B) * v / vmax
-        x = L + i * bw + bw * 0.15
-        o.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>'
-                 % (x, H - B - h, bw * 0.7, h, COLORS[i % len(COLORS)]))
-        o.append('<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>'
-                 % (x + bw * 0.35, H - B - h - 5, esc(fmt_us(v))))
-        o.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
-                 % (x + bw * 0.35, H - B + 18, esc(label)))
-    o.append('<text transform="translate(16,%d) rotate(-90)" text-anchor="middle">%s</text>'
-             % ((T + H - B) // 2, esc(ylabel)))
-    o.append("</svg>")
-    return "\n".join(o) + "\n"
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(bars)), 4.5))
+    ax.bar(range(len(bars)), [v for _, v in bars],
+           color=["C%d" % (i % 10) for i in range(len(bars))])
+    ax.set_xticks(range(len(bars)))
+    ax.set_xticklabels([l for l, _ in bars], rotation=20, ha="right", fontsize="small")
+    for i, (_, v) in enumerate(bars):
+        ax.annotate(fmt_us(v), (i, v), ha="center", va="bottom", fontsize="small")
+    _time_axis(ax, log)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(title, ylabel, groups, members, value):
+    """One group of bars per groups entry, one bar per members entry;
+    value(group, member) -> us or None. Log scale."""
+    if plt is None:
+        return None
+    vals = {(g, m): value(g, m) for g in groups for m in members}
+    if not any(vals.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(9, 5))
+    w = 0.8 / max(len(members), 1)
+    for j, m in enumerate(members):
+        xs = [i + j * w for i, g in enumerate(groups) if vals[(g, m)]]
+        ys = [vals[(g, m)] for g in groups if vals[(g, m)]]
+        ax.bar(xs, ys, width=w, label=m)
+    ax.set_xticks([i + 0.4 - w / 2 for i in range(len(groups))])
+    ax.set_xticklabels(groups)
+    _time_axis(ax)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------- report
@@ -337,6 +315,62 @@ def start_section(res, lines, charts):
                                     [(label, t[label]) for label, _ in rows])
 
 
+PAIRED_RE = re.compile(r"^Paired/(legacy|fsopen)/upper:(\w+)/layers:(\d+)$")
+FS_RE = re.compile(r"^Fs/(\w+)/([\w-]+)/layers:(\d+)/cache:(warm|cold)$")
+
+
+def layers_section(res, lines, charts):
+    rows = sorted((m.group(1), int(m.group(3)), r) for n, r in res.items()
+                  for m in [PAIRED_RE.match(n)] if m)
+    if rows:
+        lines += ["## The N-layer floor (layers_bench, paired in one run)", "",
+                  "| api | layers | workspace | floor | x_floor_n | x_floor_n_median |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for api, n, r in rows:
+            c = r["counters"]
+            if r["time_us"] is None:
+                lines.append("| %s | %d | error: %s | | | |" % (api, n, r["error"]))
+                continue
+            lines.append("| %s | %d | %s | %s | %.3f | %.3f |" % (
+                api, n, fmt_us(counter_us(r, "ws_us")), fmt_us(counter_us(r, "floor_us")),
+                c.get("x_floor_n", float("nan")), c.get("x_floor_n_median", float("nan"))))
+        lines += ["", "Target: at most 1.2x at every layer count.", ""]
+        series = {}
+        for api, n, r in rows:
+            if r["time_us"] is None:
+                continue
+            series.setdefault("workspace, " + api, []).append((n, counter_us(r, "ws_us")))
+            series.setdefault("floor, " + api, []).append((n, counter_us(r, "floor_us")))
+        charts["floor_n.svg"] = line_chart("Workspace and its N-layer floor (paired)",
+                                           "image layers (+ init layer)", "setup + teardown",
+                                           sorted(series.items()))
+    fs_rows = sorted((m.group(1), m.group(2), int(m.group(3)), m.group(4), r)
+                     for n, r in res.items() for m in [FS_RE.match(n)] if m)
+    if fs_rows:
+        lines += ["## Filesystems and layer stores (fs_bench)", "",
+                  "| fs | store | layers | cache | setup | first lookup | readdir | teardown |",
+                  "|---|---|---:|---|---:|---:|---:|---:|"]
+        for fs, store, n, cache, r in fs_rows:
+            if r["time_us"] is None:
+                lines.append("| %s | %s | %d | %s | %s | | | |" % (fs, store, n, cache, r["error"]))
+                continue
+            lines.append("| %s | %s | %d | %s | %s | %s | %s | %s |" % (
+                fs, store, n, cache, fmt_us(counter_us(r, "setup_us")),
+                fmt_us(counter_us(r, "lookup_us")), fmt_us(counter_us(r, "readdir_us")),
+                fmt_us(counter_us(r, "teardown_us"))))
+        lines.append("")
+        by = {(fs, store, n, cache): r for fs, store, n, cache, r in fs_rows}
+        fss = [f for f in ("tmpfs", "ext4", "xfs", "btrfs") if any(k[0] == f for k in by)]
+        stores = sorted({k[1] for k in by})
+
+        def total(fs, store):
+            r = by.get((fs, store, 1, "warm"))
+            return r["time_us"] if r else None
+        charts["filesystems.svg"] = grouped_bars(
+            "One layer, warm cache: setup + teardown by filesystem and store",
+            "setup + teardown", fss, stores, total)
+
+
 def cgroup_section(res, lines):
     rows = [(n, r) for n, r in sorted(res.items()) if n.startswith(("Cgroup/", "CgroupFloor/"))]
     if not rows:
@@ -356,7 +390,7 @@ def cgroup_section(res, lines):
 
 
 def other_section(res, lines):
-    known = re.compile(r"^(Floor|Workspace|CopyRootfs|Start|Cgroup|CgroupFloor)/")
+    known = re.compile(r"^(Floor|Workspace|CopyRootfs|Start|Cgroup|CgroupFloor|Paired|Fs)/")
     rows = [(n, r) for n, r in sorted(res.items()) if not known.match(n)]
     if not rows:
         return
@@ -389,15 +423,20 @@ def write_report(d):
     charts = {}
     workspace_section(res, lines, charts)
     start_section(res, lines, charts)
+    layers_section(res, lines, charts)
     cgroup_section(res, lines)
     other_section(res, lines)
     charts = {k: v for k, v in charts.items() if v}
+    if plt is None:
+        lines += ["(No plots: matplotlib is missing; install python3-matplotlib and run "
+                  "bench/report.py with /usr/bin/python3.)", ""]
+        print("report.py: matplotlib missing, plots skipped", file=sys.stderr)
     if charts:
         lines += ["## Plots", ""] + ["![%s](%s)" % (k[:-4], k) for k in sorted(charts)] + [""]
     lines += ["## Context", ""] + context_lines(paths) + [""]
-    for name, svg in charts.items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(svg)
+    for name, fig in charts.items():
+        fig.savefig(os.path.join(d, name))
+        plt.close(fig)
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

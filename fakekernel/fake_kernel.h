@@ -13,7 +13,8 @@
 //    fails like the kernel: ENOENT, EEXIST, ENOTDIR, ENOTEMPTY, EISDIR,
 //    EBADF, EXDEV, EROFS, ELOOP, EBUSY, EINVAL.
 //  * Overlay: lowerdir=a:b,upperdir=u,workdir=w (mount(2) data or the new
-//    mount API). The merged view is upper over lowers; reads see the top
+//    mount API; fsconfig strings of at most 255 bytes, layers also by fd
+//    with FSCONFIG_SET_FD, see FakeKernelOptions::overlay_layer_fds). The merged view is upper over lowers; reads see the top
 //    layer that has the name; every write copies the file (and its parent
 //    dirs) up into upper first; a removed lower name leaves a whiteout
 //    (char 0:0) in upper; a dir recreated over a whiteout is opaque.
@@ -104,6 +105,10 @@ struct FakeKernelOptions {
   bool host_root_shared = true;
   std::string cpus = "0-1";  // the host's cpuset.cpus / cpuset.mems
   std::string mems = "0";
+  // overlayfs takes lowerdir+/upperdir/workdir as FSCONFIG_SET_FD (Linux
+  // 6.13+; O_PATH fds since 6.14, which the fake takes too); false models
+  // 6.8-6.12, where only strings (<= 255 bytes) work.
+  bool overlay_layer_fds = true;
 };
 
 // What an exec'd fake program sees (for FakeKernel::SetExecHook).

@@ -502,7 +502,43 @@ Status FakeKernel::State::Fsconfig(const mydocker::FsconfigArgs& a) {
   if (!f) return Status{EBADF};
   if (f->kind != FileKind::kFsCtx) return Status{EINVAL};
   int ci = f->ctx;
+  // fsconfig copies key and string value with strndup_user(.., 256): 255
+  // bytes at most, EINVAL beyond (fs/fsopen.c).
+  if (a.key.size() > kFsconfigStringMax) return Status{EINVAL};
+  if (a.cmd == FSCONFIG_SET_STRING && a.value.size() > kFsconfigStringMax)
+    return Status{EINVAL};
   switch (a.cmd) {
+    case FSCONFIG_SET_FD: {
+      // key required, value NULL, aux the fd (fs/fsopen.c); overlayfs takes
+      // lowerdir+, datadir+, upperdir and workdir as fds since Linux 6.13
+      // (fsparam_string_or_fd), other keys and older kernels EINVAL.
+      if (a.key.empty() || !a.value.empty() || a.aux < 0) return Status{EINVAL};
+      if (ctxs[ci].sb >= 0) return Status{EBUSY};
+      Node n;
+      if (int r = FdNode(a.aux, &n)) return Status{r};
+      const std::string& k = a.key;
+      if (ctxs[ci].fstype != "overlay" || !opt.overlay_layer_fds ||
+          (k != "lowerdir+" && k != "upperdir" && k != "workdir"))
+        return Status{EINVAL};
+      // A layer fd that is not a directory: EINVAL (checked against Linux).
+      if (!IsDir(n) || KindOf(n.mnt) != FsKind::kDisk) return Status{EINVAL};
+      // The layer's name in the options is the fd's path (d_path).
+      std::string path = PathOf(n, P().root);
+      FsCtx& c = ctxs[ci];
+      if (k == "lowerdir+") {
+        c.lowers.push_back(n.ino);
+        c.lower_paths.push_back(path);
+      } else if (k == "upperdir") {
+        c.upper = n.ino;
+        c.upper_mnt = n.mnt;
+        c.upper_path = path;
+      } else {
+        c.work = n.ino;
+        c.work_mnt = n.mnt;
+        c.work_path = path;
+      }
+      break;
+    }
     case FSCONFIG_SET_FLAG:
     case FSCONFIG_SET_STRING: {
       if (ctxs[ci].sb >= 0) return Status{EBUSY};

@@ -55,6 +55,8 @@ inline constexpr int64_t kProcMagic = 0x9fa0;
 inline constexpr int64_t kDevptsMagic = 0x1cd1;
 inline constexpr int64_t kSysfsMagic = 0x62656572;
 inline constexpr int64_t kMqueueMagic = 0x19800202;
+// fsconfig(2)'s longest key or string value (strndup_user(.., 256)).
+inline constexpr size_t kFsconfigStringMax = 255;
 
 inline constexpr unsigned long kPropagationFlags =
     MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;

@@ -15,6 +15,9 @@
 // the layers does not fit, the workspace uses fsopen/fsconfig with one
 // "lowerdir+" per layer (Linux 6.8+). Where the kernel lacks that, Create
 // fails with E2BIG naming the layer count: a layer is never dropped silently.
+// fsconfig takes string values of at most 255 bytes; a longer layer, init,
+// upper or work path goes by a directory fd (FSCONFIG_SET_FD, overlayfs since
+// Linux 6.13), and where the kernel refuses that the error names the limit.
 #pragma once
 
 #include <string>
@@ -44,6 +47,10 @@ WorkspacePaths PathsFor(const std::string& dir);
 // "lowerdir=<init>:<l1>:...,upperdir=...,workdir=..." (pure).
 std::string OverlayOptions(const WorkspacePaths& p,
                            const std::vector<std::string>& layers);
+// fsconfig(2) copies a string value of at most this many bytes (EINVAL beyond).
+inline constexpr size_t kFsconfigStringMax = 255;
+// True when value can go to fsconfig as FSCONFIG_SET_STRING.
+bool FitsFsconfigString(const std::string& value);
 // True when options fit mount(2)'s one-page data argument (with its NUL).
 bool FitsLegacyMount(const std::string& options);
 // The API Create would use for these options.

@@ -322,8 +322,8 @@ Result<int> Ctx::Fsopen(const std::string& step, const std::string& fstype, unsi
 }
 
 Status Ctx::Fsconfig(const std::string& step, int fd, unsigned cmd, const std::string& key,
-                     const std::string& value) {
-  Status st = sys_.Fsconfig(mydocker::FsconfigArgs{fd, cmd, key, value, 0});
+                     const std::string& value, int aux) {
+  Status st = sys_.Fsconfig(mydocker::FsconfigArgs{fd, cmd, key, value, aux});
   Record(step, "fsconfig", st.err, "", false);
   return st;
 }

@@ -97,7 +97,8 @@ class Ctx {
   mydocker::Result<int> Fsopen(const std::string& step, const std::string& fstype,
                                unsigned flags = 0);
   mydocker::Status Fsconfig(const std::string& step, int fd, unsigned cmd,
-                            const std::string& key = "", const std::string& value = "");
+                            const std::string& key = "", const std::string& value = "",
+                            int aux = 0);
   mydocker::Result<int> Fsmount(const std::string& step, int fs_fd, unsigned flags = 0,
                                 unsigned attr = 0);
   mydocker::Status MoveMount(const std::string& step, int from_fd,

@@ -3,6 +3,8 @@
 // per-run tmpfs scratch), in the run's private mount namespace.
 #include <fcntl.h>
 #include <sys/mount.h>
+
+#include <algorithm>
 #include <unistd.h>
 
 #include "tests/conformance/conformance.h"
@@ -235,11 +237,78 @@ void NewMountApi(Ctx& c) {
   (void)c.Umount("umount nm", c.P("nm"));
 }
 
+// fsconfig's 255-byte string limit and overlay layers passed by fd
+// (FSCONFIG_SET_FD, Linux 6.13+): what the workspace relies on for layer,
+// init and upper paths of 256 bytes or more.
+void LongLayerPaths(Ctx& c) {
+  // A directory whose path (under $BASE) is exactly 255 bytes, one of 256,
+  // and one of about 300, each holding a file.
+  // Five components below tag fill the rest, whatever $BASE's length (the
+  // same steps on the fake and on Linux).
+  auto long_dir = [&](size_t len, const std::string& tag) {
+    std::string p = c.P(tag);
+    (void)c.Mkdir("mkdir " + tag, p);
+    for (int i = 0; i < 5; ++i) {
+      size_t room = len - p.size();
+      size_t part = i == 4 ? room : room / (5 - i);
+      p += "/" + std::string(part - 1, static_cast<char>('m' + i));
+      (void)c.Mkdir("mkdir " + tag + " component " + std::to_string(i), p);
+    }
+    return p;
+  };
+  const std::string l255 = long_dir(255, "a"), l256 = long_dir(256, "b"),
+                    l300 = long_dir(300, "c");
+  (void)c.WriteFile("a/../f", l255 + "/fa", "a", true);
+  (void)c.WriteFile("b/../f", l256 + "/fb", "b", true);
+  (void)c.WriteFile("c/../f", l300 + "/fc", "c", true);
+  (void)c.Mkdir("mkdir u", c.P("u"));
+  (void)c.Mkdir("mkdir w", c.P("w"));
+  (void)c.Mkdir("mkdir merged", c.P("merged"));
+  auto ov = c.Fsopen("fsopen overlay", "overlay", FSOPEN_CLOEXEC);
+  (void)c.Fsconfig("lowerdir+ of 255 bytes", ov.value, FSCONFIG_SET_STRING, "lowerdir+", l255);
+  (void)c.Fsconfig("lowerdir+ of 256 bytes", ov.value, FSCONFIG_SET_STRING, "lowerdir+", l256);
+  (void)c.Fsconfig("upperdir of 300 bytes", ov.value, FSCONFIG_SET_STRING, "upperdir",
+                   l300);
+  (void)c.Fsconfig("a key of 256 bytes", ov.value, FSCONFIG_SET_FLAG, std::string(256, 'k'));
+  auto fd256 = c.Open("open b O_PATH", l256, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  auto fd300 = c.Open("open c O_PATH", l300, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  auto ffd = c.Open("open c/fc O_PATH", l300 + "/fc", O_PATH | O_CLOEXEC);
+  (void)c.Fsconfig("SET_FD with a value", ov.value, FSCONFIG_SET_FD, "lowerdir+", "x",
+                   fd256.value);
+  (void)c.Fsconfig("SET_FD of a bad fd", ov.value, FSCONFIG_SET_FD, "lowerdir+", "", 999);
+  (void)c.Fsconfig("SET_FD of a file", ov.value, FSCONFIG_SET_FD, "lowerdir+", "", ffd.value);
+  (void)c.Fsconfig("SET_FD for a key that takes none", ov.value, FSCONFIG_SET_FD,
+                   "redirect_dir", "", fd256.value);
+  (void)c.Fsconfig("lowerdir+ of 256 bytes by fd", ov.value, FSCONFIG_SET_FD, "lowerdir+",
+                   "", fd256.value);
+  (void)c.Fsconfig("lowerdir+ of 300 bytes by fd", ov.value, FSCONFIG_SET_FD, "lowerdir+",
+                   "", fd300.value);
+  (void)c.Close("close b fd", fd256.value);
+  (void)c.Close("close c fd", fd300.value);
+  (void)c.Close("close c/fc fd", ffd.value);
+  auto ufd = c.Open("open u O_PATH", c.P("u"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  auto wfd = c.Open("open w O_PATH", c.P("w"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  (void)c.Fsconfig("upperdir by fd", ov.value, FSCONFIG_SET_FD, "upperdir", "", ufd.value);
+  (void)c.Fsconfig("workdir by fd", ov.value, FSCONFIG_SET_FD, "workdir", "", wfd.value);
+  (void)c.Close("close u fd", ufd.value);
+  (void)c.Close("close w fd", wfd.value);
+  (void)c.Fsconfig("overlay create", ov.value, FSCONFIG_CMD_CREATE);
+  auto om = c.Fsmount("overlay fsmount", ov.value, FSMOUNT_CLOEXEC, 0);
+  (void)c.MoveMount("overlay move_mount", om.value, "", c.P("merged"), MOVE_MOUNT_F_EMPTY_PATH);
+  (void)c.Close("close overlay mount fd", om.value);
+  (void)c.Close("close overlay fs fd", ov.value);
+  (void)c.ReadDir("the three lowers merged", c.P("merged"));
+  (void)c.ReadFile("read merged/fb (by fd)", c.P("merged/fb"));
+  (void)c.ReadFile("read merged/fc (by fd)", c.P("merged/fc"));
+  (void)c.Umount("umount merged", c.P("merged"));
+}
+
 Register r1("mounts.rules", "mount/umount rules, EBUSY/EINVAL, rmdir of a mount point", MountRules);
 Register r2("mounts.propagation", "propagation", Propagation);
 Register r3("mounts.pivot_root", "pivot_root", PivotRootRules);
 Register r4("mounts.pivot_root_dot", "pivot_root", PivotRootDot);
 Register r5("mounts.new_api", "new mount API", NewMountApi);
+Register r6("mounts.long_layer_paths", "new mount API", LongLayerPaths);
 
 }  // namespace
 }  // namespace faultline::conformance

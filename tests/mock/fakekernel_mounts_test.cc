@@ -26,6 +26,55 @@ using fktest::Workspace;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// fsconfig copies keys and string values of at most 255 bytes (EINVAL
+// beyond); overlay layers also go by fd (FSCONFIG_SET_FD, Linux 6.13+).
+TEST(FakeKernelOverlay, FsconfigStringLimitAndLayersByFd) {
+  Workspace w;
+  FakeKernel& k = w.k;
+  std::string l255 = "/l", l256 = "/m";
+  while (l255.size() < 255) l255 += l255.size() % 50 == 0 ? '/' : 'x';
+  while (l256.size() < 256) l256 += l256.size() % 50 == 0 ? '/' : 'y';
+  ASSERT_TRUE(k.AddFile(l255 + "/a", "a").ok());
+  ASSERT_TRUE(k.AddFile(l256 + "/b", "b").ok());
+  auto fs = k.Fsopen("overlay", FSOPEN_CLOEXEC);
+  ASSERT_TRUE(fs.ok());
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_STRING, "lowerdir+", l255}).err, 0);
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_STRING, "lowerdir+", l256}).err, EINVAL);
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_FLAG, std::string(256, 'k')}).err, EINVAL);
+  auto fd = k.Openat(AT_FDCWD, l256, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  auto file = k.Openat(AT_FDCWD, l256 + "/b", O_PATH | O_CLOEXEC, 0);
+  ASSERT_TRUE(fd.ok() && file.ok());
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_FD, "lowerdir+", "x", fd.value}).err, EINVAL);
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_FD, "lowerdir+", "", 999}).err, EBADF);
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_FD, "lowerdir+", "", file.value}).err, EINVAL);
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_FD, "redirect_dir", "", fd.value}).err, EINVAL);
+  EXPECT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_FD, "lowerdir+", "", fd.value}).err, 0);
+  EXPECT_EQ(k.Close(fd.value).err, 0);  // the context holds the layer, not the fd
+  EXPECT_EQ(k.Close(file.value).err, 0);
+  ASSERT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_STRING, "upperdir", "/var/lib/mydocker/c1/upper"}).err, 0);
+  ASSERT_EQ(k.Fsconfig({fs.value, FSCONFIG_SET_STRING, "workdir", "/var/lib/mydocker/c1/work"}).err, 0);
+  ASSERT_EQ(k.Fsconfig({fs.value, FSCONFIG_CMD_CREATE, "", ""}).err, 0);
+  auto mfd = k.Fsmount(fs.value, FSMOUNT_CLOEXEC, 0);
+  ASSERT_TRUE(mfd.ok());
+  ASSERT_EQ(k.MoveMount({mfd.value, "", AT_FDCWD, w.kMerged, MOVE_MOUNT_F_EMPTY_PATH}).err, 0);
+  EXPECT_EQ(k.Close(mfd.value).err, 0);
+  EXPECT_EQ(k.Close(fs.value).err, 0);
+  EXPECT_EQ(Read(k, std::string(w.kMerged) + "/a"), "a");
+  EXPECT_EQ(Read(k, std::string(w.kMerged) + "/b"), "b");
+  EXPECT_THAT(k.Mountinfo(k.RuntimePid()), HasSubstr("lowerdir=" + l255 + ":" + l256));
+  EXPECT_EQ(k.Umount2(w.kMerged, 0).err, 0);
+
+  // A kernel before 6.13 takes no layer by fd.
+  FakeKernelOptions o;
+  o.overlay_layer_fds = false;
+  FakeKernel old(o);
+  ASSERT_TRUE(old.AddDir(l256).ok());
+  fs = old.Fsopen("overlay", FSOPEN_CLOEXEC);
+  fd = old.Openat(AT_FDCWD, l256, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  ASSERT_TRUE(fs.ok() && fd.ok());
+  EXPECT_EQ(old.Fsconfig({fs.value, FSCONFIG_SET_FD, "lowerdir+", "", fd.value}).err, EINVAL);
+}
+
 TEST(FakeKernelOverlay, NewMountApi) {
   Workspace w;
   FakeKernel& k = w.k;

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -162,6 +164,116 @@ INSTANTIATE_TEST_SUITE_P(Apis, WorkspaceApi,
                            return info.param == MountApi::kLegacy ? "Legacy" : "Fsopen";
                          });
 
+// fsconfig takes strings of at most 255 bytes (FakeKernel models it): a
+// longer layer, init, upper or work path goes by a directory fd.
+// A path of exactly len bytes: prefix, then "/" components of 50 bytes.
+std::string PathOfLength(const std::string& prefix, size_t len) {
+  std::string p = prefix;
+  while (p.size() < len) {
+    size_t part = std::min<size_t>(len - p.size(), 51);
+    p += "/" + std::string(part - 1, 'p');
+  }
+  return p;
+}
+
+struct LongCase {
+  FakeKernel k;
+  std::string dir, layer255, layer256, layer300;
+};
+LongCase LongPaths(faultline::FakeKernelOptions o = {}) {
+  LongCase c{FakeKernel(o), PathOfLength("/var/lib/mydocker/containers/long", 280) + "/c1",
+             PathOfLength("/img/a", 255), PathOfLength("/img/b", 256),
+             PathOfLength("/img/c", 300)};
+  EXPECT_EQ(c.layer255.size(), 255u);
+  EXPECT_EQ(c.layer256.size(), 256u);
+  EXPECT_TRUE(c.k.AddDir(c.dir).ok());
+  EXPECT_TRUE(c.k.AddFile(c.layer255 + "/a", "a").ok());
+  EXPECT_TRUE(c.k.AddFile(c.layer256 + "/b", "b").ok());
+  EXPECT_TRUE(c.k.AddFile(c.layer300 + "/c", "c").ok());
+  return c;
+}
+
+TEST(Workspace, LayerPathsOver255BytesGoToFsconfigByFd) {
+  LongCase c = LongPaths();
+  const size_t mounts = c.k.MountCount(c.k.RuntimePid());
+  const size_t fds = c.k.OpenFdCount(c.k.RuntimePid());
+  FaultInjectingSys sys(c.k, FaultPlan{});
+  WorkspaceSpec spec;
+  spec.dir = c.dir;
+  spec.layers = {c.layer255, c.layer256, c.layer300};
+  spec.hostname = "box";
+  spec.api = MountApi::kNewApi;
+  auto ws = Workspace::Create(sys, spec);
+  ASSERT_TRUE(ws.ok()) << ws.error().Message();
+  EXPECT_EQ(c.k.ReadWholeFile(ws->paths().merged + "/a").value, "a");
+  EXPECT_EQ(c.k.ReadWholeFile(ws->paths().merged + "/b").value, "b");
+  EXPECT_EQ(c.k.ReadWholeFile(ws->paths().merged + "/c").value, "c");
+  EXPECT_EQ(c.k.ReadWholeFile(ws->paths().merged + "/etc/hostname").value, "box\n");
+  // By name: the 255-byte layer. By fd: init, the 256- and 300-byte layers,
+  // upper, work (the container dir is over 255 bytes too).
+  std::vector<std::string> by_string, by_fd;
+  for (const auto& t : sys.trace()) {
+    if (t.op != "fsconfig") continue;
+    if (t.flags == FSCONFIG_SET_STRING) by_string.push_back(t.path2 + "=" + t.path);
+    if (t.flags == FSCONFIG_SET_FD) by_fd.push_back(t.path2);
+  }
+  EXPECT_EQ(by_string, std::vector<std::string>{"lowerdir+=" + c.layer255});
+  EXPECT_EQ(by_fd, (std::vector<std::string>{"lowerdir+", "lowerdir+", "lowerdir+",
+                                             "upperdir", "workdir"}));
+  EXPECT_EQ(CountOp(sys, "openat"), 5u) << sys.TraceText();
+  // Every directory fd is closed once fsconfig holds the path.
+  EXPECT_EQ(c.k.OpenFdCount(c.k.RuntimePid()), fds);
+  // The mount table names every layer by its path, in order.
+  const std::string mi = c.k.Mountinfo(c.k.RuntimePid());
+  EXPECT_THAT(mi, HasSubstr("lowerdir=" + ws->paths().init + ":" + c.layer255 + ":" +
+                            c.layer256 + ":" + c.layer300 + ",upperdir=" +
+                            ws->paths().upper));
+  ASSERT_TRUE(ws->Destroy().ok());
+  EXPECT_EQ(c.k.MountCount(c.k.RuntimePid()), mounts);
+  EXPECT_THAT(c.k.ReadDir(c.dir).value, IsEmpty());
+}
+
+TEST(Workspace, AKernelWithoutLayersByFdGetsAnErrorNamingTheStringLimit) {
+  faultline::FakeKernelOptions o;
+  o.overlay_layer_fds = false;  // Linux 6.8-6.12
+  LongCase c = LongPaths(o);
+  const size_t mounts = c.k.MountCount(c.k.RuntimePid());
+  const size_t fds = c.k.OpenFdCount(c.k.RuntimePid());
+  WorkspaceSpec spec;
+  spec.dir = "/var/lib/mydocker/containers/short";
+  ASSERT_TRUE(c.k.AddDir(spec.dir).ok());
+  spec.layers = {c.layer255, c.layer300};
+  spec.api = MountApi::kNewApi;
+  auto ws = Workspace::Create(c.k, spec);
+  ASSERT_FALSE(ws.ok());
+  EXPECT_EQ(ws.error().err, EINVAL);
+  const std::string m = ws.error().Message();
+  EXPECT_THAT(m, HasSubstr("workspace: mount overlay (fsopen)"));
+  EXPECT_THAT(m, HasSubstr(spec.dir + "/merged"));
+  EXPECT_THAT(m, HasSubstr("fsconfig lowerdir+ by fd " + c.layer300));
+  EXPECT_THAT(m, HasSubstr("the path is 300 bytes, over fsconfig's 255-byte string limit"));
+  EXPECT_THAT(m, HasSubstr("needs Linux 6.13"));
+  EXPECT_THAT(m, Not(HasSubstr("lacks lowerdir+")));
+  // Undone: nothing mounted, nothing made, no fd left.
+  EXPECT_EQ(c.k.MountCount(c.k.RuntimePid()), mounts);
+  EXPECT_EQ(c.k.OpenFdCount(c.k.RuntimePid()), fds);
+  EXPECT_THAT(c.k.ReadDir(spec.dir).value, IsEmpty());
+}
+
+TEST(Workspace, LongLayerPathsThatFitOnePageStillUseMount2) {
+  LongCase c = LongPaths();
+  FaultInjectingSys sys(c.k, FaultPlan{});
+  WorkspaceSpec spec;
+  spec.dir = c.dir;
+  spec.layers = {c.layer300};
+  auto ws = Workspace::Create(sys, spec);
+  ASSERT_TRUE(ws.ok()) << ws.error().Message();
+  EXPECT_EQ(ws->api_used(), MountApi::kLegacy);
+  EXPECT_EQ(CountOp(sys, "fsconfig"), 0u);
+  EXPECT_EQ(c.k.ReadWholeFile(ws->paths().merged + "/c").value, "c");
+  ASSERT_TRUE(ws->Destroy().ok());
+}
+
 TEST(Workspace, UnexpectedEntriesInInitAndWorkFallBackToTheWalk) {
   // What a crash or another tool may leave: extra files next to the init
   // files, a directory where a file should be, more below work.
@@ -211,13 +323,21 @@ TEST(Workspace, ARemovalThatKeepsFailingIsReportedWithStepPathAndErrno) {
 struct SweepCase {
   MountApi api;
   const char* name;
+  // A second image layer whose path is over fsconfig's 255-byte limit: it
+  // goes by a directory fd (openat, fsconfig SET_FD, close: 2 calls more).
+  bool long_layer = false;
 };
 
 class WorkspaceSweep : public ::testing::TestWithParam<SweepCase> {};
 
 TEST_P(WorkspaceSweep, EveryCallEveryErrnoLeavesNothingAfterGc) {
-  const FakeKernel prepared = Prepared();
-  const WorkspaceSpec spec = Spec(GetParam().api);
+  FakeKernel prepared = Prepared();
+  WorkspaceSpec spec = Spec(GetParam().api);
+  if (GetParam().long_layer) {
+    const std::string long_layer = PathOfLength("/var/lib/mydocker/images/long", 300);
+    ASSERT_TRUE(prepared.AddFile(long_layer + "/only-long", "l").ok());
+    spec.layers.push_back(long_layer);
+  }
   size_t calls = 0;
   {
     FakeKernel k = prepared;
@@ -229,7 +349,9 @@ TEST_P(WorkspaceSweep, EveryCallEveryErrnoLeavesNothingAfterGc) {
   }
   // Exact: Create + Destroy's calls per mount API; a change to the
   // workspace's call sequence moves them (update on purpose).
-  ASSERT_EQ(calls, GetParam().api == MountApi::kLegacy ? 25u : 34u);
+  ASSERT_EQ(calls, GetParam().api == MountApi::kLegacy ? 25u
+                   : GetParam().long_layer                 ? 37u
+                                                           : 34u);
   // The undo's warnings for hundreds of runs are noise here.
   struct QuietLog {
     spdlog::level::level_enum was = spdlog::get_level();
@@ -287,7 +409,8 @@ TEST_P(WorkspaceSweep, EveryCallEveryErrnoLeavesNothingAfterGc) {
 
 INSTANTIATE_TEST_SUITE_P(Apis, WorkspaceSweep,
                          ::testing::Values(SweepCase{MountApi::kLegacy, "Legacy"},
-                                           SweepCase{MountApi::kNewApi, "Fsopen"}),
+                                           SweepCase{MountApi::kNewApi, "Fsopen"},
+                                           SweepCase{MountApi::kNewApi, "FsopenLongLayer", true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -135,6 +136,56 @@ TEST_F(WorkspaceLayers, Mount2PastOnePageIsRefusedNotCut) {
   EXPECT_THAT(ws.error().Message(), HasSubstr("60 layers need"));
   EXPECT_FALSE(MountedUnder(spec.dir));
   EXPECT_TRUE(Entries(spec.dir).empty());
+}
+
+// fsconfig takes string values of at most 255 bytes: a layer path of 300
+// bytes and a container dir whose init/upper/work paths are over 255 go by
+// directory fd (FSCONFIG_SET_FD, Linux 6.13+); before 6.13 the error names the
+// string limit, not a missing lowerdir+.
+TEST_F(WorkspaceLayers, LayerPathsOver255BytesGoByFd) {
+  auto long_dir = [&](const std::string& tag, size_t len) {
+    std::string p = base_ + "/" + tag;
+    while (p.size() < len) p += "/" + std::string(std::min<size_t>(len - p.size(), 61) - 1, 'q');
+    fs::create_directories(p);
+    return p;
+  };
+  const std::string layer = long_dir("layer", 300);
+  const std::string edge = long_dir("edge", 256);
+  ASSERT_EQ(layer.size(), 300u);
+  ASSERT_EQ(edge.size(), 256u);
+  std::ofstream(layer + "/deep-file") << "deep";
+  std::ofstream(edge + "/edge-file") << "edge";
+  const std::string dir = long_dir("cdir", 270);
+  mydocker::WorkspaceSpec spec{dir, {layer, edge}, "h", "", mydocker::MountApi::kNewApi};
+  auto ws = mydocker::Workspace::Create(sys_, spec);
+  if (KernelAtLeast(6, 13)) {
+    ASSERT_TRUE(ws.ok()) << ws.error().Message();
+    EXPECT_EQ(ws->api_used(), mydocker::MountApi::kNewApi);
+    std::ifstream f(ws->paths().merged + "/deep-file");
+    std::string got;
+    f >> got;
+    EXPECT_EQ(got, "deep");
+    EXPECT_TRUE(fs::exists(ws->paths().merged + "/edge-file"));
+    EXPECT_TRUE(fs::exists(ws->paths().merged + "/etc/hostname"));
+    // The kernel names the layers by their full paths.
+    auto table = mydocker::ReadMountinfo(sys_, "/proc/self/mountinfo");
+    ASSERT_TRUE(table.ok());
+    bool seen = false;
+    for (const auto& m : *table) {
+      if (m.target != ws->paths().merged) continue;
+      seen = true;
+      EXPECT_THAT(m.super_options, HasSubstr(layer));
+      EXPECT_THAT(m.super_options, HasSubstr(ws->paths().upper));
+    }
+    EXPECT_TRUE(seen) << ws->paths().merged << " is not in mountinfo";
+    ASSERT_TRUE(ws->Destroy().ok());
+  } else {
+    ASSERT_FALSE(ws.ok());
+    EXPECT_THAT(ws.error().Message(), HasSubstr("over fsconfig's 255-byte string limit"));
+    EXPECT_THAT(ws.error().Message(), HasSubstr("needs Linux 6.13"));
+  }
+  EXPECT_FALSE(MountedUnder(dir));
+  EXPECT_TRUE(Entries(dir).empty());
 }
 
 }  // namespace
