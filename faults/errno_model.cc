@@ -220,9 +220,7 @@ std::string CallClassifier::FsClass(const Proc& p, const std::string& abs) const
   if (Under(abs, "/proc")) return "proc";
   if (Under(abs, "/sys")) return "sysfs";
   if (Under(abs, "/dev")) return "tmpfs";
-  if (abs.find("/merged/") != std::string::npos || abs.size() >= 7 &&
-                                                       abs.compare(abs.size() - 7, 7, "/merged") == 0)
-    return "overlay";
+  if (abs.find("/merged/") != std::string::npos || abs.ends_with("/merged")) return "overlay";
   return "disk";
 }
 

@@ -70,7 +70,11 @@ class KernelSweep : public ::testing::Test {
 TEST_F(KernelSweep, RunTrue) {
   SweepReport r = Sweep("run-true");
   EXPECT_TRUE(r.ok()) << Failures(r);
-  EXPECT_GT(r.points, 50u);
+  // Every call of the clean run is a point (a longer faulted run may add
+  // more); the clean trace itself, call by call, is pinned against
+  // FakeKernel's by SweepTraces (sweep_traces_test.cc).
+  EXPECT_GE(r.points, r.clean_calls);
+  EXPECT_GT(r.clean_calls, 0u);
   // Every point ran with every errno in every mode.
   EXPECT_EQ(r.results.size(), r.points * per_point_);
   bool init_point = false;
