@@ -106,7 +106,7 @@ Outcome MountNewApi(Sys& sys, const WorkspacePaths& p,
     std::string detail = "fsconfig " + key + " by fd " + value + ": the path is " +
                          std::to_string(value.size()) + " bytes, over fsconfig's " +
                          std::to_string(kFsconfigStringMax) + "-byte string limit";
-    if (st.err == EINVAL) {
+    if (st.err == EINVAL || st.err == EOPNOTSUPP) {
       detail += ", and this kernel takes no overlay layer by fd (needs Linux 6.13)";
     }
     return MakeError(step, p.merged, st.err, detail);

@@ -189,7 +189,7 @@ struct Script {
   std::function<void(Ctx&)> run;
   // kCgroupV1: v1 hierarchies at /sys/fs/cgroup/<ctrl>; kCgroupV2: a cgroup2
   // mount (v2 or hybrid); kV2Controllers: the v2 root enables controllers.
-  enum class Needs { kAny, kCgroupV1, kCgroupV2, kV2Controllers } needs = Needs::kAny;
+  enum class Needs { kAny, kCgroupV1, kCgroupV2, kV2Controllers, kOverlayLayerFds } needs = Needs::kAny;
 };
 
 // Every script, in a fixed order (scripts_*.cc register theirs).

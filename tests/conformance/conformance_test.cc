@@ -40,6 +40,10 @@ std::string SkipReason(const Script& s, const Host& h) {
       return h.cgroup_v2 && !h.v2_controllers.empty()
                  ? ""
                  : "the host's cgroup2 root enables no controller (v1 hybrid)";
+    case Script::Needs::kOverlayLayerFds:
+      // FakeKernel models 6.13's layers by fd; older kernels answer
+      // EOPNOTSUPP (6.1) where the fake's overlay_layer_fds=false says EINVAL.
+      return h.overlay_layer_fds ? "" : "this kernel's overlayfs takes no layer by fd (Linux 6.13)";
   }
   return "";
 }

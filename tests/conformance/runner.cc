@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -79,6 +80,16 @@ std::string DetectHost(Host* h) {
   }
   if (h->cpus.empty()) h->cpus = "0";
   if (h->mems.empty()) h->mems = "0";
+  mydocker::LinuxSys sys;
+  if (auto fs = sys.Fsopen("overlay", FSOPEN_CLOEXEC); fs.ok()) {
+    if (auto dir = sys.Openat(AT_FDCWD, "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0); dir.ok()) {
+      h->overlay_layer_fds =
+          sys.Fsconfig(mydocker::FsconfigArgs{fs.value, FSCONFIG_SET_FD, "lowerdir+", "", dir.value})
+              .ok();
+      ::close(dir.value);
+    }
+    ::close(fs.value);
+  }
   return "";
 }
 

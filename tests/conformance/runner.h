@@ -18,6 +18,9 @@ struct Host {
   std::vector<std::string> v2_controllers;
   std::string cpus, mems;
   std::string layout;  // "v2", "hybrid", "v1"
+  // overlayfs takes layers by fd (FSCONFIG_SET_FD "lowerdir+", Linux 6.13):
+  // probed with a directory fd of "/".
+  bool overlay_layer_fds = false;
 };
 // Reads the layout from /proc/self/mountinfo and the root cgroups; "" on
 // success, else why not.

@@ -308,7 +308,8 @@ Register r2("mounts.propagation", "propagation", Propagation);
 Register r3("mounts.pivot_root", "pivot_root", PivotRootRules);
 Register r4("mounts.pivot_root_dot", "pivot_root", PivotRootDot);
 Register r5("mounts.new_api", "new mount API", NewMountApi);
-Register r6("mounts.long_layer_paths", "new mount API", LongLayerPaths);
+Register r6("mounts.long_layer_paths", "new mount API", LongLayerPaths,
+            Script::Needs::kOverlayLayerFds);
 
 }  // namespace
 }  // namespace faultline::conformance

@@ -5,10 +5,11 @@
 //
 // CI time: the full default errno set with every mode; run-true about 6
 // minutes on the 2-core CI machine, run-full about 7 (measured:
-// docs/sweeps.md). CI runs run-true whole and run-full's shard 0/4 (every
-// fourth run of the canonical order, so every phase of the workload is in
-// it); FAULTLINE_LONG=1 runs run-full whole. FAULTLINE_SWEEP_ERRNOS=EIO,EBUSY
-// (one "cannot recover", one "busy" errno) cuts the errno list.
+// docs/sweeps.md). CI runs run-true's shard 0/2 and run-full's shard 0/4
+// (every second or fourth run of the canonical order, so every phase of the
+// workload is in it); FAULTLINE_LONG=1 runs both whole.
+// FAULTLINE_SWEEP_ERRNOS=EIO,EBUSY (one "cannot recover", one "busy" errno)
+// cuts the errno list.
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -63,28 +64,35 @@ class KernelSweep : public ::testing::Test {
     return r;
   }
 
+  // The CI share (total shards), or the whole sweep with FAULTLINE_LONG=1.
+  static Shard CiShare(int total) {
+    const char* long_run = std::getenv("FAULTLINE_LONG");
+    return long_run != nullptr && *long_run != '\0' ? Shard{} : Shard{0, total};
+  }
+
   std::string tar_;
   size_t per_point_ = 0;  // runs per point: errnos x (transient, persistent) + crash
 };
 
 TEST_F(KernelSweep, RunTrue) {
-  SweepReport r = Sweep("run-true");
+  const Shard shard = CiShare(2);
+  SweepReport r = Sweep("run-true", shard);
   EXPECT_TRUE(r.ok()) << Failures(r);
   // Every call of the clean run is a point (a longer faulted run may add
   // more); the clean trace itself, call by call, is pinned against
   // FakeKernel's by SweepTraces (sweep_traces_test.cc).
   EXPECT_GE(r.points, r.clean_calls);
   EXPECT_GT(r.clean_calls, 0u);
-  // Every point ran with every errno in every mode.
-  EXPECT_EQ(r.results.size(), r.points * per_point_);
+  // Every point with every errno in every mode, this shard's share of it.
+  EXPECT_EQ(r.planned, r.points * per_point_);
+  EXPECT_EQ(r.results.size(), ShardSize(r.planned, shard));
   bool init_point = false;
   for (const auto& p : r.results) init_point = init_point || p.pid == kSweepInitPid;
   EXPECT_TRUE(init_point) << "the init's calls are part of the sweep";
 }
 
 TEST_F(KernelSweep, RunFull) {
-  const char* long_run = std::getenv("FAULTLINE_LONG");
-  const Shard shard = long_run != nullptr && *long_run != '\0' ? Shard{} : Shard{0, 4};
+  const Shard shard = CiShare(4);
   SweepReport r = Sweep("run-full", shard);
   EXPECT_TRUE(r.ok()) << Failures(r);
   EXPECT_EQ(r.planned, r.points * per_point_);
