@@ -73,7 +73,10 @@ Expected<Scratch> Scratch::Create() {
 
 Outcome Scratch::Remove() {
   mydocker::LinuxSys sys;
-  return mydocker::RemoveTree(sys, path_, "bench: remove scratch");
+  MYDOCKER_TRY(mydocker::RemoveTree(sys, path_, "bench: remove scratch"));
+  struct stat st;
+  if (lstat(path_.c_str(), &st) == 0) return MakeError("host check: scratch left", path_, EEXIST);
+  return Outcome::Ok();
 }
 
 Outcome MountTmpfs(const std::string& dir) {

@@ -47,7 +47,8 @@ class Scratch {
   const std::string& path() const { return path_; }
   std::string Sub(const std::string& name) const { return path_ + "/" + name; }
   // Removes the tree (mydocker::RemoveTree: never crosses a mount point;
-  // callers unmount what they mounted first).
+  // callers unmount what they mounted first), then checks it is gone
+  // (EEXIST "host check: scratch left" otherwise).
   mydocker::Outcome Remove();
 
  private:
