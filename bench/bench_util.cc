@@ -79,6 +79,37 @@ Outcome Scratch::Remove() {
   return Outcome::Ok();
 }
 
+Outcome MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0) return MakeError("bench: mkdir", path, errno);
+  return Outcome::Ok();
+}
+
+Outcome WriteNewFile(const std::string& path, const std::string& content) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return MakeError("bench: create file", path, errno);
+  ssize_t n = write(fd, content.data(), content.size());
+  int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(content.size())) {
+    return MakeError("bench: write file", path, n < 0 ? err : EIO);
+  }
+  return Outcome::Ok();
+}
+
+Outcome MakeLayers(const std::string& base, int count, std::vector<std::string>* out) {
+  MYDOCKER_TRY(MakeDir(base, 0755));
+  for (int i = 0; i < count; ++i) {
+    const std::string l = base + "/" + std::to_string(i);
+    MYDOCKER_TRY(MakeDir(l, 0755));
+    MYDOCKER_TRY(MakeDir(l + "/d", 0755));
+    MYDOCKER_TRY(WriteNewFile(l + "/only-" + std::to_string(i), std::string(64, 'a')));
+    MYDOCKER_TRY(WriteNewFile(l + "/shared", "layer " + std::to_string(i) + "\n"));
+    MYDOCKER_TRY(WriteNewFile(l + "/d/f" + std::to_string(i), "x\n"));
+    out->push_back(l);
+  }
+  return Outcome::Ok();
+}
+
 Outcome MountTmpfs(const std::string& dir) {
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return MakeError("bench: create tmpfs mount point", dir, errno);

@@ -61,6 +61,15 @@ class Scratch {
 mydocker::Outcome MountTmpfs(const std::string& dir);
 mydocker::Outcome Unmount(const std::string& dir);
 
+// mkdir(path, mode); EEXIST is an error.
+mydocker::Outcome MakeDir(const std::string& path, mode_t mode);
+// Creates path (O_EXCL, 0644) holding content.
+mydocker::Outcome WriteNewFile(const std::string& path, const std::string& content);
+// The benches' image layers: base/<i> for i < count, each with only-<i>
+// (the file no other layer has), shared (shadowed by the layers above) and
+// d/f<i> (a directory merged across layers); appends each layer's path.
+mydocker::Outcome MakeLayers(const std::string& base, int count, std::vector<std::string>* out);
+
 // Monotonic clock in nanoseconds.
 inline int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

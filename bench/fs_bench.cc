@@ -96,36 +96,6 @@ struct Globals {
   std::map<std::string, std::string> missing;  // fs or store -> why not measured
 } g;
 
-Outcome MakeDir(const std::string& path, mode_t mode) {
-  if (mkdir(path.c_str(), mode) != 0) return MakeError("bench: mkdir", path, errno);
-  return Outcome::Ok();
-}
-
-Outcome WriteNew(const std::string& path, const std::string& content) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return MakeError("bench: create file", path, errno);
-  ssize_t n = write(fd, content.data(), content.size());
-  int err = errno;
-  close(fd);
-  if (n != static_cast<ssize_t>(content.size()))
-    return MakeError("bench: write file", path, n < 0 ? err : EIO);
-  return Outcome::Ok();
-}
-
-Outcome MakeLayers(const std::string& base, int count, std::vector<std::string>* out) {
-  MYDOCKER_TRY(MakeDir(base, 0755));
-  for (int i = 0; i < count; ++i) {
-    const std::string l = base + "/" + std::to_string(i);
-    MYDOCKER_TRY(MakeDir(l, 0755));
-    MYDOCKER_TRY(MakeDir(l + "/d", 0755));
-    MYDOCKER_TRY(WriteNew(l + "/only-" + std::to_string(i), std::string(64, 'a')));
-    MYDOCKER_TRY(WriteNew(l + "/shared", "layer " + std::to_string(i) + "\n"));
-    MYDOCKER_TRY(WriteNew(l + "/d/f" + std::to_string(i), "x\n"));
-    out->push_back(l);
-  }
-  return Outcome::Ok();
-}
-
 // ---- loop devices ---------------------------------------------------------
 
 Expected<Loop> AttachLoop(const std::string& file, bool read_only) {
@@ -223,7 +193,7 @@ Outcome Run(const std::vector<std::string>& argv) {
 Outcome MountDev(int loop, const std::string& dir, const std::string& type,
                  unsigned long flags) {
   const std::string& dev = g.loops[loop].dev;
-  MYDOCKER_TRY(MakeDir(dir, 0755));
+  MYDOCKER_TRY(fb::MakeDir(dir, 0755));
   if (mount(dev.c_str(), dir.c_str(), type.c_str(), flags, nullptr) != 0)
     return MakeError("bench: mount " + type, dir, errno, dev);
   g.mounts.push_back({dir, loop});
@@ -271,9 +241,9 @@ Outcome SetupFs(const std::string& name) {
     MYDOCKER_TRY(MakeLoopFs(name, argv, mib, f.root));
   }
   f.mounted = true;
-  MYDOCKER_TRY(MakeDir(f.root + "/ws", 0755));
-  MYDOCKER_TRY(MakeDir(f.root + "/fuse", 0755));
-  MYDOCKER_TRY(MakeLayers(f.root + "/L", kMaxLayers, &f.layers));
+  MYDOCKER_TRY(fb::MakeDir(f.root + "/ws", 0755));
+  MYDOCKER_TRY(fb::MakeDir(f.root + "/fuse", 0755));
+  MYDOCKER_TRY(fb::MakeLayers(f.root + "/L", kMaxLayers, &f.layers));
   // erofs: layer 0 as an image on this fs, mounted read-only.
   const std::string mkerofs = fb::FindInPath("mkfs.erofs");
   if (mkerofs.empty()) {
@@ -364,7 +334,7 @@ Expected<Times> FuseCycle(mydocker::Sys& sys, const FsInfo& f, int n) {
       "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work, merged};
   Times t;
   int64_t t0 = fb::NowNs();
-  for (const auto& d : {upper, work, merged}) MYDOCKER_TRY(MakeDir(d, 0755));
+  for (const auto& d : {upper, work, merged}) MYDOCKER_TRY(fb::MakeDir(d, 0755));
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -70,38 +70,6 @@ struct Globals {
   std::string long_root;                 // <tmpfs>/<long>
 } g;
 
-Outcome MakeDir(const std::string& path, mode_t mode) {
-  if (mkdir(path.c_str(), mode) != 0) return MakeError("bench: mkdir", path, errno);
-  return Outcome::Ok();
-}
-
-Outcome WriteNew(const std::string& path, const std::string& content) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return MakeError("bench: create file", path, errno);
-  ssize_t n = write(fd, content.data(), content.size());
-  int err = errno;
-  close(fd);
-  if (n != static_cast<ssize_t>(content.size())) {
-    return MakeError("bench: write file", path, n < 0 ? err : EIO);
-  }
-  return Outcome::Ok();
-}
-
-// Layer i: only-<i>, shared, d/f<i> (as workspace_bench's layers).
-Outcome MakeLayers(const std::string& base, int count, std::vector<std::string>* out) {
-  MYDOCKER_TRY(MakeDir(base, 0755));
-  for (int i = 0; i < count; ++i) {
-    const std::string l = base + "/" + std::to_string(i);
-    MYDOCKER_TRY(MakeDir(l, 0755));
-    MYDOCKER_TRY(MakeDir(l + "/d", 0755));
-    MYDOCKER_TRY(WriteNew(l + "/only-" + std::to_string(i), std::string(64, 'a')));
-    MYDOCKER_TRY(WriteNew(l + "/shared", "layer " + std::to_string(i) + "\n"));
-    MYDOCKER_TRY(WriteNew(l + "/d/f" + std::to_string(i), "x\n"));
-    out->push_back(l);
-  }
-  return Outcome::Ok();
-}
-
 const char* ApiName(MountApi api) { return api == MountApi::kLegacy ? "legacy" : "fsopen"; }
 
 mydocker::WorkspaceSpec SpecFor(const std::string& dir, const std::vector<std::string>& all,
@@ -365,16 +333,16 @@ Outcome Setup() {
   g.tmpfs_root = g.scratch->Sub("tmpfs");
   MYDOCKER_TRY(fb::MountTmpfs(g.tmpfs_root));
   g.tmpfs_mounted = true;
-  for (const char* d : {"/ws", "/floor"}) MYDOCKER_TRY(MakeDir(g.tmpfs_root + d, 0755));
-  MYDOCKER_TRY(MakeLayers(g.tmpfs_root + "/L", kMaxLayers, &g.layers));
+  for (const char* d : {"/ws", "/floor"}) MYDOCKER_TRY(fb::MakeDir(g.tmpfs_root + d, 0755));
+  MYDOCKER_TRY(fb::MakeLayers(g.tmpfs_root + "/L", kMaxLayers, &g.layers));
   // A root whose every path below is over 255 bytes: 5 components of 60.
   g.long_root = g.tmpfs_root;
   for (int i = 0; i < 5; ++i) {
     g.long_root += "/" + std::string(59, static_cast<char>('a' + i));
-    MYDOCKER_TRY(MakeDir(g.long_root, 0755));
+    MYDOCKER_TRY(fb::MakeDir(g.long_root, 0755));
   }
-  MYDOCKER_TRY(MakeDir(g.long_root + "/ws", 0755));
-  MYDOCKER_TRY(MakeLayers(g.long_root + "/L", 64, &g.long_layers));
+  MYDOCKER_TRY(fb::MakeDir(g.long_root + "/ws", 0755));
+  MYDOCKER_TRY(fb::MakeLayers(g.long_root + "/L", 64, &g.long_layers));
   if (mydocker::FitsFsconfigString(g.long_layers[0]) ||
       mydocker::FitsFsconfigString(mydocker::PathsFor(g.long_root + "/ws").init)) {
     return MakeError("bench: long layer paths", g.long_layers[0], EINVAL,

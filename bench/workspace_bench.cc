@@ -81,40 +81,6 @@ const std::string& FsRoot(const std::string& fs) {
   return fs == "tmpfs" ? g.tmpfs_root : g.disk_root;
 }
 
-Outcome WriteSmallFile(const std::string& path, const std::string& content) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return MakeError("bench: create file", path, errno);
-  ssize_t n = write(fd, content.data(), content.size());
-  int err = errno;
-  close(fd);
-  if (n != static_cast<ssize_t>(content.size())) {
-    return MakeError("bench: write file", path, n < 0 ? err : EIO);
-  }
-  return Outcome::Ok();
-}
-
-Outcome MakeDir(const std::string& path, mode_t mode) {
-  if (mkdir(path.c_str(), mode) != 0) return MakeError("bench: mkdir", path, errno);
-  return Outcome::Ok();
-}
-
-// Layer i: only-<i> (the file no other layer has), shared (shadowed by the
-// layers above), d/f<i> (a directory merged across layers).
-Outcome MakeLayers(int count) {
-  const std::string base = g.scratch->Sub("L");
-  MYDOCKER_TRY(MakeDir(base, 0755));
-  for (int i = 0; i < count; ++i) {
-    const std::string l = base + "/" + std::to_string(i);
-    MYDOCKER_TRY(MakeDir(l, 0755));
-    MYDOCKER_TRY(MakeDir(l + "/d", 0755));
-    MYDOCKER_TRY(WriteSmallFile(l + "/only-" + std::to_string(i), std::string(64, 'a')));
-    MYDOCKER_TRY(WriteSmallFile(l + "/shared", "layer " + std::to_string(i) + "\n"));
-    MYDOCKER_TRY(WriteSmallFile(l + "/d/f" + std::to_string(i), "x\n"));
-    g.layers.push_back(l);
-  }
-  return Outcome::Ok();
-}
-
 // ---- the floor --------------------------------------------------------------
 
 struct FloorPaths {
@@ -190,7 +156,7 @@ Outcome FloorTeardown(const FloorPaths& p) {
   if (p.volatile_) {
     const std::string dirty = p.workwork + "/incompat/volatile/dirty";
     if (unlink(dirty.c_str()) != 0) return MakeError("floor: unlink", dirty, errno);
-    for (const std::string d : {p.workwork + "/incompat/volatile", p.workwork + "/incompat"}) {
+    for (const std::string& d : {p.workwork + "/incompat/volatile", p.workwork + "/incompat"}) {
       if (rmdir(d.c_str()) != 0) return MakeError("floor: rmdir", d, errno);
     }
   }
@@ -249,12 +215,12 @@ mydocker::WorkspaceSpec SpecFor(const std::string& fs, std::vector<std::string> 
 
 Outcome WriteFiles(const std::string& merged, int count) {
   const std::string dir = merged + "/w";
-  MYDOCKER_TRY(MakeDir(dir, 0755));
+  MYDOCKER_TRY(fb::MakeDir(dir, 0755));
   const std::string content(128, 'w');
   char name[32];
   for (int i = 0; i < count; ++i) {
     std::snprintf(name, sizeof name, "/f%04d", i);
-    MYDOCKER_TRY(WriteSmallFile(dir + name, content));
+    MYDOCKER_TRY(fb::WriteNewFile(dir + name, content));
   }
   return Outcome::Ok();
 }
@@ -553,14 +519,14 @@ Outcome Setup() {
   g.scratch = std::move(*s);
   g.disk_root = g.scratch->Sub("disk");
   g.tmpfs_root = g.scratch->Sub("tmpfs");
-  MYDOCKER_TRY(MakeDir(g.disk_root, 0755));
+  MYDOCKER_TRY(fb::MakeDir(g.disk_root, 0755));
   MYDOCKER_TRY(fb::MountTmpfs(g.tmpfs_root));
   g.tmpfs_mounted = true;
   for (const std::string fs : {"tmpfs", "disk"}) {
-    MYDOCKER_TRY(MakeDir(FsRoot(fs) + "/ws", 0755));
-    MYDOCKER_TRY(MakeDir(FsRoot(fs) + "/floor", 0755));
+    MYDOCKER_TRY(fb::MakeDir(FsRoot(fs) + "/ws", 0755));
+    MYDOCKER_TRY(fb::MakeDir(FsRoot(fs) + "/floor", 0755));
   }
-  MYDOCKER_TRY(MakeLayers(kMaxLayers));
+  MYDOCKER_TRY(fb::MakeLayers(g.scratch->Sub("L"), kMaxLayers, &g.layers));
   auto bb = fb::ImportBusybox(*g.scratch, g.scratch->Sub("store"), "busybox");
   if (!bb) return bb.error();
   g.busybox = *bb;
