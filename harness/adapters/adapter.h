@@ -147,7 +147,7 @@ inline ProbeScope MydockerScope(const std::string& root, const std::string& cgro
   s.dirs_prune = {root + "/images"};
   std::vector<std::string> skip;
   if (!scratch.empty()) skip.push_back(scratch);
-  return WithOutside(std::move(s), std::move(skip));
+  return WithHostOutside(std::move(s), std::move(skip));
 }
 
 }  // namespace faultline

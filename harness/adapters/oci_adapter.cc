@@ -226,12 +226,11 @@ class OciAdapter : public RuntimeAdapter {
     s.dirs = {state_root_, bundles_};
     s.dirs_persistent = profile_.PersistentPaths(state_root_);
     s.cgroup_parent = env_.cgroup_parent;
-    s = WithOutside(std::move(s), {env_.scratch});
+    s = WithHostOutside(std::move(s), {env_.scratch});
     // The profile's temp_paths outside {root} (crun runs from a copy of its
     // own binary in /tmp/crun.XXXXXX, its CVE-2019-5736 guard, made and
     // removed by every command): its own scope, on every version.
-    for (const auto& [dir, prefix] : profile_.SharedTempPrefixes())
-      s.outside_ignore.push_back((dir == "/" ? "" : dir) + "/" + prefix + "*");
+    for (std::string& g : profile_.SharedTempGlobs()) s.outside_ignore.push_back(std::move(g));
     return s;
   }
   std::string ImageLayer() const override { return layer_; }

@@ -362,6 +362,13 @@ std::vector<std::pair<std::string, std::string>> RuntimeProfile::SharedTempPrefi
   return out;
 }
 
+std::vector<std::string> RuntimeProfile::SharedTempGlobs() const {
+  std::vector<std::string> out;
+  for (const auto& [dir, prefix] : SharedTempPrefixes())
+    out.push_back((dir == "/" ? "" : dir) + "/" + prefix + "*");
+  return out;
+}
+
 std::map<std::string, ExpectedDifference> RuntimeProfile::DifferencesFor(
     const std::string& v) const {
   std::map<std::string, ExpectedDifference> out;

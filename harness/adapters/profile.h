@@ -76,6 +76,9 @@ struct RuntimeProfile {
   std::vector<std::string> PersistentPaths(const std::string& root) const;
   // temp_paths outside {root}: {dir, name prefix} ("/tmp/crun.*" -> {"/tmp", "crun."}).
   std::vector<std::pair<std::string, std::string>> SharedTempPrefixes() const;
+  // The same as the outside probe's globs to leave out ("/tmp/crun.*"): the
+  // runtime's own temp files, probed by name elsewhere.
+  std::vector<std::string> SharedTempGlobs() const;
   // The differences that hold for this version, by scenario: of a list, the
   // first whose versions hold ("": every scenario's first entry).
   std::map<std::string, ExpectedDifference> DifferencesFor(const std::string& version) const;

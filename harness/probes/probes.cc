@@ -30,6 +30,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "harness/probes/tmp_watch.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/mountinfo.h"
 #include "runtime/util/error.h"
@@ -99,6 +100,9 @@ class Prober {
   }
 
   void Run() {
+    // The watch's own fd is made first, so the fds probe lists it in
+    // every snapshot, the first one too.
+    if (scope_.shared_tmp_events && !scope_.outside.empty()) (void)SharedTmpWatch::Get();
     // The probes always present, even when empty, so Compare sees them.
     snap_.probes["mounts"];
     snap_.probes["dirs"];
@@ -112,7 +116,12 @@ class Prober {
     Dirs();
     if (!scope_.cgroup_parent.empty()) Cgroups();
     Procs();
-    if (scope_.fds) Fds();
+    if (scope_.fds) {
+      // Not while the /tmp watch's reader has a /proc file open.
+      std::unique_lock<std::mutex> hold;
+      if (scope_.shared_tmp_events) hold = SharedTmpWatch::Hold();
+      Fds();
+    }
     if (!scope_.outside.empty()) Outside();
   }
 
@@ -232,6 +241,11 @@ class Prober {
     }
     return false;
   }
+  bool WatchedTmpDir(const std::string& path) const {
+    if (!scope_.shared_tmp_events) return false;
+    const auto& dirs = SharedTmpWatch::Dirs();
+    return std::find(dirs.begin(), dirs.end(), path) != dirs.end();
+  }
   void OutsideItem(const std::string& path, const FileStat& st, std::set<std::string>& items) {
     std::string item = path;
     const uint32_t type = st.mode & S_IFMT;
@@ -242,7 +256,10 @@ class Prober {
       return;
     }
     if (type != S_IFDIR) item += " size=" + std::to_string(st.size);
-    if (type != S_IFDIR || !ParentOfScope(path)) {
+    // Not for a scope dir's parent, nor /tmp and /var/tmp where fanotify
+    // watches the entries (shared_tmp_events): what happens inside them
+    // changes their times, and is seen otherwise.
+    if (type != S_IFDIR || (!ParentOfScope(path) && !WatchedTmpDir(path))) {
       item += " mode=" + std::to_string(st.mode) + " uid=" + std::to_string(st.uid) +
               " mtime=" + std::to_string(st.mtime_ns) + " ctime=" + std::to_string(st.ctime_ns);
     }
@@ -279,6 +296,18 @@ class Prober {
         OutsideItem(path, cst.value, items);
       }
     }
+    if (scope_.shared_tmp_events) SharedTmpEvents(items);
+  }
+
+  // What fanotify saw written directly in /tmp and /var/tmp (tmp_watch.h),
+  // but not in the scope, the skipped dirs or the ignored globs.
+  void SharedTmpEvents(std::set<std::string>& items) {
+    std::string error;
+    std::vector<std::string> leave_out = scope_.outside_ignore;
+    for (const TmpEvent& e : SharedTmpWatch::Get().Events(leave_out, scope_.cgroup_parent, &error)) {
+      if (!LeftOut(e.path)) items.insert(e.Item());
+    }
+    if (!error.empty()) snap_.errors.push_back(error);
   }
 
   // ---- cgroups: every directory under <hierarchy>/<cgroup_parent> --------
@@ -556,6 +585,12 @@ ProbeScope WithOutside(ProbeScope scope, std::vector<std::string> skip) {
   scope.outside = OutsidePlaces(all);
   scope.outside_skip = std::move(skip);
   scope.outside_ignore = OutsideIgnoreFromEnv();
+  return scope;
+}
+
+ProbeScope WithHostOutside(ProbeScope scope, std::vector<std::string> skip) {
+  scope = WithOutside(std::move(scope), std::move(skip));
+  scope.shared_tmp_events = true;
   return scope;
 }
 

@@ -25,7 +25,11 @@
 //              level further down (its directory's mtime). Entries of
 //              /tmp and /var/tmp, where every program writes, are watched
 //              only with outside_shared_tmp, and by name, type and inode
-//              only (a new, removed or replaced name). The scope
+//              only (a new, removed or replaced name). On the real kernel
+//              (shared_tmp_events) every entry created, removed, renamed,
+//              written or changed directly in them by another process
+//              during the run shows too, with its pid (fanotify:
+//              tmp_watch.h), as "/tmp/x created by pid 42 (sh) [#7]". The scope
 //              directories and everything below them, /proc, /sys, /dev and
 //              outside_ignore globs are left out. FakeKernel has no
 //              timestamps: there names, inodes and sizes.
@@ -70,6 +74,11 @@ struct ProbeScope {
   // watched only where an escape is expected to land there (a scenario
   // whose image has a symlink into them); by name, type and inode then.
   bool outside_shared_tmp = false;
+  // Every write directly in /tmp and /var/tmp by a process other than the
+  // harness, seen by fanotify (SharedTmpWatch): the real kernel only
+  // (WithHostOutside sets it), where the listing above cannot tell an
+  // escape from the host's own traffic.
+  bool shared_tmp_events = false;
 };
 
 // {"/", "/etc", "/tmp", "/var", "/run"} and every parent of each scope
@@ -80,6 +89,8 @@ std::vector<std::string> OutsideIgnoreFromEnv();
 // scope with .outside = OutsidePlaces(scope.dirs + skip), .outside_skip =
 // skip and the env's globs.
 ProbeScope WithOutside(ProbeScope scope, std::vector<std::string> skip = {});
+// WithOutside on the real kernel: with shared_tmp_events.
+ProbeScope WithHostOutside(ProbeScope scope, std::vector<std::string> skip = {});
 
 struct Snapshot {
   std::map<std::string, std::set<std::string>> probes;  // probe name -> items

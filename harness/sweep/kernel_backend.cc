@@ -20,7 +20,6 @@
 // getpid() by RoleSys, so plans match the fake backend's. The init's calls
 // are listed right after the runtime's clone call.
 #include <dirent.h>
-#include "harness/report/report.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,6 +44,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "harness/probes/tmp_watch.h"
+#include "harness/report/report.h"
 #include "harness/scenario/runner.h"
 #include "harness/sweep/common.h"
 #include "runtime/image/image_store.h"
@@ -375,7 +376,7 @@ class KernelSweepBackend : public SweepBackend {
     scope_.cgroup_parent = cgroup_parent_;
     scope_.holders = true;
     scope_.fds = false;  // the runtime process checks its own fds
-    scope_ = WithOutside(std::move(scope_), {scratch_});
+    scope_ = WithHostOutside(std::move(scope_), {scratch_});
     before_ = TakeSnapshot(sys_, scope_);
     if (!before_.errors.empty()) {
       return MakeError("sweep: probe the prepared world", root_, 0, before_.errors.front());
@@ -461,7 +462,10 @@ class KernelSweepBackend : public SweepBackend {
     }
     // The runtime process is a fork of this one: with a second thread (a
     // sweep worker, a logger) the child could inherit a held lock.
+    // The outside probe's /tmp reader thread (tmp_watch.h) pauses for it.
+    SharedTmpWatch::StopReader();
     if (const int threads = ThreadCount(); threads != 1) {
+      SharedTmpWatch::StartReader();
       run->harness_error = "the kernel backend forks the runtime process from " +
                            std::to_string(threads) + " threads (it must be one)";
       for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
@@ -470,6 +474,7 @@ class KernelSweepBackend : public SweepBackend {
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) {
+      SharedTmpWatch::StartReader();
       run->harness_error = "fork: " + mydocker::ErrnoName(errno);
       for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
       return;
@@ -485,6 +490,7 @@ class KernelSweepBackend : public SweepBackend {
       }
       ::_exit(70);
     }
+    SharedTmpWatch::StartReader();
     ::close(p[1]);
     ::close(req[1]);
     std::string text;

@@ -169,6 +169,108 @@ TEST_F(HostilePrivileged, OutsideProbeSeesAWritePlantedInEtc) {
   EXPECT_TRUE(changed);
 }
 
+// /tmp, where every program writes, is watched by fanotify (tmp_watch.h):
+// writes of other processes show with their pid, the harness's own and the
+// ignored globs' do not.
+TEST_F(HostilePrivileged, OutsideProbeSeesWritesInTmpByAnotherProcess) {
+  ProbeScope scope = WithHostOutside(env().Scope());
+  const std::string tag = std::to_string(getpid());
+  const std::string seen = "/tmp/faultline-tmpwatch-" + tag;
+  const std::string moved = seen + ".moved";
+  const std::string own = "/tmp/faultline-own-" + tag;
+  const std::string ignored = "/var/tmp/faultline-ignored-" + tag;
+  scope.outside_ignore.push_back("/var/tmp/faultline-ignored-*");
+  Snapshot before = TakeSnapshot(env().sys(), scope);
+  ASSERT_TRUE(before.errors.empty()) << before.errors.front();
+  ASSERT_EQ(mkdir(own.c_str(), 0700), 0);
+  ASSERT_EQ(rmdir(own.c_str()), 0);
+  CommandResult r = RunCommand({"/bin/sh", "-c",
+                                "echo x > " + seen + " && chmod 600 " + seen + " && mv " + seen +
+                                    " " + moved + " && rm " + moved + " && mkdir " + ignored +
+                                    " && rmdir " + ignored});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  Snapshot after = TakeSnapshot(env().sys(), scope);
+  ASSERT_TRUE(after.errors.empty()) << after.errors.front();
+  std::vector<std::string> appeared;
+  for (const auto& d : Compare(before, after)) {
+    ASSERT_EQ(d.probe, "outside") << Describe({d});
+    EXPECT_TRUE(d.vanished.empty()) << Describe({d});
+    appeared = d.appeared;
+  }
+  // What sh, chmod, mv and rm did, each by a pid that is not the harness's
+  // (its name is "?": those processes are gone when the probe reads).
+  std::vector<std::string> kinds;
+  for (const std::string& a : appeared) {
+    EXPECT_EQ(a.find(own), std::string::npos) << a;
+    EXPECT_EQ(a.find(ignored), std::string::npos) << a;
+    const size_t by = a.find(" by pid ");
+    ASSERT_NE(by, std::string::npos) << a;
+    const int pid = std::atoi(a.c_str() + by + 8);
+    EXPECT_GT(pid, 0) << a;
+    EXPECT_NE(pid, getpid()) << a;
+    kinds.push_back(a.substr(0, by));
+  }
+  EXPECT_THAT(kinds, ::testing::UnorderedElementsAre(seen + " created", seen + " written",
+                                                     seen + " changed", seen + " renamed away",
+                                                     moved + " renamed here", moved + " removed"));
+  // A second snapshot with nothing done in between: the same items, no diff.
+  Snapshot again = TakeSnapshot(env().sys(), scope);
+  EXPECT_TRUE(Compare(after, again).empty()) << Describe(Compare(after, again));
+}
+
+// A process the harness did not fork since the watch began, and that is
+// not its descendant, is the host's: its writes in /tmp are not the run's.
+// The test needs a watch younger than such a process, so it runs in a
+// forked child that makes its own (tmp_watch.h: one per process): the
+// child starts a shell that leaves a background job behind (an orphan,
+// adopted away from the child), then makes its watch, and has the job
+// write. A write by a process it forks afterwards is seen (the control).
+TEST_F(HostilePrivileged, OutsideProbeLeavesOutTmpWritesOfTheHost) {
+  const std::string tag = std::to_string(getpid());
+  const std::string host = "/tmp/faultline-hostwrite-" + tag;
+  const std::string run = "/tmp/faultline-runwrite-" + tag;
+  const std::string go = env().scratch() + "/go";
+  const ProbeScope scope = WithHostOutside(env().Scope());
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto say = [&](const std::string& what) {
+      (void)!write(out[1], what.data(), what.size());
+      _exit(1);
+    };
+    CommandResult job = RunCommand(
+        {"/bin/sh", "-c",
+         "(while [ ! -e " + go + " ]; do sleep 0.01; done; echo x > " + host +
+             "; sleep 3) >/dev/null 2>&1 &"});
+    if (job.exit_code != 0) say("the background job: " + job.Describe());
+    Snapshot before = TakeSnapshot(env().sys(), scope);
+    if (!before.errors.empty()) say(before.errors.front());
+    if (!mydocker::WriteFile(env().sys(), go, "", 0600, "t").ok()) say("write " + go);
+    for (int i = 0; i < 300 && access(host.c_str(), F_OK) != 0; ++i) usleep(10000);
+    if (access(host.c_str(), F_OK) != 0) say(host + " never written");
+    CommandResult mine = RunCommand({"/bin/sh", "-c", "echo x > " + run + " && rm " + run});
+    if (mine.exit_code != 0) say("the run's write: " + mine.Describe());
+    Snapshot after = TakeSnapshot(env().sys(), scope);
+    std::string text = Describe(Compare(before, after));
+    if (text.find(host) != std::string::npos) say("the host's write was listed: " + text);
+    if (text.find(run + " created") == std::string::npos ||
+        text.find(run + " removed") == std::string::npos)
+      say("the run's write was not listed: " + text);
+    _exit(0);
+  }
+  close(out[1]);
+  std::string why;
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) why.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << why;
+  (void)unlink(host.c_str());
+}
+
 TEST_F(HostilePrivileged, ARunHoldsItsContainerAgainstGcRmAndImageRm) {
   Snapshot before = env().TakeSnapshot();
   Spawned run = env().SpawnMydocker({"run", "--name", "held", "busybox", "sleep", "30"});
