@@ -645,8 +645,9 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
     if (run_holds_it) {
       // Its run sees the container end and tears it down itself; wait for
-      // it to let go (up to 10 s, killing what it may still start).
-      for (int i = 0; i < 2000; ++i) {
+      // it to let go (config.rm_wait_ms, 10 s by default, killing what it
+      // may still start).
+      for (int i = 0; i < config_.rm_wait_ms / 5; ++i) {
         lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
                                  false, "rm: lock container");
         if (lock) held = std::move(*lock);

@@ -82,6 +82,11 @@ struct RuntimeConfig {
   std::function<std::string()> new_id;
   // Called once the container is running, with its state (tests, probes).
   std::function<void(const ContainerState&)> on_running;
+  // How long `rm -f` waits for a run that holds its container's lock to
+  // let go once its processes are killed (polled every 5 ms); 0: not at
+  // all, the lock's EWOULDBLOCK is the answer (a harness whose runs cannot
+  // go on while rm waits: FakeKernel's two-actor sweep).
+  int rm_wait_ms = 10000;
 };
 
 struct RunResult {
@@ -114,7 +119,7 @@ class Runtime {
   Expected<std::vector<ContainerState>> List();
   // Removes a stopped container's leftovers; with force, kills a running
   // one first: every member of its cgroup (never a recorded pid), then
-  // waits for its run to let go of the container's lock.
+  // waits (config.rm_wait_ms) for its run to let go of the container's lock.
   Outcome Remove(const std::string& name_or_id, bool force);
   // Removes what runs that are no longer alive left behind.
   Expected<GcReport> Gc();
