@@ -302,25 +302,34 @@ TwoActorResult RunOne(const FakeSweepWorld& w, const TwoActorConfig& cfg, const 
     }
   }
 
-  // A.
+  // A: the clean run's result, or exactly one the second actor explains.
+  const bool killed = actor == SecondActor::kRmForce && res.allowed == "rm-kills-and-refuses" &&
+                      res.held.init_in_cgroup;
+  const std::string image_dir = JoinPath(JoinPath(kFakeRoot, "images"), kImage);
+  auto a_error = [&](const char* step, const std::string& path, int err) {
+    return a.returned_error && a.error.step == step && a.error.path == path && a.error.err == err;
+  };
   if (a.returned_error) {
     res.a_outcome = "error: " + a.error.Message();
-    res.a_allowed = "clear-error";
-    if (a.error.step.empty() || a.error.path.empty() || a.error.err == 0) {
-      res.failures.push_back("A's error does not name its step, path and errno: " +
-                             a.error.Message());
-    }
   } else {
-    res.a_outcome = "exit " + std::to_string(a.exit_code);
-    if (a.exit_code == clean.exit_code && a.message.empty()) {
-      res.a_allowed = "as-clean-run";
-    } else if (actor == SecondActor::kRmForce && res.held.init_in_cgroup &&
-               res.allowed == "rm-kills-and-refuses" && a.exit_code == 128 + SIGKILL) {
-      res.a_allowed = "killed-by-rm-f";
-    } else {
-      res.failures.push_back("A's outcome is neither the clean run's nor allowed: " +
-                             res.a_outcome + (a.message.empty() ? "" : " (" + a.message + ")"));
-    }
+    res.a_outcome = "exit " + std::to_string(a.exit_code) +
+                    (a.message.empty() ? "" : " (" + a.message + ")");
+  }
+  if (!a.returned_error && a.exit_code == clean.exit_code && a.message.empty()) {
+    res.a_allowed = "as-clean-run";
+  } else if (killed && ((!a.returned_error && a.exit_code == 128 + SIGKILL && a.message.empty()) ||
+                        (a.returned_error && a.error.step == "cgroup: attach" &&
+                         a.error.err == ESRCH &&
+                         a.error.path.ends_with(std::string("/") + kFakeCgroupParent + "/" +
+                                                kSweepId + "/cgroup.procs")) ||
+                        a_error("container: send command", "command pipe", EPIPE))) {
+    res.a_allowed = "killed-by-rm-f";
+  } else if (actor == SecondActor::kImageRm && res.allowed == "image-rm-removes" &&
+             a_error("image get", image_dir, ENOENT)) {
+    res.a_allowed = "image-gone";
+  } else {
+    res.failures.push_back("A's outcome is neither the clean run's nor one the second actor " +
+                           std::string("explains: ") + res.a_outcome);
   }
 
   // Leftovers: none after A's end; where A's error says so, none after gc.

@@ -24,9 +24,9 @@
 //      error said "mydocker gc").
 // An interleaving passes when the second actor's outcome is exactly the
 // one the documentation allows in the state of step 2, A's outcome is
-// success (the clean run's exit status), one of the documented results of
-// that actor (its init killed by rm -f: 137), or a clear error (step,
-// path, errno), and nothing is left.
+// the clean run's or exactly one the second actor explains (its init
+// killed by rm -f; its image removed before it looked it up), and nothing
+// is left.
 #pragma once
 
 #include <cstdint>
@@ -87,7 +87,7 @@ struct TwoActorResult {
   std::string allowed;         // the allowed outcome's name (docs/sweeps.md)
   std::string second_outcome;  // what the second actor did, printable
   std::string a_outcome;       // "exit 0", "exit 137", "error: <message>"
-  std::string a_allowed;       // "as-clean-run", "killed-by-rm-f", "clear-error"
+  std::string a_allowed;       // "as-clean-run", "killed-by-rm-f", "image-gone"
   std::string left;            // Describe(probe diffs after A's end)
   std::string left_after_gc;
   bool gc_ran = false;
