@@ -141,7 +141,12 @@ class Runtime {
   Expected<SeccompBpf> SeccompFor(const SecuritySpec& sec, uint64_t caps);
   // Teardown of everything a container may have: cgroup, workspace, dir;
   // every step runs even when another fails, and every failure is reported.
-  Outcome Cleanup(const ContainerState& s);
+  // lock_store: the container's directory is removed under the store lock
+  // (its run, which does not hold it: from the first entry removed, its
+  // lock file among them, until the directory is gone, gc, rm and image rm
+  // would take the container for one whose run died); false: the caller
+  // holds it (gc, rm, a run failing before it let go of it).
+  Outcome Cleanup(const ContainerState& s, bool lock_store = false);
   Cgroup CgroupOf(const ContainerState& s, const CgroupLayout& layout);
   // The store lock (StateStore::StoreLockPath), waiting for it.
   Expected<FileLock> LockStore();
