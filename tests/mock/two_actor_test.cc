@@ -56,6 +56,27 @@ TEST(TwoActorSweep, RunTrueEveryPointAndActor) {
   EXPECT_EQ(r.outcomes, want);
 }
 
+// The full workload (two volumes, every cgroup limit) on v1 hybrid and
+// run-true on cgroup v2: every interleaving passes; the counts are exact.
+TEST(TwoActorSweep, RunFullAndCgroupV2) {
+  TwoActorConfig full = Config("run-full");
+  TwoActorReport f = RunTwoActorSweep(full);
+  std::cout << TwoActorText(f, 0) << "wall time " << f.seconds << " s\n";
+  EXPECT_TRUE(f.ok()) << TwoActorText(f, 10);
+  EXPECT_EQ(f.points, 359u);
+  EXPECT_EQ(f.interleavings, 359u * 4);
+  EXPECT_EQ(f.passed, f.interleavings);
+
+  TwoActorConfig v2 = Config("run-true");
+  v2.kernel.cgroups = FakeCgroupMode::kV2Unified;
+  TwoActorReport r = RunTwoActorSweep(v2);
+  std::cout << TwoActorText(r, 0) << "wall time " << r.seconds << " s\n";
+  EXPECT_TRUE(r.ok()) << TwoActorText(r, 10);
+  EXPECT_EQ(r.points, 278u);
+  EXPECT_EQ(r.interleavings, 278u * 4);
+  EXPECT_EQ(r.passed, r.interleavings);
+}
+
 // A runtime without the store lock (every flock of containers.lock
 // reports success and locks nothing: a mutant): the sweep must fail, at
 // the points where the store lock is what keeps the second actor off A's
