@@ -567,7 +567,10 @@ nlohmann::json TwoActorReport::ToJson() const {
 }
 
 std::string TwoActorText(const TwoActorReport& r, size_t max) {
-  std::string out = "two-actor sweep (fake), " + r.workload + ": " + std::to_string(r.points) +
+  const size_t swept = r.actors.empty() ? 0 : r.interleavings / r.actors.size();
+  std::string out = "two-actor sweep (fake), " + r.workload + ": " +
+                    (swept == r.points ? std::to_string(r.points)
+                                       : std::to_string(swept) + " of " + std::to_string(r.points)) +
                     " points x " + std::to_string(r.actors.size()) + " actors = " +
                     std::to_string(r.interleavings) + " interleavings, " +
                     std::to_string(r.passed) + " passed, " + std::to_string(r.failed) +
