@@ -85,11 +85,15 @@ struct SecondRun {
   }
 };
 
-std::vector<std::string> ActorArgv(SecondActor a) {
+std::vector<std::string> ActorArgv(SecondActor a, const mydocker::RunSpec& spec) {
   switch (a) {
     case SecondActor::kGc: return {"mydocker", "gc"};
     case SecondActor::kRmForce: return {"mydocker", "rm", "-f", kSweepId};
-    case SecondActor::kRun: return {"mydocker", "run", kImage, "..."};
+    case SecondActor::kRun: {
+      std::vector<std::string> argv = {"mydocker", "run", kImage};
+      argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+      return argv;
+    }
     case SecondActor::kImageRm: return {"mydocker", "image", "rm", kImage};
   }
   return {"mydocker"};
@@ -254,7 +258,7 @@ TwoActorResult RunOne(const FakeSweepWorld& w, const TwoActorConfig& cfg, const 
   SecondRun b;
   auto second = [&] {
     res.hold_fired = true;
-    const pid_t p = kernel.StartHostProcess(ActorArgv(actor));
+    const pid_t p = kernel.StartHostProcess(ActorArgv(actor, w.spec));
     const pid_t back = kernel.SwitchProcess(p);
     res.held = Observe(kernel);
     const std::set<std::string> fds0 = FdSet(kernel);
