@@ -29,12 +29,15 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
   init.root = init.cwd = host_root;
   init.comm = "init";
   init.cmdline = {"/sbin/init"};
+  init.start = 1;
   procs.emplace(1, init);
   Process rt = init;
   rt.pid = rt.nspid = opt.runtime_pid;
   rt.ppid = 1;
   rt.comm = "mydocker";
   rt.cmdline = {"mydocker"};
+  rt.start = next_start;
+  next_start += 10;
   procs.emplace(rt.pid, rt);
   runtime = cur = rt.pid;
   next_pid = rt.pid + 1;
@@ -244,8 +247,18 @@ FakeKernel& FakeKernel::operator=(FakeKernel&& other) noexcept {
   return *this;
 }
 
+// A process killed while held in a call ends at its next one (State::
+// DieAtCall); during its unwinding its calls fail EINTR and do nothing.
 #define FAULTLINE_FAKE_FORWARD(Method, name, Ret, Params, Args, ...) \
-  Ret FakeKernel::Method Params { return s_->Method Args; }
+  Ret FakeKernel::Method Params {                                    \
+    if (s_->CurrentDead()) [[unlikely]] {                            \
+      s_->DieAtCall();                                               \
+      Ret dead{};                                                    \
+      dead.err = EINTR;                                              \
+      return dead;                                                   \
+    }                                                                \
+    return s_->Method Args;                                          \
+  }
 MYDOCKER_SYS_OPS(FAULTLINE_FAKE_FORWARD)
 #undef FAULTLINE_FAKE_FORWARD
 
@@ -318,6 +331,25 @@ void FakeKernel::SetExecHook(std::function<void(FakeKernel&, const FakeExec&)> h
 }
 const std::vector<FakeExec>& FakeKernel::execs() const { return s_->execs; }
 
+pid_t FakeKernel::State::NewHostProcess(const std::vector<std::string>& cmdline) {
+  Process rt;
+  rt.pid = rt.nspid = next_pid++;
+  rt.ppid = 1;
+  rt.root = rt.cwd = host_root;
+  rt.comm = cmdline.empty() ? "mydocker" : Basename(cmdline[0]).substr(0, 15);
+  rt.cmdline = cmdline;
+  rt.start = next_start;
+  next_start += 10;
+  for (size_t k = 0; k < sbs.size(); ++k)
+    if (sbs[k].kind == FsKind::kCgroup) rt.cgroups.push_back({static_cast<int>(k), sbs[k].root});
+  procs.emplace(rt.pid, rt);
+  const pid_t saved = cur;
+  cur = rt.pid;
+  OpenConsole();
+  cur = saved;
+  return rt.pid;
+}
+
 pid_t FakeKernel::RuntimeCrashed() {
   State& s = *s_;
   pid_t old = s.runtime;
@@ -326,19 +358,47 @@ pid_t FakeKernel::RuntimeCrashed() {
     p->ppid = 1;  // so that it is reaped once dead
     s.ExitProcess(old, SIGKILL);
   }
-  Process rt;
-  rt.pid = rt.nspid = s.next_pid++;
-  rt.ppid = 1;
-  rt.root = rt.cwd = s.host_root;
-  rt.comm = "mydocker";
-  rt.cmdline = {"mydocker", "gc"};
-  for (size_t k = 0; k < s.sbs.size(); ++k)
-    if (s.sbs[k].kind == FsKind::kCgroup)
-      rt.cgroups.push_back({static_cast<int>(k), s.sbs[k].root});
-  s.procs.emplace(rt.pid, rt);
-  s.runtime = s.cur = rt.pid;
-  s.OpenConsole();
-  return rt.pid;
+  s.runtime = s.cur = s.NewHostProcess({"mydocker", "gc"});
+  return s.runtime;
+}
+
+pid_t FakeKernel::StartHostProcess(const std::vector<std::string>& cmdline) {
+  return s_->NewHostProcess(cmdline);
+}
+
+pid_t FakeKernel::SwitchProcess(pid_t pid) {
+  const pid_t old = s_->cur;
+  if (s_->Find(pid)) s_->cur = pid;
+  return old;
+}
+
+void FakeKernel::EndHostProcess(pid_t pid, int status) {
+  State& s = *s_;
+  Process* p = s.Find(pid);
+  if (!p || pid == 1 || pid == s.runtime) return;
+  const pid_t saved = s.cur;
+  s.cur = pid;
+  p->ppid = 1;  // reaped once dead: nobody waits for it
+  s.ExitProcess(pid, status);
+  s.cur = s.Find(saved) ? saved : s.runtime;
+}
+
+std::vector<pid_t> FakeKernel::FlockHolders(const std::string& path) {
+  State& s = *s_;
+  Node n;
+  if (s.Walk(path, true, &n)) return {};
+  auto it = s.flocks.find(n.ino);
+  if (it == s.flocks.end()) return {};
+  std::vector<int> ofds = it->second.shared;
+  if (it->second.excl >= 0) ofds.push_back(it->second.excl);
+  std::vector<pid_t> out;
+  for (auto& [pid, p] : s.procs) {
+    bool holds = false;
+    for (const FdSlot& slot : p.fds)
+      holds = holds || std::find(ofds.begin(), ofds.end(), slot.ofd) != ofds.end();
+    if (holds && p.state != PState::kZombie) out.push_back(pid);
+  }
+  return out;
 }
 
 }  // namespace faultline

@@ -187,6 +187,28 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   // (cwd "/", console fds) for a later `gc`; returns its pid.
   pid_t RuntimeCrashed();
 
+  // ---- More actors on one kernel (two-actor sweeps) ----
+  // A second process of the host, as another `mydocker` invocation would be:
+  // child of init, host namespaces and root, the root cgroup of every
+  // hierarchy, the console as fds 0-2. RuntimePid() stays as it is.
+  pid_t StartHostProcess(const std::vector<std::string>& cmdline);
+  // Makes pid the current process (every Sys call acts as it) and returns
+  // the one before, to switch back to (also when that one died meanwhile).
+  // Nothing happens for a pid that does not exist. FakeKernel stays
+  // single-threaded: a second actor runs nested in one of the first one's
+  // calls (held there), then the first goes on.
+  pid_t SwitchProcess(pid_t pid);
+  // A process of StartHostProcess exits with status (its fds close, its
+  // locks go, children with a pdeathsig die); it is reaped at once.
+  void EndHostProcess(pid_t pid, int status);
+  // The live processes with an fd on an open file description that holds
+  // a flock(2) on path (resolved as the current process); empty: unlocked.
+  std::vector<pid_t> FlockHolders(const std::string& path);
+  // A SIGKILL to a cloned child that is held in one of its calls (on the
+  // stack, not the current process) ends it at once, as on Linux: its fds
+  // close, it leaves its cgroups and is a zombie for its parent; its frames
+  // end at its next call (that call does not happen).
+
  private:
   struct State;
   std::unique_ptr<State> s_;

@@ -268,7 +268,9 @@ std::string FakeKernel::State::ProcRead(const Node& n) {
     std::string out = std::to_string(shown) + " (" + q.comm + ") " +
                       StateChar(q) + " " + std::to_string(ppid_shown) + " " +
                       std::to_string(shown) + " " + std::to_string(shown);
-    for (int k = 0; k < 46; ++k) out += " 0";
+    // Fields 7-52; field 22 is the start time (the others stay 0).
+    for (int field = 7; field <= 52; ++field)
+      out += field == 22 ? " " + std::to_string(q.start) : std::string(" 0");
     return out + "\n";
   }
   if (f == "status") {

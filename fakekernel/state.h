@@ -208,6 +208,11 @@ struct Process {
   mydocker::CloneFn fn;
   int clone_flags = 0;
   int pending_sig = 0;
+  // /proc/PID/stat field 22 (clock ticks after boot): distinct per process,
+  // so a recorded (pid, start) names one process (the runtime's liveness
+  // check reads it; 0 there means "unknown").
+  uint64_t start = 0;
+  bool cloned = false;  // made by Clone (its fn runs on the clone driver)
   // Hardening (confined.cc): capability sets (bit n = cap n; a fresh
   // process has all 41 the kernel knows), no_new_privs, seccomp filters.
   uint64_t cap_eff = (uint64_t{1} << 41) - 1;
@@ -376,6 +381,7 @@ struct FakeKernel::State {
   pid_t cur = 0;
   pid_t runtime = 0;
   pid_t next_pid = 0;
+  uint64_t next_start = 1000;  // the next process's start time (proc.cc)
   int next_peer = 1;
   uint32_t next_minor = 20;
   std::string console;
@@ -727,6 +733,18 @@ struct FakeKernel::State {
   explicit State(FakeKernelOptions o);
   void AttachNewSb(int sb, const std::string& at, unsigned long flags);
   void OpenConsole();
+  // A fresh process of the host: child of init, host namespaces and root,
+  // the root cgroup of every hierarchy, the console as fds 0-2.
+  pid_t NewHostProcess(const std::vector<std::string>& cmdline);
+  // The current process was killed while its frames were on the stack (a
+  // process held in one of its calls, killed by another): it ends at its
+  // next call (DieAtCall throws ProcessExit, unless an exception is
+  // already unwinding it: then the call fails EINTR and does nothing).
+  bool CurrentDead() const {
+    auto it = procs.find(cur);
+    return it != procs.end() && it->second.state == PState::kZombie && it->second.cloned;
+  }
+  void DieAtCall();
   // Seeding helpers.
   Status AddDir(const std::string& path, mode_t mode, uid_t uid = 0, gid_t gid = 0);
   Status EnsureParent(const std::string& path);

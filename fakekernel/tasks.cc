@@ -296,7 +296,10 @@ Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
     c.cmdline = parent.cmdline;
   }
   c.pid = next_pid++;
+  c.start = next_start;
+  next_start += 10;
   c.state = PState::kDeferred;
+  c.cloned = true;
   c.fn = fn;
   c.clone_flags = flags;
   for (auto& s : c.fds)
@@ -347,7 +350,9 @@ void FakeKernel::State::RunChild(pid_t pid) {
   } catch (const ProcessPark& e) {
     cur = saved;
     if (e.pid != pid) throw;
-    Process& q = procs.at(pid);
+    Process* qp = Find(pid);
+    if (!qp) return;
+    Process& q = *qp;
     if (q.pending_sig) ExitProcess(pid, q.pending_sig);
     else q.state = PState::kParked;
     return;
@@ -357,7 +362,9 @@ void FakeKernel::State::RunChild(pid_t pid) {
     throw;
   }
   cur = saved;
-  if (int sig = procs.at(pid).pending_sig) status = sig;
+  Process* done = Find(pid);
+  if (!done) return;  // killed while held, and reaped already
+  if (int sig = done->pending_sig) status = sig;
   ExitProcess(pid, status);
 }
 
@@ -406,8 +413,23 @@ void FakeKernel::State::KillProcess(pid_t pid, int sig) {
     ExitProcess(pid, sig);
   } else if (q.state == PState::kRunning) {
     if (pid == cur && pid != runtime && pid != 1) throw ProcessExit{pid, sig};
+    if (sig == SIGKILL && q.cloned) {
+      // A cloned child on the stack but not the current process: it is held
+      // in one of its calls (a second actor runs nested in that call). On
+      // Linux SIGKILL ends it even so: it exits now (fds closed, out of its
+      // cgroups, a zombie for its parent) and its frames end at its next
+      // call (DieAtCall).
+      q.pending_sig = sig;
+      ExitProcess(pid, sig);
+      return;
+    }
     q.pending_sig = sig;  // ends when its frames return (or never: runtime)
   }
+}
+
+void FakeKernel::State::DieAtCall() {
+  if (std::uncaught_exceptions() > 0) return;
+  throw ProcessExit{cur, SIGKILL};
 }
 
 Status FakeKernel::State::Execve(const char* path, char* const argv[],

@@ -23,6 +23,7 @@
 #include "harness/scenario/scenario.h"
 #include "harness/report/environment.h"
 #include "harness/sweep/sweep.h"
+#include "harness/sweep/two_actor.h"
 
 namespace faultline {
 namespace {
@@ -53,6 +54,7 @@ struct SweepArgs {
   bool verbose = false;
   std::string scenario;
   std::string cgroup;  // fake: "v1", "v2", "hybrid" ("" = hybrid)
+  std::vector<std::string> second_actors;  // the two-actor sweep (fake)
 };
 
 FakeCgroupMode CgroupModeFromName(const std::string& name) {
@@ -69,6 +71,46 @@ std::string CgroupModeName(FakeCgroupMode m) {
     case FakeCgroupMode::kV1Hybrid: break;
   }
   return "fake v1-hybrid";
+}
+
+// `--second-actor LIST`: the two-actor sweep (harness/sweep/two_actor.h).
+int TwoActorMain(const SweepArgs& a, const SweepConfig& config) {
+  if (a.backend != "fake") {
+    std::cerr << "faultline sweep: --second-actor needs --backend fake (the kernel variant is "
+                 "not built yet)\n";
+    return 2;
+  }
+  if (!a.plan.empty() || config.only_point_id || !a.shard.empty() || !a.journal.empty()) {
+    std::cerr << "faultline sweep: --second-actor takes --point N, --cgroup, -j, "
+                 "--report-json and --verbose; not --plan, --point ID, --shard, --journal\n";
+    return 2;
+  }
+  auto actors = ParseSecondActors(a.second_actors);
+  if (!actors) {
+    std::cerr << "faultline sweep: " << actors.error().Message() << "\n";
+    return 2;
+  }
+  TwoActorConfig tc;
+  tc.workload = config.workload;
+  tc.actors = *actors;
+  tc.kernel.cgroups = CgroupModeFromName(a.cgroup);
+  tc.only_point = config.only_point;
+  if (a.jobs > 0) tc.max_parallel = static_cast<size_t>(a.jobs);
+  tc.replay_prefix = config.replay_prefix;
+  tc.verbose = a.verbose;
+  TwoActorReport r = RunTwoActorSweep(tc);
+  std::cout << TwoActorText(r, 20);
+  std::printf("%.2f s\n", r.seconds);
+  if (!a.report_json.empty()) {
+    std::ofstream out(a.report_json);
+    out << r.ToJson().dump(2) << "\n";
+    if (!out) {
+      std::cerr << "faultline sweep: cannot write " << a.report_json << "\n";
+      return 2;
+    }
+  }
+  if (!r.errors.empty()) return 2;
+  return r.failed == 0 ? 0 : 1;
 }
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
@@ -168,6 +210,7 @@ int Main(const SweepArgs& a) {
   }
   if (!a.cgroup.empty()) config.replay_prefix += " --cgroup " + a.cgroup;
   if (a.errno_model == "all") config.replay_prefix += " --errno-model all";
+  if (!a.second_actors.empty()) return TwoActorMain(a, config);
 
   // The environment fingerprint: what decides the results.
   config.environment = CollectEnvironment();
@@ -509,6 +552,9 @@ void AddSweepCommand(CLI::App& app) {
                   "controller-less cgroup2 at /sys/fs/cgroup/unified; default), v2 (cgroup2 "
                   "at /sys/fs/cgroup) or v1 (v1 hierarchies only)")
       ->check(CLI::IsMember({"v1", "v2", "hybrid"}));
+  cmd->add_option("--second-actor", args->second_actors,
+                  "the two-actor sweep (fake): A held at every call while this actor runs "
+                  "to its end: gc, rm-f, run, image-rm or all (comma-separated)");
   cmd->add_flag("--keep-scratch", args->keep_scratch, "kernel: keep the scratch directory");
   cmd->add_flag("--verbose", args->verbose, "keep the runtime's log lines during the runs");
   cmd->add_option("SCENARIO", args->scenario,

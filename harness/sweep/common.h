@@ -68,4 +68,31 @@ void DetachMountsUnder(mydocker::Sys& sys, const std::string& dir);
 
 mydocker::RuntimeConfig ConfigFor(const std::string& root, const std::string& cgroup_parent);
 
+// The fake backend's world (fake_backend.cc), shared by the one-actor sweep
+// and the two-actor sweep (two_actor.cc): a FakeKernel with the busybox
+// image in the store, the host's resolv.conf, the state root with its store
+// lock, the workload's volumes and the cgroup parent; the probes' scope and
+// their snapshot of it, and the runtime process's fds.
+inline constexpr const char* kFakeRoot = "/var/lib/faultline-sweep";
+inline constexpr const char* kFakeVolumes = "/srv/faultline-sweep/volumes";
+inline constexpr const char* kFakeCgroupParent = "faultline-sweep";
+
+struct FakeSweepWorld {
+  FakeKernel kernel;
+  mydocker::RunSpec spec;
+  ProbeScope scope;
+  Snapshot before;
+  std::set<std::string> fds_before;
+};
+
+mydocker::Outcome PrepareFakeSweepWorld(const FakeKernelOptions& options,
+                                        const SweepWorkload& workload, FakeSweepWorld* world);
+
+// The `mydocker run` process ends (exits, or it was killed): its fds close,
+// its zombies go to init, children with a pdeathsig die; a child that never
+// ran (FakeKernel runs deferred children only when the parent blocks on
+// them) had, on a real kernel, set its pdeathsig first thing and dies with
+// it. A fresh runtime process is current afterwards (for a gc).
+void EndFakeRuntimeProcess(FakeKernel& kernel);
+
 }  // namespace faultline::sweep_internal

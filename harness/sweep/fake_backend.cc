@@ -18,10 +18,6 @@ using mydocker::MakeError;
 using mydocker::Outcome;
 using namespace sweep_internal;
 
-constexpr const char* kRoot = "/var/lib/faultline-sweep";
-constexpr const char* kVolumes = "/srv/faultline-sweep/volumes";
-constexpr const char* kCgroupParent = "faultline-sweep";
-
 class FakeSweepBackend : public SweepBackend {
  public:
   explicit FakeSweepBackend(FakeBackendOptions o) : options_(std::move(o)) {}
@@ -36,64 +32,27 @@ class FakeSweepBackend : public SweepBackend {
   }
 
   Outcome Prepare(const SweepWorkload& workload) override {
-    world_ = FakeKernel(options_.kernel);
-    const std::string image = std::string(kRoot) + "/images/busybox";
-    if (auto s = world_.BuildBusyboxImage(image + "/rootfs"); !s.ok()) {
-      return MakeError("sweep: build busybox image", image, s.err);
-    }
-    if (auto s = world_.AddFile(image + "/image.json",
-                                R"({"name":"busybox","source":"fake","size":0,"files":0})");
-        !s.ok()) {
-      return MakeError("sweep: write image.json", image, s.err);
-    }
-    // A host has a resolver config (Debian always does), which the runtime
-    // copies into the init layer: without it the fake runs missed the four
-    // calls of that copy that the kernel runs make.
-    if (auto s = world_.AddFile("/etc/resolv.conf", "nameserver 10.0.2.3\n"); !s.ok()) {
-      return MakeError("sweep: write the host's resolv.conf", "/etc/resolv.conf", s.err);
-    }
-    // The state root exists before a run, as after `mydocker` ran once.
-    if (auto s = world_.AddDir(std::string(kRoot) + "/containers", 0700); !s.ok()) {
-      return MakeError("sweep: create state root", kRoot, s.err);
-    }
-    // ... with its store lock (StateStore::StoreLockPath), made by the first run.
-    if (auto s = world_.AddFile(std::string(kRoot) + "/containers.lock", "", 0600); !s.ok()) {
-      return MakeError("sweep: create store lock", kRoot, s.err);
-    }
-    MYDOCKER_TRY(MakeVolumes(world_, workload, kVolumes));
-    MYDOCKER_TRY(EnsureCgroupParentDirs(world_, kCgroupParent));
-    spec_ = SpecFor(workload, kVolumes);
-    scope_.dirs = {kRoot};
-    scope_.dirs_prune = {std::string(kRoot) + "/images"};
-    scope_.cgroup_parent = kCgroupParent;
-    scope_.fds = false;  // checked before the runtime process ends (Run)
-    scope_ = WithOutside(std::move(scope_));
-    fds_before_ = FdSet(world_);
-    before_ = TakeSnapshot(world_, scope_);
-    if (!before_.errors.empty()) {
-      return MakeError("sweep: probe the prepared world", kRoot, 0, before_.errors.front());
-    }
-    return Outcome::Ok();
+    return PrepareFakeSweepWorld(options_.kernel, workload, &w_);
   }
 
   SweepRun Run(const FaultPlan& plan, bool always_gc) override {
     auto t0 = std::chrono::steady_clock::now();
     SweepRun run;
-    FakeKernel kernel = world_;
+    FakeKernel kernel = w_.kernel;
     std::unique_ptr<mydocker::Sys> wrapper;
     mydocker::Sys* base = &kernel;
     if (options_.wrap) {
       wrapper = options_.wrap(kernel);
       base = wrapper.get();
     }
-    const mydocker::RuntimeConfig config = ConfigFor(kRoot, kCgroupParent);
+    const mydocker::RuntimeConfig config = ConfigFor(kFakeRoot, kFakeCgroupParent);
     std::vector<ProbeDiff> fds;
     {
       FaultInjectingSys fis(*base, plan);
       CloseReleasesFd top(fis, fis);
       mydocker::Runtime rt(top, config);
       try {
-        TakeOutcome(rt.Run(spec_), &run);
+        TakeOutcome(rt.Run(w_.spec), &run);
         if (options_.mutate_error && run.returned_error) options_.mutate_error(run.error);
       } catch (const Crash&) {
         run.crashed = true;
@@ -104,22 +63,15 @@ class FakeSweepBackend : public SweepBackend {
       }
     }
     // The runtime is a library here: its fds must be as before the run.
-    if (!run.crashed) fds = FdDiff(fds_before_, FdSet(kernel));
-    // Then the runtime process ends (`mydocker run` exits, or it was killed):
-    // its fds close, its zombies go to init, children with a pdeathsig die.
-    kernel.RuntimeCrashed();
-    // A child FakeKernel never ran (it runs deferred children only when the
-    // parent blocks on them) had, on a real kernel, set its pdeathsig first
-    // thing and died with its parent: end it the same way.
-    for (pid_t pid : kernel.Pids()) {
-      if (kernel.ProcessRunnable(pid)) (void)kernel.Kill(pid, SIGKILL);
-    }
-    run.left = Compare(before_, TakeSnapshot(kernel, scope_));
+    if (!run.crashed) fds = FdDiff(w_.fds_before, FdSet(kernel));
+    // Then the runtime process ends (`mydocker run` exits, or it was killed).
+    EndFakeRuntimeProcess(kernel);
+    run.left = Compare(w_.before, TakeSnapshot(kernel, w_.scope));
     for (auto& d : fds) run.left.push_back(std::move(d));
     if (run.crashed || always_gc || !run.left.empty()) {
       mydocker::Runtime gc(*base, config);
       RunGc(gc, &run);
-      run.left_after_gc = Compare(before_, TakeSnapshot(kernel, scope_));
+      run.left_after_gc = Compare(w_.before, TakeSnapshot(kernel, w_.scope));
     }
     run.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -128,14 +80,65 @@ class FakeSweepBackend : public SweepBackend {
 
  private:
   FakeBackendOptions options_;
-  FakeKernel world_;
-  mydocker::RunSpec spec_;
-  ProbeScope scope_;
-  Snapshot before_;
-  std::set<std::string> fds_before_;
+  FakeSweepWorld w_;
 };
 
 }  // namespace
+
+namespace sweep_internal {
+
+Outcome PrepareFakeSweepWorld(const FakeKernelOptions& options, const SweepWorkload& workload,
+                              FakeSweepWorld* w) {
+  w->kernel = FakeKernel(options);
+  FakeKernel& world = w->kernel;
+  const std::string image = std::string(kFakeRoot) + "/images/busybox";
+  if (auto s = world.BuildBusyboxImage(image + "/rootfs"); !s.ok()) {
+    return MakeError("sweep: build busybox image", image, s.err);
+  }
+  if (auto s = world.AddFile(image + "/image.json",
+                             R"({"name":"busybox","source":"fake","size":0,"files":0})");
+      !s.ok()) {
+    return MakeError("sweep: write image.json", image, s.err);
+  }
+  // A host has a resolver config (Debian always does), which the runtime
+  // copies into the init layer: without it the fake runs missed the four
+  // calls of that copy that the kernel runs make.
+  if (auto s = world.AddFile("/etc/resolv.conf", "nameserver 10.0.2.3\n"); !s.ok()) {
+    return MakeError("sweep: write the host's resolv.conf", "/etc/resolv.conf", s.err);
+  }
+  // The state root exists before a run, as after `mydocker` ran once.
+  if (auto s = world.AddDir(std::string(kFakeRoot) + "/containers", 0700); !s.ok()) {
+    return MakeError("sweep: create state root", kFakeRoot, s.err);
+  }
+  // ... with its store lock (StateStore::StoreLockPath), made by the first run.
+  if (auto s = world.AddFile(std::string(kFakeRoot) + "/containers.lock", "", 0600); !s.ok()) {
+    return MakeError("sweep: create store lock", kFakeRoot, s.err);
+  }
+  MYDOCKER_TRY(MakeVolumes(world, workload, kFakeVolumes));
+  MYDOCKER_TRY(EnsureCgroupParentDirs(world, kFakeCgroupParent));
+  w->spec = SpecFor(workload, kFakeVolumes);
+  w->scope = ProbeScope{};
+  w->scope.dirs = {kFakeRoot};
+  w->scope.dirs_prune = {std::string(kFakeRoot) + "/images"};
+  w->scope.cgroup_parent = kFakeCgroupParent;
+  w->scope.fds = false;  // checked before the runtime process ends (Run)
+  w->scope = WithOutside(std::move(w->scope));
+  w->fds_before = FdSet(world);
+  w->before = TakeSnapshot(world, w->scope);
+  if (!w->before.errors.empty()) {
+    return MakeError("sweep: probe the prepared world", kFakeRoot, 0, w->before.errors.front());
+  }
+  return Outcome::Ok();
+}
+
+void EndFakeRuntimeProcess(FakeKernel& kernel) {
+  kernel.RuntimeCrashed();
+  for (pid_t pid : kernel.Pids()) {
+    if (kernel.ProcessRunnable(pid)) (void)kernel.Kill(pid, SIGKILL);
+  }
+}
+
+}  // namespace sweep_internal
 
 std::unique_ptr<SweepBackend> MakeFakeSweepBackend(FakeBackendOptions options) {
   return std::make_unique<FakeSweepBackend>(std::move(options));

@@ -189,7 +189,7 @@ Cgroup Runtime::CgroupOf(const ContainerState& s, const CgroupLayout& layout) {
   return Cgroup::Existing(sys_, layout, parent, s.id);
 }
 
-Outcome Runtime::Cleanup(const ContainerState& s) {
+Outcome Runtime::Cleanup(const ContainerState& s, bool lock_store) {
   // Each step is idempotent and runs even when another failed (a busy
   // cgroup must not keep the workspace mounted); a second pass absorbs a
   // transient failure. Every failure of the last pass is reported. The
@@ -210,6 +210,15 @@ Outcome Runtime::Cleanup(const ContainerState& s) {
       errors.push_back(ws.error());
     }
     if (errors.empty()) {
+      FileLock store_lock;
+      if (lock_store) {
+        if (auto l = LockStore(); !l) {
+          errors.push_back(l.error());
+          continue;
+        } else {
+          store_lock = std::move(*l);
+        }
+      }
       if (Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
           !dir) {
         errors.push_back(dir.error());
@@ -363,7 +372,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
       (void)sys_.Kill(child, SIGKILL);  // best effort: the child may be gone already
       (void)sys_.Waitpid(child, 0);  // reaps the child killed above; ECHILD means it is reaped
     }
-    if (Outcome c = Cleanup(s); !c) {
+    if (Outcome c = Cleanup(s, !store_lock.held()); !c) {
       spdlog::error("cleanup after failure left {}: {}; run `mydocker gc`",
                     s.id, c.error().Message());
       // The caller must learn what is left and how to remove it.
@@ -585,7 +594,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (result.message.empty()) result.exit_code = ExitCodeOf(status.value);
   spdlog::debug("container {} exited with {}", s.id, result.exit_code);
 
-  if (Outcome c = Cleanup(s); !c) {
+  if (Outcome c = Cleanup(s, true); !c) {
     s.status = "stopped";
     s.pid = 0;
     s.exit_code = result.exit_code;
@@ -645,8 +654,9 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
     if (run_holds_it) {
       // Its run sees the container end and tears it down itself; wait for
-      // it to let go (up to 10 s, killing what it may still start).
-      for (int i = 0; i < 2000; ++i) {
+      // it to let go (config.rm_wait_ms, 10 s by default, killing what it
+      // may still start).
+      for (int i = 0; i < config_.rm_wait_ms / 5; ++i) {
         lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
                                  false, "rm: lock container");
         if (lock) held = std::move(*lock);

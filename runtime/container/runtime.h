@@ -82,6 +82,11 @@ struct RuntimeConfig {
   std::function<std::string()> new_id;
   // Called once the container is running, with its state (tests, probes).
   std::function<void(const ContainerState&)> on_running;
+  // How long `rm -f` waits for a run that holds its container's lock to
+  // let go once its processes are killed (polled every 5 ms); 0: not at
+  // all, the lock's EWOULDBLOCK is the answer (a harness whose runs cannot
+  // go on while rm waits: FakeKernel's two-actor sweep).
+  int rm_wait_ms = 10000;
 };
 
 struct RunResult {
@@ -114,7 +119,7 @@ class Runtime {
   Expected<std::vector<ContainerState>> List();
   // Removes a stopped container's leftovers; with force, kills a running
   // one first: every member of its cgroup (never a recorded pid), then
-  // waits for its run to let go of the container's lock.
+  // waits (config.rm_wait_ms) for its run to let go of the container's lock.
   Outcome Remove(const std::string& name_or_id, bool force);
   // Removes what runs that are no longer alive left behind.
   Expected<GcReport> Gc();
@@ -136,7 +141,12 @@ class Runtime {
   Expected<SeccompBpf> SeccompFor(const SecuritySpec& sec, uint64_t caps);
   // Teardown of everything a container may have: cgroup, workspace, dir;
   // every step runs even when another fails, and every failure is reported.
-  Outcome Cleanup(const ContainerState& s);
+  // lock_store: the container's directory is removed under the store lock
+  // (its run, which does not hold it: from the first entry removed, its
+  // lock file among them, until the directory is gone, gc, rm and image rm
+  // would take the container for one whose run died); false: the caller
+  // holds it (gc, rm, a run failing before it let go of it).
+  Outcome Cleanup(const ContainerState& s, bool lock_store = false);
   Cgroup CgroupOf(const ContainerState& s, const CgroupLayout& layout);
   // The store lock (StateStore::StoreLockPath), waiting for it.
   Expected<FileLock> LockStore();

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -229,6 +231,96 @@ TEST(FakeKernelProcesses, WaitAndKillErrors) {
   EXPECT_EQ(st.value, 5 << 8);
   EXPECT_FALSE(k.ProcessExists(c));
   EXPECT_EQ(k.Waitpid(c, 0).err, ECHILD);
+}
+
+
+// /proc/PID/stat field 22: every process has its own start time, so the
+// runtime's liveness check (pid + start) sees a fake process as alive.
+TEST(FakeKernelProcesses, StatCarriesADistinctStartTime) {
+  FakeKernel k;
+  auto field22 = [&](pid_t pid) {
+    std::string stat = Read(k, "/proc/" + std::to_string(pid) + "/stat");
+    std::string rest = stat.substr(stat.rfind(')') + 2);
+    std::istringstream in(rest);
+    std::string f;
+    for (int field = 3; field <= 22 && in >> f; ++field) {
+    }
+    return f;
+  };
+  pid_t child = k.Clone([] { return 0; }, SIGCHLD).value;
+  pid_t other = k.StartHostProcess({"mydocker", "gc"});
+  const std::string rt = field22(k.RuntimePid()), c = field22(child), o = field22(other);
+  EXPECT_NE(rt, "0");
+  EXPECT_NE(c, "0");
+  EXPECT_NE(o, "0");
+  EXPECT_NE(rt, c);
+  EXPECT_NE(c, o);
+  EXPECT_NE(rt, o);
+  // 52 fields in all, as Linux prints them.
+  std::string stat = Read(k, "/proc/" + std::to_string(child) + "/stat");
+  std::istringstream all(stat.substr(stat.rfind(')') + 2));
+  size_t n = 2;
+  for (std::string f; all >> f;) ++n;
+  EXPECT_EQ(n, 52u);
+  ASSERT_TRUE(k.Waitpid(child, 0).ok());
+}
+
+// A second process of the host runs while the first one's child is held in
+// one of its calls (what a two-actor sweep does): it sees the child in its
+// cgroup; its SIGKILL ends the child at once (out of the cgroup, fds
+// closed) although its frames are still on the stack; the child's next
+// call does not happen, and its parent reaps it as killed.
+TEST(FakeKernelProcesses, AHeldChildKilledByAnotherProcessLeavesItsCgroupAtOnce) {
+  FakeKernel k;
+  const std::string cg = "/sys/fs/cgroup/pids/held";
+  ASSERT_EQ(k.Mkdir(cg, 0755).err, 0);
+  auto p = k.Pipe(O_CLOEXEC);
+  ASSERT_TRUE(p.ok());
+  std::string procs_while_held, procs_after_kill;
+  std::vector<pid_t> lock_holders;
+  bool after_ran = false;
+  pid_t other = 0;
+  pid_t child = k.Clone(
+      [&]() -> int {
+        // Held here: another `mydocker` runs to its end.
+        const pid_t me = k.CurrentPid();
+        other = k.StartHostProcess({"mydocker", "rm", "-f", "held"});
+        EXPECT_EQ(k.SwitchProcess(other), me);
+        EXPECT_EQ(k.CurrentPid(), other);
+        procs_while_held = Read(k, cg + "/cgroup.procs");
+        lock_holders = k.FlockHolders("/tmp/lock");
+        EXPECT_EQ(k.Kill(me, SIGKILL).err, 0);
+        procs_after_kill = Read(k, cg + "/cgroup.procs");
+        k.EndHostProcess(other, 0);
+        k.SwitchProcess(me);
+        // The held call goes on: the process is dead, so it never happens.
+        (void)k.Mkdir("/tmp/after-the-kill", 0755);
+        after_ran = true;
+        return 0;
+      },
+      SIGCHLD).value;
+  auto lock = k.Open("/tmp/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_TRUE(lock.ok());
+  ASSERT_EQ(k.Flock(lock.value, LOCK_EX).err, 0);
+  ASSERT_EQ(fktest::Write(k, cg + "/cgroup.procs", std::to_string(child)), 0);
+  ASSERT_EQ(k.Close(p.value.write_fd).err, 0);
+  char buf[8];
+  // The child holds the pipe's write end: this read runs it.
+  EXPECT_EQ(k.Read(p.value.read_fd, buf, sizeof buf).value, 0u);
+  EXPECT_EQ(procs_while_held, std::to_string(child) + "\n");
+  EXPECT_EQ(lock_holders, std::vector<pid_t>{k.RuntimePid()});
+  EXPECT_EQ(procs_after_kill, "");
+  EXPECT_FALSE(after_ran);
+  EXPECT_FALSE(k.Lstat("/tmp/after-the-kill").ok());
+  auto st = k.Waitpid(child, 0);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(WIFSIGNALED(st.value));
+  EXPECT_EQ(WTERMSIG(st.value), SIGKILL);
+  EXPECT_FALSE(k.ProcessExists(other));
+  EXPECT_EQ(k.CurrentPid(), k.RuntimePid());
+  ASSERT_EQ(k.Close(lock.value).err, 0);
+  EXPECT_TRUE(k.FlockHolders("/tmp/lock").empty());
+  EXPECT_EQ(k.Rmdir(cg).err, 0);
 }
 
 }  // namespace
