@@ -241,8 +241,9 @@ class BuiltinAdapter : public RuntimeAdapter {
       if (!r) {
         o.exit_code = 1;
         o.err = "mydocker: " + r.error().Message() + "\n";
+        return o;
       }
-      ReapRun(q.name, &o);
+      ReapRun(q.name, &o);  // its run ends once the container is removed
       return o;
     }
     if (q.action == "gc" || q.action == "recover") {

@@ -278,7 +278,7 @@ class MydockerAdapter : public RuntimeAdapter {
     std::error_code ec;
     std::filesystem::remove(opts.stdout_path, ec);
     std::filesystem::remove(opts.stderr_path, ec);
-    if (q.action == "rm") ReapRun(q.name, &o);
+    if (q.action == "rm" && o.exit_code == 0) ReapRun(q.name, &o);
     return o;
   }
 

@@ -500,6 +500,8 @@ bool ParseStepExpect(Reader& r, const YAML::Node& n, const std::string& f, StepE
     const YAML::Node& x = n["exit"];
     if (x.IsScalar() && x.Scalar() == "nonzero") {
       e->exit_nonzero = true;
+    } else if (x.IsScalar() && x.Scalar() == "any") {
+      e->exit_any = true;
     } else {
       long long v = 0;
       if (!r.Int(x, f + ".exit", 0, 255, &v)) return false;

@@ -125,6 +125,7 @@ struct StepExpect {
   // The step's own status (a run's or exec's command, a verb's exit).
   std::optional<int> exit_code;
   bool exit_nonzero = false;
+  bool exit_any = false;  // "exit: any": the status is not checked
   std::vector<OutputPattern> stdout_has, stdout_lacks, stderr_has, stderr_lacks;
   std::vector<std::string> running;  // containers that must be running now
   std::vector<std::string> gone;     // containers the runtime must not know any more

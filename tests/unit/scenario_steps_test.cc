@@ -160,6 +160,9 @@ TEST(ScenarioSteps, OutcomeChecks) {
   EXPECT_EQ(c[2].name, "step2.within");
   EXPECT_FALSE(c[2].ok);
   EXPECT_THAT(c[2].detail, HasSubstr("took 2.50 s, bound 1.00 s"));
+  StepExpect any;
+  any.exit_any = true;
+  EXPECT_TRUE(CheckStepOutcome("s", any, o, 0, true).empty());
   // The fake kernel's one console: stderr patterns also read stdout.
   StepExpect f;
   f.stderr_has.push_back({"boom", 1});
