@@ -189,7 +189,7 @@ Cgroup Runtime::CgroupOf(const ContainerState& s, const CgroupLayout& layout) {
   return Cgroup::Existing(sys_, layout, parent, s.id);
 }
 
-Outcome Runtime::Cleanup(const ContainerState& s) {
+Outcome Runtime::Cleanup(const ContainerState& s, bool keep_dir) {
   // Each step is idempotent and runs even when another failed (a busy
   // cgroup must not keep the workspace mounted); a second pass absorbs a
   // transient failure. Every failure of the last pass is reported. The
@@ -209,7 +209,7 @@ Outcome Runtime::Cleanup(const ContainerState& s) {
     if (Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy(); !ws) {
       errors.push_back(ws.error());
     }
-    if (errors.empty()) {
+    if (errors.empty() && !keep_dir) {
       if (Outcome dir = RemoveTree(sys_, states_.DirOf(s.id), "container: remove directory");
           !dir) {
         errors.push_back(dir.error());
