@@ -211,10 +211,12 @@ class Runtime {
   // keep_dir: the cgroup and the workspace only (a detached container that
   // exited keeps its state and logs).
   Outcome Cleanup(const ContainerState& s, bool keep_dir = false);
-  // The body of Run. started_fd >= 0 (detached, in the monitor): the
-  // outcome of the start is written there (EncodeStart) once the command
-  // is exec'd or failed, then the monitor waits and tears down.
-  Expected<RunResult> RunContainer(const RunSpec& spec, int started_fd);
+  // The body of Run. started_fd (detached, in the monitor; else null):
+  // once the command is exec'd, "ok" and the id are written to *started_fd,
+  // which is closed and set to -1; the monitor then waits for the init,
+  // records "exited" and tears down. A failure to start leaves *started_fd
+  // open for the caller to report the outcome on.
+  Expected<RunResult> RunContainer(const RunSpec& spec, int* started_fd);
   Expected<RunResult> RunDetached(const RunSpec& spec);
   // The container named name_or_id (by name or id), read now.
   Expected<ContainerState> Find(const std::string& name_or_id);
