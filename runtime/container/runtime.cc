@@ -753,7 +753,19 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
       if (!lock && lock.error().err != ENOENT) return lock.error();
       if (!lock) return Outcome::Ok();  // its run removed everything
     }
-    return Cleanup(s);
+    // An exited detached container is gc's once rm started on it.
+    if (auto now = states_.Read(s.id); now && now->status == "exited") {
+      ContainerState removing = *now;
+      removing.status = "removing";
+      MYDOCKER_TRY(states_.Write(removing));
+    }
+    if (Outcome c = Cleanup(s); !c) {
+      Error e = c.error();
+      e.detail += (e.detail.empty() ? "" : "; ") +
+                  std::string("run `mydocker gc` to remove what is left");
+      return e;
+    }
+    return Outcome::Ok();
   }
   return MakeError("rm", name_or_id, ENOENT, "no such container");
 }
@@ -1177,6 +1189,7 @@ Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec
   if (got == sizeof report) {
     if (report.step == kStepExec) {
       result.exit_code = report.err == ENOENT ? kExitNotFound : kExitCannotExecute;
+      result.err = report.err;
       result.message = MakeError("exec", spec.argv[0], report.err,
                                  report.err == ENOENT ? "executable file not found in PATH"
                                                       : "cannot execute")

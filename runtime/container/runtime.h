@@ -109,6 +109,7 @@ struct ExecResult {
   int exit_code = 0;    // the command's status (128+signal when killed),
                         // 126 cannot execute, 127 not found
   std::string message;  // set for 126/127
+  int err = 0;          // 126/127: the errno of the last execve
 };
 
 // A detached container's output (its log files), whole.
@@ -184,7 +185,9 @@ class Runtime {
   Outcome Stop(const std::string& name_or_id, int timeout_seconds);
   // Removes a stopped container's leftovers; with force, kills a running
   // one first: every member of its cgroup (never a recorded pid), then
-  // waits for its run (or monitor) to let go of the container's lock.
+  // waits for its run (or monitor) to let go of the container's lock. An
+  // exited detached container is first recorded "removing", so that what a
+  // failed rm leaves is gc's (the error says so).
   Outcome Remove(const std::string& name_or_id, bool force);
   // Removes what runs that are no longer alive left behind. Skips a
   // container whose lock is held (a run or monitor alive) and keeps a

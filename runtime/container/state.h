@@ -23,7 +23,8 @@ struct ContainerState {
   std::string image;
   std::vector<std::string> command;
   // "creating", "running", "stopped" (an attached run whose teardown
-  // failed), "exited" (a detached run that ended; kept until rm)
+  // failed), "exited" (a detached run that ended; kept until rm),
+  // "removing" (rm of an exited one began: gc finishes it)
   std::string status;
   pid_t pid = 0;                 // container init, host pid namespace
   uint64_t pid_start = 0;        // its start time (/proc/PID/stat field 22)
