@@ -734,7 +734,14 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     if (lock) held = std::move(*lock);
     auto members = cgroup.Members();
     if (!members) return members.error();
-    if ((run_holds_it || !members->empty()) && !force) {
+    // A detached container recorded exited whose monitor still holds the
+    // lock is being torn down: rm waits for it, as for a stopped one.
+    bool ending = false;
+    if (run_holds_it) {
+      auto now = states_.Read(s.id);
+      ending = now && now->status == "exited";
+    }
+    if (((run_holds_it && !ending) || !members->empty()) && !force) {
       return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
     }
     MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
@@ -757,7 +764,10 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     if (auto now = states_.Read(s.id); now && now->status == "exited") {
       ContainerState removing = *now;
       removing.status = "removing";
-      MYDOCKER_TRY(states_.Write(removing));
+      // Only for gc's sake: the teardown goes on without the mark.
+      if (Outcome w = states_.Write(removing); !w) {
+        spdlog::warn("rm {}: {}", s.id, w.error().Message());
+      }
     }
     if (Outcome c = Cleanup(s); !c) {
       Error e = c.error();
@@ -930,11 +940,19 @@ Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
 }
 
 Expected<ContainerState> Runtime::Find(const std::string& name_or_id) {
-  auto all = List();
-  if (!all) return all.error();
-  for (const auto& s : *all) {
-    if (s.id == name_or_id || s.name == name_or_id) return s;
+  auto ids = states_.Ids();
+  if (!ids) return ids.error();
+  std::optional<Error> unreadable;  // a state that may hold the name
+  for (const auto& id : *ids) {
+    auto s = states_.Read(id);
+    if (!s) {
+      if (id == name_or_id) return s.error();
+      if (!unreadable) unreadable = s.error();
+      continue;
+    }
+    if (s->id == name_or_id || s->name == name_or_id) return *s;
   }
+  if (unreadable) return *unreadable;
   return MakeError("container", name_or_id, ENOENT, "no such container");
 }
 
