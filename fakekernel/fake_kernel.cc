@@ -244,8 +244,14 @@ FakeKernel& FakeKernel::operator=(FakeKernel&& other) noexcept {
   return *this;
 }
 
+// After every call, the blocked processes whose child ended go on (a
+// detached run's monitor once its container was killed).
 #define FAULTLINE_FAKE_FORWARD(Method, name, Ret, Params, Args, ...) \
-  Ret FakeKernel::Method Params { return s_->Method Args; }
+  Ret FakeKernel::Method Params {                                  \
+    Ret r = s_->Method Args;                                       \
+    s_->RunReady();                                                \
+    return r;                                                      \
+  }
 MYDOCKER_SYS_OPS(FAULTLINE_FAKE_FORWARD)
 #undef FAULTLINE_FAKE_FORWARD
 

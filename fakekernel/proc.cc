@@ -163,6 +163,8 @@ std::string FakeKernel::State::FdLink(const Process& q, int fd) {
       return "anon_inode:[fscontext]";
     case FileKind::kMountFd:
       return "/";
+    case FileKind::kPidfd:
+      return "anon_inode:[pidfd]";
     default: {
       std::string p = PathOf(Fresh(f.node), Fresh(P().root));
       if (KindOf(f.node.mnt) != FsKind::kProc && f.ino &&
@@ -268,7 +270,10 @@ std::string FakeKernel::State::ProcRead(const Node& n) {
     std::string out = std::to_string(shown) + " (" + q.comm + ") " +
                       StateChar(q) + " " + std::to_string(ppid_shown) + " " +
                       std::to_string(shown) + " " + std::to_string(shown);
-    for (int k = 0; k < 46; ++k) out += " 0";
+    // Fields 7-52; field 22 (starttime) is the pid plus a constant: never
+    // 0 (the runtime's liveness check takes 0 for "unknown") and never the
+    // same for two processes (the model does not reuse pids).
+    for (int k = 7; k <= 52; ++k) out += k == 22 ? " " + std::to_string(1000 + q.pid) : " 0";
     return out + "\n";
   }
   if (f == "status") {

@@ -63,6 +63,7 @@ class FakeSweepBackend : public SweepBackend {
     MYDOCKER_TRY(MakeVolumes(world_, workload, kVolumes));
     MYDOCKER_TRY(EnsureCgroupParentDirs(world_, kCgroupParent));
     spec_ = SpecFor(workload, kVolumes);
+    verbs_ = workload.verbs;
     scope_.dirs = {kRoot};
     scope_.dirs_prune = {std::string(kRoot) + "/images"};
     scope_.cgroup_parent = kCgroupParent;
@@ -93,7 +94,7 @@ class FakeSweepBackend : public SweepBackend {
       CloseReleasesFd top(fis, fis);
       mydocker::Runtime rt(top, config);
       try {
-        TakeOutcome(rt.Run(spec_), &run);
+        TakeOutcome(verbs_ ? RunVerbs(rt, top, spec_) : rt.Run(spec_), &run);
         if (options_.mutate_error && run.returned_error) options_.mutate_error(run.error);
       } catch (const Crash&) {
         run.crashed = true;
@@ -101,6 +102,22 @@ class FakeSweepBackend : public SweepBackend {
       for (const TraceEntry& e : fis.trace()) {
         run.calls.push_back(ToCall(e));
         run.fired = run.fired || run.calls.back().fired;
+      }
+      if (verbs_) {
+        // Roles: the container's init (the process that pivot_roots) and
+        // the runtime's side (the caller, the monitor, exec's processes).
+        std::set<pid_t> inits;
+        for (const SweepCall& c : run.calls) {
+          if (c.op == "pivot_root") inits.insert(c.pid);
+        }
+        for (SweepCall& c : run.calls) {
+          c.real_pid = c.pid;
+          c.pid = inits.count(c.pid) ? kSweepInitPid : kSweepRuntimePid;
+        }
+        // A container the run could not stop: rm -f now, while the Sys its
+        // monitor calls through lives (gc keeps a running container).
+        mydocker::Runtime clean(*base, config);
+        RemoveRunning(clean, *base, &run);
       }
     }
     // The runtime is a library here: its fds must be as before the run.
@@ -130,6 +147,7 @@ class FakeSweepBackend : public SweepBackend {
   FakeBackendOptions options_;
   FakeKernel world_;
   mydocker::RunSpec spec_;
+  bool verbs_ = false;
   ProbeScope scope_;
   Snapshot before_;
   std::set<std::string> fds_before_;
