@@ -3,7 +3,9 @@
 // files of its own and a crash (a fault plan's kill action) stays contained.
 #include <errno.h>
 #include "harness/report/report.h"
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/utsname.h>
 
 #include <filesystem>
@@ -146,10 +148,14 @@ class BuiltinAdapter : public RuntimeAdapter {
   // ---- steps: the in-process core (runtime/container/runtime.h) ----
   std::string StepLacks(const std::string& action, bool) const override {
     static const std::set<std::string> kHave = {"run", "rm", "gc", "ps", "recover", "wait",
-                                                "kill_runtime"};
+                                                "kill_runtime", "exec", "stop"};
     if (kHave.count(action)) return "";
+    if (action == "logs") {
+      return "the builtin adapter runs a container in the background as an attached run in a "
+             "worker process (its output is the worker's), not run -d: no logs";
+    }
     return "the in-process core has no " + action +
-           " (runtime/container/runtime.h: Run, List, Remove, Gc)";
+           " (runtime/container/runtime.h: Run, List, Logs, Exec, Stop, Remove, Gc)";
   }
 
   StepOutcome Step(const StepRequest& q) override {
@@ -257,6 +263,39 @@ class BuiltinAdapter : public RuntimeAdapter {
       for (const auto& x : gc->skipped) o.out += "skipped " + x + "\n";
       for (const auto& e : gc->errors) o.err += "mydocker: " + e.Message() + "\n";
       if (!gc->errors.empty()) o.exit_code = 1;
+      return o;
+    }
+    if (q.action == "exec") {
+      const std::string base = work_ + "/" + id + ".exec";
+      int out = ::open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      int err = ::open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      mydocker::ExecSpec spec;
+      spec.argv = q.argv;
+      spec.stdout_fd = out;
+      spec.stderr_fd = err;
+      auto e = rt.Exec(id, spec);
+      if (out >= 0) ::close(out);
+      if (err >= 0) ::close(err);
+      o.out = ReadTextFile(base + ".out");
+      o.err = ReadTextFile(base + ".err");
+      std::error_code ec;
+      std::filesystem::remove(base + ".out", ec);
+      std::filesystem::remove(base + ".err", ec);
+      if (!e) {
+        o.exit_code = mydocker::kExitRuntimeError;
+        o.err += "mydocker: " + e.error().Message() + "\n";
+      } else {
+        o.exit_code = e->exit_code;
+        if (!e->message.empty()) o.err += "mydocker: " + e->message + "\n";
+      }
+      return o;
+    }
+    if (q.action == "stop") {
+      Outcome r = rt.Stop(id, q.timeout.value_or(10));
+      if (!r) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + r.error().Message() + "\n";
+      }
       return o;
     }
     if (q.action == "ps") {

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <signal.h>
 #include <regex>
 #include <set>
 #include <thread>
@@ -89,6 +91,11 @@ class MydockerAdapter : public RuntimeAdapter {
       }
     }
     (void)h;
+    ProcessResult rh = RunProcess({Base({"run", "--help"}), {}, work_ + "/help.out",
+                                   work_ + "/help.err", true},
+                                  30);
+    detach_flag_ = rh.exit_code == 0 &&
+                   ReadTextFile(work_ + "/help.out").find("--detach") != std::string::npos;
     // The state directory every run uses: made once, so it is no "leftover".
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700, "mydocker: create state dir"));
     // ... and the store lock the first run would make (StateStore::StoreLockPath).
@@ -191,6 +198,15 @@ class MydockerAdapter : public RuntimeAdapter {
       o.replay = c.replay;
       return o;
     }
+    if (q.action == "run" && detach_flag_) {
+      // mydocker run -d: returns once the command runs; its monitor keeps
+      // the container (the run's runtime process, state.runtime_pid).
+      ids_[q.name] = q.container.id;
+      detached_.insert(q.name);
+      std::vector<std::string> args = MydockerRunArgs(q.container);
+      args.insert(args.begin() + 1, "-d");
+      return Cli(args, q.container.timeout_seconds);
+    }
     if (q.action == "run") {
       ids_[q.name] = q.container.id;
       BackgroundRun& b = runs_[q.name];
@@ -218,6 +234,10 @@ class MydockerAdapter : public RuntimeAdapter {
       return o;
     }
     const std::string name = ids_.count(q.name) ? ids_[q.name] : q.name;
+    if ((q.action == "wait" || q.action == "kill_runtime") && detached_.count(q.name)) {
+      return q.action == "wait" ? WaitDetached(name, q.timeout.value_or(60))
+                                : KillMonitor(name);
+    }
     if (q.action == "wait") {
       auto it = runs_.find(q.name);
       if (it == runs_.end()) {
@@ -264,13 +284,20 @@ class MydockerAdapter : public RuntimeAdapter {
     } else {
       args = {q.action, name};  // logs, pause, resume
     }
+    o = Cli(args, 120);
+    if (q.action == "rm" && o.exit_code == 0) ReapRun(q.name, &o);
+    return o;
+  }
+
+  StepOutcome Cli(const std::vector<std::string>& args, int timeout) {
+    StepOutcome o;
     const std::string base = work_ + "/step";
     SpawnOptions opts;
     opts.argv = Base(args);
     opts.stdout_path = base + ".out";
     opts.stderr_path = base + ".err";
     o.replay = ShellJoin(opts.argv);
-    ProcessResult p = RunProcess(opts, 120);
+    ProcessResult p = RunProcess(opts, timeout);
     o.exit_code = p.started ? p.exit_code : 127;
     o.timed_out = p.timed_out;
     o.out = ReadTextFile(opts.stdout_path);
@@ -278,7 +305,63 @@ class MydockerAdapter : public RuntimeAdapter {
     std::error_code ec;
     std::filesystem::remove(opts.stdout_path, ec);
     std::filesystem::remove(opts.stderr_path, ec);
-    if (q.action == "rm" && o.exit_code == 0) ReapRun(q.name, &o);
+    return o;
+  }
+
+  // The state of the container named name (mydocker --name), if any.
+  std::optional<mydocker::ContainerState> StateOf(const std::string& name) {
+    mydocker::StateStore store(sys_, root_);
+    auto ids = store.Ids();
+    if (!ids) return std::nullopt;
+    for (const auto& id : *ids) {
+      auto st = store.Read(id);
+      if (st && (st->name == name || st->id == name)) return *st;
+    }
+    return std::nullopt;
+  }
+
+  // A detached container ends: its state leaves "running"; the exit code is
+  // the state's, the output its logs.
+  StepOutcome WaitDetached(const std::string& name, int timeout) {
+    StepOutcome o;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+    std::optional<mydocker::ContainerState> st;
+    while (std::chrono::steady_clock::now() < until) {
+      st = StateOf(name);
+      if (!st || st->status != "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (st && st->status == "running") {
+      o.timed_out = true;
+      o.exit_code = -1;
+      return o;
+    }
+    o.exit_code = st ? st->exit_code : -1;
+    StepOutcome logs = Cli({"logs", name}, 30);
+    o.out = logs.out;
+    o.err = logs.err;
+    o.notes.push_back("state after the wait: " + (st ? st->status : std::string("gone")));
+    return o;
+  }
+
+  // SIGKILLs the run's monitor (state.runtime_pid, checked by its start
+  // time): a process of the `mydocker run -d` the harness started.
+  StepOutcome KillMonitor(const std::string& name) {
+    StepOutcome o;
+    auto st = StateOf(name);
+    if (!st || st->runtime_pid <= 0 ||
+        !mydocker::ProcessAlive(sys_, st->runtime_pid, st->runtime_start)) {
+      o.exit_code = 1;
+      o.err = "kill_runtime: " + name + " has no live monitor process";
+      return o;
+    }
+    ::kill(st->runtime_pid, SIGKILL);
+    for (int i = 0; i < 1000 && mydocker::ProcessAlive(sys_, st->runtime_pid, st->runtime_start);
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    o.notes.push_back("SIGKILLed the monitor of " + name + " (pid " +
+                      std::to_string(st->runtime_pid) + ")");
     return o;
   }
 
@@ -305,6 +388,7 @@ class MydockerAdapter : public RuntimeAdapter {
     ids_.clear();
     runs_.clear();
     names_.clear();
+    detached_.clear();
   }
 
   std::string TeardownAgain(const std::string& id, bool* not_found) override {
@@ -358,6 +442,8 @@ class MydockerAdapter : public RuntimeAdapter {
   mydocker::LinuxSys sys_;
   std::string root_, work_, layer_;
   std::set<std::string> verbs_;
+  bool detach_flag_ = false;          // this mydocker has run -d
+  std::set<std::string> detached_;    // step names run with -d
   std::set<std::string> names_;
   std::map<std::string, std::string> ids_;     // step name -> mydocker --name
   std::map<std::string, BackgroundRun> runs_;  // step name -> its `mydocker run` in the background
