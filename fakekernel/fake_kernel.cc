@@ -249,6 +249,8 @@ FakeKernel& FakeKernel::operator=(FakeKernel&& other) noexcept {
 
 // A process killed while held in a call ends at its next one (State::
 // DieAtCall); during its unwinding its calls fail EINTR and do nothing.
+// After every call, the blocked processes whose child ended go on (a
+// detached run's monitor once its container was killed).
 #define FAULTLINE_FAKE_FORWARD(Method, name, Ret, Params, Args, ...) \
   Ret FakeKernel::Method Params {                                    \
     if (s_->CurrentDead()) [[unlikely]] {                            \
@@ -257,7 +259,9 @@ FakeKernel& FakeKernel::operator=(FakeKernel&& other) noexcept {
       dead.err = EINTR;                                              \
       return dead;                                                   \
     }                                                                \
-    return s_->Method Args;                                          \
+    Ret r = s_->Method Args;                                         \
+    s_->RunReady();                                                  \
+    return r;                                                        \
   }
 MYDOCKER_SYS_OPS(FAULTLINE_FAKE_FORWARD)
 #undef FAULTLINE_FAKE_FORWARD

@@ -50,6 +50,22 @@
 //    kernel that program would hang.
 //    Waitpid runs a deferred child (or finishes a parked one) even with
 //    WNOHANG: time is virtual. Kill of a pid <= 0 (groups) is EINVAL.
+//    Every clone child runs on a stack of its own (a ucontext fiber): a
+//    child that waits for a parked or blocked child of its own (a detached
+//    run's monitor waiting for its container) BLOCKS there instead, and
+//    its caller goes on; once that child ends (killed, or let finish by a
+//    waiter), the blocked process resumes at the end of the Sys call that
+//    ended it, where it left off (so `stop` sees the monitor's teardown
+//    done when its kill returns). The runtime process itself never blocks.
+//    Killing a blocked process unwinds its stack. A copy of the kernel
+//    does not carry blocked stacks (they behave as parked processes), and
+//    a kernel destroyed with a blocked process frees its stack without
+//    unwinding it: stop what you start.
+//  * pidfd_open / pidfd_send_signal (ESRCH once reaped; a pidfd polls
+//    POLLIN when its process exited), setns on a pidfd (mount: namespace,
+//    root and cwd of the target; UTS; pid: for the caller's children; ipc,
+//    net, cgroup accepted, not modeled; a /proc/PID/ns file is EINVAL).
+//    /proc/PID/stat's start time (field 22) is 1000 + pid.
 //  * Pipes (unbounded buffer), EOF when no writer is left, EPIPE when no
 //    reader is left. Fds 0-2 of the runtime are a console whose output is
 //    kept (console()).

@@ -163,6 +163,8 @@ std::string FakeKernel::State::FdLink(const Process& q, int fd) {
       return "anon_inode:[fscontext]";
     case FileKind::kMountFd:
       return "/";
+    case FileKind::kPidfd:
+      return "anon_inode:[pidfd]";
     default: {
       std::string p = PathOf(Fresh(f.node), Fresh(P().root));
       if (KindOf(f.node.mnt) != FsKind::kProc && f.ino &&

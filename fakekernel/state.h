@@ -26,10 +26,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <exception>
 #include <forward_list>
+#include <memory>
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -140,7 +143,7 @@ struct MountRec {
 
 enum class FileKind : uint8_t {
   kFile, kDir, kPipeR, kPipeW, kFsCtx, kMountFd, kProc, kCgroup, kNull,
-  kZero, kConsole,
+  kZero, kConsole, kPidfd,
 };
 
 struct OpenFile {
@@ -154,6 +157,7 @@ struct OpenFile {
   int pipe = -1;
   int ctx = -1;
   int mnt = -1;
+  pid_t pid = 0;  // kPidfd: the process it refers to
 };
 
 struct PipeObj {
@@ -179,7 +183,10 @@ struct FsCtx {
 // kDeferred: cloned, fn not run yet. kRunning: on the call stack (or the
 // runtime / init). kParked: exec'd a long-running program and waits to be
 // finished. kZombie: exited, not reaped.
-enum class PState : uint8_t { kDeferred, kRunning, kParked, kZombie };
+// kBlocked: a clone child waiting in waitpid for a child that is parked or
+// blocked itself (a detached run's monitor waiting for its container); its
+// frames stay on its own stack (a Fiber, tasks.cc) until that child exits.
+enum class PState : uint8_t { kDeferred, kRunning, kParked, kZombie, kBlocked };
 
 struct FdSlot {
   int ofd = -1;
@@ -190,6 +197,7 @@ struct Process {
   pid_t pid = 0;
   pid_t ppid = 0;
   int pidns = 0;
+  int pidns_children = -1;  // setns(CLONE_NEWPID): children's pid ns
   pid_t nspid = 0;
   PState state = PState::kRunning;
   int mntns = 0;
@@ -213,6 +221,7 @@ struct Process {
   // check reads it; 0 there means "unknown").
   uint64_t start = 0;
   bool cloned = false;  // made by Clone (its fn runs on the clone driver)
+  pid_t wait_for = 0;  // kBlocked: the child it waits for
   // Hardening (confined.cc): capability sets (bit n = cap n; a fresh
   // process has all 41 the kernel knows), no_new_privs, seccomp filters.
   uint64_t cap_eff = (uint64_t{1} << 41) - 1;
@@ -378,6 +387,22 @@ struct FakeKernel::State {
   std::vector<PipeObj> pipes;
   std::vector<FsCtx> ctxs;
   std::map<pid_t, Process> procs;
+  // Clone children run on stacks of their own (tasks.cc), so one can block
+  // (kBlocked) and resume later. A copy of the kernel does not carry them:
+  // its blocked processes then behave as parked ones.
+  struct Fiber;
+  struct FiberTable {
+    std::map<pid_t, std::shared_ptr<Fiber>> m;
+    FiberTable() = default;
+    FiberTable(const FiberTable&) {}
+    FiberTable& operator=(const FiberTable&) {
+      m.clear();
+      return *this;
+    }
+  };
+  FiberTable fibers;
+  std::vector<pid_t> ready;  // blocked processes whose child ended
+  bool draining = false;
   pid_t cur = 0;
   pid_t runtime = 0;
   pid_t next_pid = 0;
@@ -685,6 +710,15 @@ struct FakeKernel::State {
   // Runs deferred process pid to its end (or until it parks), as the current
   // process.
   void RunChild(pid_t pid);
+  // Switches to pid's fiber until it ends or blocks; ends the process when
+  // its fiber ended.
+  void Resume(pid_t pid);
+  // Blocks the current process (on its fiber) until child ends or it is
+  // killed (then throws its ProcessExit).
+  void BlockCurrent(pid_t child);
+  // Resumes the blocked processes whose awaited child ended (after every
+  // Sys call, outside any other resumption).
+  void RunReady();
   // pid ends with raw wait status.
   void ExitProcess(pid_t pid, int status);
   // Delivers a terminating signal to pid.
@@ -696,6 +730,9 @@ struct FakeKernel::State {
   Status Prctl(int option, unsigned long arg2);
   Result<int> Ioctl(int fd, unsigned long /*request*/, void* /*arg*/);
   Result<pid_t> Setsid() { return {cur, 0}; }
+  Result<int> PidfdOpen(pid_t pid, unsigned int flags);
+  Status PidfdSendSignal(int pidfd, int sig);
+  Status Setns(int fd, int nstype);
   Result<int> Poll(struct pollfd* fds, size_t n, int timeout_ms);
 
   // ---- confined.cc: fd-relative and root-confined calls, open_tree,

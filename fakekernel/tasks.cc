@@ -124,7 +124,9 @@ Status FakeKernel::State::Close(int fd) {
 
 pid_t FakeKernel::State::DeferredHolder(int o) {
   for (auto& [pid, p] : procs) {
-    if (p.state != PState::kDeferred && p.state != PState::kParked) continue;
+    if (p.state != PState::kDeferred && p.state != PState::kParked &&
+        p.state != PState::kBlocked)
+      continue;
     for (auto& s : p.fds)
       if (s.ofd == o) return pid;
   }
@@ -278,6 +280,7 @@ Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
     const Process& parent = P();
     c.ppid = parent.pid;
     c.pidns = parent.pidns;
+    c.pidns_children = parent.pidns_children;
     c.mntns = parent.mntns;
     c.utsns = parent.utsns;
     c.root = parent.root;
@@ -314,6 +317,10 @@ Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
     uts.push_back(uts[c.utsns]);
     c.utsns = static_cast<int>(uts.size() - 1);
   }
+  if (c.pidns_children >= 0) {
+    c.pidns = c.pidns_children;  // the parent setns'd into it
+    c.pidns_children = -1;
+  }
   if (flags & CLONE_NEWPID) {
     pidns_next.push_back(1);
     c.pidns = static_cast<int>(pidns_next.size() - 1);
@@ -326,46 +333,147 @@ Result<pid_t> FakeKernel::State::Clone(const mydocker::CloneFn& fn, int flags) {
 }
 
 void FakeKernel::State::Advance(pid_t pid) {
-  if (procs.at(pid).state == PState::kParked) ExitProcess(pid, 0);
+  Process& p = procs.at(pid);
+  if (p.state == PState::kBlocked) {
+    // Time passes for what it waits for, then it goes on.
+    if (!fibers.m.count(pid)) {
+      ExitProcess(pid, 0);  // a copied kernel: no frames to resume
+      return;
+    }
+    const pid_t child = p.wait_for;
+    if (Process* c = Find(child); c && c->state != PState::kZombie && c->state != PState::kRunning)
+      Advance(child);
+    Process* again = Find(pid);
+    if (again && again->state == PState::kBlocked) Resume(pid);
+    return;
+  }
+  if (p.state == PState::kParked) ExitProcess(pid, 0);
   else RunChild(pid);
 }
+
+// A clone child's own stack. Its fn runs there, so a blocking call can
+// switch back to whoever resumed it and continue later where it was.
+struct FakeKernel::State::Fiber {
+  static constexpr size_t kStack = size_t{1} << 20;
+  ucontext_t ctx{};
+  ucontext_t back{};
+  std::unique_ptr<char[]> stack;
+  mydocker::CloneFn fn;
+  pid_t pid = 0;
+  bool done = false;
+  enum class How : uint8_t { kReturned, kExited, kParked, kThrew } how = How::kReturned;
+  int status = 0;
+  std::exception_ptr exc;
+
+  static void Main(unsigned lo, unsigned hi) {
+    auto* f = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
+    try {
+      int r = f->fn();
+      f->status = (r & 0xff) << 8;
+    } catch (const ProcessExit& e) {
+      if (e.pid == f->pid) {
+        f->how = How::kExited;
+        f->status = e.status;
+      } else {
+        f->how = How::kThrew;
+        f->exc = std::current_exception();
+      }
+    } catch (const ProcessPark& e) {
+      if (e.pid == f->pid) {
+        f->how = How::kParked;
+      } else {
+        f->how = How::kThrew;
+        f->exc = std::current_exception();
+      }
+    } catch (...) {
+      f->how = How::kThrew;
+      f->exc = std::current_exception();
+    }
+    f->done = true;
+    setcontext(&f->back);  // never returns: the fiber is over
+  }
+};
 
 void FakeKernel::State::RunChild(pid_t pid) {
   Process& c = procs.at(pid);
   c.state = PState::kRunning;
-  mydocker::CloneFn fn = std::move(c.fn);
+  auto f = std::make_shared<Fiber>();
+  f->fn = std::move(c.fn);
   c.fn = nullptr;
+  f->pid = pid;
+  f->stack.reset(new char[Fiber::kStack]);
+  getcontext(&f->ctx);
+  f->ctx.uc_stack.ss_sp = f->stack.get();
+  f->ctx.uc_stack.ss_size = Fiber::kStack;
+  f->ctx.uc_link = nullptr;
+  const auto addr = reinterpret_cast<uintptr_t>(f.get());
+  makecontext(&f->ctx, reinterpret_cast<void (*)()>(&Fiber::Main), 2,
+              static_cast<unsigned>(addr & 0xffffffffu), static_cast<unsigned>(addr >> 32));
+  fibers.m[pid] = std::move(f);
+  Resume(pid);
+}
+
+void FakeKernel::State::Resume(pid_t pid) {
+  std::shared_ptr<Fiber> f = fibers.m.at(pid);
   pid_t saved = cur;
   cur = pid;
-  int status = 0;
-  try {
-    int r = fn();
-    status = (r & 0xff) << 8;
-  } catch (const ProcessExit& e) {
-    if (e.pid != pid) {
-      cur = saved;
-      throw;
+  swapcontext(&f->back, &f->ctx);
+  cur = saved;
+  if (!f->done) return;  // blocked: it goes on when its child ends
+  fibers.m.erase(pid);
+  // Gone already when it was killed while held in a call and reaped since.
+  Process* q = Find(pid);
+  switch (f->how) {
+    case Fiber::How::kReturned:
+    case Fiber::How::kExited: {
+      if (!q) return;
+      int status = f->status;
+      if (q->pending_sig) status = q->pending_sig;
+      ExitProcess(pid, status);
+      return;
     }
-    status = e.status;
-  } catch (const ProcessPark& e) {
-    cur = saved;
-    if (e.pid != pid) throw;
-    Process* qp = Find(pid);
-    if (!qp) return;
-    Process& q = *qp;
-    if (q.pending_sig) ExitProcess(pid, q.pending_sig);
-    else q.state = PState::kParked;
-    return;
+    case Fiber::How::kParked:
+      if (!q) return;
+      if (q->pending_sig) ExitProcess(pid, q->pending_sig);
+      else q->state = PState::kParked;
+      return;
+    case Fiber::How::kThrew:
+      if (q) ExitProcess(pid, SIGKILL);
+      std::rethrow_exception(f->exc);
+  }
+}
+
+void FakeKernel::State::BlockCurrent(pid_t child) {
+  const pid_t me = cur;
+  std::shared_ptr<Fiber> f = fibers.m.at(me);
+  Process& p = P();
+  p.state = PState::kBlocked;
+  p.wait_for = child;
+  swapcontext(&f->ctx, &f->back);
+  Process& q = procs.at(me);  // resumed (cur == me again)
+  q.state = PState::kRunning;
+  q.wait_for = 0;
+  if (q.pending_sig) throw ProcessExit{me, q.pending_sig};
+}
+
+void FakeKernel::State::RunReady() {
+  if (draining || ready.empty()) return;
+  draining = true;
+  try {
+    while (!ready.empty()) {
+      const pid_t pid = ready.front();
+      ready.erase(ready.begin());
+      Process* p = Find(pid);
+      if (!p || p->state != PState::kBlocked || !fibers.m.count(pid)) continue;
+      const Process* t = Find(p->wait_for);
+      if (!p->pending_sig && t && t->state != PState::kZombie) continue;  // not yet
+      Resume(pid);
+    }
   } catch (...) {
-    cur = saved;
-    ExitProcess(pid, SIGKILL);
+    draining = false;
     throw;
   }
-  cur = saved;
-  Process* done = Find(pid);
-  if (!done) return;  // killed while held, and reaped already
-  if (int sig = done->pending_sig) status = sig;
-  ExitProcess(pid, status);
+  draining = false;
 }
 
 void FakeKernel::State::ExitProcess(pid_t pid, int status) {
@@ -404,12 +512,18 @@ void FakeKernel::State::ExitProcess(pid_t pid, int status) {
   }
   MaybeDropNs(ns);
   GcDetached();
+  if (Process* pp = Find(ppid); pp && pp->state == PState::kBlocked && pp->wait_for == pid)
+    ready.push_back(ppid);
   if (ppid == 1 || !Find(ppid)) procs.erase(pid);
 }
 
 void FakeKernel::State::KillProcess(pid_t pid, int sig) {
   Process& q = procs.at(pid);
-  if (q.state == PState::kDeferred || q.state == PState::kParked) {
+  if (q.state == PState::kBlocked && fibers.m.count(pid)) {
+    q.pending_sig = sig;  // its fiber unwinds when resumed (RunReady)
+    ready.push_back(pid);
+  } else if (q.state == PState::kDeferred || q.state == PState::kParked ||
+             q.state == PState::kBlocked) {
     ExitProcess(pid, sig);
   } else if (q.state == PState::kRunning) {
     if (pid == cur && pid != runtime && pid != 1) throw ProcessExit{pid, sig};
@@ -479,7 +593,9 @@ Result<int> FakeKernel::State::Waitpid(pid_t pid, int options) {
         target = kp;
         break;
       }
-      if ((k.state == PState::kDeferred || k.state == PState::kParked) && !deferred)
+      if ((k.state == PState::kDeferred || k.state == PState::kParked ||
+           k.state == PState::kBlocked) &&
+          !deferred)
         deferred = kp;
     }
     if (!any) return {0, ECHILD};
@@ -492,9 +608,25 @@ Result<int> FakeKernel::State::Waitpid(pid_t pid, int options) {
   } else {
     return {0, EINVAL};  // process groups are not modeled
   }
-  PState st = procs.at(target).state;
-  if (st == PState::kDeferred || st == PState::kParked) Advance(target);
+  // A deferred child runs now. A parked or blocked one: a clone child on
+  // its fiber waits for it (a detached run's monitor: the container goes
+  // on); the runtime itself lets time pass until it ends.
   auto it = procs.find(target);
+  for (int round = 0; round < 1000 && it != procs.end() && it->second.state != PState::kZombie;
+       ++round) {
+    const PState st = it->second.state;
+    if (st == PState::kDeferred) {
+      Advance(target);
+    } else if ((st == PState::kParked || st == PState::kBlocked) && cur != runtime && cur != 1 &&
+               fibers.m.count(cur)) {
+      BlockCurrent(target);
+    } else if (st == PState::kParked || st == PState::kBlocked) {
+      Advance(target);
+    } else {
+      break;  // running: a cycle of waits
+    }
+    it = procs.find(target);
+  }
   if (it == procs.end()) return {0, ECHILD};
   if (it->second.state != PState::kZombie) return {0, EDEADLK};
   int status = it->second.status;
@@ -559,6 +691,58 @@ Status FakeKernel::State::Prctl(int option, unsigned long arg2) {
   return Status{EINVAL};
 }
 
+// pidfd_open: flags 0 only (EINVAL); ESRCH for a pid that is not a live
+// or zombie process (pids are never reused in the model).
+Result<int> FakeKernel::State::PidfdOpen(pid_t pid, unsigned int flags) {
+  if (flags != 0 || pid <= 0) return {-1, EINVAL};
+  const Process* q = Find(pid);
+  if (!q) return {-1, ESRCH};
+  OpenFile f;
+  f.kind = FileKind::kPidfd;
+  f.flags = O_RDWR;
+  f.pid = pid;
+  return {InstallFd(std::move(f), true), 0};
+}
+
+// pidfd_send_signal: EBADF for an fd that is not a pidfd, ESRCH once the
+// process is reaped; else as kill(2).
+Status FakeKernel::State::PidfdSendSignal(int pidfd, int sig) {
+  OpenFile* f = OfdOf(pidfd);
+  if (!f || f->kind != FileKind::kPidfd) return Status{EBADF};
+  if (!Find(f->pid)) return Status{ESRCH};
+  return Kill(f->pid, sig);
+}
+
+// setns: only on a pidfd (a /proc/PID/ns file is EINVAL here), nstype a
+// non-empty set of CLONE_NEWNS|NEWUTS|NEWIPC|NEWNET|NEWPID|NEWCGROUP
+// (EINVAL otherwise); ESRCH when the process has exited. Mount: the
+// caller's namespace, root and cwd become the target's (its root); UTS:
+// its hostname; pid: for the caller's children. IPC, net and cgroup
+// namespaces are not modeled (joining them succeeds).
+Status FakeKernel::State::Setns(int fd, int nstype) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return Status{EBADF};
+  if (f->kind != FileKind::kPidfd) return Status{EINVAL};
+  constexpr int kKnown = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                         CLONE_NEWPID | CLONE_NEWCGROUP;
+  if (nstype == 0 || (nstype & ~kKnown)) return Status{EINVAL};
+  Process* t = Find(f->pid);
+  if (!t || t->state == PState::kZombie) return Status{ESRCH};
+  const int mntns = t->mntns, utsns = t->utsns, pidns = t->pidns;
+  const Node root = t->root;
+  Process& p = P();
+  if (nstype & CLONE_NEWNS) {
+    const int old = p.mntns;
+    p.mntns = mntns;
+    p.root = root;
+    p.cwd = root;
+    if (old != mntns) MaybeDropNs(old);
+  }
+  if (nstype & CLONE_NEWUTS) p.utsns = utsns;
+  if (nstype & CLONE_NEWPID) p.pidns_children = pidns;
+  return Status{};
+}
+
 Result<int> FakeKernel::State::Ioctl(int fd, unsigned long /*request*/,
                                      void* /*arg*/) {
   if (!OfdOf(fd)) return {-1, EBADF};
@@ -583,6 +767,9 @@ Result<int> FakeKernel::State::Poll(struct pollfd* fds, size_t n,
       const PipeObj& pp = pipes[f->pipe];
       if (ofds[pp.rofd].refs <= 0) q.revents |= POLLERR;
       else q.revents |= q.events & POLLOUT;
+    } else if (f->kind == FileKind::kPidfd) {
+      const Process* t = Find(f->pid);
+      if (!t || t->state == PState::kZombie) q.revents |= q.events & POLLIN;
     } else {
       q.revents |= q.events & (POLLIN | POLLOUT);
     }

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,40 @@ struct ContainerResult {
   double seconds = 0;
 };
 
+// One container action of a `steps:` scenario (scenario.h, Step), as the
+// runner hands it to an adapter. The adapter maps it to its runtime's verbs
+// (mydocker's CLI, the in-process core, an OCI runtime's profile verbs).
+struct StepRequest {
+  std::string action;  // run create start exec kill kill_runtime stop rm recover gc ps
+                       // pause resume wait logs
+  std::string name;    // the scenario's container name ("" for gc, ps)
+  ContainerRequest container;  // run, create: what to run (container.id: unique per run)
+  std::vector<std::string> argv;  // exec
+  bool detach = false;            // run
+  bool force = false;             // rm
+  std::string signal = "KILL";    // kill
+  std::optional<int> timeout;     // stop -t, wait
+};
+
+struct StepOutcome {
+  // The runtime has no such action (or not in this state): the scenario is
+  // not applicable on it, with this reason. Never a silent skip.
+  std::string not_applicable;
+  int exit_code = 0;    // the verb's (run, exec, wait: the command's)
+  std::string out, err;
+  bool timed_out = false;
+  std::string replay;   // the runtime command it ran, when there is one
+  std::vector<std::string> notes;
+};
+
+// What the runtime says about a container of the steps (state, ps).
+struct ContainerView {
+  bool known = false;    // the runtime still has it (state, directory)
+  bool running = false;  // its init is alive (and not stopped)
+  std::string status;    // the runtime's word: creating, created, running, paused, stopped
+  pid_t pid = 0;         // its init, in the host's pid namespace; 0 unknown
+};
+
 class RuntimeAdapter {
  public:
   virtual ~RuntimeAdapter() = default;
@@ -121,7 +156,35 @@ class RuntimeAdapter {
   // True when the container's output, isolation and OOM behaviour come from
   // a real kernel (false for fake: isolation checks cannot run there).
   virtual bool RealKernel() const { return true; }
+
+  // ---- steps (scenario.h, Step) ----
+  // "" when the runtime can do the action (detach: run -d); else why not
+  // (the scenario is then not applicable, with that reason). Asked for
+  // every step before the first one runs.
+  virtual std::string StepLacks(const std::string& action, bool detach) const {
+    (void)detach;
+    return name() + " has no step actions (" + action + ")";
+  }
+  // Does the action; never throws. A container run in the background (run
+  // with detach, create) stays the adapter's until rm, recover or EndSteps.
+  virtual StepOutcome Step(const StepRequest& req) {
+    StepOutcome o;
+    o.not_applicable = StepLacks(req.action, req.detach);
+    return o;
+  }
+  // The runtime's view of a container of the steps (by its scenario name).
+  virtual ContainerView Inspect(const std::string& name) {
+    (void)name;
+    return {};
+  }
+  // After the last step's checks and the final snapshot: removes every
+  // container of the steps still there (force), ends the processes it
+  // started for them (by pid); what it had to do goes to *notes.
+  virtual void EndSteps(std::vector<std::string>* notes) { (void)notes; }
 };
+
+// The signal number of "TERM", "KILL", ... (scenario.h's list); 0 unknown.
+int SignalNumber(const std::string& name);
 
 // builtin, fake, or the profile of that name on env.profile_search; null
 // with *error (the profile's parse error, file:line:column: field) otherwise.

@@ -3,11 +3,15 @@
 // files of its own and a crash (a fault plan's kill action) stays contained.
 #include <errno.h>
 #include "harness/report/report.h"
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/utsname.h>
 
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -15,6 +19,7 @@
 #include "harness/adapters/adapter.h"
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
+#include "harness/adapters/step_support.h"
 #include "runtime/container/runtime.h"
 #include "runtime/image/image_store.h"
 #include "runtime/sys/fs_util.h"
@@ -57,32 +62,23 @@ class BuiltinAdapter : public RuntimeAdapter {
 
   ContainerResult Run(const ContainerRequest& req) override {
     ContainerResult res;
-    nlohmann::json q;
-    q["root"] = root_;
-    q["cgroup_parent"] = env_.cgroup_parent;
-    q["id"] = req.id;
-    q["image"] = req.image;
-    q["argv"] = req.argv;
-    q["env"] = req.env;
-    q["hostname"] = req.hostname;
-    q["cap_add"] = req.cap_add;
-    q["limits"] = LimitsToJson(req.limits);
-    nlohmann::json vols = nlohmann::json::array();
-    for (const auto& v : req.volumes) {
-      vols.push_back({{"host", v.host}, {"container", v.container}, {"ro", v.read_only}});
-    }
-    q["volumes"] = vols;
-    if (req.faults && !req.faults.IsNull()) q["faults"] = YAML::Dump(req.faults);
     const std::string base = work_ + "/" + req.id;
     const std::string req_path = base + ".request.json";
     const std::string res_path = base + ".result.json";
-    WriteTextFile(req_path, DumpJson(q, 2));
+    WriteTextFile(req_path, DumpJson(RequestJson(req), 2));
     SpawnOptions opts;
     opts.argv = {env_.self_exe, "__run-builtin", req_path, res_path};
     opts.stdout_path = base + ".out";
     opts.stderr_path = base + ".err";
     res.replay = ShellJoin(opts.argv);
     ProcessResult p = RunProcess(opts, req.timeout_seconds);
+    return Collect(p, opts, req_path, res_path, &res);
+  }
+
+  ContainerResult Collect(const ProcessResult& p, const SpawnOptions& opts,
+                          const std::string& req_path, const std::string& res_path,
+                          ContainerResult* out) {
+    ContainerResult& res = *out;
     res.out = ReadTextFile(opts.stdout_path);
     res.err = ReadTextFile(opts.stderr_path);
     res.seconds = p.seconds;
@@ -109,7 +105,7 @@ class BuiltinAdapter : public RuntimeAdapter {
       res.error_message = p.timed_out ? "the runtime ran past the timeout and was killed"
                                       : "the runtime died (exit " +
                                             std::to_string(p.exit_code) + ") without a result";
-      RecoverWithGc(&res);
+      if (recover_after_crash_) RecoverWithGc(&res);
       return res;
     }
     try {
@@ -127,6 +123,218 @@ class BuiltinAdapter : public RuntimeAdapter {
       res.error_message = std::string("unreadable worker result: ") + e.what();
     }
     return res;
+  }
+
+  nlohmann::json RequestJson(const ContainerRequest& req) const {
+    nlohmann::json q;
+    q["root"] = root_;
+    q["cgroup_parent"] = env_.cgroup_parent;
+    q["id"] = req.id;
+    q["image"] = req.image;
+    q["argv"] = req.argv;
+    q["env"] = req.env;
+    q["hostname"] = req.hostname;
+    q["cap_add"] = req.cap_add;
+    q["limits"] = LimitsToJson(req.limits);
+    nlohmann::json vols = nlohmann::json::array();
+    for (const auto& v : req.volumes) {
+      vols.push_back({{"host", v.host}, {"container", v.container}, {"ro", v.read_only}});
+    }
+    q["volumes"] = vols;
+    if (req.faults && !req.faults.IsNull()) q["faults"] = YAML::Dump(req.faults);
+    return q;
+  }
+
+  // ---- steps: the in-process core (runtime/container/runtime.h) ----
+  std::string StepLacks(const std::string& action, bool) const override {
+    static const std::set<std::string> kHave = {"run", "rm", "gc", "ps", "recover", "wait",
+                                                "kill_runtime", "exec", "stop"};
+    if (kHave.count(action)) return "";
+    if (action == "logs") {
+      return "the builtin adapter runs a container in the background as an attached run in a "
+             "worker process (its output is the worker's), not run -d: no logs";
+    }
+    return "the in-process core has no " + action +
+           " (runtime/container/runtime.h: Run, List, Logs, Exec, Stop, Remove, Gc)";
+  }
+
+  StepOutcome Step(const StepRequest& q) override {
+    StepOutcome o;
+    mydocker::Runtime rt(sys_, Config());
+    if (q.action == "run" && !q.detach) {
+      ContainerResult c = Run(q.container);
+      ids_[q.name] = q.container.id;
+      o.exit_code = c.exit_code;
+      o.out = c.out;
+      o.err = c.err;
+      o.timed_out = c.timed_out;
+      o.replay = c.replay;
+      for (const auto& n : c.notes) o.notes.push_back(n);
+      return o;
+    }
+    if (q.action == "run") {
+      // In the background: the worker is the run's runtime process.
+      ids_[q.name] = q.container.id;
+      BackgroundRun& b = runs_[q.name];
+      b.id = q.container.id;
+      const std::string base = work_ + "/" + b.id;
+      WriteTextFile(base + ".request.json", DumpJson(RequestJson(q.container), 2));
+      b.out = base + ".out";
+      b.err = base + ".err";
+      b.result = base + ".result.json";
+      SpawnOptions opts;
+      opts.argv = {env_.self_exe, "__run-builtin", base + ".request.json", b.result};
+      opts.stdout_path = b.out;
+      opts.stderr_path = b.err;
+      o.replay = ShellJoin(opts.argv) + " &";
+      std::string error;
+      b.pid = Spawn(opts, &error);
+      if (b.pid < 0) {
+        o.exit_code = mydocker::kExitRuntimeError;
+        o.err = error;
+        return o;
+      }
+      std::string why;
+      if (!WaitUntilRunning(sys_, root_, b, q.container.timeout_seconds, &why)) {
+        o.exit_code = b.waited ? b.exit_code : mydocker::kExitRuntimeError;
+        o.err = why;
+      }
+      return o;
+    }
+    const std::string id = ids_.count(q.name) ? ids_[q.name] : q.name;
+    if (q.action == "wait") {
+      auto it = runs_.find(q.name);
+      if (it == runs_.end()) {
+        o.exit_code = 1;
+        o.err = "wait: " + q.name + " was not run in the background";
+        return o;
+      }
+      BackgroundRun& b = it->second;
+      ProcessResult p;
+      if (b.pid > 0) {
+        p = WaitFor(b.pid, q.timeout.value_or(60));
+        b.pid = -1;
+        b.waited = true;
+      } else {
+        p.started = true;
+        p.exit_code = b.exit_code;
+      }
+      SpawnOptions opts;
+      opts.stdout_path = b.out;
+      opts.stderr_path = b.err;
+      ContainerResult c;
+      const bool keep = recover_after_crash_;
+      recover_after_crash_ = false;  // a killed run is the scenario's to recover
+      Collect(p, opts, work_ + "/" + b.id + ".request.json", b.result, &c);
+      recover_after_crash_ = keep;
+      o.exit_code = c.exit_code;
+      o.out = c.out;
+      o.err = c.err;
+      o.timed_out = c.timed_out;
+      return o;
+    }
+    if (q.action == "kill_runtime") {
+      auto it = runs_.find(q.name);
+      if (it == runs_.end()) {
+        o.exit_code = 1;
+        o.err = "kill_runtime: " + q.name + " was not run in the background";
+        return o;
+      }
+      return KillRuntimeProcess(it->second);
+    }
+    if (q.action == "rm") {
+      Outcome r = rt.Remove(id, q.force);
+      if (!r) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + r.error().Message() + "\n";
+        return o;
+      }
+      ReapRun(q.name, &o);  // its run ends once the container is removed
+      return o;
+    }
+    if (q.action == "gc" || q.action == "recover") {
+      auto gc = rt.Gc();
+      if (!gc) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + gc.error().Message() + "\n";
+        return o;
+      }
+      for (const auto& x : gc->removed) o.out += "removed " + x + "\n";
+      for (const auto& x : gc->skipped) o.out += "skipped " + x + "\n";
+      for (const auto& e : gc->errors) o.err += "mydocker: " + e.Message() + "\n";
+      if (!gc->errors.empty()) o.exit_code = 1;
+      return o;
+    }
+    if (q.action == "exec") {
+      const std::string base = work_ + "/" + id + ".exec";
+      int out = ::open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      int err = ::open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      mydocker::ExecSpec spec;
+      spec.argv = q.argv;
+      spec.stdout_fd = out;
+      spec.stderr_fd = err;
+      auto e = rt.Exec(id, spec);
+      if (out >= 0) ::close(out);
+      if (err >= 0) ::close(err);
+      o.out = ReadTextFile(base + ".out");
+      o.err = ReadTextFile(base + ".err");
+      std::error_code ec;
+      std::filesystem::remove(base + ".out", ec);
+      std::filesystem::remove(base + ".err", ec);
+      if (!e) {
+        o.exit_code = mydocker::kExitRuntimeError;
+        o.err += "mydocker: " + e.error().Message() + "\n";
+      } else {
+        o.exit_code = e->exit_code;
+        if (!e->message.empty()) o.err += "mydocker: " + e->message + "\n";
+      }
+      return o;
+    }
+    if (q.action == "stop") {
+      Outcome r = rt.Stop(id, q.timeout.value_or(10));
+      if (!r) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + r.error().Message() + "\n";
+      }
+      return o;
+    }
+    if (q.action == "ps") {
+      auto l = rt.List();
+      if (!l) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + l.error().Message() + "\n";
+        return o;
+      }
+      o.out = PsText(*l);
+      return o;
+    }
+    o.not_applicable = StepLacks(q.action, q.detach);
+    return o;
+  }
+
+  ContainerView Inspect(const std::string& name) override {
+    return ViewFromStore(sys_, root_, ids_.count(name) ? ids_[name] : name);
+  }
+
+  void EndSteps(std::vector<std::string>* notes) override {
+    mydocker::Runtime rt(sys_, Config());
+    for (const auto& [name, id] : ids_) {
+      if (!ViewFromStore(sys_, root_, id).known) continue;
+      Outcome r = rt.Remove(id, true);
+      notes->push_back("harness removed " + name + " after the last step (rm -f): " +
+                       (r ? std::string("ok") : r.error().Message()));
+    }
+    for (auto& [name, b] : runs_) {
+      StepOutcome o;
+      ReapRun(name, &o);
+      for (const auto& n : o.notes) notes->push_back(n);
+      std::error_code ec;
+      for (const auto& f : {b.out, b.err, b.result, work_ + "/" + b.id + ".request.json"}) {
+        std::filesystem::remove(f, ec);
+      }
+    }
+    ids_.clear();
+    runs_.clear();
   }
 
   std::string TeardownAgain(const std::string& id, bool* not_found) override {
@@ -169,9 +377,25 @@ class BuiltinAdapter : public RuntimeAdapter {
     for (const auto& e : gc->errors) res->notes.push_back("gc error: " + e.Message());
   }
 
+  // After rm: the background run's process ends (its container was
+  // killed); collect it, or end it after 10 s.
+  void ReapRun(const std::string& name, StepOutcome* o) {
+    auto it = runs_.find(name);
+    if (it == runs_.end() || it->second.pid <= 0) return;
+    ProcessResult p = WaitFor(it->second.pid, 10);
+    it->second.exit_code = p.exit_code;
+    it->second.pid = -1;
+    it->second.waited = true;
+    o->notes.push_back("the run of " + name + " ended: exit " + std::to_string(p.exit_code) +
+                       (p.timed_out ? " (killed by the harness after 10 s)" : ""));
+  }
+
   RunEnv env_;
   mydocker::LinuxSys sys_;
   std::string root_, work_, layer_;
+  bool recover_after_crash_ = true;
+  std::map<std::string, std::string> ids_;       // step name -> container id
+  std::map<std::string, BackgroundRun> runs_;    // step name -> its background run
 };
 
 }  // namespace

@@ -6,12 +6,15 @@
 
 #include <chrono>
 #include <optional>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/fault_bridge.h"
+#include "harness/adapters/step_support.h"
 #include "fakekernel/fake_kernel.h"
 #include "faults/fault_injecting_sys.h"
 #include "runtime/container/runtime.h"
@@ -166,6 +169,80 @@ class FakeAdapter : public RuntimeAdapter {
     return o.error().Message();
   }
 
+  // ---- steps: the in-process core over FakeKernel, one run at a time ----
+  std::string StepLacks(const std::string& action, bool detach) const override {
+    if (action == "run" && detach) {
+      return "the fake kernel runs one attached run at a time (no run in the background)";
+    }
+    static const std::set<std::string> kHave = {"run", "rm", "gc", "ps", "recover"};
+    if (kHave.count(action)) return "";
+    return "the in-process core over the fake kernel has no " + action +
+           " (runtime/container/runtime.h: Run, List, Remove, Gc; attached runs only)";
+  }
+
+  StepOutcome Step(const StepRequest& q) override {
+    StepOutcome o;
+    if (q.action == "run") {
+      ContainerResult c = Run(q.container);
+      ids_[q.name] = q.container.id;
+      o.exit_code = c.exit_code;
+      o.out = c.out;
+      o.err = c.err;
+      return o;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    mydocker::RuntimeConfig config;
+    config.root = kRoot;
+    config.cgroup_parent = env_.cgroup_parent;
+    mydocker::Runtime rt(*kernel_, config);
+    const std::string id = ids_.count(q.name) ? ids_[q.name] : q.name;
+    if (q.action == "rm") {
+      Outcome r = rt.Remove(id, q.force);
+      if (!r) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + r.error().Message() + "\n";
+      }
+    } else if (q.action == "gc" || q.action == "recover") {
+      auto gc = rt.Gc();
+      if (!gc) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + gc.error().Message() + "\n";
+      } else {
+        for (const auto& x : gc->removed) o.out += "removed " + x + "\n";
+        for (const auto& x : gc->skipped) o.out += "skipped " + x + "\n";
+        for (const auto& e : gc->errors) o.err += "mydocker: " + e.Message() + "\n";
+        if (!gc->errors.empty()) o.exit_code = 1;
+      }
+    } else if (q.action == "ps") {
+      auto l = rt.List();
+      if (!l) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + l.error().Message() + "\n";
+      } else {
+        o.out = PsText(*l);
+      }
+    } else {
+      o.not_applicable = StepLacks(q.action, q.detach);
+    }
+    return o;
+  }
+
+  ContainerView Inspect(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ViewFromStore(*kernel_, kRoot, ids_.count(name) ? ids_[name] : name);
+  }
+
+  void EndSteps(std::vector<std::string>* notes) override {
+    for (const auto& [name, id] : ids_) {
+      if (!Inspect(name).known) continue;
+      bool not_found = false;
+      std::string err = TeardownAgain(id, &not_found);
+      notes->push_back("harness removed " + name + " after the last step (rm -f): " +
+                       (err.empty() ? std::string("ok") : err));
+    }
+    ids_.clear();
+  }
+
   std::string ExpectedCgroup(const std::string& id) const override {
     return "/" + env_.cgroup_parent + "/" + id;
   }
@@ -188,6 +265,7 @@ class FakeAdapter : public RuntimeAdapter {
   std::mutex mu_;
   std::unique_ptr<FakeKernel> kernel_;
   std::string layer_;
+  std::map<std::string, std::string> ids_;  // step name -> container id
 };
 
 }  // namespace

@@ -7,6 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <signal.h>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -14,6 +18,7 @@
 
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
+#include "harness/adapters/step_support.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/linux_sys.h"
@@ -73,6 +78,24 @@ class MydockerAdapter : public RuntimeAdapter {
                                  p.start_error + ReadTextFile(work_ + "/import.err"));
     }
     layer_ = root_ + "/images/busybox/rootfs";
+    // Which verbs this build of mydocker has (its --help lists them).
+    ProcessResult h = RunProcess({Base({"--help"}), {}, work_ + "/help.out", work_ + "/help.err",
+                                  true},
+                                 30);
+    const std::string help = ReadTextFile(work_ + "/help.out");
+    for (const char* v : {"run", "exec", "stop", "logs", "kill", "pause", "resume", "ps", "rm",
+                          "gc"}) {
+      if (std::regex_search(help, std::regex(std::string("^\\s+") + v + "\\s",
+                                             std::regex::multiline))) {
+        verbs_.insert(v);
+      }
+    }
+    (void)h;
+    ProcessResult rh = RunProcess({Base({"run", "--help"}), {}, work_ + "/help.out",
+                                   work_ + "/help.err", true},
+                                  30);
+    detach_flag_ = rh.exit_code == 0 &&
+                   ReadTextFile(work_ + "/help.out").find("--detach") != std::string::npos;
     // The state directory every run uses: made once, so it is no "leftover".
     MYDOCKER_TRY(mydocker::MkdirAll(sys_, root_ + "/containers", 0700, "mydocker: create state dir"));
     // ... and the store lock the first run would make (StateStore::StoreLockPath).
@@ -148,6 +171,226 @@ class MydockerAdapter : public RuntimeAdapter {
     return res;
   }
 
+  // ---- steps: the mydocker CLI ----
+  std::string StepLacks(const std::string& action, bool) const override {
+    // Done by the harness around the CLI: a run in the background is
+    // `mydocker run` left running (its runtime process, to kill or wait
+    // for); recover is the profile's cleanup (gc).
+    if (action == "wait" || action == "kill_runtime" || action == "recover") return "";
+    const std::string verb = action == "create" || action == "start" ? "" : action;
+    if (!verb.empty() && verbs_.count(verb)) return "";
+    if (action == "create" || action == "start") {
+      return "mydocker has no create/start (run creates and starts in one)";
+    }
+    return "this mydocker (" + env_.mydocker_bin + ") has no " + action + " verb";
+  }
+
+  StepOutcome Step(const StepRequest& q) override {
+    StepOutcome o;
+    if (q.action == "run" && !q.detach) {
+      ContainerResult c = Run(q.container);
+      names_.insert(q.name);
+      ids_[q.name] = q.container.id;
+      o.exit_code = c.exit_code;
+      o.out = c.out;
+      o.err = c.err;
+      o.timed_out = c.timed_out;
+      o.replay = c.replay;
+      return o;
+    }
+    if (q.action == "run" && detach_flag_) {
+      // mydocker run -d: returns once the command runs; its monitor keeps
+      // the container (the run's runtime process, state.runtime_pid).
+      ids_[q.name] = q.container.id;
+      detached_.insert(q.name);
+      std::vector<std::string> args = MydockerRunArgs(q.container);
+      args.insert(args.begin() + 1, "-d");
+      return Cli(args, q.container.timeout_seconds);
+    }
+    if (q.action == "run") {
+      ids_[q.name] = q.container.id;
+      BackgroundRun& b = runs_[q.name];
+      b.id = q.container.id;
+      b.out = work_ + "/" + b.id + ".bg.out";
+      b.err = work_ + "/" + b.id + ".bg.err";
+      SpawnOptions opts;
+      opts.argv = Base(MydockerRunArgs(q.container));
+      opts.stdout_path = b.out;
+      opts.stderr_path = b.err;
+      o.replay = ShellJoin(opts.argv) + " &";
+      std::string error;
+      b.pid = Spawn(opts, &error);
+      if (b.pid < 0) {
+        o.exit_code = mydocker::kExitRuntimeError;
+        o.err = error;
+        return o;
+      }
+      // mydocker names the container --name (the id is its own).
+      std::string why;
+      if (!WaitUntilRunning(sys_, root_, b, q.container.timeout_seconds, &why)) {
+        o.exit_code = b.waited ? b.exit_code : mydocker::kExitRuntimeError;
+        o.err = why;
+      }
+      return o;
+    }
+    const std::string name = ids_.count(q.name) ? ids_[q.name] : q.name;
+    if ((q.action == "wait" || q.action == "kill_runtime") && detached_.count(q.name)) {
+      return q.action == "wait" ? WaitDetached(name, q.timeout.value_or(60))
+                                : KillMonitor(name);
+    }
+    if (q.action == "wait") {
+      auto it = runs_.find(q.name);
+      if (it == runs_.end()) {
+        o.exit_code = 1;
+        o.err = "wait: " + q.name + " was not run in the background";
+        return o;
+      }
+      BackgroundRun& b = it->second;
+      if (b.pid > 0) {
+        ProcessResult p = WaitFor(b.pid, q.timeout.value_or(60));
+        b.exit_code = p.exit_code;
+        o.timed_out = p.timed_out;
+        b.pid = -1;
+        b.waited = true;
+      }
+      o.exit_code = b.exit_code;
+      o.out = ReadTextFile(b.out);
+      o.err = ReadTextFile(b.err);
+      return o;
+    }
+    if (q.action == "kill_runtime") {
+      auto it = runs_.find(q.name);
+      if (it == runs_.end()) {
+        o.exit_code = 1;
+        o.err = "kill_runtime: " + q.name + " was not run in the background";
+        return o;
+      }
+      return KillRuntimeProcess(it->second);
+    }
+    std::vector<std::string> args;
+    if (q.action == "rm") args = q.force ? std::vector<std::string>{"rm", "-f", name}
+                                         : std::vector<std::string>{"rm", name};
+    else if (q.action == "gc" || q.action == "recover") args = {"gc"};
+    else if (q.action == "ps") args = {"ps", "-a"};
+    else if (q.action == "exec") {
+      args = {"exec", name};
+      args.insert(args.end(), q.argv.begin(), q.argv.end());
+    } else if (q.action == "stop") {
+      args = {"stop"};
+      if (q.timeout) args.insert(args.end(), {"-t", std::to_string(*q.timeout)});
+      args.push_back(name);
+    } else if (q.action == "kill") {
+      args = {"kill", "-s", q.signal, name};
+    } else {
+      args = {q.action, name};  // logs, pause, resume
+    }
+    o = Cli(args, 120);
+    if (q.action == "rm" && o.exit_code == 0) ReapRun(q.name, &o);
+    return o;
+  }
+
+  StepOutcome Cli(const std::vector<std::string>& args, int timeout) {
+    StepOutcome o;
+    const std::string base = work_ + "/step";
+    SpawnOptions opts;
+    opts.argv = Base(args);
+    opts.stdout_path = base + ".out";
+    opts.stderr_path = base + ".err";
+    o.replay = ShellJoin(opts.argv);
+    ProcessResult p = RunProcess(opts, timeout);
+    o.exit_code = p.started ? p.exit_code : 127;
+    o.timed_out = p.timed_out;
+    o.out = ReadTextFile(opts.stdout_path);
+    o.err = ReadTextFile(opts.stderr_path) + p.start_error;
+    std::error_code ec;
+    std::filesystem::remove(opts.stdout_path, ec);
+    std::filesystem::remove(opts.stderr_path, ec);
+    return o;
+  }
+
+  // The state of the container named name (mydocker --name), if any.
+  std::optional<mydocker::ContainerState> StateOf(const std::string& name) {
+    mydocker::StateStore store(sys_, root_);
+    auto ids = store.Ids();
+    if (!ids) return std::nullopt;
+    for (const auto& id : *ids) {
+      auto st = store.Read(id);
+      if (st && (st->name == name || st->id == name)) return *st;
+    }
+    return std::nullopt;
+  }
+
+  // A detached container ends: its state leaves "running"; the exit code is
+  // the state's, the output its logs.
+  StepOutcome WaitDetached(const std::string& name, int timeout) {
+    StepOutcome o;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+    std::optional<mydocker::ContainerState> st;
+    while (std::chrono::steady_clock::now() < until) {
+      st = StateOf(name);
+      if (!st || st->status != "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (st && st->status == "running") {
+      o.timed_out = true;
+      o.exit_code = -1;
+      return o;
+    }
+    o.exit_code = st ? st->exit_code : -1;
+    StepOutcome logs = Cli({"logs", name}, 30);
+    o.out = logs.out;
+    o.err = logs.err;
+    o.notes.push_back("state after the wait: " + (st ? st->status : std::string("gone")));
+    return o;
+  }
+
+  // SIGKILLs the run's monitor (state.runtime_pid, checked by its start
+  // time): a process of the `mydocker run -d` the harness started.
+  StepOutcome KillMonitor(const std::string& name) {
+    StepOutcome o;
+    auto st = StateOf(name);
+    if (!st || st->runtime_pid <= 0 ||
+        !mydocker::ProcessAlive(sys_, st->runtime_pid, st->runtime_start)) {
+      o.exit_code = 1;
+      o.err = "kill_runtime: " + name + " has no live monitor process";
+      return o;
+    }
+    ::kill(st->runtime_pid, SIGKILL);
+    for (int i = 0; i < 1000 && mydocker::ProcessAlive(sys_, st->runtime_pid, st->runtime_start);
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    o.notes.push_back("SIGKILLed the monitor of " + name + " (pid " +
+                      std::to_string(st->runtime_pid) + ")");
+    return o;
+  }
+
+  ContainerView Inspect(const std::string& name) override {
+    return ViewFromStore(sys_, root_, ids_.count(name) ? ids_[name] : name);
+  }
+
+  void EndSteps(std::vector<std::string>* notes) override {
+    for (const auto& [name, id] : ids_) {
+      if (!ViewFromStore(sys_, root_, id).known) continue;
+      bool not_found = false;
+      std::string err = TeardownAgain(id, &not_found);
+      notes->push_back("harness removed " + name + " after the last step (mydocker rm -f): " +
+                       (err.empty() ? std::string("ok") : err));
+    }
+    for (auto& [name, b] : runs_) {
+      StepOutcome o;
+      ReapRun(name, &o);
+      for (const auto& n : o.notes) notes->push_back(n);
+      std::error_code ec;
+      std::filesystem::remove(b.out, ec);
+      std::filesystem::remove(b.err, ec);
+    }
+    ids_.clear();
+    runs_.clear();
+    names_.clear();
+    detached_.clear();
+  }
+
   std::string TeardownAgain(const std::string& id, bool* not_found) override {
     ProcessResult p = RunProcess({Base({"rm", "-f", id}), {}, work_ + "/rm.out",
                                   work_ + "/rm.err", true},
@@ -182,10 +425,28 @@ class MydockerAdapter : public RuntimeAdapter {
                          std::to_string(p.exit_code) + "): " + ReadTextFile(work_ + "/gc.out"));
   }
 
+  void ReapRun(const std::string& name, StepOutcome* o) {
+    auto it = runs_.find(name);
+    if (it == runs_.end() || it->second.pid <= 0) return;
+    ProcessResult p = WaitFor(it->second.pid, 10);
+    it->second.exit_code = p.exit_code;
+    it->second.pid = -1;
+    it->second.waited = true;
+    o->notes.push_back("mydocker run of " + name + " ended: exit " +
+                       std::to_string(p.exit_code) +
+                       (p.timed_out ? " (killed by the harness after 10 s)" : ""));
+  }
+
   RunEnv env_;
   std::string name_;
   mydocker::LinuxSys sys_;
   std::string root_, work_, layer_;
+  std::set<std::string> verbs_;
+  bool detach_flag_ = false;          // this mydocker has run -d
+  std::set<std::string> detached_;    // step names run with -d
+  std::set<std::string> names_;
+  std::map<std::string, std::string> ids_;     // step name -> mydocker --name
+  std::map<std::string, BackgroundRun> runs_;  // step name -> its `mydocker run` in the background
 };
 
 }  // namespace

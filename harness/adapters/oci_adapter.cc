@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <signal.h>
 
 #include <unistd.h>
 
@@ -114,72 +115,13 @@ class OciAdapter : public RuntimeAdapter {
   ContainerResult Run(const ContainerRequest& req) override {
     ContainerResult res;
     const std::string bundle_dir = bundles_ + "/" + req.id;
-    const std::string layer = layers_.count(req.image) ? layers_[req.image] : layer_;
-    OciSpecInput in;
-    in.argv = req.argv;
-    in.env = req.env;
-    in.hostname = req.hostname.empty() ? req.id : req.hostname;
-    in.cgroups_path = ExpectedCgroup(req.id);
-    in.limits = req.limits;
-    in.volumes = req.volumes;
-    in.cap_bounding = SelfCapBounding();
-    // mydocker's defaults (docker's): caps, no_new_privs, seccomp profile.
-    auto caps = mydocker::ResolveCaps(req.cap_add, {});
-    if (!caps) {
-      res.runtime_error = true;
-      res.error_step = caps.error().step;
-      res.error_message = caps.error().Message();
-      return res;
-    }
-    in.caps = *caps;
-    {
-      std::string release;
-      if (auto r = mydocker::ReadFile(sys_, "/proc/sys/kernel/osrelease", "osrelease")) release = *r;
-      auto rules = mydocker::ParseSeccompProfile(mydocker::DefaultSeccompProfile(),
-                                                 "default profile", in.caps, release);
-      if (rules) in.seccomp = *rules;
-    }
-    auto bundle = CreateBundle(sys_, bundle_dir, layer, in);
-    if (!bundle) {
-      res.runtime_error = true;
-      res.error_step = bundle.error().step;
-      res.error_errno = bundle.error().err;
-      res.error_message = bundle.error().Message();
-      return res;
-    }
     const std::string out = work_ + "/" + req.id + ".out";
     const std::string err = work_ + "/" + req.id + ".err";
-    std::vector<std::string> create = Cmd({"create", "--bundle", bundle_dir, req.id});
-    res.replay = "(bundle " + bundle_dir + ") " + ShellJoin(create) + " && " +
-                 ShellJoin(Cmd({"start", req.id}));
-    res.ran = true;
-    ProcessResult c = RunProcess({create, {}, out, err, true}, req.timeout_seconds);
-    if (c.exit_code != 0) {
-      // The runtime failed before the container ran.
-      res.runtime_error = true;
-      res.exit_code = c.exit_code;
-      res.timed_out = c.timed_out;
-      res.error_message = LastLine(ReadTextFile(err)) + c.start_error;
+    pid_t pid = Create(req, &res);
+    if (pid == 0) return res;  // no bundle: nothing to tear down
+    if (pid < 0) {
       Finish(req, bundle_dir, out, err, &res);
       return res;
-    }
-    pid_t pid = StatePid(req.id, &res);
-    if (pid <= 0) {
-      res.runtime_error = true;
-      res.exit_code = mydocker::kExitRuntimeError;
-      Finish(req, bundle_dir, out, err, &res);
-      return res;
-    }
-    AdoptPid(pid);
-    // The container exists and waits for start: its cgroup must be visible.
-    {
-      ProbeScope scope;
-      scope.cgroup_parent = env_.cgroup_parent;
-      scope.holders = false;
-      scope.fds = false;
-      Snapshot s = TakeSnapshot(sys_, scope);
-      res.live_checked = true;
-      for (const auto& cg : s.probes["cgroups"]) res.live_cgroups.push_back(cg);
     }
     ProcessResult st = RunProcess({Cmd({"start", req.id}), {}, work_ + "/" + req.id + ".start.out",
                                    work_ + "/" + req.id + ".start.err", true},
@@ -196,9 +138,278 @@ class OciAdapter : public RuntimeAdapter {
       res.notes.push_back("wait for init " + std::to_string(pid) + ": " + w.start_error);
     }
     res.timed_out = w.timed_out;
-    res.seconds = c.seconds + w.seconds;
+    res.seconds += w.seconds;
     Finish(req, bundle_dir, out, err, &res);
     return res;
+  }
+
+  // The bundle, then `create` and `state`: the init's pid (adopted), or 0
+  // when no bundle could be made, -1 when create or state failed (the
+  // bundle is there: Finish tears it down). res says what happened.
+  pid_t Create(const ContainerRequest& req, ContainerResult* out_res) {
+    ContainerResult& res = *out_res;
+    const std::string bundle_dir = bundles_ + "/" + req.id;
+    const std::string layer = layers_.count(req.image) ? layers_[req.image] : layer_;
+    OciSpecInput in;
+    in.argv = req.argv;
+    in.env = req.env;
+    in.hostname = req.hostname.empty() ? req.id : req.hostname;
+    in.cgroups_path = ExpectedCgroup(req.id);
+    in.limits = req.limits;
+    in.volumes = req.volumes;
+    in.cap_bounding = SelfCapBounding();
+    // mydocker's defaults (docker's): caps, no_new_privs, seccomp profile.
+    auto caps = mydocker::ResolveCaps(req.cap_add, {});
+    if (!caps) {
+      res.runtime_error = true;
+      res.error_step = caps.error().step;
+      res.error_message = caps.error().Message();
+      return 0;
+    }
+    in.caps = *caps;
+    {
+      std::string release;
+      if (auto r = mydocker::ReadFile(sys_, "/proc/sys/kernel/osrelease", "osrelease")) release = *r;
+      auto rules = mydocker::ParseSeccompProfile(mydocker::DefaultSeccompProfile(),
+                                                 "default profile", in.caps, release);
+      if (rules) in.seccomp = *rules;
+    }
+    auto bundle = CreateBundle(sys_, bundle_dir, layer, in);
+    if (!bundle) {
+      res.runtime_error = true;
+      res.error_step = bundle.error().step;
+      res.error_errno = bundle.error().err;
+      res.error_message = bundle.error().Message();
+      return 0;
+    }
+    const std::string out = work_ + "/" + req.id + ".out";
+    const std::string err = work_ + "/" + req.id + ".err";
+    std::vector<std::string> create = Cmd({"create", "--bundle", bundle_dir, req.id});
+    res.replay = "(bundle " + bundle_dir + ") " + ShellJoin(create) + " && " +
+                 ShellJoin(Cmd({"start", req.id}));
+    res.ran = true;
+    ProcessResult c = RunProcess({create, {}, out, err, true}, req.timeout_seconds);
+    res.seconds = c.seconds;
+    if (c.exit_code != 0) {
+      // The runtime failed before the container ran.
+      res.runtime_error = true;
+      res.exit_code = c.exit_code;
+      res.timed_out = c.timed_out;
+      res.error_message = LastLine(ReadTextFile(err)) + c.start_error;
+      return -1;
+    }
+    pid_t pid = StatePid(req.id, &res);
+    if (pid <= 0) {
+      res.runtime_error = true;
+      res.exit_code = mydocker::kExitRuntimeError;
+      return -1;
+    }
+    AdoptPid(pid);
+    // The container exists and waits for start: its cgroup must be visible.
+    {
+      ProbeScope scope;
+      scope.cgroup_parent = env_.cgroup_parent;
+      scope.holders = false;
+      scope.fds = false;
+      Snapshot s = TakeSnapshot(sys_, scope);
+      res.live_checked = true;
+      for (const auto& cg : s.probes["cgroups"]) res.live_cgroups.push_back(cg);
+    }
+    return pid;
+  }
+
+  // ---- steps: the profile's verbs ----
+  std::string StepLacks(const std::string& action, bool) const override {
+    auto verb = [&](const std::string& v) -> std::string {
+      return profile_.HasVerb(v) ? "" : rt_ + "'s profile (" + profile_.file + ") has no " + v +
+                                            " verb";
+    };
+    if (action == "run" || action == "create") return verb("create");
+    if (action == "start") return verb("start");
+    if (action == "exec" || action == "kill" || action == "pause" || action == "resume") {
+      return verb(action);
+    }
+    if (action == "stop") return verb("kill");  // docker's stop: TERM, then KILL after -t
+    if (action == "rm" || action == "recover") return verb("delete");
+    if (action == "ps") return verb("list");
+    if (action == "wait" || action == "kill_runtime") return "";  // checked when it runs
+    if (action == "gc") return rt_ + " has no gc (an OCI runtime's cleanup is delete)";
+    if (action == "logs") return rt_ + " keeps no logs (the container's stdio is the caller's)";
+    return rt_ + " has no " + action;
+  }
+
+  StepOutcome Step(const StepRequest& q) override {
+    StepOutcome o;
+    if (q.action == "run" && !q.detach) {
+      ContainerResult c = Run(q.container);
+      ids_[q.name] = q.container.id;
+      o.exit_code = c.exit_code;
+      o.out = c.out;
+      o.err = c.err;
+      o.timed_out = c.timed_out;
+      o.replay = c.replay;
+      for (const auto& n : c.notes) o.notes.push_back(n);
+      return o;
+    }
+    if (q.action == "run" || q.action == "create") {
+      ids_[q.name] = q.container.id;
+      Box& b = boxes_[q.name];
+      b.req = q.container;
+      ContainerResult c;
+      b.pid = Create(q.container, &c);
+      b.bundle = b.pid != 0;
+      o.replay = c.replay;
+      if (b.pid <= 0) {
+        o.exit_code = c.exit_code < 0 ? mydocker::kExitRuntimeError : c.exit_code;
+        o.err = c.error_message + "\n" + ReadTextFile(work_ + "/" + b.req.id + ".err");
+        b.pid = -1;
+        return o;
+      }
+      if (q.action == "create") return o;
+      return Verb(q.name, {"start", b.req.id}, &b);
+    }
+    auto it = boxes_.find(q.name);
+    const std::string id = ids_.count(q.name) ? ids_[q.name] : q.name;
+    Box* b = it == boxes_.end() ? nullptr : &it->second;
+    if (q.action == "start") return Verb(q.name, {"start", id}, b);
+    if (q.action == "exec") {
+      std::vector<std::string> args = {"exec", id};
+      args.insert(args.end(), q.argv.begin(), q.argv.end());
+      return Verb(q.name, args, b);
+    }
+    if (q.action == "kill") return Verb(q.name, {"kill", id, q.signal}, b);
+    if (q.action == "pause" || q.action == "resume") return Verb(q.name, {q.action, id}, b);
+    if (q.action == "ps") return Verb(q.name, {"list"}, b);
+    if (q.action == "kill_runtime") {
+      // Between create and start the init is still the runtime's own
+      // process (`runc init`, crun's child), waiting for start.
+      ContainerView v = Inspect(q.name);
+      if (v.status != "created" || b == nullptr || b->pid <= 0) {
+        o.not_applicable = rt_ + " has no process of its own once the container started "
+                                 "(status " + v.status + "): only a created container's init is";
+        return o;
+      }
+      ::kill(b->pid, SIGKILL);
+      ProcessResult p = WaitFor(b->pid, 30);
+      o.notes.push_back("SIGKILLed " + rt_ + "'s init of " + id + " (pid " +
+                        std::to_string(b->pid) + ", exit " + std::to_string(p.exit_code) +
+                        ") before start");
+      b->pid = -1;
+      return o;
+    }
+    if (q.action == "stop") {
+      o = Verb(q.name, {"kill", id, "TERM"}, b);
+      if (o.exit_code != 0 || b == nullptr || b->pid <= 0) return o;
+      ProcessResult w = WaitFor(b->pid, q.timeout.value_or(10));
+      if (w.timed_out) {
+        // WaitFor SIGKILLed the init at the deadline; KILL through the
+        // runtime too, as docker's stop does.
+        (void)Verb(q.name, {"kill", id, "KILL"}, b);
+        o.notes.push_back("stop: still running after " +
+                          std::to_string(q.timeout.value_or(10)) + " s: KILL");
+      }
+      b->pid = -1;
+      b->exit_code = w.timed_out ? 128 + SIGKILL : w.exit_code;
+      return o;
+    }
+    if (q.action == "wait") {
+      if (b == nullptr) {
+        o.exit_code = 1;
+        o.err = "wait: " + q.name + " was not run in the background";
+        return o;
+      }
+      if (b->pid > 0) {
+        ProcessResult w = WaitFor(b->pid, q.timeout.value_or(60));
+        b->exit_code = w.exit_code;
+        o.timed_out = w.timed_out;
+        b->pid = -1;
+      }
+      o.exit_code = b->exit_code;
+      o.out = ReadTextFile(work_ + "/" + id + ".out");
+      o.err = ReadTextFile(work_ + "/" + id + ".err");
+      return o;
+    }
+    if (q.action == "rm" || q.action == "recover") {
+      if (q.action == "recover") {
+        o.replay = ShellJoin(Cleanup(id));
+        ProcessResult p = RunProcess({Cleanup(id), {}, work_ + "/step.out", work_ + "/step.err",
+                                      true},
+                                     60);
+        o.exit_code = p.exit_code;
+        o.out = ReadTextFile(work_ + "/step.out");
+        o.err = ReadTextFile(work_ + "/step.err");
+      } else {
+        std::vector<std::string> args = {"delete"};
+        if (q.force) args.push_back("--force");
+        args.push_back(id);
+        o = Verb(q.name, args, b);
+      }
+      if (o.exit_code == 0 && b != nullptr) {
+        if (b->pid > 0) {
+          ProcessResult w = WaitFor(b->pid, 10);
+          b->pid = -1;
+          o.notes.push_back("the init of " + id + " ended: exit " + std::to_string(w.exit_code));
+        }
+        if (b->bundle) {
+          if (Outcome d = DestroyBundle(sys_, bundles_ + "/" + id); !d) {
+            o.notes.push_back("bundle teardown: " + d.error().Message());
+          }
+          b->bundle = false;
+        }
+      }
+      ReapOrphans();
+      return o;
+    }
+    o.not_applicable = StepLacks(q.action, q.detach);
+    return o;
+  }
+
+  ContainerView Inspect(const std::string& name) override {
+    ContainerView v;
+    const std::string id = ids_.count(name) ? ids_[name] : name;
+    const std::string out = work_ + "/" + id + ".inspect.json";
+    ProcessResult p = RunProcess({Cmd({"state", id}), {}, out, "", true}, 30);
+    std::string text = ReadTextFile(out);
+    std::error_code ec;
+    std::filesystem::remove(out, ec);
+    if (p.exit_code != 0) return v;
+    v.known = true;
+    try {
+      auto j = nlohmann::json::parse(text);
+      v.status = j.value("status", "");
+      v.pid = j.value("pid", 0);
+      v.running = v.status == "running";
+    } catch (const std::exception& e) {
+      v.status = std::string("unreadable state: ") + e.what();
+    }
+    return v;
+  }
+
+  void EndSteps(std::vector<std::string>* notes) override {
+    for (auto& [name, id] : ids_) {
+      Box* b = boxes_.count(name) ? &boxes_[name] : nullptr;
+      if (Inspect(name).known) {
+        ProcessResult p = RunProcess({Cleanup(id), {}, "", "", true}, 60);
+        notes->push_back("harness removed " + name + " after the last step (" +
+                         ShellJoin(profile_.cleanup) + "): exit " + std::to_string(p.exit_code));
+      }
+      if (b != nullptr && b->pid > 0) {
+        ::kill(b->pid, SIGKILL);
+        WaitFor(b->pid, 10);
+      }
+      if (b != nullptr && b->bundle) {
+        if (Outcome d = DestroyBundle(sys_, bundles_ + "/" + id); !d) {
+          notes->push_back("bundle teardown of " + name + ": " + d.error().Message());
+        }
+      }
+      std::error_code ec;
+      for (const auto& f : {".out", ".err", ".start.out", ".start.err", ".step.out", ".step.err"}) {
+        std::filesystem::remove(work_ + "/" + id + f, ec);
+      }
+    }
+    ids_.clear();
+    boxes_.clear();
+    ReapOrphans();
   }
 
   std::string TeardownAgain(const std::string& id, bool* not_found) override {
@@ -342,6 +553,34 @@ class OciAdapter : public RuntimeAdapter {
     return Outcome::Ok();
   }
 
+  // A container of the steps, created (and maybe started) in the background.
+  struct Box {
+    ContainerRequest req;
+    pid_t pid = -1;     // its init (adopted); -1 once waited for
+    int exit_code = -1;
+    bool bundle = false;  // its bundle and workspace are still there
+  };
+
+  // `<rt> G verb...`, its output into files.
+  StepOutcome Verb(const std::string& name, const std::vector<std::string>& args, Box*) {
+    StepOutcome o;
+    const std::string id = ids_.count(name) ? ids_[name] : name;
+    const std::string base = work_ + "/" + id + ".step";
+    std::vector<std::string> argv = Cmd(args);
+    o.replay = ShellJoin(argv);
+    ProcessResult p = RunProcess({argv, {}, base + ".out", base + ".err", true}, 120);
+    o.exit_code = p.started ? p.exit_code : 127;
+    o.timed_out = p.timed_out;
+    o.out = ReadTextFile(base + ".out");
+    o.err = ReadTextFile(base + ".err") + p.start_error;
+    std::error_code ec;
+    std::filesystem::remove(base + ".out", ec);
+    std::filesystem::remove(base + ".err", ec);
+    return o;
+  }
+
+  std::map<std::string, std::string> ids_;  // step name -> container id
+  std::map<std::string, Box> boxes_;
   RuntimeProfile profile_;
   std::string rt_;
   RunEnv env_;

@@ -24,6 +24,7 @@
 
 #include "harness/adapters/process.h"
 #include "harness/scenario/isolation.h"
+#include "harness/scenario/steps.h"
 #include "harness/sweep/scenario_sweep.h"
 #include "runtime/rootfs/hardening.h"
 #include "runtime/sys/fs_util.h"
@@ -304,6 +305,9 @@ class Runner {
                             s.setup.host_shm)) {
       return na("isolation checks and host setup need a real kernel");
     }
+    if (!s.steps.empty()) {
+      if (std::string why = StepsNotApplicable(s, a); !why.empty()) return na(why);
+    }
     double t0 = Now();
     std::vector<CheckResult> checks;
     Expectations expect = s.expect;
@@ -324,6 +328,10 @@ class Runner {
       if (!not_applicable.empty()) return na(not_applicable);
     } else if (!prepare_error.empty()) {
       checks.push_back(Check("prepare", false, a.name() + ": " + prepare_error));
+    } else if (checks.empty() && !s.steps.empty()) {
+      Scenario with = s;
+      with.expect = expect;
+      if (std::string why = ExecuteSteps(with, a, &r, &checks); !why.empty()) return na(why);
     } else if (checks.empty()) {
       Execute(s, expect, a, &r, &checks);
     }
@@ -348,6 +356,26 @@ class Runner {
     }
     r.seconds = Now() - t0;
     return r;
+  }
+
+  std::string ExecuteSteps(const Scenario& s, RuntimeAdapter& a, ScenarioResult* r,
+                           std::vector<CheckResult>* checks) {
+    if (auto b = a.BeginScenario(); !b) {
+      checks->push_back(Check("prepare", false, b.error().Message()));
+      return "";
+    }
+    if (!a.RealKernel()) EnsureCgroupParent(a.ProbeSys(), o_.env.cgroup_parent, &r->notes);
+    StepsContext ctx;
+    ctx.env = &o_.env;
+    ctx.key = KeyFor(s.name, a.name());
+    ctx.clean_leftovers = [&](const std::vector<ProbeDiff>& diffs) {
+      if (a.RealKernel()) CleanLeftovers(diffs, r);
+    };
+    std::string why = RunSteps(s, a, ctx, r, checks);
+    int runs = 0;
+    for (const auto& st : s.steps) runs += st.action == "run" || st.action == "create";
+    r->containers = runs;
+    return why;
   }
 
   void Execute(const Scenario& s, const Expectations& e, RuntimeAdapter& a, ScenarioResult* r,

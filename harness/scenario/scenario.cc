@@ -446,6 +446,281 @@ bool ParseExpect(Reader& r, const YAML::Node& n, Expectations* e) {
   return true;
 }
 
+// ---- steps ----
+
+struct ActionSpec {
+  const char* name;
+  bool host;
+  enum Target { kNone, kContainer, kHolder, kSeconds, kText } target;
+  std::vector<const char*> extra;  // keys beside the action and expect
+};
+
+const std::vector<ActionSpec>& Actions() {
+  static const std::vector<ActionSpec> k = {
+      {"run", false, ActionSpec::kContainer, {"command", "detach"}},
+      {"create", false, ActionSpec::kContainer, {"command"}},
+      {"start", false, ActionSpec::kContainer, {}},
+      {"exec", false, ActionSpec::kContainer, {"command"}},
+      {"kill", false, ActionSpec::kContainer, {"signal"}},
+      {"kill_runtime", false, ActionSpec::kContainer, {}},
+      {"stop", false, ActionSpec::kContainer, {"timeout"}},
+      {"rm", false, ActionSpec::kContainer, {"force"}},
+      {"recover", false, ActionSpec::kContainer, {}},
+      {"gc", false, ActionSpec::kNone, {}},
+      {"ps", false, ActionSpec::kNone, {}},
+      {"pause", false, ActionSpec::kContainer, {}},
+      {"resume", false, ActionSpec::kContainer, {}},
+      {"wait", false, ActionSpec::kContainer, {"timeout"}},
+      {"logs", false, ActionSpec::kContainer, {}},
+      {"hold_mounts", true, ActionSpec::kHolder, {}},
+      {"release", true, ActionSpec::kHolder, {}},
+      {"freeze", true, ActionSpec::kContainer, {}},
+      {"thaw", true, ActionSpec::kContainer, {}},
+      {"sleep", true, ActionSpec::kSeconds, {}},
+      {"sh", true, ActionSpec::kText, {}},
+      {"check", true, ActionSpec::kNone, {}},
+  };
+  return k;
+}
+
+const ActionSpec* FindAction(const std::string& name) {
+  for (const auto& a : Actions()) {
+    if (name == a.name) return &a;
+  }
+  return nullptr;
+}
+
+bool ParseStepExpect(Reader& r, const YAML::Node& n, const std::string& f, StepExpect* e) {
+  if (!r.Keys(n, f, {"exit", "stdout", "stdout_not", "stderr", "stderr_not", "running", "gone",
+                     "cgroup_live", "probes", "probe_shows", "file", "within"})) {
+    return false;
+  }
+  e->any = true;
+  if (n["exit"]) {
+    const YAML::Node& x = n["exit"];
+    if (x.IsScalar() && x.Scalar() == "nonzero") {
+      e->exit_nonzero = true;
+    } else if (x.IsScalar() && x.Scalar() == "any") {
+      e->exit_any = true;
+    } else {
+      long long v = 0;
+      if (!r.Int(x, f + ".exit", 0, 255, &v)) return false;
+      e->exit_code = static_cast<int>(v);
+    }
+  }
+  if (n["stdout"] && !r.Patterns(n["stdout"], f + ".stdout", &e->stdout_has)) return false;
+  if (n["stdout_not"] && !r.Patterns(n["stdout_not"], f + ".stdout_not", &e->stdout_lacks))
+    return false;
+  if (n["stderr"] && !r.Patterns(n["stderr"], f + ".stderr", &e->stderr_has)) return false;
+  if (n["stderr_not"] && !r.Patterns(n["stderr_not"], f + ".stderr_not", &e->stderr_lacks))
+    return false;
+  if (n["running"] && !r.Strings(n["running"], f + ".running", &e->running)) return false;
+  if (n["gone"] && !r.Strings(n["gone"], f + ".gone", &e->gone)) return false;
+  if (n["cgroup_live"] && !r.Strings(n["cgroup_live"], f + ".cgroup_live", &e->cgroup_live))
+    return false;
+  if (n["probes"]) {
+    const YAML::Node& p = n["probes"];
+    if (p.IsScalar() && p.Scalar() == "all") {
+      e->probes = KnownProbes();
+    } else {
+      if (!r.Strings(p, f + ".probes", &e->probes)) return false;
+      for (size_t i = 0; i < e->probes.size(); ++i) {
+        if (!Contains(KnownProbes(), e->probes[i])) {
+          return r.Fail(p.IsSequence() ? p[i] : p, f + ".probes",
+                        "unknown probe '" + e->probes[i] + "'");
+        }
+      }
+    }
+  }
+  if (n["probe_shows"]) {
+    const YAML::Node& p = n["probe_shows"];
+    if (!p.IsMap()) return r.Fail(p, f + ".probe_shows", "a mapping probe -> regex");
+    for (const auto& kv : p) {
+      const std::string probe = kv.first.Scalar();
+      if (!Contains(KnownProbes(), probe)) {
+        return r.Fail(kv.first, f + ".probe_shows", "unknown probe '" + probe + "'");
+      }
+      std::vector<OutputPattern> one;
+      if (!kv.second.IsScalar()) return r.Fail(kv.second, f + ".probe_shows." + probe, "a regex");
+      if (!r.Patterns(kv.second, f + ".probe_shows." + probe, &one)) return false;
+      e->probe_shows[probe] = one[0].regex;
+    }
+  }
+  if (n["file"]) {
+    const YAML::Node& list = n["file"];
+    auto one = [&](const YAML::Node& x, const std::string& ff) {
+      if (!r.Keys(x, ff, {"path", "exists", "contains"})) return false;
+      StepFileCheck c;
+      c.line = x.Mark().line + 1;
+      if (!x["path"]) return r.Fail(x, ff + ".path", "missing");
+      if (!r.String(x["path"], ff + ".path", &c.path)) return false;
+      if (c.path.empty() || (c.path[0] != '/' && c.path.rfind("{scratch}", 0) != 0)) {
+        return r.Fail(x["path"], ff + ".path", "an absolute host path (or {scratch}/...)");
+      }
+      if (x["exists"] && !r.Bool(x["exists"], ff + ".exists", &c.exists)) return false;
+      if (x["contains"]) {
+        std::vector<OutputPattern> p;
+        if (!r.Patterns(x["contains"], ff + ".contains", &p)) return false;
+        if (p.size() != 1) return r.Fail(x["contains"], ff + ".contains", "one regex");
+        c.contains = p[0].regex;
+        if (!c.exists) return r.Fail(x["contains"], ff + ".contains", "not with exists: false");
+      }
+      e->files.push_back(c);
+      return true;
+    };
+    if (list.IsSequence()) {
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (!one(list[i], f + ".file[" + std::to_string(i) + "]")) return false;
+      }
+    } else if (!one(list, f + ".file")) {
+      return false;
+    }
+  }
+  if (n["within"]) {
+    const YAML::Node& x = n["within"];
+    char* end = nullptr;
+    const std::string t = x.IsScalar() ? x.Scalar() : "";
+    double v = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end != '\0' || !(v > 0) || v > 3600) {
+      return r.Fail(x, f + ".within", "seconds, a number in (0, 3600]");
+    }
+    e->within_seconds = v;
+  }
+  return true;
+}
+
+bool ParseSteps(Reader& r, const YAML::Node& n, std::vector<Step>* out) {
+  if (!n.IsSequence() || n.size() == 0) return r.Fail(n, "steps", "must be a non-empty list");
+  static const std::regex kName("[a-z0-9][a-z0-9_-]{0,31}");
+  std::set<std::string> containers, holders;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string f = "steps[" + std::to_string(i) + "]";
+    const YAML::Node& x = n[i];
+    if (!x.IsMap()) return r.Fail(x, f, "a step is a mapping: {ACTION: TARGET, ...}");
+    const ActionSpec* spec = nullptr;
+    YAML::Node action_key;
+    for (const auto& kv : x) {
+      const ActionSpec* a = FindAction(kv.first.Scalar());
+      if (a == nullptr) continue;
+      if (spec != nullptr) {
+        return r.Fail(kv.first, f + "." + kv.first.Scalar(),
+                      std::string("one action per step (this one has ") + spec->name + " too)");
+      }
+      spec = a;
+      action_key = kv.first;
+    }
+    if (spec == nullptr) {
+      std::string list;
+      for (const auto& a : Actions()) list += (list.empty() ? "" : ", ") + std::string(a.name);
+      return r.Fail(x, f, "no action (one of: " + list + ")");
+    }
+    Step st;
+    st.action = spec->name;
+    st.line = x.Mark().line + 1;
+    const std::string af = f + "." + st.action;
+    // The keys this action takes.
+    for (const auto& kv : x) {
+      const std::string k = kv.first.Scalar();
+      if (k == st.action || k == "expect") continue;
+      bool ok = std::any_of(spec->extra.begin(), spec->extra.end(),
+                            [&](const char* e) { return k == e; });
+      if (!ok) {
+        std::string list;
+        for (const char* e : spec->extra) list += (list.empty() ? "" : ", ") + std::string(e);
+        return r.Fail(kv.first, f + "." + k,
+                      "unknown key for " + st.action + " (it takes: " +
+                          (list.empty() ? std::string("expect only") : list + ", expect") + ")");
+      }
+    }
+    const YAML::Node v = x[st.action];
+    switch (spec->target) {
+      case ActionSpec::kNone:
+        if (!v.IsNull() && !(v.IsScalar() && (v.Scalar() == "true" || v.Scalar().empty()))) {
+          return r.Fail(v, af, "takes no operand (write `- " + st.action + ":`)");
+        }
+        break;
+      case ActionSpec::kContainer:
+      case ActionSpec::kHolder: {
+        if (!r.String(v, af, &st.target)) return false;
+        if (!std::regex_match(st.target, kName)) {
+          return r.Fail(v, af, "a name: [a-z0-9][a-z0-9_-]*, at most 32");
+        }
+        auto& known = spec->target == ActionSpec::kHolder ? holders : containers;
+        const bool introduces = st.action == "run" || st.action == "create" ||
+                                st.action == "hold_mounts";
+        if (introduces) {
+          if (known.count(st.target)) {
+            return r.Fail(v, af, "'" + st.target + "' is already " +
+                                     (spec->host ? "held" : "used") + " by an earlier step");
+          }
+          known.insert(st.target);
+        } else if (!known.count(st.target)) {
+          return r.Fail(v, af, "no earlier step " +
+                                   std::string(spec->target == ActionSpec::kHolder
+                                                   ? "holds '" + st.target + "' (hold_mounts)"
+                                                   : "runs or creates '" + st.target + "'"));
+        }
+        break;
+      }
+      case ActionSpec::kSeconds: {
+        char* end = nullptr;
+        const std::string t = v.IsScalar() ? v.Scalar() : "";
+        st.seconds = std::strtod(t.c_str(), &end);
+        if (t.empty() || *end != '\0' || !(st.seconds >= 0) || st.seconds > 600) {
+          return r.Fail(v, af, "seconds, a number in [0, 600]");
+        }
+        break;
+      }
+      case ActionSpec::kText: {
+        std::string text;
+        if (!r.String(v, af, &text)) return false;
+        if (text.empty()) return r.Fail(v, af, "must not be empty");
+        st.command = {"/bin/sh", "-c", text};
+        break;
+      }
+    }
+    if (x["command"]) {
+      const YAML::Node& c = x["command"];
+      if (c.IsScalar()) {
+        st.command = {"sh", "-c", c.Scalar()};
+      } else if (!r.Strings(c, f + ".command", &st.command)) {
+        return false;
+      }
+      if (st.command.empty()) return r.Fail(c, f + ".command", "must not be empty");
+    } else if (st.action == "exec" || st.action == "run" || st.action == "create") {
+      return r.Fail(x, f + ".command", "missing: " + st.action + " needs a command");
+    }
+    if (x["detach"] && !r.Bool(x["detach"], f + ".detach", &st.detach)) return false;
+    if (x["force"] && !r.Bool(x["force"], f + ".force", &st.force)) return false;
+    if (x["signal"]) {
+      if (!r.String(x["signal"], f + ".signal", &st.signal)) return false;
+      static const std::regex kSig("(SIG)?(TERM|KILL|INT|HUP|QUIT|USR1|USR2|STOP|CONT)");
+      if (!std::regex_match(st.signal, kSig)) {
+        return r.Fail(x["signal"], f + ".signal", "TERM, KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT");
+      }
+      if (st.signal.rfind("SIG", 0) == 0) st.signal = st.signal.substr(3);
+    }
+    if (x["timeout"]) {
+      long long t = 0;
+      if (!r.Int(x["timeout"], f + ".timeout", 0, 3600, &t)) return false;
+      st.timeout = static_cast<int>(t);
+    }
+    if (x["expect"]) {
+      if (!ParseStepExpect(r, x["expect"], f + ".expect", &st.expect)) return false;
+      for (const auto* list : {&st.expect.running, &st.expect.gone, &st.expect.cgroup_live}) {
+        for (const auto& c : *list) {
+          if (!containers.count(c)) {
+            return r.Fail(x["expect"], f + ".expect",
+                          "'" + c + "' names no container of an earlier step (or this one)");
+          }
+        }
+      }
+    }
+    out->push_back(std::move(st));
+  }
+  return true;
+}
+
 bool ParseLabels(Reader& r, const YAML::Node& n, const std::string& text,
                  std::vector<std::string>* out) {
   if (!n.IsSequence() || n.Style() != YAML::EmitterStyle::Flow) {
@@ -495,7 +770,7 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
     r.Fail(doc, "", "a scenario is a mapping of keys (runtimes, command, expect, ...)");
     return std::nullopt;
   }
-  if (!r.Keys(doc, "", {"description", "labels", "runtimes", "image", "command", "hostname",
+  if (!r.Keys(doc, "", {"description", "labels", "runtimes", "image", "command", "steps", "hostname",
                         "cap_add", "env", "limits", "volumes", "faults", "sweep", "load", "setup",
                         "timeout", "expect"})) {
     return std::nullopt;
@@ -545,6 +820,20 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
     if (s.command.empty()) {
       r.Fail(c, "command", "must not be empty");
       return std::nullopt;
+    }
+  }
+  if (doc["steps"]) {
+    if (doc["command"]) {
+      r.Fail(doc["steps"], "steps", "a scenario has one command or steps, not both");
+      return std::nullopt;
+    }
+    if (!ParseSteps(r, doc["steps"], &s.steps)) return std::nullopt;
+    for (const char* k : {"load", "sweep", "faults", "image", "setup", "volumes"}) {
+      if (doc[k]) {
+        r.Fail(doc[k], k, "not with steps (a steps scenario runs busybox: no load, sweep, faults, "
+                          "setup or volumes yet)");
+        return std::nullopt;
+      }
     }
   }
   if (doc["hostname"] && !r.String(doc["hostname"], "hostname", &s.hostname)) {
@@ -655,6 +944,18 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
            "only with an imported hostile image (image: {import: true, ...})");
     return std::nullopt;
   }
+  if (!s.steps.empty() && doc["expect"]) {
+    // With steps, the scenario's own expect holds the final probes only.
+    for (const auto& kv : doc["expect"]) {
+      if (kv.first.Scalar() != "probes") {
+        r.Fail(kv.first, "expect." + kv.first.Scalar(),
+               "with steps, checks go in each step's expect; the scenario's expect takes "
+               "probes only (the final comparison)");
+        return std::nullopt;
+      }
+    }
+  }
+  if (!s.steps.empty()) return s;
   if (!doc["expect"] && !doc["sweep"]) {
     r.Fail(doc, "expect", "missing: a scenario says what to expect (or sweeps)");
     return std::nullopt;
@@ -707,6 +1008,25 @@ const std::vector<std::string>& KnownProbes() {
   static const std::vector<std::string> k = {"mounts",    "holders", "dirs",   "cgroups",
                                              "processes", "fds",     "outside"};
   return k;
+}
+
+bool IsHostAction(const std::string& action) {
+  const ActionSpec* a = FindAction(action);
+  return a != nullptr && a->host;
+}
+
+const std::vector<std::string>& KnownStepActions() {
+  static const std::vector<std::string> k = [] {
+    std::vector<std::string> v;
+    for (const auto& a : Actions()) v.push_back(a.name);
+    return v;
+  }();
+  return k;
+}
+
+std::string Step::Label(size_t index) const {
+  return "step " + std::to_string(index + 1) + " (" + action +
+         (target.empty() ? "" : " " + target) + ", line " + std::to_string(line) + ")";
 }
 
 std::string ScenarioError::Message() const {

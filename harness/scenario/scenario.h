@@ -114,6 +114,55 @@ struct SetupSpec {
   bool host_shm = false;
 };
 
+// Checks after one step of a `steps:` scenario (docs/scenarios.md).
+struct StepFileCheck {
+  std::string path;          // absolute, on the host ({scratch} expanded by the runner)
+  bool exists = true;
+  std::string contains;      // a regex its content must match; "" = any
+  int line = 0;
+};
+struct StepExpect {
+  // The step's own status (a run's or exec's command, a verb's exit).
+  std::optional<int> exit_code;
+  bool exit_nonzero = false;
+  bool exit_any = false;  // "exit: any": the status is not checked
+  std::vector<OutputPattern> stdout_has, stdout_lacks, stderr_has, stderr_lacks;
+  std::vector<std::string> running;  // containers that must be running now
+  std::vector<std::string> gone;     // containers the runtime must not know any more
+  std::vector<std::string> cgroup_live;  // containers whose cgroup must exist now
+  // Probes compared with the snapshot before the first step: no difference.
+  std::vector<std::string> probes;
+  // probe -> regex: an item matching it must have appeared since the first
+  // snapshot (a holder seen while it holds the workspace, ...).
+  std::map<std::string, std::string> probe_shows;
+  std::vector<StepFileCheck> files;
+  std::optional<double> within_seconds;  // the step took at most this long
+  bool any = false;                      // the step has an expect at all
+};
+
+// One step: an action on a named container or on the host.
+struct Step {
+  // Container actions: run, create, start, exec, kill, kill_runtime, stop,
+  // rm, recover, gc, ps, pause, resume, wait, logs. Host actions:
+  // hold_mounts, release, freeze, thaw, sleep, sh; check (checks only).
+  std::string action;
+  std::string target;  // the container's (or holder's) name; "" for gc, ps, sleep, sh, check
+  std::vector<std::string> command;  // run, create, exec; sh: [sh, -c, text]
+  bool detach = false;               // run
+  bool force = false;                // rm
+  std::string signal = "KILL";       // kill: a signal name (TERM, KILL, ...)
+  std::optional<int> timeout;        // stop -t; wait: seconds
+  double seconds = 0;                // sleep
+  StepExpect expect;
+  int line = 0;
+  // "step 3 (rm a, line 12)": for messages.
+  std::string Label(size_t index) const;
+};
+
+// Whether an action is the host's (the runner does it) or the runtime's.
+bool IsHostAction(const std::string& action);
+const std::vector<std::string>& KnownStepActions();
+
 struct Scenario {
   std::string name;  // path under scenarios/ without extension
   std::string file;  // the file it was read from
@@ -125,6 +174,8 @@ struct Scenario {
   // harness builds; `image` is then its name.
   std::optional<HostileImage> hostile_image;
   std::vector<std::string> command;
+  // Instead of one command: a sequence of actions (docs/scenarios.md).
+  std::vector<Step> steps;
   std::string hostname;               // empty: the runtime's default
   std::vector<std::string> cap_add;   // docker's --cap-add names ("SYS_ADMIN")
   std::vector<std::string> env;       // KEY=VAL

@@ -67,6 +67,11 @@ struct SweepWorkload {
   std::string hostname;          // "" -> the runtime's default (the id)
   mydocker::CgroupLimits limits;
   std::vector<SweepVolume> volumes;
+  // The verbs of a detached container instead of one run (fake backend):
+  // run -d ARGV, exec hostname, stop -t 0, rm (sweep_internal::RunVerbs);
+  // the outcome is the first failure. A container the run could not stop
+  // is removed with rm -f before the probes (gc keeps a live one).
+  bool verbs = false;
 };
 
 // One call of a run, as the FaultInjectingSys traced it.

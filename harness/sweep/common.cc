@@ -1,10 +1,12 @@
 #include "harness/sweep/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <set>
 
 #include "runtime/sys/fs_util.h"
@@ -109,6 +111,65 @@ void RunGc(mydocker::Runtime& rt, SweepRun* run) {
   for (const auto& id : gc->skipped) {
     run->gc_errors.push_back("gc skipped " + id + ": its runtime looks alive");
   }
+}
+
+mydocker::Expected<mydocker::RunResult> RunVerbs(mydocker::Runtime& rt, mydocker::Sys& sys,
+                                                 mydocker::RunSpec spec) {
+  spec.detach = true;
+  auto r = rt.Run(spec);
+  if (!r || r->exit_code != 0 || !r->message.empty()) return r;
+  const std::string id = r->id;
+  std::optional<mydocker::Error> first;
+  mydocker::ExecSpec ex;
+  ex.argv = {"hostname"};
+  auto devnull = sys.Open("/dev/null", O_WRONLY | O_CLOEXEC, 0);
+  if (!devnull.ok()) {
+    first = mydocker::MakeError("verbs: open", "/dev/null", devnull.err);
+  } else {
+    ex.stdout_fd = devnull.value;
+    auto e = rt.Exec(id, ex);
+    (void)sys.Close(devnull.value);  // close(2) releases it whatever it says
+    if (!e) {
+      first = e.error();
+    } else if (e->exit_code == mydocker::kExitNotFound ||
+               e->exit_code == mydocker::kExitCannotExecute) {
+      first = mydocker::MakeError("exec: start " + ex.argv[0], "container " + id, e->err,
+                                  e->message);
+    } else if (e->exit_code != 0) {
+      first = mydocker::MakeError("exec " + ex.argv[0], "container " + id, 0,
+                                  "exited " + std::to_string(e->exit_code));
+    }
+  }
+  mydocker::Outcome st = rt.Stop(id, 0);
+  if (!st && !first) first = st.error();
+  mydocker::Outcome rm = rt.Remove(id, first.has_value());
+  if (!rm) {
+    if (!first) first = rm.error();
+    if (first->detail.find("mydocker gc") == std::string::npos) {
+      first->detail += (first->detail.empty() ? "" : "; ") +
+                       std::string("rm failed too: ") + rm.error().Message();
+    }
+  }
+  if (first) return *first;
+  return r;
+}
+
+size_t RemoveRunning(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
+  auto all = rt.List();
+  if (!all) {
+    run->gc_errors.push_back(all.error().Message());
+    return 0;
+  }
+  size_t n = 0;
+  for (const auto& s : *all) {
+    if (mydocker::StatusText(sys, s) != "running") continue;
+    if (mydocker::Outcome o = rt.Remove(s.id, true); !o) {
+      run->gc_errors.push_back("rm -f " + s.id + ": " + o.error().Message());
+    } else {
+      ++n;
+    }
+  }
+  return n;
 }
 
 mydocker::Status CloseReleasesFd::Close(int fd) {

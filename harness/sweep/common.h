@@ -38,6 +38,19 @@ void TakeOutcome(const mydocker::Expected<mydocker::RunResult>& r, SweepRun* run
 // Runs gc with rt and records its errors into run->gc_errors.
 void RunGc(mydocker::Runtime& rt, SweepRun* run);
 
+// The verbs workload (SweepWorkload::verbs) on rt: run -d spec, exec
+// `hostname` (its output to /dev/null), stop -t 0, rm (rm -f after an
+// earlier failure). Returns the run's result, or the first failure (an exec
+// that cannot start is an Error naming its errno); a failed rm adds how to
+// remove what is left.
+// sys: the Sys rt runs on (the /dev/null for the exec's output).
+mydocker::Expected<mydocker::RunResult> RunVerbs(mydocker::Runtime& rt, mydocker::Sys& sys,
+                                                 mydocker::RunSpec spec);
+
+// rm -f of every container still running (its monitor alive: gc keeps it);
+// failures go to run->gc_errors. Returns how many it removed.
+size_t RemoveRunning(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run);
+
 // The top of the runtime's Sys chain in every sweep run. close(2) on Linux
 // releases the descriptor even when it reports an error (EIO, EINTR, ...), so
 // a close the plan fails is still performed below the FaultInjectingSys

@@ -32,7 +32,9 @@ class FakeSweepBackend : public SweepBackend {
   }
 
   Outcome Prepare(const SweepWorkload& workload) override {
-    return PrepareFakeSweepWorld(options_.kernel, workload, &w_);
+    MYDOCKER_TRY(PrepareFakeSweepWorld(options_.kernel, workload, &w_));
+    verbs_ = workload.verbs;
+    return Outcome::Ok();
   }
 
   SweepRun Run(const FaultPlan& plan, bool always_gc) override {
@@ -52,7 +54,7 @@ class FakeSweepBackend : public SweepBackend {
       CloseReleasesFd top(fis, fis);
       mydocker::Runtime rt(top, config);
       try {
-        TakeOutcome(rt.Run(w_.spec), &run);
+        TakeOutcome(verbs_ ? RunVerbs(rt, top, w_.spec) : rt.Run(w_.spec), &run);
         if (options_.mutate_error && run.returned_error) options_.mutate_error(run.error);
       } catch (const Crash&) {
         run.crashed = true;
@@ -60,6 +62,22 @@ class FakeSweepBackend : public SweepBackend {
       for (const TraceEntry& e : fis.trace()) {
         run.calls.push_back(ToCall(e));
         run.fired = run.fired || run.calls.back().fired;
+      }
+      if (verbs_) {
+        // Roles: the container's init (the process that pivot_roots) and
+        // the runtime's side (the caller, the monitor, exec's processes).
+        std::set<pid_t> inits;
+        for (const SweepCall& c : run.calls) {
+          if (c.op == "pivot_root") inits.insert(c.pid);
+        }
+        for (SweepCall& c : run.calls) {
+          c.real_pid = c.pid;
+          c.pid = inits.count(c.pid) ? kSweepInitPid : kSweepRuntimePid;
+        }
+        // A container the run could not stop: rm -f now, while the Sys its
+        // monitor calls through lives (gc keeps a running container).
+        mydocker::Runtime clean(*base, config);
+        RemoveRunning(clean, *base, &run);
       }
     }
     // The runtime is a library here: its fds must be as before the run.
@@ -81,6 +99,7 @@ class FakeSweepBackend : public SweepBackend {
  private:
   FakeBackendOptions options_;
   FakeSweepWorld w_;
+  bool verbs_ = false;
 };
 
 }  // namespace

@@ -328,6 +328,10 @@ class KernelSweepBackend : public SweepBackend {
   std::string name() const override { return "kernel"; }
 
   Outcome Prepare(const SweepWorkload& workload) override {
+    if (workload.verbs) {
+      return MakeError("sweep: workload", workload.name, ENOTSUP,
+                       "the verbs workload runs on the fake backend only");
+    }
     if (::geteuid() != 0) {
       return MakeError("sweep: kernel backend", "", EPERM, "needs root");
     }

@@ -111,6 +111,10 @@ class SeccompSweepBackend : public SweepBackend {
   std::string name() const override { return "seccomp"; }
 
   Outcome Prepare(const SweepWorkload& workload) override {
+    if (workload.verbs) {
+      return MakeError("sweep: workload", workload.name, ENOTSUP,
+                       "the verbs workload runs on the fake backend only");
+    }
     const std::string& rt = options_.runtime;
     const std::string step = "sweep: seccomp backend (" + rt + ")";
     if (rt != "custom") {

@@ -256,7 +256,7 @@ std::vector<SweepMode> AllSweepModes() {
           SweepMode::kCrash,     SweepMode::kEintr,      SweepMode::kEnosys};
 }
 
-std::vector<std::string> BuiltinWorkloadNames() { return {"run-true", "run-full"}; }
+std::vector<std::string> BuiltinWorkloadNames() { return {"run-true", "run-full", "verbs"}; }
 
 std::optional<SweepWorkload> BuiltinWorkload(const std::string& name) {
   SweepWorkload w;
@@ -264,6 +264,11 @@ std::optional<SweepWorkload> BuiltinWorkload(const std::string& name) {
   w.source = name;
   w.argv = {"true"};
   if (name == "run-true") return w;
+  if (name == "verbs") {
+    w.argv = {"sleep", "1000"};
+    w.verbs = true;
+    return w;
+  }
   if (name == "run-full") {
     w.volumes = {SweepVolume{"data", "/data", false, {{"hello", "hello\n"}}},
                  SweepVolume{"config", "/etc/app", true, {{"app.conf", "x=1\n"}}}};

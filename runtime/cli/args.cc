@@ -33,6 +33,8 @@ Command ParseArgs(int argc, const char* const* argv,
   std::vector<std::string> envs, vols;
   run->add_flag("-t,--tty", c.run.tty, "the caller's terminal is the container's console");
   run->add_flag("-i,--interactive", c.run.interactive, "keep stdin open");
+  run->add_flag("-d,--detach", c.run.detach,
+                "run in the background: print the id; output to the container's log");
   run->add_option("--name", c.run.name, "container name");
   run->add_option("--hostname", c.run.hostname, "hostname (default: the id)");
   // One value per -e / -v, repeatable; never swallow IMAGE.
@@ -66,6 +68,22 @@ Command ParseArgs(int argc, const char* const* argv,
   rm->add_flag("-f,--force", c.force, "kill a running container first");
   rm->add_option("container", c.names, "name or id")->required();
   app.add_subcommand("gc", "remove what ended or killed runs left behind");
+  auto* logs = app.add_subcommand("logs", "print a detached container's output");
+  logs->add_option("container", c.names, "name or id")->required()->expected(1);
+  auto* stop = app.add_subcommand("stop", "stop running containers (SIGTERM, then SIGKILL)");
+  stop->add_option("-t,--time", c.stop_timeout, "seconds to wait before SIGKILL")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  stop->add_option("container", c.names, "name or id")->required();
+  auto* exec = app.add_subcommand("exec", "run a command in a running container");
+  std::vector<std::string> exec_envs;
+  exec->add_flag("-i,--interactive", c.exec.interactive, "keep stdin open");
+  exec->add_option("-e,--env", exec_envs, "KEY=VALUE, or KEY to pass the caller's value")
+      ->allow_extra_args(false);
+  std::string exec_name;
+  exec->add_option("container", exec_name, "name or id")->required();
+  exec->prefix_command();
+  exec->footer("Usage: mydocker exec [OPTIONS] CONTAINER COMMAND [ARG...]");
 
   auto* image = app.add_subcommand("image", "manage images");
   image->require_subcommand(1);
@@ -184,6 +202,36 @@ Command ParseArgs(int argc, const char* const* argv,
     }
   } else if (app.got_subcommand("gc")) {
     c.verb = Verb::kGc;
+  } else if (logs->parsed() || stop->parsed() || exec->parsed()) {
+    c.verb = logs->parsed() ? Verb::kLogs : stop->parsed() ? Verb::kStop : Verb::kExec;
+    auto fail = [&](const Error& e) {
+      c.done = true;
+      c.exit_code = 125;
+      c.output = "mydocker: " + e.Message() + "\n";
+      return c;
+    };
+    if (exec->parsed()) {
+      c.names = {exec_name};
+      c.exec.argv = exec->remaining();
+      if (!c.exec.argv.empty() && c.exec.argv[0][0] == '-') {
+        return fail(MakeError("parse exec", c.exec.argv[0], EINVAL, "unknown option"));
+      }
+      if (c.exec.argv.empty()) {
+        return fail(MakeError("parse exec", exec_name, EINVAL,
+                              "no command: mydocker exec [OPTIONS] CONTAINER COMMAND [ARG...]"));
+      }
+      for (const auto& e : exec_envs) {
+        auto kv = ParseEnv(e, env);
+        if (!kv) return fail(kv.error());
+        c.exec.env.push_back(*kv);
+      }
+    }
+    for (const auto& n : c.names) {
+      if (!ValidContainerName(n)) {
+        return fail(MakeError(std::string("parse ") + (logs->parsed() ? "logs" : stop->parsed() ? "stop" : "exec"),
+                              EscapedForMessage(n), EINVAL, "not a container name or id"));
+      }
+    }
   } else if (import->parsed()) {
     c.verb = Verb::kImageImport;
     if (!max_size.empty()) {

@@ -10,7 +10,9 @@
 
 namespace mydocker {
 
-enum class Verb { kNone, kRun, kPs, kRm, kGc, kImageImport, kImageLs, kImageRm };
+enum class Verb {
+  kNone, kRun, kPs, kRm, kGc, kLogs, kStop, kExec, kImageImport, kImageLs, kImageRm
+};
 
 struct Command {
   Verb verb = Verb::kNone;
@@ -19,7 +21,9 @@ struct Command {
   std::string log_level = "warn";
   std::string cgroup_parent = "mydocker";
   RunSpec run;                     // kRun
-  std::vector<std::string> names;  // kRm, kImageRm
+  std::vector<std::string> names;  // kRm, kImageRm, kStop; kLogs, kExec: one
+  int stop_timeout = 10;           // kStop -t: seconds before SIGKILL
+  ExecSpec exec;                   // kExec
   bool force = false;              // kRm -f
   bool all = false;                // kPs -a
   std::string tar_path;            // kImageImport

@@ -33,13 +33,13 @@ std::string Joined(const std::vector<std::string>& v) {
 int Ps(Runtime& rt, Sys& sys, bool all) {
   auto list = rt.List();
   if (!list) return Fail(list.error());
-  std::printf("%-12s  %-16s  %-10s  %-8s  %-8s  %s\n", "ID", "NAME", "IMAGE", "STATUS",
+  std::printf("%-12s  %-16s  %-10s  %-11s  %-8s  %s\n", "ID", "NAME", "IMAGE", "STATUS",
               "PID", "COMMAND");
   for (const auto& s : *list) {
-    bool alive = ProcessAlive(sys, s.pid, s.pid_start);
-    std::string status = alive ? "running" : (s.status == "running" ? "dead" : s.status);
+    const bool alive = s.status == "running" && ProcessAlive(sys, s.pid, s.pid_start);
+    const std::string status = StatusText(sys, s);
     if (!all && !alive) continue;
-    std::printf("%-12s  %-16s  %-10s  %-8s  %-8d  %s\n", s.id.c_str(), s.name.c_str(),
+    std::printf("%-12s  %-16s  %-10s  %-11s  %-8d  %s\n", s.id.c_str(), s.name.c_str(),
                 s.image.c_str(), status.c_str(), alive ? s.pid : 0,
                 Joined(s.command).c_str());
   }
@@ -75,6 +75,29 @@ int main(int argc, char** argv) {
       auto r = rt.Run(cmd.run);
       if (!r) return Fail(r.error());
       if (!r->message.empty()) std::fprintf(stderr, "mydocker: %s\n", r->message.c_str());
+      else if (cmd.run.detach) std::printf("%s\n", r->id.c_str());
+      return r->exit_code;
+    }
+    case Verb::kLogs: {
+      auto r = rt.Logs(cmd.names[0]);
+      if (!r) return Fail(r.error());
+      std::fwrite(r->out.data(), 1, r->out.size(), stdout);
+      std::fwrite(r->err.data(), 1, r->err.size(), stderr);
+      return 0;
+    }
+    case Verb::kStop: {
+      int rc = 0;
+      for (const auto& n : cmd.names) {
+        if (Outcome o = rt.Stop(n, cmd.stop_timeout); !o) rc = Fail(o.error());
+        else std::printf("%s\n", n.c_str());
+      }
+      return rc;
+    }
+    case Verb::kExec: {
+      std::fflush(stdout);
+      auto r = rt.Exec(cmd.names[0], cmd.exec);
+      if (!r) return Fail(r.error());
+      if (!r->message.empty()) std::fprintf(stderr, "mydocker: %s\n", r->message.c_str());
       return r->exit_code;
     }
     case Verb::kPs:
@@ -92,6 +115,7 @@ int main(int argc, char** argv) {
       if (!r) return Fail(r.error());
       for (const auto& id : r->removed) std::printf("removed %s\n", id.c_str());
       for (const auto& id : r->skipped) std::printf("running %s (kept)\n", id.c_str());
+      for (const auto& id : r->kept) std::printf("exited %s (kept until rm)\n", id.c_str());
       for (const auto& e : r->errors) Fail(e);
       return r->errors.empty() ? 0 : kExitRuntimeError;
     }

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -96,6 +98,42 @@ Outcome KillMembers(Sys& sys, Cgroup& cgroup, const std::string& id) {
   }
   return MakeError("kill container processes", id, ETIMEDOUT,
                    "the cgroup still has members after SIGKILL");
+}
+
+// One line of the start report a detached run's monitor sends its caller,
+// fields separated by tabs (tabs and newlines in them become spaces).
+std::string Field(std::string v) {
+  for (char& c : v) {
+    if (c == '\t' || c == '\n') c = ' ';
+  }
+  return v;
+}
+
+std::vector<std::string> SplitTabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (;;) {
+    size_t t = line.find('\t', pos);
+    out.push_back(line.substr(pos, t == std::string::npos ? std::string::npos : t - pos));
+    if (t == std::string::npos) break;
+    pos = t + 1;
+  }
+  return out;
+}
+
+// Reads fd until EOF (EINTR retried).
+Expected<std::string> ReadAll(Sys& sys, int fd, const std::string& step) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    auto r = sys.Read(fd, buf, sizeof buf);
+    if (!r.ok()) {
+      if (r.err == EINTR) continue;
+      return MakeError(step, "pipe", r.err);
+    }
+    if (r.value == 0) return out;
+    out.append(buf, r.value);
+  }
 }
 
 int64_t NowUnix() {
@@ -189,7 +227,7 @@ Cgroup Runtime::CgroupOf(const ContainerState& s, const CgroupLayout& layout) {
   return Cgroup::Existing(sys_, layout, parent, s.id);
 }
 
-Outcome Runtime::Cleanup(const ContainerState& s, bool lock_store) {
+Outcome Runtime::Cleanup(const ContainerState& s, CleanupHow how) {
   // Each step is idempotent and runs even when another failed (a busy
   // cgroup must not keep the workspace mounted); a second pass absorbs a
   // transient failure. Every failure of the last pass is reported. The
@@ -209,9 +247,9 @@ Outcome Runtime::Cleanup(const ContainerState& s, bool lock_store) {
     if (Outcome ws = Workspace::At(sys_, states_.DirOf(s.id)).Destroy(); !ws) {
       errors.push_back(ws.error());
     }
-    if (errors.empty()) {
+    if (errors.empty() && !how.keep_dir) {
       FileLock store_lock;
-      if (lock_store) {
+      if (how.lock_store) {
         if (auto l = LockStore(); !l) {
           errors.push_back(l.error());
           continue;
@@ -301,6 +339,12 @@ Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps)
 }
 
 Expected<RunResult> Runtime::Run(const RunSpec& spec) {
+  if (spec.detach) return RunDetached(spec);
+  return RunContainer(spec, nullptr);
+}
+
+Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) {
+  const bool detached = started_fd != nullptr;
   if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
   MYDOCKER_TRY(ValidateRunSpec(spec));
   for (const Volume& v : spec.volumes) {
@@ -339,6 +383,11 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   s.hostname = spec.hostname.empty() ? s.id : spec.hostname;
   s.volumes = spec.volumes;
   s.created_unix = NowUnix();
+  s.detached = detached;
+  s.no_new_privs = spec.security.no_new_privs;
+  s.seccomp = spec.security.seccomp == SeccompMode::kUnconfined ? "unconfined"
+              : spec.security.seccomp == SeccompMode::kFile     ? spec.security.seccomp_file
+                                                                : "default";
   const std::string dir = states_.DirOf(s.id);
 
   // 1. The directory and the state that lets gc undo everything below.
@@ -372,7 +421,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
       (void)sys_.Kill(child, SIGKILL);  // best effort: the child may be gone already
       (void)sys_.Waitpid(child, 0);  // reaps the child killed above; ECHILD means it is reaped
     }
-    if (Outcome c = Cleanup(s, !store_lock.held()); !c) {
+    if (Outcome c = Cleanup(s, {.lock_store = !store_lock.held()}); !c) {
       spdlog::error("cleanup after failure left {}: {}; run `mydocker gc`",
                     s.id, c.error().Message());
       // The caller must learn what is left and how to remove it.
@@ -419,6 +468,17 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
     open_fds.push_back(pty->master);
     open_fds.push_back(pty->slave);
   }
+  int stdout_fd = -1, stderr_fd = -1;
+  if (detached) {
+    // The container's output, kept for `logs` until `rm`.
+    for (auto [name, out] : {std::pair{"stdout.log", &stdout_fd}, {"stderr.log", &stderr_fd}}) {
+      const std::string log = JoinPath(dir, name);
+      auto fd = sys_.Open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+      if (!fd.ok()) return fail(MakeError("container: open log", log, fd.err));
+      *out = fd.value;
+      open_fds.push_back(fd.value);
+    }
+  }
   int stdin_fd = -1;
   if (!spec.interactive && !spec.tty) {
     auto null_fd = sys_.Open("/dev/null", O_RDONLY | O_CLOEXEC, 0);
@@ -435,6 +495,7 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   auto caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop);
   if (!caps) return fail(caps.error());
   plan.caps = *caps;
+  s.caps = *caps;
   plan.no_new_privs = spec.security.no_new_privs;
   if (spec.security.seccomp != SeccompMode::kUnconfined) {
     auto bpf = SeccompFor(spec.security, plan.caps);
@@ -446,7 +507,10 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   plan.command_fd = cmd_pipe.value.read_fd;
   plan.report_fd = report_pipe.value.write_fd;
   plan.stdin_fd = stdin_fd;
+  plan.stdout_fd = stdout_fd;
+  plan.stderr_fd = stderr_fd;
   plan.close_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
+  if (detached) plan.close_fds.push_back(*started_fd);
   if (pty) {
     plan.console_fd = pty->slave;
     plan.close_fds.push_back(pty->master);
@@ -461,6 +525,8 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   CloseFd(sys_, cmd_pipe.value.read_fd);
   CloseFd(sys_, report_pipe.value.write_fd);
   if (stdin_fd >= 0) CloseFd(sys_, stdin_fd);
+  if (stdout_fd >= 0) CloseFd(sys_, stdout_fd);
+  if (stderr_fd >= 0) CloseFd(sys_, stderr_fd);
   open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
   if (pty) {
     // Only the container holds the slave now: its exit ends the relay.
@@ -544,6 +610,10 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
         name = "capabilities (PR_CAPBSET_DROP, PR_CAP_AMBIENT, capset)";
       } else if (report.step == kStepCloseFds) {
         name = "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)";
+      } else if (report.step == kStepSetns) {
+        name = "setns(pidfd, mnt|uts|ipc|net|pid)";
+      } else if (report.step == kStepExecClone) {
+        name = "clone (the exec'd process)";
       } else if (report.step == kStepSeccomp) {
         name = "seccomp(SECCOMP_SET_MODE_FILTER)";
         path = spec.security.seccomp == SeccompMode::kFile ? spec.security.seccomp_file
@@ -556,8 +626,15 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   } else if (init_gone) {
     init_error = MakeError("container: send command", "command pipe", EPIPE,
                            "the container's init exited before it read its command");
-  } else if (config_.on_running) {
-    config_.on_running(s);
+  } else {
+    if (config_.on_running) config_.on_running(s);
+    if (detached) {
+      // The caller returns now; the container is the monitor's.
+      const std::string ok = "ok\t" + s.id + "\n";
+      (void)sys_.Write(*started_fd, ok.data(), ok.size());  // a caller gone takes nothing
+      CloseFd(sys_, *started_fd);
+      *started_fd = -1;
+    }
   }
 
   // 7. The console, then wait, then tear down.
@@ -594,7 +671,25 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   if (result.message.empty()) result.exit_code = ExitCodeOf(status.value);
   spdlog::debug("container {} exited with {}", s.id, result.exit_code);
 
-  if (Outcome c = Cleanup(s, true); !c) {
+  if (detached && *started_fd < 0) {
+    // The monitor's end: the exit is recorded first (durably), then the
+    // cgroup and the workspace go; the directory (state, logs) stays for
+    // `logs` and `rm`.
+    s.status = "exited";
+    s.pid = 0;
+    s.exit_code = result.exit_code;
+    if (Outcome w = states_.Write(s); !w) {
+      spdlog::warn("container {}: recording its end: {}", s.id, w.error().Message());
+    }
+    if (Outcome c = Cleanup(s, {.keep_dir = true}); !c) {
+      spdlog::error("container {}: teardown: {}; `mydocker rm {}` removes what is left", s.id,
+                    c.error().Message(), s.id);
+      return c.error();
+    }
+    return result;
+  }
+
+  if (Outcome c = Cleanup(s, {.lock_store = true}); !c) {
     s.status = "stopped";
     s.pid = 0;
     s.exit_code = result.exit_code;
@@ -648,7 +743,14 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     if (lock) held = std::move(*lock);
     auto members = cgroup.Members();
     if (!members) return members.error();
-    if ((run_holds_it || !members->empty()) && !force) {
+    // A detached container recorded exited whose monitor still holds the
+    // lock is being torn down: rm waits for it, as for a stopped one.
+    bool ending = false;
+    if (run_holds_it) {
+      auto now = states_.Read(s.id);
+      ending = now && now->status == "exited";
+    }
+    if (((run_holds_it && !ending) || !members->empty()) && !force) {
       return MakeError("rm", name_or_id, EBUSY, "the container is running; use rm -f");
     }
     MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
@@ -668,7 +770,22 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
       if (!lock && lock.error().err != ENOENT) return lock.error();
       if (!lock) return Outcome::Ok();  // its run removed everything
     }
-    return Cleanup(s);
+    // An exited detached container is gc's once rm started on it.
+    if (auto now = states_.Read(s.id); now && now->status == "exited") {
+      ContainerState removing = *now;
+      removing.status = "removing";
+      // Only for gc's sake: the teardown goes on without the mark.
+      if (Outcome w = states_.Write(removing); !w) {
+        spdlog::warn("rm {}: {}", s.id, w.error().Message());
+      }
+    }
+    if (Outcome c = Cleanup(s); !c) {
+      Error e = c.error();
+      e.detail += (e.detail.empty() ? "" : "; ") +
+                  std::string("run `mydocker gc` to remove what is left");
+      return e;
+    }
+    return Outcome::Ok();
   }
   return MakeError("rm", name_or_id, ENOENT, "no such container");
 }
@@ -698,6 +815,12 @@ Expected<GcReport> Runtime::Gc() {
         report.errors.push_back(lock.error());
         continue;
       }
+    }
+    // A detached container that exited keeps its state and logs until rm
+    // (read again under its lock: its monitor may have just finished).
+    if (auto now = states_.Read(s.id); now && now->status == "exited") {
+      report.kept.push_back(s.id);
+      continue;
     }
     if (layout) {
       // Its run is gone: nothing will wait for what is left in its cgroup.
@@ -730,6 +853,391 @@ Outcome Runtime::RemoveImage(const std::string& name) {
     }
   }
   return images_.Remove(name);
+}
+
+}  // namespace mydocker
+
+namespace mydocker {
+
+std::string StatusText(Sys& sys, const ContainerState& s) {
+  if (s.status == "running") return ProcessAlive(sys, s.pid, s.pid_start) ? "running" : "dead";
+  if (s.status == "exited") {
+    return s.exit_code >= 0 ? "exited (" + std::to_string(s.exit_code) + ")" : "exited (?)";
+  }
+  return s.status;
+}
+
+Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
+  if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
+  if (spec.interactive || spec.tty) {
+    return MakeError("run -d", spec.image, EINVAL, "-d does not go with -i or -t");
+  }
+  auto started = sys_.Pipe(O_CLOEXEC);
+  if (!started.ok()) return MakeError("run -d: pipe", "start report", started.err);
+  int report_w = started.value.write_fd;
+  const int report_r = started.value.read_fd;
+  // The monitor: a session of its own, fds 0-2 on /dev/null (the caller's
+  // terminal and pipes are not held), then the whole run. What it reports
+  // before the command started goes to the caller; after, to the logs.
+  // The monitor owns its Runtime and spec: on a backend that runs clone
+  // children in-process (FakeKernel) it goes on after this call returns.
+  CloneFn monitor = [sys = &sys_, config = config_, spec, report_w, report_r]() -> int {
+    CloseFd(*sys, report_r);
+    (void)sys->Setsid();  // fails only for a group leader, which a fresh child is not
+    auto null_fd = sys->Open("/dev/null", O_RDWR | O_CLOEXEC, 0);
+    if (null_fd.ok()) {
+      for (int fd = 0; fd <= 2; ++fd) (void)sys->Dup2(null_fd.value, fd);  // best effort: the monitor writes nothing there
+      CloseFd(*sys, null_fd.value);
+    }
+    Runtime rt(*sys, config);
+    int fd = report_w;
+    auto r = rt.RunContainer(spec, &fd);
+    if (fd < 0) return r ? 0 : kExitRuntimeError;  // started; the end is in state.json
+    std::string line;
+    if (!r) {
+      const Error& e = r.error();
+      line = "error\t" + std::to_string(e.err) + "\t" + Field(e.step) + "\t" + Field(e.path) +
+             "\t" + Field(e.detail) + "\n";
+    } else {
+      line = "exit\t" + std::to_string(r->exit_code) + "\t" + Field(r->id) + "\t" +
+             Field(r->message) + "\n";
+    }
+    (void)sys->Write(fd, line.data(), line.size());  // the caller reads it, or is gone
+    CloseFd(*sys, fd);
+    return r ? 0 : kExitRuntimeError;
+  };
+  // The intermediate process exits once the monitor is cloned: the
+  // monitor is then init's (or a subreaper's), not the caller's, child.
+  CloneFn intermediate = [this, &monitor, report_w]() -> int {
+    auto m = sys_.Clone(monitor, 0);
+    if (m.ok()) return 0;
+    const std::string line = "error\t" + std::to_string(m.err) + "\trun -d: clone monitor\t\t\n";
+    (void)sys_.Write(report_w, line.data(), line.size());  // the caller reads it
+    return kExitRuntimeError;
+  };
+  auto mid = sys_.Clone(intermediate, 0);
+  CloseFd(sys_, report_w);
+  if (!mid.ok()) {
+    CloseFd(sys_, report_r);
+    return MakeError("run -d: clone", "monitor", mid.err);
+  }
+  auto text = ReadAll(sys_, report_r, "run -d: read start report");
+  CloseFd(sys_, report_r);
+  Result<int> st{0, EINTR};
+  while (st.err == EINTR) st = sys_.Waitpid(mid.value, 0);
+  if (!text) return text.error();
+  if (!st.ok()) return MakeError("run -d: wait", std::to_string(mid.value), st.err);
+  std::string line = *text;
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  auto f = SplitTabs(line);
+  if (f[0] == "ok" && f.size() == 2) {
+    RunResult r;
+    r.id = f[1];
+    return r;
+  }
+  if (f[0] == "exit" && f.size() == 4) {
+    RunResult r;
+    r.exit_code = std::atoi(f[1].c_str());
+    r.id = f[2];
+    r.message = f[3];
+    return r;
+  }
+  if (f[0] == "error" && f.size() == 5) {
+    return MakeError(f[2], f[3], std::atoi(f[1].c_str()), f[4]);
+  }
+  return MakeError("run -d: start report", "monitor", EIO,
+                   line.empty() ? "the monitor ended without a report" : "unreadable: " + line);
+}
+
+Expected<ContainerState> Runtime::Find(const std::string& name_or_id) {
+  auto ids = states_.Ids();
+  if (!ids) return ids.error();
+  std::optional<Error> unreadable;  // a state that may hold the name
+  for (const auto& id : *ids) {
+    auto s = states_.Read(id);
+    if (!s) {
+      if (id == name_or_id) return s.error();
+      if (!unreadable) unreadable = s.error();
+      continue;
+    }
+    if (s->id == name_or_id || s->name == name_or_id) return *s;
+  }
+  if (unreadable) return *unreadable;
+  return MakeError("container", name_or_id, ENOENT, "no such container");
+}
+
+Expected<ContainerLogs> Runtime::Logs(const std::string& name_or_id) {
+  auto s = Find(name_or_id);
+  if (!s) return s.error();
+  ContainerLogs logs;
+  for (auto [name, out] : {std::pair{"stdout.log", &logs.out}, {"stderr.log", &logs.err}}) {
+    const std::string path = JoinPath(states_.DirOf(s->id), name);
+    auto text = ReadFile(sys_, path, "logs: read");
+    if (text) *out = std::move(*text);
+    else if (text.error().err != ENOENT) return text.error();
+  }
+  return logs;
+}
+
+Outcome Runtime::Stop(const std::string& name_or_id, int timeout_seconds) {
+  auto found = Find(name_or_id);
+  if (!found) return found.error();
+  const ContainerState s = *found;
+  if (s.status != "running" && s.status != "creating") return Outcome::Ok();
+  auto layout = Layout();
+  if (!layout) return layout.error();
+  Cgroup cgroup = CgroupOf(s, *layout);
+  auto lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
+                                false, "stop: lock container");
+  FileLock held;
+  if (lock) {
+    held = std::move(*lock);
+  } else if (lock.error().err == ENOENT) {
+    return Outcome::Ok();  // its run removed it meanwhile
+  } else if (lock.error().err != EWOULDBLOCK) {
+    return lock.error();
+  } else {
+    // Its run or monitor lives: SIGTERM to the init (by pidfd: a reused
+    // pid is never signalled), the grace period, then SIGKILL to the cgroup.
+    auto pidfd = sys_.PidfdOpen(s.pid, 0);
+    if (pidfd.ok()) {
+      if (ProcessAlive(sys_, s.pid, s.pid_start)) {
+        Status term = sys_.PidfdSendSignal(pidfd.value, SIGTERM);
+        if (!term.ok() && term.err != ESRCH) {
+          CloseFd(sys_, pidfd.value);
+          return MakeError("stop: signal SIGTERM", std::to_string(s.pid), term.err,
+                           "container " + s.id);
+        }
+        struct pollfd p = {pidfd.value, POLLIN, 0};
+        auto r = sys_.Poll(&p, 1, timeout_seconds * 1000);
+        if (!r.ok() && r.err != EINTR) {
+          CloseFd(sys_, pidfd.value);
+          return MakeError("stop: wait for the init", std::to_string(s.pid), r.err);
+        }
+      }
+      CloseFd(sys_, pidfd.value);
+    } else if (pidfd.err != ESRCH) {
+      return MakeError("stop: pidfd_open", std::to_string(s.pid), pidfd.err, "container " + s.id);
+    }
+    MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+    // Its run or monitor records the end and tears down, then lets go.
+    for (int i = 0; i < 2000; ++i) {
+      lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
+                               false, "stop: lock container");
+      if (lock || lock.error().err != EWOULDBLOCK) break;
+      MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!lock && lock.error().err == ENOENT) return Outcome::Ok();  // an attached run removed it
+    if (!lock) return lock.error();
+    held = std::move(*lock);
+  }
+  // Under the container's lock: whatever its run or monitor did not do.
+  auto now = states_.Read(s.id);
+  if (!now) return now.error().err == ENOENT ? Outcome::Ok() : Outcome(now.error());
+  if (now->status != "running" && now->status != "creating") return Outcome::Ok();
+  MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
+  ContainerState end = *now;
+  end.status = "exited";
+  end.pid = 0;
+  MYDOCKER_TRY(states_.Write(end));
+  return Cleanup(end, {.keep_dir = true});
+}
+
+Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec& spec) {
+  if (spec.argv.empty()) return MakeError("exec", name_or_id, EINVAL, "no command given");
+  auto found = Find(name_or_id);
+  if (!found) return found.error();
+  const ContainerState s = *found;
+  if (s.status != "running") {
+    return MakeError("exec", name_or_id, ESRCH, "the container is not running (" +
+                                                    StatusText(sys_, s) + ")");
+  }
+  // The pidfd first, then the start time: the fd is the container's init,
+  // not a process that took its pid since.
+  auto pidfd = sys_.PidfdOpen(s.pid, 0);
+  if (!pidfd.ok()) {
+    if (pidfd.err == ESRCH) {
+      return MakeError("exec", name_or_id, ESRCH, "the container is not running");
+    }
+    return MakeError("exec: pidfd_open", std::to_string(s.pid), pidfd.err, "container " + s.id);
+  }
+  std::vector<int> open_fds = {pidfd.value};
+  pid_t child = 0;
+  auto fail = [&](Error e) -> Expected<ExecResult> {
+    for (int fd : open_fds) CloseFd(sys_, fd);
+    if (child > 0) {
+      (void)sys_.Kill(child, SIGKILL);  // best effort: the child may be gone already
+      (void)sys_.Waitpid(child, 0);     // reaps it; ECHILD means it is reaped
+    }
+    return e;
+  };
+  if (!ProcessAlive(sys_, s.pid, s.pid_start)) {
+    return fail(MakeError("exec", name_or_id, ESRCH, "the container is not running"));
+  }
+  auto layout = Layout();
+  if (!layout) return fail(layout.error());
+  Cgroup cgroup = CgroupOf(s, *layout);
+
+  InitPlan plan;  // no rootfs steps: the container's root is set up
+  plan.caps = s.caps;
+  plan.no_new_privs = s.no_new_privs;
+  if (s.seccomp != "unconfined") {
+    SecuritySpec sec;
+    sec.no_new_privs = s.no_new_privs;
+    if (s.seccomp != "default") {
+      sec.seccomp = SeccompMode::kFile;
+      sec.seccomp_file = s.seccomp;
+    }
+    auto bpf = SeccompFor(sec, plan.caps);
+    if (!bpf) return fail(bpf.error());
+    plan.seccomp = std::move(*bpf);
+  }
+  plan.env = MergeEnv(config_.inherited_env, spec.env);
+  plan.path_dirs = PathOf(plan.env);
+
+  auto cmd_pipe = sys_.Pipe(O_CLOEXEC);
+  if (!cmd_pipe.ok()) return fail(MakeError("exec: pipe", "command", cmd_pipe.err));
+  open_fds.push_back(cmd_pipe.value.read_fd);
+  open_fds.push_back(cmd_pipe.value.write_fd);
+  auto report_pipe = sys_.Pipe(O_CLOEXEC);
+  if (!report_pipe.ok()) return fail(MakeError("exec: pipe", "report", report_pipe.err));
+  open_fds.push_back(report_pipe.value.read_fd);
+  open_fds.push_back(report_pipe.value.write_fd);
+  auto go_pipe = sys_.Pipe(O_CLOEXEC);
+  if (!go_pipe.ok()) return fail(MakeError("exec: pipe", "go", go_pipe.err));
+  open_fds.push_back(go_pipe.value.read_fd);
+  open_fds.push_back(go_pipe.value.write_fd);
+  int stdin_fd = -1;
+  if (!spec.interactive) {
+    auto null_fd = sys_.Open("/dev/null", O_RDONLY | O_CLOEXEC, 0);
+    if (!null_fd.ok()) return fail(MakeError("exec: open stdin", "/dev/null", null_fd.err));
+    stdin_fd = null_fd.value;
+    open_fds.push_back(stdin_fd);
+  }
+  plan.command_fd = cmd_pipe.value.read_fd;
+  plan.report_fd = report_pipe.value.write_fd;
+  plan.stdin_fd = stdin_fd;
+  plan.stdout_fd = spec.stdout_fd;
+  plan.stderr_fd = spec.stderr_fd;
+  plan.close_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd, go_pipe.value.read_fd,
+                    go_pipe.value.write_fd};
+  const std::string command = EncodeCommand(spec.argv);
+  PrepareInitPlan(&plan, command.size());
+
+  // The joiner: waits for its cgroup attach (the go pipe's EOF), joins the
+  // container's namespaces, clones the process that runs the command (in
+  // the container's pid namespace, as setns(CLONE_NEWPID) applies to
+  // children) and waits for it. Only Sys calls on prepared memory.
+  const int ns_fd = pidfd.value;
+  const int go_r = go_pipe.value.read_fd;
+  CloneFn joiner = [this, &plan, ns_fd, go_r]() -> int {
+    CloseFd(sys_, plan.close_fds[0]);
+    CloseFd(sys_, plan.close_fds[1]);
+    CloseFd(sys_, plan.close_fds[3]);
+    plan.close_fds.clear();  // closed here, before the command's process is cloned
+    char b;
+    Result<size_t> r{0, EINTR};
+    while (r.err == EINTR) r = sys_.Read(go_r, &b, 1);
+    CloseFd(sys_, go_r);
+    if (!r.ok()) {
+      InitReport rep{kStepReadCommand, r.err};
+      (void)sys_.Write(plan.report_fd, &rep, sizeof rep);  // the parent sees a short report otherwise
+      return kExitRuntimeError;
+    }
+    constexpr int kJoin = 0x00020000 /*NEWNS*/ | 0x04000000 /*NEWUTS*/ | 0x08000000 /*NEWIPC*/ |
+                          0x40000000 /*NEWNET*/ | 0x20000000 /*NEWPID*/;
+    if (Status st = sys_.Setns(ns_fd, kJoin); !st.ok()) {
+      InitReport rep{kStepSetns, st.err};
+      (void)sys_.Write(plan.report_fd, &rep, sizeof rep);  // as above
+      return kExitRuntimeError;
+    }
+    CloseFd(sys_, ns_fd);
+    auto g = sys_.Clone([this, &plan] { return RunInit(sys_, plan); }, 0);
+    if (!g.ok()) {
+      InitReport rep{kStepExecClone, g.err};
+      (void)sys_.Write(plan.report_fd, &rep, sizeof rep);  // as above
+      return kExitRuntimeError;
+    }
+    // Only the command's process holds these now: EOF on the report is its exec.
+    CloseFd(sys_, plan.report_fd);
+    CloseFd(sys_, plan.command_fd);
+    if (plan.stdin_fd >= 0) CloseFd(sys_, plan.stdin_fd);
+    Result<int> st{0, EINTR};
+    while (st.err == EINTR) st = sys_.Waitpid(g.value, 0);
+    if (!st.ok()) return kExitRuntimeError;
+    return ExitCodeOf(st.value);
+  };
+  auto cloned = sys_.Clone(joiner, 0);
+  if (!cloned.ok()) return fail(MakeError("exec: clone", s.id, cloned.err));
+  child = cloned.value;
+  CloseFd(sys_, pidfd.value);
+  CloseFd(sys_, cmd_pipe.value.read_fd);
+  CloseFd(sys_, report_pipe.value.write_fd);
+  CloseFd(sys_, go_pipe.value.read_fd);
+  if (stdin_fd >= 0) CloseFd(sys_, stdin_fd);
+  open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd, go_pipe.value.write_fd};
+  if (Outcome o = cgroup.Attach(child); !o) return fail(o.error());
+  CloseFd(sys_, go_pipe.value.write_fd);
+  open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
+  SetSignal(sys_, SIGPIPE, SignalDisposition::kIgnore);
+  size_t off = 0;
+  while (off < command.size()) {
+    auto w = sys_.Write(cmd_pipe.value.write_fd, command.data() + off, command.size() - off);
+    if (!w.ok()) {
+      if (w.err == EINTR) continue;
+      if (w.err == EPIPE) break;  // the process is gone: its report says why
+      SetSignal(sys_, SIGPIPE, SignalDisposition::kDefault);
+      return fail(MakeError("exec: send command", "command pipe", w.err));
+    }
+    off += w.value;
+  }
+  SetSignal(sys_, SIGPIPE, SignalDisposition::kDefault);
+  CloseFd(sys_, cmd_pipe.value.write_fd);
+  open_fds = {report_pipe.value.read_fd};
+  InitReport report{};
+  size_t got = 0;
+  while (got < sizeof report) {
+    auto r = sys_.Read(report_pipe.value.read_fd, reinterpret_cast<char*>(&report) + got,
+                       sizeof report - got);
+    if (!r.ok()) {
+      if (r.err == EINTR) continue;
+      return fail(MakeError("exec: read report", "report pipe", r.err));
+    }
+    if (r.value == 0) break;
+    got += r.value;
+  }
+  CloseFd(sys_, report_pipe.value.read_fd);
+  open_fds.clear();
+  Result<int> status{0, EINTR};
+  while (status.err == EINTR) status = sys_.Waitpid(child, 0);
+  if (!status.ok()) return fail(MakeError("exec: wait", std::to_string(child), status.err));
+  child = 0;
+  ExecResult result;
+  if (got == sizeof report) {
+    if (report.step == kStepExec) {
+      result.exit_code = report.err == ENOENT ? kExitNotFound : kExitCannotExecute;
+      result.err = report.err;
+      result.message = MakeError("exec", spec.argv[0], report.err,
+                                 report.err == ENOENT ? "executable file not found in PATH"
+                                                      : "cannot execute")
+                           .Message();
+      return result;
+    }
+    std::string step = "read command";
+    if (report.step == kStepSetns) step = "setns(pidfd, mnt|uts|ipc|net|pid)";
+    else if (report.step == kStepExecClone) step = "clone (the exec'd process)";
+    else if (report.step == kStepStdio) step = "stdio (dup2)";
+    else if (report.step == kStepPdeathsig) step = "prctl(PR_SET_PDEATHSIG)";
+    else if (report.step == kStepNoNewPrivs) step = "prctl(PR_SET_NO_NEW_PRIVS)";
+    else if (report.step == kStepCaps) step = "capabilities (PR_CAPBSET_DROP, PR_CAP_AMBIENT, capset)";
+    else if (report.step == kStepCloseFds) step = "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)";
+    else if (report.step == kStepSeccomp) step = "seccomp(SECCOMP_SET_MODE_FILTER)";
+    return MakeError("exec: " + step, "container " + s.id, report.err);
+  }
+  if (got != 0) return MakeError("exec: read report", "report pipe", EIO, "short report");
+  result.exit_code = ExitCodeOf(status.value);
+  return result;
 }
 
 }  // namespace mydocker

@@ -1,5 +1,6 @@
-// Runtime: one mydocker run, end to end, and the commands around it (ps, rm,
-// gc). Every kernel call goes through the Sys given to the constructor.
+// Runtime: one mydocker run, end to end, and the commands around it (ps,
+// logs, exec, stop, rm, gc). Every kernel call goes through the Sys given to
+// the constructor.
 //
 // Where things live: images under config.root (on the disk); each container's
 // directory (state.json and its workspace: init layer, write layer, overlay)
@@ -22,6 +23,21 @@
 //   7. with -t, the console relay (console.h) until the container's side of
 //      the pty is closed; waitpid; then teardown: cgroup, workspace, the
 //      container directory.
+//
+// Detached runs (RunSpec::detach, `mydocker run -d`): the caller clones an
+// intermediate process that clones the monitor and exits (the monitor is
+// then nobody's child but init's or a subreaper's: the container outlives
+// the caller). The monitor makes its own session, points its fds 0-2 at
+// /dev/null (it never holds the caller's terminal or pipes) and does steps
+// 0-6 above itself, with the container's stdout and stderr going to
+// <container dir>/stdout.log and stderr.log; it holds the container's lock
+// for its whole life. Once the command is exec'd (or failed to start) it
+// reports to the caller over a pipe, and Run returns. The monitor then
+// waits for the init, records status "exited" and the exit code in
+// state.json, tears down the cgroup and the workspace, keeps the container
+// directory (state and logs) until `rm`, and exits. The init's
+// PR_SET_PDEATHSIG ties it to the monitor: a monitor that dies (a crash)
+// takes its container with it, and gc removes the rest.
 //
 // -t: a pty pair is opened on the host before clone; its slave is the
 // container's controlling terminal, fds 0-2 and /dev/console. With -i the
@@ -69,6 +85,37 @@ struct RunSpec {
   std::vector<Volume> volumes;
   MountApi mount_api = MountApi::kAuto;
   SecuritySpec security;         // --cap-add, --cap-drop, --security-opt
+  // -d: Run returns once the command is exec'd (RunResult::id names the
+  // container, exit_code 0) or failed to start (an Error, or 126/127 with
+  // a message, as attached); a monitor process keeps the container (see
+  // the top of this file). Not with interactive or tty (EINVAL).
+  bool detach = false;
+};
+
+// `mydocker exec NAME CMD...`: a process in a running container's
+// namespaces (mnt, uts, ipc, net, pid) and cgroup, with the container's
+// hardening (the capability set, no_new_privs and seccomp filter its run
+// recorded), cwd "/" of the container.
+struct ExecSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // extra KEY=VAL (-e), after the inherited env
+  bool interactive = false;      // -i: the caller's stdin; else /dev/null
+  // The command's stdout and stderr; -1: the caller's fds 1 and 2.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+};
+
+struct ExecResult {
+  int exit_code = 0;    // the command's status (128+signal when killed),
+                        // 126 cannot execute, 127 not found
+  std::string message;  // set for 126/127
+  int err = 0;          // 126/127: the errno of the last execve
+};
+
+// A detached container's output (its log files), whole.
+struct ContainerLogs {
+  std::string out;  // <container dir>/stdout.log
+  std::string err;  // <container dir>/stderr.log
 };
 
 struct RuntimeConfig {
@@ -97,9 +144,17 @@ struct RunResult {
 
 struct GcReport {
   std::vector<std::string> removed;  // ids cleaned up
-  std::vector<std::string> skipped;  // ids still running
+  std::vector<std::string> skipped;  // ids still running (their lock is held)
+  std::vector<std::string> kept;     // detached containers that exited: their
+                                     // state and logs stay until `rm`
   std::vector<Error> errors;
 };
+
+// What ps shows for s: "running" (its init is alive, as the recorded start
+// time says), "exited (N)" (a detached run that ended; "exited (?)" when
+// its monitor could not learn the code), "creating", "stopped", or "dead"
+// (recorded running, the init gone: its run or monitor died; gc removes it).
+std::string StatusText(Sys& sys, const ContainerState& s);
 
 // Parses "-v /host:/container[:ro]"; errors name the flag value.
 Expected<Volume> ParseVolume(const std::string& text);
@@ -114,14 +169,34 @@ class Runtime {
   // Runs spec to completion. A runtime failure (before the command runs)
   // is an Error; the caller exits 125. A command that cannot be found or
   // executed gives a RunResult with 127 / 126 and a message.
+  // With spec.detach, returns once the command started (see RunSpec).
   Expected<RunResult> Run(const RunSpec& spec);
 
   Expected<std::vector<ContainerState>> List();
+  // The container's stdout and stderr (detached runs; an attached run's
+  // go to the caller and are not kept: both empty). ENOENT: no such
+  // container.
+  Expected<ContainerLogs> Logs(const std::string& name_or_id);
+  // Runs spec.argv in the running container name_or_id (see ExecSpec) and
+  // waits for it. Errors: ENOENT no such container, ESRCH it is not
+  // running (the caller exits 125); 126/127 in the ExecResult as for run.
+  Expected<ExecResult> Exec(const std::string& name_or_id, const ExecSpec& spec);
+  // docker stop: SIGTERM to the container's init; after timeout_seconds
+  // (0: at once) SIGKILL to every member of its cgroup; then waits for its
+  // monitor (or attached run) to record the end and tear down (it takes the
+  // container's lock once they let go). A container whose monitor died is
+  // torn down here, under its lock, and recorded "exited". Stopping a
+  // container that is not running succeeds. ENOENT: no such container.
+  Outcome Stop(const std::string& name_or_id, int timeout_seconds);
   // Removes a stopped container's leftovers; with force, kills a running
   // one first: every member of its cgroup (never a recorded pid), then
-  // waits (config.rm_wait_ms) for its run to let go of the container's lock.
+  // waits (config.rm_wait_ms) for its run (or monitor) to let go of the
+  // container's lock. An exited detached container is first recorded
+  // "removing", so that what a failed rm leaves is gc's (the error says so).
   Outcome Remove(const std::string& name_or_id, bool force);
-  // Removes what runs that are no longer alive left behind.
+  // Removes what runs that are no longer alive left behind. Skips a
+  // container whose lock is held (a run or monitor alive) and keeps a
+  // detached container that exited (GcReport::kept) for `rm`.
   Expected<GcReport> Gc();
   // Removes an image no container of this state root uses (EBUSY naming
   // the container otherwise), under the store lock, so no run can start on
@@ -141,12 +216,27 @@ class Runtime {
   Expected<SeccompBpf> SeccompFor(const SecuritySpec& sec, uint64_t caps);
   // Teardown of everything a container may have: cgroup, workspace, dir;
   // every step runs even when another fails, and every failure is reported.
-  // lock_store: the container's directory is removed under the store lock
-  // (its run, which does not hold it: from the first entry removed, its
-  // lock file among them, until the directory is gone, gc, rm and image rm
-  // would take the container for one whose run died); false: the caller
-  // holds it (gc, rm, a run failing before it let go of it).
-  Outcome Cleanup(const ContainerState& s, bool lock_store = false);
+  // Teardown options: keep_dir, the cgroup and the workspace only (a
+  // detached container that exited keeps its state and logs); lock_store,
+  // the container's directory is removed under the store lock (its run,
+  // which does not hold it: from the first entry removed, its lock file
+  // among them, until the directory is gone, gc, rm and image rm would take
+  // the container for one whose run died); not set: the caller holds it
+  // (gc, rm, a run failing before it let go of it).
+  struct CleanupHow {
+    bool keep_dir = false;
+    bool lock_store = false;
+  };
+  Outcome Cleanup(const ContainerState& s, CleanupHow how = {});
+  // The body of Run. started_fd (detached, in the monitor; else null):
+  // once the command is exec'd, "ok" and the id are written to *started_fd,
+  // which is closed and set to -1; the monitor then waits for the init,
+  // records "exited" and tears down. A failure to start leaves *started_fd
+  // open for the caller to report the outcome on.
+  Expected<RunResult> RunContainer(const RunSpec& spec, int* started_fd);
+  Expected<RunResult> RunDetached(const RunSpec& spec);
+  // The container named name_or_id (by name or id), read now.
+  Expected<ContainerState> Find(const std::string& name_or_id);
   Cgroup CgroupOf(const ContainerState& s, const CgroupLayout& layout);
   // The store lock (StateStore::StoreLockPath), waiting for it.
   Expected<FileLock> LockStore();

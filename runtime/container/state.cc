@@ -29,7 +29,11 @@ std::string StateToJson(const ContainerState& s) {
             {"hostname", s.hostname},
             {"volumes", vols},
             {"created_unix", s.created_unix},
-            {"exit_code", s.exit_code}};
+            {"exit_code", s.exit_code},
+            {"detached", s.detached},
+            {"caps", s.caps},
+            {"no_new_privs", s.no_new_privs},
+            {"seccomp", s.seccomp}};
   return j.dump(2) + "\n";
 }
 
@@ -56,6 +60,10 @@ Expected<ContainerState> StateFromJson(const std::string& text,
     }
     s.created_unix = j.value("created_unix", int64_t{0});
     s.exit_code = j.value("exit_code", -1);
+    s.detached = j.value("detached", false);
+    s.caps = j.value("caps", uint64_t{0});
+    s.no_new_privs = j.value("no_new_privs", true);
+    s.seccomp = j.value("seccomp", "default");
     return s;
   } catch (const std::exception& e) {
     return MakeError("state: parse", path, 0, e.what());

@@ -22,16 +22,26 @@ struct ContainerState {
   std::string name;
   std::string image;
   std::vector<std::string> command;
-  std::string status;  // "creating", "running", "stopped"
+  // "creating", "running", "stopped" (an attached run whose teardown
+  // failed), "exited" (a detached run that ended; kept until rm),
+  // "removing" (rm of an exited one began: gc finishes it)
+  std::string status;
   pid_t pid = 0;                 // container init, host pid namespace
   uint64_t pid_start = 0;        // its start time (/proc/PID/stat field 22)
   pid_t runtime_pid = 0;         // the mydocker process that owns the run
+                                 // (for a detached run: its monitor)
   uint64_t runtime_start = 0;
   std::string cgroup_parent;
   std::string hostname;
   std::vector<Volume> volumes;
   int64_t created_unix = 0;
   int exit_code = -1;
+  bool detached = false;         // run -d: output in stdout.log/stderr.log
+  // The hardening the run applied, for exec: the capability set and
+  // no_new_privs; seccomp "default", "unconfined" or a profile file's path.
+  uint64_t caps = 0;
+  bool no_new_privs = true;
+  std::string seccomp = "default";
 };
 
 std::string StateToJson(const ContainerState& s);

@@ -495,6 +495,20 @@ int RunInit(Sys& sys, InitPlan& plan) {
     }
     CloseFd(sys, plan.stdin_fd);
   }
+  // The log files of a detached run, an exec's chosen fds: close-on-exec
+  // themselves, their copies on 1 and 2 are not.
+  if (plan.stdout_fd >= 0) {
+    if (Status st = sys.Dup2(plan.stdout_fd, 1); !st.ok()) {
+      Report(sys, plan.report_fd, kStepStdio, st.err);
+      return 125;
+    }
+  }
+  if (plan.stderr_fd >= 0) {
+    if (Status st = sys.Dup2(plan.stderr_fd, 2); !st.ok()) {
+      Report(sys, plan.report_fd, kStepStdio, st.err);
+      return 125;
+    }
+  }
   if (plan.console_fd >= 0) {
     // A new session whose controlling terminal is the pty: the command gets
     // job control, ^C from the terminal, SIGWINCH, and `tty` names it.

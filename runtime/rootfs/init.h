@@ -129,6 +129,8 @@ constexpr int32_t kStepNoNewPrivs = -6;
 constexpr int32_t kStepCaps = -7;      // bounding set, ambient set or capset
 constexpr int32_t kStepCloseFds = -8;  // close_range(3, ~0, CLOEXEC)
 constexpr int32_t kStepSeccomp = -9;
+constexpr int32_t kStepSetns = -10;      // exec: setns into the container
+constexpr int32_t kStepExecClone = -11;  // exec: clone of the process in its pid ns
 
 struct InitReport {
   int32_t step = 0;  // index into steps, or one of kStep*
@@ -142,6 +144,8 @@ struct InitPlan {
   int command_fd = -1;            // read end of the command pipe
   int report_fd = -1;             // write end of the report pipe (CLOEXEC)
   int stdin_fd = -1;              // dup'ed onto 0 when >= 0
+  int stdout_fd = -1;             // dup'ed onto 1 when >= 0 (run -d: the log)
+  int stderr_fd = -1;             // dup'ed onto 2 when >= 0
   int console_fd = -1;            // -t: the pty slave, made the controlling
                                   // terminal and dup'ed onto 0, 1, 2
   std::vector<int> close_fds;     // parent-side fds the child must close

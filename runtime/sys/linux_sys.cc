@@ -295,6 +295,16 @@ Result<int> LinuxSys::Waitpid(pid_t pid, int options) {
 
 Status LinuxSys::Kill(pid_t pid, int sig) { return FromRc(::kill(pid, sig)); }
 
+Result<int> LinuxSys::PidfdOpen(pid_t pid, unsigned int flags) {
+  return FromValue<int>(::syscall(SYS_pidfd_open, pid, flags));
+}
+
+Status LinuxSys::PidfdSendSignal(int pidfd, int sig) {
+  return FromRc(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+Status LinuxSys::Setns(int fd, int nstype) { return FromRc(::setns(fd, nstype)); }
+
 Status LinuxSys::Signal(int sig, SignalDisposition disposition) {
   struct sigaction sa = {};
   sa.sa_handler = disposition == SignalDisposition::kIgnore ? SIG_IGN : SIG_DFL;

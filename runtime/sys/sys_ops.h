@@ -153,6 +153,20 @@
     ({}, {}, {}, static_cast<uint64_t>(options)), (::mydocker::Result<int>{0, 0}))                   \
   X(Kill, "kill", ::mydocker::Status, (pid_t pid, int sig), (pid, sig),                              \
     ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})                                  \
+  /* pidfd_open(2): an fd that refers to the process pid (flags 0): a     */           \
+  /* reused pid cannot be mistaken for it; poll(2) reports POLLIN when it    */           \
+  /* exits. value: the new fd (close-on-exec).                               */           \
+  X(PidfdOpen, "pidfd_open", ::mydocker::Result<int>, (pid_t pid, unsigned int flags),   \
+    (pid, flags), ({}, {}, {}, flags), (::mydocker::Result<int>{::mydocker::kLieHandle + 8, 0})) \
+  /* pidfd_send_signal(2) with info NULL, flags 0. */                                    \
+  X(PidfdSendSignal, "pidfd_send_signal", ::mydocker::Status, (int pidfd, int sig),      \
+    (pidfd, sig), ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})        \
+  /* setns(2): fd a pidfd (nstype: the CLONE_NEW* set to join, at once) or a */          \
+  /* file under /proc/PID/ns (nstype 0 or its one type). Joining a mount ns */           \
+  /* sets the caller's root and cwd to that namespace's root; a pid ns      */           \
+  /* applies to the caller's children.                                      */           \
+  X(Setns, "setns", ::mydocker::Status, (int fd, int nstype), (fd, nstype),              \
+    ({}, {}, {}, static_cast<uint64_t>(nstype)), ::mydocker::Status{})                   \
   X(Signal, "signal", ::mydocker::Status, (int sig, ::mydocker::SignalDisposition disposition),                  \
     (sig, disposition), ({}, {}, {}, static_cast<uint64_t>(sig)), ::mydocker::Status{})              \
   X(Prctl, "prctl", ::mydocker::Status, (int option, unsigned long arg2), (option, arg2),            \

@@ -94,6 +94,29 @@ TEST(FakeSweep, RunFullEveryPointErrnoAndMode) {
   EXPECT_EQ(init_failures, 1034u);
 }
 
+// The verbs of a detached container, one invocation after the other on one
+// kernel: run -d sleep, exec hostname, stop -t 0, rm. Every call of the
+// caller, the monitor, the container's init and exec's processes is a
+// point, with the model's errnos in every mode, under the same criteria.
+TEST(FakeSweep, VerbsEveryPointErrnoAndMode) {
+  auto t0 = std::chrono::steady_clock::now();
+  SweepReport r = Sweep("verbs");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "verbs: " << r.points << " points, " << r.runs << " runs, "
+            << r.results.size() << " results, " << secs << " s\n";
+  if (getenv("VERBS_DUMP")) {
+    for (const auto& p : r.results) {
+      if (!p.passed && !p.failures.empty())
+        std::cout << "F " << p.id << " | " << p.failures[0].substr(0, 200) << "\n";
+    }
+  }
+  EXPECT_TRUE(r.ok()) << Failures(r);
+  EXPECT_EQ(r.points, 0u);
+  EXPECT_EQ(r.results.size(), 0u);
+  EXPECT_EQ(r.failed, 0u);
+  EXPECT_TRUE(r.defects.empty());
+}
+
 // A double that silently skips one rmdir under a cgroup hierarchy: the
 // runtime believes the container's cgroup is gone. The probes must see it.
 class SkipOneCgroupRmdir : public mydocker::SysWrapper {

@@ -110,6 +110,48 @@ TEST(CliArgs, OtherVerbs) {
   EXPECT_NE(missing_tar.output.find("/no/such.tar"), std::string::npos);
 }
 
+TEST(CliArgs, DetachLogsStopExec) {
+  Command c = Parse({"run", "-d", "--name", "web", "busybox", "sleep", "1000"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.verb, Verb::kRun);
+  EXPECT_TRUE(c.run.detach);
+  EXPECT_EQ(c.run.argv, (std::vector<std::string>{"sleep", "1000"}));
+
+  c = Parse({"logs", "web"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.verb, Verb::kLogs);
+  EXPECT_EQ(c.names, std::vector<std::string>{"web"});
+
+  c = Parse({"stop", "web", "db"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.verb, Verb::kStop);
+  EXPECT_EQ(c.stop_timeout, 10);  // docker's default
+  EXPECT_EQ(c.names, (std::vector<std::string>{"web", "db"}));
+  c = Parse({"stop", "-t", "0", "web"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.stop_timeout, 0);
+  c = Parse({"stop", "-t", "-1", "web"});
+  EXPECT_TRUE(c.done);
+  EXPECT_EQ(c.exit_code, 125);
+
+  c = Parse({"exec", "-e", "A=1", "-e", "HOME", "-i", "web", "sh", "-c", "echo -n $A"},
+            {"HOME=/root"});
+  ASSERT_FALSE(c.done) << c.output;
+  EXPECT_EQ(c.verb, Verb::kExec);
+  EXPECT_EQ(c.names, std::vector<std::string>{"web"});
+  EXPECT_TRUE(c.exec.interactive);
+  EXPECT_EQ(c.exec.env, (std::vector<std::string>{"A=1", "HOME=/root"}));
+  EXPECT_EQ(c.exec.argv, (std::vector<std::string>{"sh", "-c", "echo -n $A"}));
+
+  for (auto args : std::vector<std::vector<const char*>>{
+           {"exec", "web"}, {"exec", "web", "--bogus"}, {"logs"}, {"stop"},
+           {"logs", "../x"}, {"exec", "a b", "true"}}) {
+    c = Parse(args);
+    EXPECT_TRUE(c.done) << args[0];
+    EXPECT_EQ(c.exit_code, 125) << args[0] << ": " << c.output;
+  }
+}
+
 TEST(ParseVolume, Forms) {
   auto rw = ParseVolume("/a:/b");
   ASSERT_TRUE(rw.ok());

@@ -30,6 +30,50 @@ TEST(State, JsonRoundTrip) {
   EXPECT_TRUE(back->volumes[0].read_only);
 }
 
+TEST(State, DetachedFieldsRoundTripAndDefault) {
+  ContainerState s;
+  s.id = "0123456789ab";
+  s.status = "exited";
+  s.exit_code = 137;
+  s.detached = true;
+  s.caps = 0xa80425fbu;
+  s.no_new_privs = false;
+  s.seccomp = "/etc/profile.json";
+  auto back = StateFromJson(StateToJson(s), "x");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->status, "exited");
+  EXPECT_EQ(back->exit_code, 137);
+  EXPECT_TRUE(back->detached);
+  EXPECT_EQ(back->caps, 0xa80425fbu);
+  EXPECT_FALSE(back->no_new_privs);
+  EXPECT_EQ(back->seccomp, "/etc/profile.json");
+  // A state written before these fields: attached, docker's hardening.
+  auto old = StateFromJson(R"({"id": "0123456789ab", "status": "running"})", "x");
+  ASSERT_TRUE(old.ok());
+  EXPECT_FALSE(old->detached);
+  EXPECT_TRUE(old->no_new_privs);
+  EXPECT_EQ(old->seccomp, "default");
+}
+
+TEST(State, StatusText) {
+  faultline::FakeKernel k;
+  ContainerState s;
+  s.status = "exited";
+  s.exit_code = 3;
+  EXPECT_EQ(StatusText(k, s), "exited (3)");
+  s.exit_code = -1;
+  EXPECT_EQ(StatusText(k, s), "exited (?)");
+  s.status = "running";
+  s.pid = k.RuntimePid();
+  s.pid_start = ProcessStartTime(k, s.pid);
+  ASSERT_NE(s.pid_start, 0u) << "the fake gives no start time: every process looks dead";
+  EXPECT_EQ(StatusText(k, s), "running");
+  s.pid_start += 1;  // the pid was reused
+  EXPECT_EQ(StatusText(k, s), "dead");
+  s.status = "creating";
+  EXPECT_EQ(StatusText(k, s), "creating");
+}
+
 TEST(State, BrokenJsonNamesTheFile) {
   auto bad = StateFromJson("{\"id\": ", "/r/containers/x/state.json");
   ASSERT_FALSE(bad.ok());
