@@ -162,6 +162,18 @@ Expected<Volume> ParseVolume(const std::string& text);
 Expected<std::string> ParseEnv(const std::string& text,
                                const std::vector<std::string>& env);
 
+// Runtime::Cleanup's options: keep_dir, the cgroup and the workspace only
+// (a detached container that exited keeps its state and logs); lock_store,
+// the container's directory is removed under the store lock (its run, which
+// does not hold it: from the first entry removed, its lock file among them,
+// until the directory is gone, gc, rm and image rm would take the container
+// for one whose run died); not set: the caller holds it (gc, rm, a run
+// failing before it let go of it).
+struct CleanupHow {
+  bool keep_dir = false;
+  bool lock_store = false;
+};
+
 class Runtime {
  public:
   Runtime(Sys& sys, RuntimeConfig config);
@@ -215,18 +227,8 @@ class Runtime {
   // The seccomp program for sec (the default profile or a file) and caps.
   Expected<SeccompBpf> SeccompFor(const SecuritySpec& sec, uint64_t caps);
   // Teardown of everything a container may have: cgroup, workspace, dir;
-  // every step runs even when another fails, and every failure is reported.
-  // Teardown options: keep_dir, the cgroup and the workspace only (a
-  // detached container that exited keeps its state and logs); lock_store,
-  // the container's directory is removed under the store lock (its run,
-  // which does not hold it: from the first entry removed, its lock file
-  // among them, until the directory is gone, gc, rm and image rm would take
-  // the container for one whose run died); not set: the caller holds it
-  // (gc, rm, a run failing before it let go of it).
-  struct CleanupHow {
-    bool keep_dir = false;
-    bool lock_store = false;
-  };
+  // every step runs even when another fails, and every failure is reported
+  // (how: what it keeps, which lock it takes).
   Outcome Cleanup(const ContainerState& s, CleanupHow how = {});
   // The body of Run. started_fd (detached, in the monitor; else null):
   // once the command is exec'd, "ok" and the id are written to *started_fd,
