@@ -144,14 +144,33 @@ mydocker::Expected<mydocker::RunResult> RunVerbs(mydocker::Runtime& rt, mydocker
   if (!st && !first) first = st.error();
   mydocker::Outcome rm = rt.Remove(id, first.has_value());
   if (!rm) {
+    // What a script driving mydocker says when its last rm failed.
     if (!first) first = rm.error();
-    if (first->detail.find("mydocker gc") == std::string::npos) {
-      first->detail += (first->detail.empty() ? "" : "; ") +
-                       std::string("rm failed too: ") + rm.error().Message();
-    }
+    else first->detail += (first->detail.empty() ? "" : "; ") +
+                          std::string("rm failed too: ") + rm.error().Message();
+    first->detail += "; `mydocker rm -f " + id + "` and `mydocker gc` remove what is left";
   }
   if (first) return *first;
   return r;
+}
+
+size_t RemoveStopped(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
+  auto all = rt.List();
+  if (!all) {
+    run->gc_errors.push_back(all.error().Message());
+    return 0;
+  }
+  size_t n = 0;
+  for (const auto& s : *all) {
+    const std::string status = mydocker::StatusText(sys, s);
+    if (status.rfind("exited", 0) != 0 && status != "removing") continue;
+    if (mydocker::Outcome o = rt.Remove(s.id, false); !o) {
+      run->gc_errors.push_back("rm " + s.id + ": " + o.error().Message());
+    } else {
+      ++n;
+    }
+  }
+  return n;
 }
 
 size_t RemoveRunning(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {

@@ -51,6 +51,11 @@ mydocker::Expected<mydocker::RunResult> RunVerbs(mydocker::Runtime& rt, mydocker
 // failures go to run->gc_errors. Returns how many it removed.
 size_t RemoveRunning(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run);
 
+// rm of every detached container that exited (gc keeps them: rm is their
+// cleanup), before gc in the cleanup of a verbs run; failures go to
+// run->gc_errors. Never one still running (its monitor's Sys may be gone).
+size_t RemoveStopped(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run);
+
 // The top of the runtime's Sys chain in every sweep run. close(2) on Linux
 // releases the descriptor even when it reports an error (EIO, EINTR, ...), so
 // a close the plan fails is still performed below the FaultInjectingSys

@@ -2,10 +2,13 @@
 // runtime and its init run in-process (FakeKernel runs the clone child on
 // the caller's thread), so the trace holds the init's calls too, in the
 // order they happen. No privileges, no side effects.
+#include <sched.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "harness/sweep/common.h"
@@ -17,6 +20,30 @@ namespace {
 using mydocker::MakeError;
 using mydocker::Outcome;
 using namespace sweep_internal;
+
+// The verbs workload's processes in the sweep's two roles: the container's
+// init (the process cloned with CLONE_NEWPID) is kSweepInitPid; every
+// other one (the caller, the detached run's intermediate and monitor,
+// exec's processes) is kSweepRuntimePid, with one call counter for them
+// all (as the seccomp backend counts a whole tree), so that the points of
+// the clean run name the same calls in every faulty run.
+class VerbsRoles : public mydocker::SysWrapper, public ProcessIdentity {
+ public:
+  VerbsRoles(mydocker::Sys& target, const ProcessIdentity& kernel)
+      : SysWrapper(target), kernel_(kernel) {}
+  mydocker::Result<pid_t> Clone(const mydocker::CloneFn& fn, int flags) override {
+    auto r = SysWrapper::Clone(fn, flags);
+    if (r.ok() && (flags & CLONE_NEWPID)) inits_.insert(r.value);
+    return r;
+  }
+  pid_t CurrentPid() const override {
+    return inits_.count(kernel_.CurrentPid()) ? kSweepInitPid : kSweepRuntimePid;
+  }
+
+ private:
+  const ProcessIdentity& kernel_;
+  std::set<pid_t> inits_;
+};
 
 class FakeSweepBackend : public SweepBackend {
  public:
@@ -48,9 +75,12 @@ class FakeSweepBackend : public SweepBackend {
       base = wrapper.get();
     }
     const mydocker::RuntimeConfig config = ConfigFor(kFakeRoot, kFakeCgroupParent);
+    std::optional<VerbsRoles> roles;
+    mydocker::Sys* traced = base;
+    if (verbs_) traced = &roles.emplace(*base, kernel);
     std::vector<ProbeDiff> fds;
     {
-      FaultInjectingSys fis(*base, plan);
+      FaultInjectingSys fis(*traced, plan);
       CloseReleasesFd top(fis, fis);
       mydocker::Runtime rt(top, config);
       try {
@@ -64,16 +94,6 @@ class FakeSweepBackend : public SweepBackend {
         run.fired = run.fired || run.calls.back().fired;
       }
       if (verbs_) {
-        // Roles: the container's init (the process that pivot_roots) and
-        // the runtime's side (the caller, the monitor, exec's processes).
-        std::set<pid_t> inits;
-        for (const SweepCall& c : run.calls) {
-          if (c.op == "pivot_root") inits.insert(c.pid);
-        }
-        for (SweepCall& c : run.calls) {
-          c.real_pid = c.pid;
-          c.pid = inits.count(c.pid) ? kSweepInitPid : kSweepRuntimePid;
-        }
         // A container the run could not stop: rm -f now, while the Sys its
         // monitor calls through lives (gc keeps a running container).
         mydocker::Runtime clean(*base, config);
@@ -88,6 +108,7 @@ class FakeSweepBackend : public SweepBackend {
     for (auto& d : fds) run.left.push_back(std::move(d));
     if (run.crashed || always_gc || !run.left.empty()) {
       mydocker::Runtime gc(*base, config);
+      if (verbs_) RemoveStopped(gc, *base, &run);  // exited containers are rm's, not gc's
       RunGc(gc, &run);
       run.left_after_gc = Compare(w_.before, TakeSnapshot(kernel, w_.scope));
     }

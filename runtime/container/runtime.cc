@@ -539,6 +539,15 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
   s.status = "running";
   s.pid = child;
   s.pid_start = ProcessStartTime(sys_, child);
+  if (s.pid_start == 0) {
+    // Without its start time the container could never be told from a
+    // process that took its pid (ps, exec and stop would take it as dead).
+    const std::string stat = "/proc/" + std::to_string(child) + "/stat";
+    if (auto st = ReadFile(sys_, stat, "container: read the init's start time"); !st) {
+      return fail(st.error());
+    }
+    s.pid_start = ProcessStartTime(sys_, child);
+  }
   if (Outcome o = states_.Write(s); !o) return fail(o.error());
   // An init that failed before reading its command (prctl, a read error) has
   // exited: writing to the pipe then raises SIGPIPE, which would kill the
@@ -631,9 +640,15 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
     if (detached) {
       // The caller returns now; the container is the monitor's.
       const std::string ok = "ok\t" + s.id + "\n";
-      (void)sys_.Write(*started_fd, ok.data(), ok.size());  // a caller gone takes nothing
-      CloseFd(sys_, *started_fd);
-      *started_fd = -1;
+      auto w = sys_.Write(*started_fd, ok.data(), ok.size());
+      if (!w.ok()) {
+        // Nobody would learn of the container: end it, report the failure.
+        init_error = MakeError("run -d: report the start", "start pipe", w.err);
+        (void)sys_.Kill(child, SIGKILL);  // best effort: it may have ended already
+      } else {
+        CloseFd(sys_, *started_fd);
+        *started_fd = -1;
+      }
     }
   }
 
@@ -881,8 +896,7 @@ Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
   // before the command started goes to the caller; after, to the logs.
   // The monitor owns its Runtime and spec: on a backend that runs clone
   // children in-process (FakeKernel) it goes on after this call returns.
-  CloneFn monitor = [sys = &sys_, config = config_, spec, report_w, report_r]() -> int {
-    CloseFd(*sys, report_r);
+  auto monitor = [sys = &sys_, config = config_, spec](int report_w) -> int {
     (void)sys->Setsid();  // fails only for a group leader, which a fresh child is not
     auto null_fd = sys->Open("/dev/null", O_RDWR | O_CLOEXEC, 0);
     if (null_fd.ok()) {
@@ -902,18 +916,62 @@ Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
       line = "exit\t" + std::to_string(r->exit_code) + "\t" + Field(r->id) + "\t" +
              Field(r->message) + "\n";
     }
-    (void)sys->Write(fd, line.data(), line.size());  // the caller reads it, or is gone
+    auto w = sys->Write(fd, line.data(), line.size());
     CloseFd(*sys, fd);
+    if (!w.ok()) return w.err;  // the intermediate reads the errno from the exit status
     return r ? 0 : kExitRuntimeError;
   };
-  // The intermediate process exits once the monitor is cloned: the
-  // monitor is then init's (or a subreaper's), not the caller's, child.
-  CloneFn intermediate = [this, &monitor, report_w]() -> int {
-    auto m = sys_.Clone(monitor, 0);
-    if (m.ok()) return 0;
-    const std::string line = "error\t" + std::to_string(m.err) + "\trun -d: clone monitor\t\t\n";
-    (void)sys_.Write(report_w, line.data(), line.size());  // the caller reads it
-    return kExitRuntimeError;
+  // The intermediate process relays the monitor's report, then exits: the
+  // monitor is then init's (or a subreaper's), not the caller's, child. A
+  // report that cannot be written comes back as an exit status (the errno
+  // that stopped it): the monitor's to the intermediate, the
+  // intermediate's to the caller.
+  CloneFn intermediate = [this, monitor, report_w, report_r]() -> int {
+    CloseFd(sys_, report_r);
+    auto relay = sys_.Pipe(O_CLOEXEC);
+    if (!relay.ok()) return relay.err;
+    const int from_monitor = relay.value.read_fd;
+    // By value: on FakeKernel the monitor goes on after this frame is gone.
+    CloneFn m_fn = [monitor, rfd = relay.value.read_fd, wfd = relay.value.write_fd,
+                    caller_w = report_w, sys = &sys_]() -> int {
+      CloseFd(*sys, rfd);
+      CloseFd(*sys, caller_w);  // the caller's EOF must not wait for the container
+      return monitor(wfd);
+    };
+    auto m = sys_.Clone(m_fn, 0);
+    CloseFd(sys_, relay.value.write_fd);
+    std::string line;
+    if (!m.ok()) {
+      line = "error\t" + std::to_string(m.err) + "\trun -d: clone monitor\t\t\n";
+    } else {
+      auto got = ReadAll(sys_, from_monitor, "run -d: read the monitor's report");
+      if (!got) {
+        CloseFd(sys_, from_monitor);
+        return got.error().err;
+      }
+      line = *got;
+    }
+    CloseFd(sys_, from_monitor);
+    int code = 0;
+    if (m.ok() && line.rfind("ok\t", 0) != 0) {
+      // The monitor ends after a failed start: its status says why when it
+      // could not write.
+      Result<int> st{0, EINTR};
+      while (st.err == EINTR) st = sys_.Waitpid(m.value, 0);
+      if (!st.ok()) return st.err;
+      if (line.empty()) code = WIFEXITED(st.value) ? WEXITSTATUS(st.value) : EINTR;
+    }
+    if (line.empty()) return code != 0 ? code : EIO;
+    size_t off = 0;
+    while (off < line.size()) {
+      auto w = sys_.Write(report_w, line.data() + off, line.size() - off);
+      if (!w.ok()) {
+        if (w.err == EINTR) continue;
+        return w.err;
+      }
+      off += w.value;
+    }
+    return 0;
   };
   auto mid = sys_.Clone(intermediate, 0);
   CloseFd(sys_, report_w);
@@ -925,7 +983,13 @@ Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
   CloseFd(sys_, report_r);
   Result<int> st{0, EINTR};
   while (st.err == EINTR) st = sys_.Waitpid(mid.value, 0);
-  if (!text) return text.error();
+  if (!text) {
+    Error e = text.error();
+    e.detail += (e.detail.empty() ? "" : "; ") +
+                std::string("the container may have started: `mydocker ps -a`; `mydocker rm -f` "
+                            "it, then `mydocker gc` removes what is left");
+    return e;
+  }
   if (!st.ok()) return MakeError("run -d: wait", std::to_string(mid.value), st.err);
   std::string line = *text;
   if (!line.empty() && line.back() == '\n') line.pop_back();
@@ -944,6 +1008,11 @@ Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
   }
   if (f[0] == "error" && f.size() == 5) {
     return MakeError(f[2], f[3], std::atoi(f[1].c_str()), f[4]);
+  }
+  if (line.empty() && WIFEXITED(st.value) && WEXITSTATUS(st.value) != 0) {
+    return MakeError("run -d: the start report", "monitor", WEXITSTATUS(st.value),
+                     "it could not be written (the errno is the exit status of the writer); "
+                     "what the run made may be left: run `mydocker gc` to remove it");
   }
   return MakeError("run -d: start report", "monitor", EIO,
                    line.empty() ? "the monitor ended without a report" : "unreadable: " + line);
@@ -1072,7 +1141,16 @@ Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec
     }
     return e;
   };
-  if (!ProcessAlive(sys_, s.pid, s.pid_start)) {
+  Liveness live = ProcessLiveness(sys_, s.pid, s.pid_start);
+  if (live == Liveness::kUnknown) {
+    // /proc could not tell: its error, or (read now) the answer.
+    const std::string stat = "/proc/" + std::to_string(s.pid) + "/stat";
+    if (auto st = ReadFile(sys_, stat, "exec: read the init's start time"); !st) {
+      return fail(st.error());
+    }
+    live = ProcessLiveness(sys_, s.pid, s.pid_start);
+  }
+  if (live != Liveness::kAlive) {
     return fail(MakeError("exec", name_or_id, ESRCH, "the container is not running"));
   }
   auto layout = Layout();
@@ -1182,11 +1260,15 @@ Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec
   open_fds = {cmd_pipe.value.write_fd, report_pipe.value.read_fd};
   SetSignal(sys_, SIGPIPE, SignalDisposition::kIgnore);
   size_t off = 0;
+  int send_err = 0;  // EPIPE: the command's process is gone (or so we were told)
   while (off < command.size()) {
     auto w = sys_.Write(cmd_pipe.value.write_fd, command.data() + off, command.size() - off);
     if (!w.ok()) {
       if (w.err == EINTR) continue;
-      if (w.err == EPIPE) break;  // the process is gone: its report says why
+      if (w.err == EPIPE) {
+        send_err = EPIPE;  // its report says why, if it has one
+        break;
+      }
       SetSignal(sys_, SIGPIPE, SignalDisposition::kDefault);
       return fail(MakeError("exec: send command", "command pipe", w.err));
     }
@@ -1236,6 +1318,10 @@ Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec
     return MakeError("exec: " + step, "container " + s.id, report.err);
   }
   if (got != 0) return MakeError("exec: read report", "report pipe", EIO, "short report");
+  if (send_err != 0) {
+    return MakeError("exec: send command", "command pipe", send_err,
+                     "the command's process ended before it read its command");
+  }
   result.exit_code = ExitCodeOf(status.value);
   return result;
 }

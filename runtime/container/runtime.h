@@ -25,9 +25,10 @@
 //      container directory.
 //
 // Detached runs (RunSpec::detach, `mydocker run -d`): the caller clones an
-// intermediate process that clones the monitor and exits (the monitor is
-// then nobody's child but init's or a subreaper's: the container outlives
-// the caller). The monitor makes its own session, points its fds 0-2 at
+// intermediate process that clones the monitor, relays its start report to
+// the caller and exits (the monitor is then nobody's child but init's or a
+// subreaper's: the container outlives the caller). A report that cannot be
+// written comes back as the writer's exit status (the errno). The monitor makes its own session, points its fds 0-2 at
 // /dev/null (it never holds the caller's terminal or pipes) and does steps
 // 0-6 above itself, with the container's stdout and stderr going to
 // <container dir>/stdout.log and stderr.log; it holds the container's lock
@@ -181,7 +182,10 @@ class Runtime {
   // Runs spec to completion. A runtime failure (before the command runs)
   // is an Error; the caller exits 125. A command that cannot be found or
   // executed gives a RunResult with 127 / 126 and a message.
-  // With spec.detach, returns once the command started (see RunSpec).
+  // With spec.detach, returns once the command started (see RunSpec). On
+  // a backend that runs clone children in-process (FakeKernel), the
+  // monitor runs on inside later calls: the Sys given to this Runtime must
+  // outlive the container (until it is stopped or removed).
   Expected<RunResult> Run(const RunSpec& spec);
 
   Expected<std::vector<ContainerState>> List();

@@ -2,6 +2,7 @@
 // exec, exit, wait, kill, pdeathsig, parking), fd tables and pipes.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -321,6 +322,116 @@ TEST(FakeKernelProcesses, AHeldChildKilledByAnotherProcessLeavesItsCgroupAtOnce)
   ASSERT_EQ(k.Close(lock.value).err, 0);
   EXPECT_TRUE(k.FlockHolders("/tmp/lock").empty());
   EXPECT_EQ(k.Rmdir(cg).err, 0);
+}
+
+}  // namespace
+}  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// pidfd_open, pidfd_send_signal, setns on a pidfd and poll of a pidfd, as
+// FakeKernel models them (fake_kernel.h).
+TEST(FakeKernelPidfd, OpenSignalPollAndSetns) {
+  FakeKernel k;
+  ASSERT_TRUE(k.BuildBusyboxImage("/img").ok());
+  EXPECT_EQ(k.PidfdOpen(k.RuntimePid(), 1).err, EINVAL);
+  EXPECT_EQ(k.PidfdOpen(4000000, 0).err, ESRCH);
+  static char* const argv[] = {const_cast<char*>("sleep"), const_cast<char*>("9"), nullptr};
+  static char* const envp[] = {nullptr};
+  std::string sleep_path = "/img/bin/sleep";
+  auto c = k.Clone(
+      [&]() -> int {
+        if (int e = k.Sethostname("inside").err) return 100 + e;
+        return 100 + k.Execve(sleep_path.c_str(), argv, envp).err;
+      },
+      CLONE_NEWUTS | CLONE_NEWPID | SIGCHLD);
+  ASSERT_TRUE(c.ok());
+  // Let it run to its sleep: a child that waits for nothing would run it.
+  auto fd = k.PidfdOpen(c.value, 0);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(k.Setns(fd.value, 0).err, EINVAL);
+  EXPECT_EQ(k.Setns(0, CLONE_NEWUTS).err, EINVAL) << "not a pidfd";
+  struct pollfd p = {fd.value, POLLIN, 0};
+  auto r = k.Poll(&p, 1, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value, 0) << "a live process' pidfd is not readable";
+
+  // A second child joins the first one's UTS namespace through the pidfd.
+  const std::string host = k.Hostname(k.RuntimePid());
+  std::string seen;
+  auto joiner = k.Clone(
+      [&]() -> int {
+        if (int e = k.Setns(fd.value, CLONE_NEWUTS).err) return 100 + e;
+        if (int e = k.Sethostname("joined").err) return 100 + e;
+        seen = k.Hostname(k.CurrentPid());
+        return 0;
+      },
+      SIGCHLD);
+  ASSERT_TRUE(joiner.ok());
+  auto st = k.Waitpid(joiner.value, 0);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(WEXITSTATUS(st.value), 0);
+  EXPECT_EQ(seen, "joined");
+  EXPECT_EQ(k.Hostname(c.value), "joined") << "the joiner was not in the first child's UTS ns";
+  EXPECT_EQ(k.Hostname(k.RuntimePid()), host) << "the host's hostname changed";
+
+  ASSERT_TRUE(k.PidfdSendSignal(fd.value, SIGTERM).ok());
+  r = k.Poll(&p, 1, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value, 1);
+  EXPECT_EQ(p.revents & POLLIN, POLLIN) << "an exited process' pidfd is readable";
+  st = k.Waitpid(c.value, 0);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(WIFSIGNALED(st.value));
+  EXPECT_EQ(k.PidfdSendSignal(fd.value, SIGTERM).err, ESRCH) << "reaped";
+  EXPECT_EQ(k.Setns(fd.value, CLONE_NEWUTS).err, ESRCH);
+  EXPECT_TRUE(k.Close(fd.value).ok());
+}
+
+// A clone child waiting for a parked child of its own blocks on its own
+// stack; the caller goes on; killing the grandchild resumes it where it
+// waited, inside the kill.
+TEST(FakeKernelFibers, AWaiterBlocksAndResumesWhenItsChildEnds) {
+  FakeKernel k;
+  ASSERT_TRUE(k.BuildBusyboxImage("/img").ok());
+  static char* const argv[] = {const_cast<char*>("sleep"), const_cast<char*>("9"), nullptr};
+  static char* const envp[] = {nullptr};
+  std::string sleep_path = "/img/bin/sleep";
+  auto p = k.Pipe(O_CLOEXEC);
+  ASSERT_TRUE(p.ok());
+  pid_t grandchild = 0;
+  int waited_status = -1;
+  auto child = k.Clone(
+      [&]() -> int {
+        auto g = k.Clone([&]() -> int { return 100 + k.Execve(sleep_path.c_str(), argv, envp).err; },
+                         SIGCHLD);
+        if (!g.ok()) return 1;
+        grandchild = g.value;
+        (void)k.Write(p.value.write_fd, "x", 1);
+        (void)k.Close(p.value.write_fd);
+        auto st = k.Waitpid(g.value, 0);  // blocks: the grandchild sleeps
+        waited_status = st.ok() ? st.value : -2;
+        return 7;
+      },
+      SIGCHLD);
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE(k.Close(p.value.write_fd).ok());
+  char b = 0;
+  auto r = k.Read(p.value.read_fd, &b, 1);  // runs the child until it blocks
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value, 1u);
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(k.ProcessParked(grandchild));
+  EXPECT_TRUE(k.ProcessExists(child.value));
+  EXPECT_EQ(waited_status, -1) << "the waiter did not block";
+  ASSERT_TRUE(k.Kill(grandchild, SIGKILL).ok());
+  EXPECT_TRUE(WIFSIGNALED(waited_status)) << "the waiter did not resume inside the kill";
+  EXPECT_EQ(WTERMSIG(waited_status), SIGKILL);
+  auto st = k.Waitpid(child.value, 0);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(WEXITSTATUS(st.value), 7);
+  EXPECT_TRUE(k.Close(p.value.read_fd).ok());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include <chrono>
+#include <map>
 #include <iostream>
 
 #include <gmock/gmock.h>
@@ -104,15 +105,29 @@ TEST(FakeSweep, VerbsEveryPointErrnoAndMode) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "verbs: " << r.points << " points, " << r.runs << " runs, "
             << r.results.size() << " results, " << secs << " s\n";
-  if (getenv("VERBS_DUMP")) {
-    for (const auto& p : r.results) {
-      if (!p.passed && !p.failures.empty())
-        std::cout << "F " << p.id << " | " << p.failures[0].substr(0, 200) << "\n";
-    }
-  }
+  std::map<std::string, size_t> outcomes;
+  size_t init_points = 0;
+  for (const auto& p : r.results) ++outcomes[p.outcome];
+  for (const auto& p : r.results) init_points += p.process == "init";
+  for (const auto& [o, n] : outcomes) std::cout << "  " << o << ": " << n << "\n";
+  std::cout << "  runs at the init's calls: " << init_points << "\n";
   EXPECT_TRUE(r.ok()) << Failures(r);
-  EXPECT_EQ(r.points, 0u);
-  EXPECT_EQ(r.results.size(), 0u);
+  // Golden counts (faultline sweep --backend fake verbs prints them): 533
+  // points over the five invocations' processes; 4152 runs in the default
+  // modes under the reachable model. They found, and the runtime now
+  // handles: a report of the monitor that cannot be written (its errno
+  // comes back as an exit status through the intermediate), an unreadable
+  // start time recorded as 0 (every later exec saw "not running"), a lied
+  // EPIPE on exec's command pipe (exit 125 with no errno), an unreadable
+  // state taken for "no such container", a failed "removing" mark that
+  // stopped rm, a failed read of the start report that left a running
+  // container unnamed.
+  EXPECT_EQ(r.points, 533u);
+  EXPECT_EQ(r.results.size(), 4152u);
+  EXPECT_EQ(outcomes["clean"], 2573u);
+  EXPECT_EQ(outcomes["handled"], 764u);
+  EXPECT_EQ(outcomes["recovered-by-gc"], 815u);
+  EXPECT_EQ(init_points, 1055u);
   EXPECT_EQ(r.failed, 0u);
   EXPECT_TRUE(r.defects.empty());
 }
