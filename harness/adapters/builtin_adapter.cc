@@ -295,7 +295,9 @@ class BuiltinAdapter : public RuntimeAdapter {
       if (!r) {
         o.exit_code = 1;
         o.err = "mydocker: " + r.error().Message() + "\n";
+        return o;
       }
+      ReapRun(q.name, &o);  // its run ends with the container
       return o;
     }
     if (q.action == "ps") {

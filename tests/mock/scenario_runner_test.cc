@@ -198,9 +198,83 @@ TEST_F(FakeRunner, ShippedMockScenariosPass) {
     EXPECT_NE(r.status, ResultStatus::kFailed)
         << r.scenario << ": " << ::testing::PrintToString(r.failures);
   }
-  // Exact: the shipped scenarios labelled mock (scenarios/**: 15, and 8 in
-  // hostile/); adding or relabelling one changes it.
-  EXPECT_EQ(ran, 23);
+  // Exact: the shipped scenarios labelled mock (scenarios/**: 15, 8 in
+  // hostile/, 1 in steps/); adding or relabelling one changes it.
+  EXPECT_EQ(ran, 24);
+}
+
+}  // namespace
+}  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// Steps on the fake runtime: attached runs, rm, gc, ps and checks run (and
+// a failing check fails the scenario); a detached run, a host action or a
+// verb the fake lacks makes the scenario not applicable, naming the step.
+TEST_F(FakeRunner, StepsRunOrAreNotApplicableWithTheStep) {
+  Write("steps-ok.yaml", R"(labels: [mock]
+steps:
+  - run: a
+    command: [true]
+    expect: {exit: 0, gone: [a]}
+  - run: b
+    command: "exit 4"
+    expect: {exit: 4}
+  - ps:
+    expect: {stdout_not: ["-a\\b"]}
+  - gc:
+  - check:
+    expect: {probes: all}
+)");
+  Write("steps-wrong.yaml", R"(labels: [mock]
+steps:
+  - run: a
+    command: "exit 2"
+  - rm: a
+    expect: {exit: 0}
+)");
+  Write("steps-detach.yaml", R"(labels: [mock]
+steps:
+  - run: a
+    command: [sleep, "5"]
+    detach: true
+)");
+  Write("steps-host.yaml", R"(labels: [mock]
+steps:
+  - run: a
+    command: [true]
+  - hold_mounts: h
+)");
+  Write("steps-exec.yaml", R"(labels: [mock]
+steps:
+  - run: a
+    command: [true]
+  - exec: a
+    command: [true]
+)");
+  RunSummary s = Run();
+  ASSERT_EQ(s.results.size(), 5u);
+  const auto& ok = Find(s, "steps-ok");
+  EXPECT_EQ(ok.status, ResultStatus::kPassed) << ::testing::PrintToString(ok.failures);
+  EXPECT_EQ(ok.containers, 2);
+  const auto& wrong = Find(s, "steps-wrong");
+  EXPECT_EQ(wrong.status, ResultStatus::kFailed);
+  // The run's exit 2 is not the default 0; rm of a removed container fails.
+  ASSERT_EQ(wrong.failures.size(), 2u) << ::testing::PrintToString(wrong.failures);
+  EXPECT_THAT(wrong.failures[0], HasSubstr("step1.exit: step 1 (run a, line 3): exit 2"));
+  EXPECT_THAT(wrong.failures[1], HasSubstr("step2.exit: step 2 (rm a, line 5)"));
+  const auto& detach = Find(s, "steps-detach");
+  EXPECT_EQ(detach.status, ResultStatus::kNotApplicable);
+  EXPECT_THAT(detach.reason, HasSubstr("step 1 (run a, line 3): the fake kernel runs one"));
+  const auto& host = Find(s, "steps-host");
+  EXPECT_EQ(host.status, ResultStatus::kNotApplicable);
+  EXPECT_THAT(host.reason, HasSubstr("step 2 (hold_mounts h, line 5): the host action "
+                                     "hold_mounts needs a real kernel"));
+  const auto& exec = Find(s, "steps-exec");
+  EXPECT_EQ(exec.status, ResultStatus::kNotApplicable);
+  EXPECT_THAT(exec.reason, HasSubstr("step 2 (exec a, line 5)"));
+  EXPECT_THAT(exec.reason, HasSubstr("has no exec"));
 }
 
 }  // namespace
