@@ -337,18 +337,19 @@ void SharedTmpWatch::Log(const std::string& path, const char* what, pid_t pid,
 }
 
 void SharedTmpWatch::Drain() {
-  // The forks first: a process forked before it wrote, so its fork event is
-  // queued before its write's.
-  DrainProcs();
   alignas(fanotify_event_metadata) char buf[64 * 1024];
   while (true) {
     ssize_t n = read(fd_, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && error_.empty()) error_ = Errno("probe outside: read fanotify", "/tmp", errno);
+      DrainProcs();
       return;
     }
     if (n == 0) return;
+    // Then the forks: a process forked before it wrote, so the fork event
+    // of every writer in this batch is queued by now.
+    DrainProcs();
     auto* m = reinterpret_cast<fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
       if (m->fd >= 0) close(m->fd);  // FID reporting gives FAN_NOFD; be safe

@@ -84,6 +84,9 @@ std::vector<std::string> Normalise(const SweepRun& run, bool kernel) {
   // The length of a write: the files written hold the state root's path,
   // which is longer on the kernel (a scratch dir) than on the fake.
   static const std::regex write_len(R"(^(\S+ write\(fd=[0-9]+) len=[0-9]+)");
+  // The seccomp cache's file name: a digest of what the filter depends on,
+  // the kernel release among them (which the fake has none of).
+  static const std::regex seccomp_key(R"(/\.seccomp/[0-9a-f]{16}\.bpf)");
   for (const SweepCall& c : run.calls) {
     std::string s = Role(c.pid) + " " + c.op + "(" + c.args + ") = " +
                     (c.err ? mydocker::ErrnoName(c.err) : std::string("ok"));
@@ -101,6 +104,7 @@ std::vector<std::string> Normalise(const SweepRun& run, bool kernel) {
     s = std::regex_replace(s, proc_pid, "/proc/$$PID/");
     s = std::regex_replace(s, pid_arg, "pid=$$PID");
     s = std::regex_replace(s, write_len, "$1");
+    s = std::regex_replace(s, seccomp_key, "/.seccomp/$$KEY.bpf");
     out.push_back(s);
   }
   return out;
