@@ -447,9 +447,12 @@ def print_medians(path):
     rows = [("mydocker run busybox true (binary)", "Start/mydocker"),
             ("  the same, no --state (all on the disk)", "Start/mydocker-disk-state"),
             ("  the same, --root on a tmpfs", "Start/mydocker-tmpfs-root"),
+            ("  the same, seccomp=unconfined", "Start/mydocker-unconfined"),
             ("in-process core Runtime::Run", "Start/core"),
             ("runc run", "Start/runc"),
+            ("  with docker's seccomp profile", "Start/runc-seccomp"),
             ("crun run", "Start/crun"),
+            ("  with docker's seccomp profile", "Start/crun-seccomp"),
             ("workspace setup+teardown (busybox)", "Start/workspace")]
     for label, n in rows:
         r = res.get(n)
@@ -459,6 +462,16 @@ def print_medians(path):
             print("%-38s skipped: %s" % (label, r["error"]))
         else:
             print("%-38s median %10s  (%d runs)" % (label, fmt_us(r["time_us"]), r["reps"]))
+    # mydocker against crun: each as shipped, and both with docker's profile.
+    def median(n):
+        r = res.get(n)
+        return r["time_us"] if r and r["time_us"] else None
+    for label, a, b in [("mydocker / crun (as run above)", "Start/mydocker", "Start/crun"),
+                        ("mydocker / crun (both docker's seccomp)", "Start/mydocker",
+                         "Start/crun-seccomp"),
+                        ("mydocker unconfined / crun", "Start/mydocker-unconfined", "Start/crun")]:
+        if median(a) and median(b):
+            print("%-38s %.2fx" % (label, median(a) / median(b)))
 
 
 if __name__ == "__main__":

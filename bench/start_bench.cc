@@ -12,6 +12,8 @@
 //                    Start/mydocker gave before --state existed)
 //   Start/mydocker-tmpfs-root   `--root T`, T on a tmpfs: image, state and
 //                    workspace all on the tmpfs
+//   Start/mydocker-unconfined   Start/mydocker with `--security-opt
+//                    seccomp=unconfined`: what docker's seccomp profile costs
 //   Start/<rt>       every OCI runtime profile whose binary is here
 //                    (harness/adapters/profile.h): the host's runc and crun
 //                    (Start/runc, Start/crun: Debian 12's 1.1.5 and 1.8.1)
@@ -20,7 +22,12 @@
 //                    `<rt> <global args> run --bundle B ID` (mode: run, one
 //                    runtime process, start to exit; warm cache), the
 //                    profile's global args with {root} = S, S on a tmpfs, as
-//                    their defaults /run/runc and /run/crun
+//                    their defaults /run/runc and /run/crun; their bundles
+//                    have no seccomp profile (config.json without
+//                    linux.seccomp), while mydocker applies docker's
+//   Start/<rt>-seccomp   the same with docker's profile in linux.seccomp, as
+//                    docker gives it to runc (mydocker's default rules, the
+//                    same capability set): the like-for-like comparison
 // all over the same imported busybox image. Each OCI runtime gets one OCI
 // bundle made once by harness/oci (CreateBundle: an overlay workspace over the
 // image, config.json mirroring mydocker's containers), reused by every run;
@@ -56,6 +63,7 @@
 #include "harness/adapters/profile.h"
 #include "harness/oci/bundle.h"
 #include "runtime/container/runtime.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/linux_sys.h"
 #include "runtime/workspace/workspace.h"
@@ -151,7 +159,7 @@ void BM_Core(benchmark::State& state) {
 // Where mydocker keeps what: kDiskState is its default (everything under
 // --root on the disk), kTmpfsState adds --state on the tmpfs (the image stays
 // on the disk), kTmpfsRoot puts --root itself on the tmpfs.
-enum class MydockerLayout { kTmpfsState, kDiskState, kTmpfsRoot };
+enum class MydockerLayout { kTmpfsState, kDiskState, kTmpfsRoot, kUnconfined };
 
 void BM_Mydocker(benchmark::State& state, MydockerLayout layout) {
   std::vector<std::string> global = {FAULTLINE_MYDOCKER_BIN};
@@ -168,18 +176,27 @@ void BM_Mydocker(benchmark::State& state, MydockerLayout layout) {
       global.insert(global.end(), {"--root", g.tmpfs_root});
       what = "Start/mydocker-tmpfs-root";
       break;
+    case MydockerLayout::kUnconfined:
+      global.insert(global.end(), {"--root", g.root, "--state", g.state});
+      what = "Start/mydocker-unconfined";
+      break;
   }
-  RunBinary(state, what, [global](const std::string&) {
+  const bool unconfined = layout == MydockerLayout::kUnconfined;
+  RunBinary(state, what, [global, unconfined](const std::string&) {
     std::vector<std::string> argv = global;
-    argv.insert(argv.end(), {"--cgroup-parent", g.parent, "run", "busybox", "/bin/true"});
+    argv.insert(argv.end(), {"--cgroup-parent", g.parent, "run"});
+    if (unconfined) argv.insert(argv.end(), {"--security-opt", "seccomp=unconfined"});
+    argv.insert(argv.end(), {"busybox", "/bin/true"});
     return argv;
   });
 }
 
-void BM_Oci(benchmark::State& state, faultline::RuntimeProfile profile, std::string bin) {
-  const std::string bundle = g.scratch->Sub("bundle-" + profile.name);
+// suffix "": the bundle without seccomp; "-seccomp": with docker's profile.
+void BM_Oci(benchmark::State& state, faultline::RuntimeProfile profile, std::string bin,
+            std::string suffix) {
+  const std::string bundle = g.scratch->Sub("bundle-" + profile.name + suffix);
   const std::string state_root = g.run + "/" + profile.name;
-  RunBinary(state, "Start/" + profile.name, [&](const std::string& id) {
+  RunBinary(state, "Start/" + profile.name + suffix, [&](const std::string& id) {
     return profile.VerbArgv(bin, "run", {{"root", state_root}}, {"--bundle", bundle, id});
   });
 }
@@ -233,7 +250,11 @@ void Register() {
   reg("Start/mydocker", BM_Mydocker, MydockerLayout::kTmpfsState);
   reg("Start/mydocker-disk-state", BM_Mydocker, MydockerLayout::kDiskState);
   reg("Start/mydocker-tmpfs-root", BM_Mydocker, MydockerLayout::kTmpfsRoot);
-  for (const auto& [p, bin] : g.oci) reg(("Start/" + p.name).c_str(), BM_Oci, p, bin);
+  reg("Start/mydocker-unconfined", BM_Mydocker, MydockerLayout::kUnconfined);
+  for (const auto& [p, bin] : g.oci) {
+    for (std::string suffix : {"", "-seccomp"})
+      reg(("Start/" + p.name + suffix).c_str(), BM_Oci, p, bin, suffix);
+  }
   fb::Configure(benchmark::RegisterBenchmark("Start/workspace", BM_WorkspaceBusybox))
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
@@ -276,6 +297,13 @@ Outcome Setup() {
   if (!errors.empty()) return MakeError("bench: runtime profile", "", EINVAL, errors.front());
   benchmark::AddCustomContext("oci_mode", "run --bundle B ID: one runtime process, start to "
                                           "reaped exit; warm cache (the bundle and image reused)");
+  // mydocker's default seccomp rules for the -seccomp bundles: docker's
+  // profile for its capability set on this kernel.
+  auto release = mydocker::ReadFile(sys, "/proc/sys/kernel/osrelease", "bench: kernel release");
+  if (!release) return release.error();
+  auto seccomp = mydocker::ParseSeccompProfile(mydocker::DefaultSeccompProfile(), "default profile",
+                                               mydocker::DockerDefaultCaps(), *release);
+  if (!seccomp) return seccomp.error();
   for (const auto& [p, bin] : g.oci) {
     const std::string rt = p.name;
     faultline::OciSpecInput in;
@@ -286,6 +314,10 @@ Outcome Setup() {
     // CAP_SYS_RESOURCE; asking for it fails runc/crun at capset).
     in.cap_bounding = faultline::SelfCapBounding();
     auto b = faultline::CreateBundle(sys, g.scratch->Sub("bundle-" + rt), g.rootfs, in);
+    if (!b) return b.error();
+    g.bundles.push_back(b->dir);
+    in.seccomp = *seccomp;
+    b = faultline::CreateBundle(sys, g.scratch->Sub("bundle-" + rt + "-seccomp"), g.rootfs, in);
     if (!b) return b.error();
     g.bundles.push_back(b->dir);
   }

@@ -285,6 +285,10 @@ Expected<FileLock> Runtime::LockStore() {
 }
 
 // FNV-1a 64 of the parts, as 16 hex digits.
+// How LinuxSys::SeccompExport lays the program out (a binary tree): part of
+// the cache key, so a store's filters of an older layout are not reused.
+constexpr std::string_view kSeccompFilterShape = "tree";
+
 static std::string CacheKey(std::initializer_list<std::string_view> parts) {
   uint64_t h = 1469598103934665603ull;
   for (std::string_view p : parts) {
@@ -313,10 +317,13 @@ Expected<SeccompBpf> Runtime::SeccompFor(const SecuritySpec& sec, uint64_t caps)
   // libseccomp takes milliseconds for docker's profile: the program is kept
   // in <root>/images/.seccomp/ (beside the images it serves; not an image
   // name), keyed by everything it depends on (the profile's
-  // text, the capability set, the kernel release, the build's arch).
+  // text, the capability set, the kernel release, the build's arch, the
+  // program's layout).
   const std::string dir = JoinPath(config_.root, "images/.seccomp");
   const std::string cache = JoinPath(
-      dir, CacheKey({json, std::to_string(caps), kernel_release_, MYDOCKER_SECCOMP_ARCH}) + ".bpf");
+      dir, CacheKey({json, std::to_string(caps), kernel_release_, MYDOCKER_SECCOMP_ARCH,
+                     kSeccompFilterShape}) +
+               ".bpf");
   if (auto cached = ReadFile(sys_, cache, "seccomp: read cached filter");
       cached && !cached->empty() && cached->size() % 8 == 0 && cached->size() / 8 <= 0xffff) {
     SeccompBpf bpf;
