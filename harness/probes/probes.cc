@@ -242,9 +242,12 @@ class Prober {
     return false;
   }
   bool WatchedTmpDir(const std::string& path) const {
-    if (!scope_.shared_tmp_events) return false;
-    const auto& dirs = SharedTmpWatch::Dirs();
-    return std::find(dirs.begin(), dirs.end(), path) != dirs.end();
+    return scope_.shared_tmp_events && SharedTmpWatch::Get().Watches(path);
+  }
+  // /tmp or /var/tmp where fanotify should watch them but cannot: their
+  // entries are listed (by name, type and inode) instead.
+  bool ListedTmp(const std::string& dir) const {
+    return scope_.shared_tmp_events && !SharedTmpWatch::Get().Watches(dir);
   }
   void OutsideItem(const std::string& path, const FileStat& st, std::set<std::string>& items) {
     std::string item = path;
@@ -287,7 +290,7 @@ class Prober {
       for (const DirEntry& e : entries.value) {
         const std::string path = JoinPath(root, e.name);
         if (LeftOut(path) || done.count(path) != 0) continue;
-        if (!scope_.outside_shared_tmp && InSharedTmp(path)) continue;
+        if (!scope_.outside_shared_tmp && InSharedTmp(path) && !ListedTmp(root)) continue;
         auto cst = sys_.Lstat(path);
         if (!cst.ok()) {
           if (!IsVanished(cst.err)) Fail("probe outside: lstat", path, cst.err);

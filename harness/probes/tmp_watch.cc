@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -162,7 +163,16 @@ SharedTmpWatch::SharedTmpWatch() : owner_(getpid()) {
                         FAN_MODIFY | FAN_ONDIR | FAN_EVENT_ON_CHILD;
   for (const std::string& d : Dirs()) {
     if (fanotify_mark(fd_, FAN_MARK_ADD, mask, AT_FDCWD, d.c_str()) != 0) {
-      error_ = Errno("probe outside: fanotify_mark", d, errno);
+      const int err = errno;
+      // A filesystem without file handles for fanotify (9p, an overlayfs
+      // of Linux 6.1: the VM runner's /var/tmp): listed instead (probes.h).
+      if (err == EOPNOTSUPP || err == EXDEV || err == ENODEV) {
+        spdlog::info("probe outside: {} is not watched by fanotify ({}): its entries are listed",
+                     d, mydocker::ErrnoName(err));
+        unwatched_.push_back(d);
+        continue;
+      }
+      error_ = Errno("probe outside: fanotify_mark", d, err);
       return;
     }
     int err = 0;
@@ -243,6 +253,11 @@ std::unique_lock<std::mutex> SharedTmpWatch::Hold() {
   SharedTmpWatch* w = Existing();
   if (w == nullptr) return {};
   return std::unique_lock<std::mutex>(w->mu_);
+}
+
+bool SharedTmpWatch::Watches(const std::string& dir) const {
+  return std::find(unwatched_.begin(), unwatched_.end(), dir) == unwatched_.end() &&
+         std::find(Dirs().begin(), Dirs().end(), dir) != Dirs().end();
 }
 
 SharedTmpWatch::~SharedTmpWatch() {

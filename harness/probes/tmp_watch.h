@@ -61,8 +61,12 @@ class SharedTmpWatch {
  public:
   static constexpr size_t kMaxEvents = 10000;
 
-  // The directories watched: those of /tmp and /var/tmp that exist.
+  // The directories to watch: those of /tmp and /var/tmp that exist.
   static const std::vector<std::string>& Dirs();
+  // Whether dir is one of them and watched: not on a filesystem fanotify
+  // cannot name entries on (EOPNOTSUPP: 9p, the VM runner's overlayfs on 6.1),
+  // which the outside probe lists instead.
+  bool Watches(const std::string& dir) const;
   // This process's watch.
   static SharedTmpWatch& Get();
 
@@ -110,6 +114,7 @@ class SharedTmpWatch {
   int fd_ = -1;
   pid_t owner_ = 0;
   std::vector<Dir> dirs_;
+  std::vector<std::string> unwatched_;  // of Dirs(): marks the fs refused
   std::set<std::string> leave_out_;
   std::set<std::string> cgroup_parents_;
   std::set<std::string> host_names_;  // created by a live host process

@@ -779,7 +779,9 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
     if (run_holds_it) {
       // Its run sees the container end and tears it down itself; wait for
       // it to let go (config.rm_wait_ms, 10 s by default, killing what it
-      // may still start).
+      // may still start), without the store lock: the run removes its
+      // directory under it (Cleanup's lock_store).
+      store_lock.Release();
       for (int i = 0; i < config_.rm_wait_ms / 5; ++i) {
         lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
                                  false, "rm: lock container");
@@ -791,6 +793,11 @@ Outcome Runtime::Remove(const std::string& name_or_id, bool force) {
       if (!lock && lock.error().err == EWOULDBLOCK) return lock.error();
       if (!lock && lock.error().err != ENOENT) return lock.error();
       if (!lock) return Outcome::Ok();  // its run removed everything
+      // The run let go without removing it (it died): the rest is ours,
+      // under the store lock again (container lock, then store lock: the
+      // order a run's own teardown takes them in).
+      if (auto l = LockStore(); !l) return l.error();
+      else store_lock = std::move(*l);
     }
     // An exited detached container is gc's once rm started on it.
     if (auto now = states_.Read(s.id); now && now->status == "exited") {
