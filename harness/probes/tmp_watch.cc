@@ -142,10 +142,12 @@ SharedTmpWatch& SharedTmpWatch::Get() {
   if (watch != nullptr && watch->owner_ != getpid()) {
     // A forked child: the inherited fd reads the parent's queue, and the
     // parent's reader thread is not here. Drop this process's reference to
-    // the fd and make the child's own watch; the parent's object, copied by
+    // its fds and make the child's own watch; the parent's object, copied by
     // fork, is left as it is (its thread object must not be destroyed).
-    if (watch->fd_ >= 0) close(watch->fd_);
-    watch->fd_ = -1;
+    for (int* fd : {&watch->fd_, &watch->procs_, &watch->stop_[0], &watch->stop_[1]}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+    }
     watch = nullptr;
   }
   if (watch == nullptr) watch = new SharedTmpWatch();
@@ -165,7 +167,7 @@ SharedTmpWatch::SharedTmpWatch() : owner_(getpid()) {
     if (fanotify_mark(fd_, FAN_MARK_ADD, mask, AT_FDCWD, d.c_str()) != 0) {
       const int err = errno;
       // A filesystem without file handles for fanotify (9p, an overlayfs
-      // of Linux 6.1: the VM runner's /var/tmp): listed instead (probes.h).
+      // of Linux 6.1: the VM runner's /var/tmp): listed instead (probes.cc).
       if (err == EOPNOTSUPP || err == EXDEV || err == ENODEV) {
         spdlog::info("probe outside: {} is not watched by fanotify ({}): its entries are listed",
                      d, mydocker::ErrnoName(err));
@@ -361,7 +363,10 @@ void SharedTmpWatch::Drain() {
       DrainProcs();
       return;
     }
-    if (n == 0) return;
+    if (n == 0) {
+      DrainProcs();
+      return;
+    }
     // Then the forks: a process forked before it wrote, so the fork event
     // of every writer in this batch is queued by now.
     DrainProcs();

@@ -64,7 +64,8 @@ class SharedTmpWatch {
   // The directories to watch: those of /tmp and /var/tmp that exist.
   static const std::vector<std::string>& Dirs();
   // Whether dir is one of them and watched: not on a filesystem fanotify
-  // cannot name entries on (EOPNOTSUPP: 9p, the VM runner's overlayfs on 6.1),
+  // cannot name entries on (EOPNOTSUPP, EXDEV or ENODEV from fanotify_mark:
+  // 9p, the VM runner's overlayfs on 6.1),
   // which the outside probe lists instead.
   bool Watches(const std::string& dir) const;
   // This process's watch.

@@ -1062,6 +1062,9 @@ Expected<ContainerLogs> Runtime::Logs(const std::string& name_or_id) {
   return logs;
 }
 
+// A grace period longer than this (a day) is taken as this.
+constexpr int kMaxStopSeconds = 24 * 60 * 60;
+
 Outcome Runtime::Stop(const std::string& name_or_id, int timeout_seconds) {
   auto found = Find(name_or_id);
   if (!found) return found.error();
@@ -1082,7 +1085,9 @@ Outcome Runtime::Stop(const std::string& name_or_id, int timeout_seconds) {
   } else {
     // Its run or monitor lives: SIGTERM to the init (by pidfd: a reused
     // pid is never signalled), the grace period, then SIGKILL to the cgroup.
-    auto pidfd = sys_.PidfdOpen(s.pid, 0);
+    // A container still being created has no init yet (pid 0): the SIGKILLs
+    // below end whatever its run attaches to the cgroup meanwhile.
+    auto pidfd = s.pid > 0 ? sys_.PidfdOpen(s.pid, 0) : Result<int>{-1, ESRCH};
     if (pidfd.ok()) {
       if (ProcessAlive(sys_, s.pid, s.pid_start)) {
         Status term = sys_.PidfdSendSignal(pidfd.value, SIGTERM);
@@ -1091,11 +1096,19 @@ Outcome Runtime::Stop(const std::string& name_or_id, int timeout_seconds) {
           return MakeError("stop: signal SIGTERM", std::to_string(s.pid), term.err,
                            "container " + s.id);
         }
-        struct pollfd p = {pidfd.value, POLLIN, 0};
-        auto r = sys_.Poll(&p, 1, timeout_seconds * 1000);
-        if (!r.ok() && r.err != EINTR) {
-          CloseFd(sys_, pidfd.value);
-          return MakeError("stop: wait for the init", std::to_string(s.pid), r.err);
+        // The grace period, whole even when a signal interrupts the wait.
+        const auto until = std::chrono::steady_clock::now() +
+                           std::chrono::seconds(std::min(timeout_seconds, kMaxStopSeconds));
+        for (;;) {
+          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              until - std::chrono::steady_clock::now());
+          struct pollfd p = {pidfd.value, POLLIN, 0};
+          auto r = sys_.Poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+          if (r.ok() || left.count() <= 0) break;
+          if (r.err != EINTR) {
+            CloseFd(sys_, pidfd.value);
+            return MakeError("stop: wait for the init", std::to_string(s.pid), r.err);
+          }
         }
       }
       CloseFd(sys_, pidfd.value);
@@ -1103,8 +1116,9 @@ Outcome Runtime::Stop(const std::string& name_or_id, int timeout_seconds) {
       return MakeError("stop: pidfd_open", std::to_string(s.pid), pidfd.err, "container " + s.id);
     }
     MYDOCKER_TRY(KillMembers(sys_, cgroup, s.id));
-    // Its run or monitor records the end and tears down, then lets go.
-    for (int i = 0; i < 2000; ++i) {
+    // Its run or monitor records the end and tears down, then lets go
+    // (config.rm_wait_ms, as rm -f waits).
+    for (int i = 0; i < config_.rm_wait_ms / 5; ++i) {
       lock = FileLock::Acquire(sys_, states_.LockOf(s.id), FileLock::Mode::kExclusive, false,
                                false, "stop: lock container");
       if (lock || lock.error().err != EWOULDBLOCK) break;

@@ -130,10 +130,10 @@ struct RuntimeConfig {
   std::function<std::string()> new_id;
   // Called once the container is running, with its state (tests, probes).
   std::function<void(const ContainerState&)> on_running;
-  // How long `rm -f` waits for a run that holds its container's lock to
-  // let go once its processes are killed (polled every 5 ms); 0: not at
-  // all, the lock's EWOULDBLOCK is the answer (a harness whose runs cannot
-  // go on while rm waits: FakeKernel's two-actor sweep).
+  // How long `rm -f` and `stop` wait for a run that holds its container's
+  // lock to let go once its processes are killed (polled every 5 ms); 0:
+  // not at all, the lock's EWOULDBLOCK is the answer (a harness whose runs
+  // cannot go on while rm waits: FakeKernel's two-actor sweep).
   int rm_wait_ms = 10000;
 };
 

@@ -121,11 +121,12 @@ TEST(FakeSweep, VerbsEveryPointErrnoAndMode) {
   // EPIPE on exec's command pipe (exit 125 with no errno), an unreadable
   // state taken for "no such container", a failed "removing" mark that
   // stopped rm, a failed read of the start report that left a running
-  // container unnamed.
+  // container unnamed; an EINTR of stop's wait for the init that cut the
+  // grace period short (3 runs: now retried, they succeed).
   EXPECT_EQ(r.points, 533u);
   EXPECT_EQ(r.results.size(), 4152u);
-  EXPECT_EQ(outcomes["clean"], 2573u);
-  EXPECT_EQ(outcomes["handled"], 764u);
+  EXPECT_EQ(outcomes["clean"], 2570u);
+  EXPECT_EQ(outcomes["handled"], 767u);
   EXPECT_EQ(outcomes["recovered-by-gc"], 815u);
   EXPECT_EQ(init_points, 1055u);
   EXPECT_EQ(r.failed, 0u);

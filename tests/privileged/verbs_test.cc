@@ -177,6 +177,9 @@ TEST_F(MydockerVerbs, DetachedLifecycle) {
   EXPECT_EQ(stop.exit_code, 0) << stop.Describe();
   EXPECT_EQ(stop.out, "web\n");
   EXPECT_LT(stop.seconds, 8.0) << "stop -t 1 waited for the default 10 s";
+  // The grace period is kept: the SIGTERM is ignored, so the SIGKILL
+  // comes after the whole second.
+  EXPECT_GE(stop.seconds, 1.0) << "stop -t 1 did not wait for the grace period";
   auto st = State(id);
   EXPECT_EQ(st.value("status", ""), "exited") << st.dump();
   EXPECT_EQ(st.value("exit_code", 0), 128 + SIGKILL) << st.dump();
