@@ -184,22 +184,7 @@ class BuiltinAdapter : public RuntimeAdapter {
       b.result = base + ".result.json";
       SpawnOptions opts;
       opts.argv = {env_.self_exe, "__run-builtin", base + ".request.json", b.result};
-      opts.stdout_path = b.out;
-      opts.stderr_path = b.err;
-      o.replay = ShellJoin(opts.argv) + " &";
-      std::string error;
-      b.pid = Spawn(opts, &error);
-      if (b.pid < 0) {
-        o.exit_code = mydocker::kExitRuntimeError;
-        o.err = error;
-        return o;
-      }
-      std::string why;
-      if (!WaitUntilRunning(sys_, root_, b, q.container.timeout_seconds, &why)) {
-        o.exit_code = b.waited ? b.exit_code : mydocker::kExitRuntimeError;
-        o.err = why;
-      }
-      return o;
+      return StartInBackground(sys_, root_, b, std::move(opts), q.container.timeout_seconds);
     }
     const std::string id = ids_.count(q.name) ? ids_[q.name] : q.name;
     if (q.action == "wait") {

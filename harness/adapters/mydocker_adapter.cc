@@ -215,23 +215,8 @@ class MydockerAdapter : public RuntimeAdapter {
       b.err = work_ + "/" + b.id + ".bg.err";
       SpawnOptions opts;
       opts.argv = Base(MydockerRunArgs(q.container));
-      opts.stdout_path = b.out;
-      opts.stderr_path = b.err;
-      o.replay = ShellJoin(opts.argv) + " &";
-      std::string error;
-      b.pid = Spawn(opts, &error);
-      if (b.pid < 0) {
-        o.exit_code = mydocker::kExitRuntimeError;
-        o.err = error;
-        return o;
-      }
       // mydocker names the container --name (the id is its own).
-      std::string why;
-      if (!WaitUntilRunning(sys_, root_, b, q.container.timeout_seconds, &why)) {
-        o.exit_code = b.waited ? b.exit_code : mydocker::kExitRuntimeError;
-        o.err = why;
-      }
-      return o;
+      return StartInBackground(sys_, root_, b, std::move(opts), q.container.timeout_seconds);
     }
     const std::string name = ids_.count(q.name) ? ids_[q.name] : q.name;
     if ((q.action == "wait" || q.action == "kill_runtime") && detached_.count(q.name)) {

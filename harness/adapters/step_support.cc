@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "harness/adapters/process.h"
+#include "runtime/container/runtime.h"
 #include "runtime/sys/fs_util.h"
 
 namespace faultline {
@@ -82,6 +83,27 @@ bool WaitUntilRunning(mydocker::Sys& sys, const std::string& state_root, Backgro
   }
   *why = run.id + " was not seen running within " + std::to_string(timeout_s) + " s";
   return false;
+}
+
+StepOutcome StartInBackground(mydocker::Sys& sys, const std::string& state_root,
+                              BackgroundRun& run, SpawnOptions opts, double timeout_s) {
+  StepOutcome o;
+  opts.stdout_path = run.out;
+  opts.stderr_path = run.err;
+  o.replay = ShellJoin(opts.argv) + " &";
+  std::string error;
+  run.pid = Spawn(opts, &error);
+  if (run.pid < 0) {
+    o.exit_code = mydocker::kExitRuntimeError;
+    o.err = error;
+    return o;
+  }
+  std::string why;
+  if (!WaitUntilRunning(sys, state_root, run, timeout_s, &why)) {
+    o.exit_code = run.waited ? run.exit_code : mydocker::kExitRuntimeError;
+    o.err = why;
+  }
+  return o;
 }
 
 StepOutcome KillRuntimeProcess(BackgroundRun& run) {

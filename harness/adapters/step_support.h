@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness/adapters/adapter.h"
+#include "harness/adapters/process.h"
 #include "runtime/container/state.h"
 #include "runtime/sys/sys.h"
 
@@ -40,6 +41,12 @@ struct BackgroundRun {
 // run's process ended first or timeout_s passed (false, *why set).
 bool WaitUntilRunning(mydocker::Sys& sys, const std::string& state_root, BackgroundRun& run,
                       double timeout_s, std::string* why);
+
+// Starts opts (stdout and stderr to run.out and run.err) as run's runtime
+// process and waits until its container is running: the step's outcome
+// (exit 125 with the reason when it could not start or did not get there).
+StepOutcome StartInBackground(mydocker::Sys& sys, const std::string& state_root,
+                              BackgroundRun& run, SpawnOptions opts, double timeout_s);
 
 // SIGKILLs the runtime process of a background run (the pid the harness
 // spawned) and reaps it.

@@ -154,7 +154,12 @@ mydocker::Expected<mydocker::RunResult> RunVerbs(mydocker::Runtime& rt, mydocker
   return r;
 }
 
-size_t RemoveStopped(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
+namespace {
+
+// rm (force: rm -f) of every container whose StatusText `which` takes; the
+// failures go to run->gc_errors. How many were removed.
+size_t RemoveWhere(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run, bool force,
+                   bool (*which)(const std::string& status)) {
   auto all = rt.List();
   if (!all) {
     run->gc_errors.push_back(all.error().Message());
@@ -162,10 +167,9 @@ size_t RemoveStopped(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
   }
   size_t n = 0;
   for (const auto& s : *all) {
-    const std::string status = mydocker::StatusText(sys, s);
-    if (status.rfind("exited", 0) != 0 && status != "removing") continue;
-    if (mydocker::Outcome o = rt.Remove(s.id, false); !o) {
-      run->gc_errors.push_back("rm " + s.id + ": " + o.error().Message());
+    if (!which(mydocker::StatusText(sys, s))) continue;
+    if (mydocker::Outcome o = rt.Remove(s.id, force); !o) {
+      run->gc_errors.push_back((force ? "rm -f " : "rm ") + s.id + ": " + o.error().Message());
     } else {
       ++n;
     }
@@ -173,22 +177,17 @@ size_t RemoveStopped(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
   return n;
 }
 
+}  // namespace
+
+size_t RemoveStopped(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
+  return RemoveWhere(rt, sys, run, false, [](const std::string& status) {
+    return status.rfind("exited", 0) == 0 || status == "removing";
+  });
+}
+
 size_t RemoveRunning(mydocker::Runtime& rt, mydocker::Sys& sys, SweepRun* run) {
-  auto all = rt.List();
-  if (!all) {
-    run->gc_errors.push_back(all.error().Message());
-    return 0;
-  }
-  size_t n = 0;
-  for (const auto& s : *all) {
-    if (mydocker::StatusText(sys, s) != "running") continue;
-    if (mydocker::Outcome o = rt.Remove(s.id, true); !o) {
-      run->gc_errors.push_back("rm -f " + s.id + ": " + o.error().Message());
-    } else {
-      ++n;
-    }
-  }
-  return n;
+  return RemoveWhere(rt, sys, run, true,
+                     [](const std::string& status) { return status == "running"; });
 }
 
 mydocker::Status CloseReleasesFd::Close(int fd) {

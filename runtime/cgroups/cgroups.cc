@@ -516,7 +516,9 @@ Expected<std::vector<pid_t>> Cgroup::Members() {
   for (const std::string& dir : paths_) {
     auto text = ReadFile(*sys_, JoinPath(dir, "cgroup.procs"), "cgroup: members");
     if (!text) {
-      if (text.error().err == ENOENT) continue;
+      // Gone, or removed between the open and the read (kernfs: ENODEV; a
+      // run's teardown racing stop or rm -f): no members either way.
+      if (text.error().err == ENOENT || text.error().err == ENODEV) continue;
       return text.error();
     }
     size_t pos = 0;
