@@ -100,6 +100,22 @@ Outcome KillMembers(Sys& sys, Cgroup& cgroup, const std::string& id) {
                    "the cgroup still has members after SIGKILL");
 }
 
+// Reads the init's {step, errno} report from fd until it is whole or the
+// init closed its end (EOF: exec succeeded); how many bytes came.
+Expected<size_t> ReadInitReport(Sys& sys, int fd, InitReport* report, const char* step) {
+  size_t got = 0;
+  while (got < sizeof *report) {
+    auto r = sys.Read(fd, reinterpret_cast<char*>(report) + got, sizeof *report - got);
+    if (!r.ok()) {
+      if (r.err == EINTR) continue;
+      return MakeError(step, "report pipe", r.err);
+    }
+    if (r.value == 0) break;
+    got += r.value;
+  }
+  return got;
+}
+
 // One line of the start report a detached run's monitor sends its caller,
 // fields separated by tabs (tabs and newlines in them become spaces).
 std::string Field(std::string v) {
@@ -583,17 +599,10 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
 
   // 6. Did init reach exec?
   InitReport report{};
-  size_t got = 0;
-  while (got < sizeof report) {
-    auto r = sys_.Read(report_pipe.value.read_fd, reinterpret_cast<char*>(&report) + got,
-                       sizeof report - got);
-    if (!r.ok()) {
-      if (r.err == EINTR) continue;
-      return fail(MakeError("container: read init report", "report pipe", r.err));
-    }
-    if (r.value == 0) break;
-    got += r.value;
-  }
+  auto got_or =
+      ReadInitReport(sys_, report_pipe.value.read_fd, &report, "container: read init report");
+  if (!got_or) return fail(got_or.error());
+  const size_t got = *got_or;
   CloseFd(sys_, report_pipe.value.read_fd);
   open_fds.clear();
   if (pty) open_fds.push_back(pty->master);
@@ -1306,17 +1315,9 @@ Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec
   CloseFd(sys_, cmd_pipe.value.write_fd);
   open_fds = {report_pipe.value.read_fd};
   InitReport report{};
-  size_t got = 0;
-  while (got < sizeof report) {
-    auto r = sys_.Read(report_pipe.value.read_fd, reinterpret_cast<char*>(&report) + got,
-                       sizeof report - got);
-    if (!r.ok()) {
-      if (r.err == EINTR) continue;
-      return fail(MakeError("exec: read report", "report pipe", r.err));
-    }
-    if (r.value == 0) break;
-    got += r.value;
-  }
+  auto got_or = ReadInitReport(sys_, report_pipe.value.read_fd, &report, "exec: read report");
+  if (!got_or) return fail(got_or.error());
+  const size_t got = *got_or;
   CloseFd(sys_, report_pipe.value.read_fd);
   open_fds.clear();
   Result<int> status{0, EINTR};
