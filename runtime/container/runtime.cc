@@ -370,6 +370,12 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
   const bool detached = started_fd != nullptr;
   if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
   MYDOCKER_TRY(ValidateRunSpec(spec));
+  // Before anything is created. Only --cap-add can ask for what this process
+  // cannot grant: the default path reads nothing.
+  const uint64_t grantable = spec.security.cap_add.empty() ? ~uint64_t{0} : OwnCapBounding(sys_);
+  auto resolved_caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop, grantable);
+  if (!resolved_caps) return resolved_caps.error();
+  const uint64_t caps = *resolved_caps;
   for (const Volume& v : spec.volumes) {
     auto st = sys_.Lstat(v.host);
     if (!st.ok()) return MakeError("run: volume host directory", v.host, st.err);
@@ -515,10 +521,8 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
                                            pty ? pty->slave_path : ""});
   if (!steps) return fail(steps.error());
   plan.steps = std::move(*steps);
-  auto caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop);
-  if (!caps) return fail(caps.error());
-  plan.caps = *caps;
-  s.caps = *caps;
+  plan.caps = caps;
+  s.caps = caps;
   plan.no_new_privs = spec.security.no_new_privs;
   if (spec.security.seccomp != SeccompMode::kUnconfined) {
     auto bpf = SeccompFor(spec.security, plan.caps);

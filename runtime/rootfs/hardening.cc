@@ -3,11 +3,15 @@
 #include <errno.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "runtime/sys/fs_util.h"
 
 namespace mydocker {
 namespace {
@@ -88,8 +92,8 @@ uint64_t DockerDefaultCaps() {
 }
 
 Expected<uint64_t> ResolveCaps(const std::vector<std::string>& add,
-                               const std::vector<std::string>& drop) {
-  constexpr uint64_t kAll = (uint64_t{1} << (kLastKnownCap + 1)) - 1;
+                               const std::vector<std::string>& drop, uint64_t grantable) {
+  const uint64_t kAll = ((uint64_t{1} << (kLastKnownCap + 1)) - 1) & grantable;
   auto set_of = [](const std::vector<std::string>& names, const char* flag, bool* all)
       -> Expected<uint64_t> {
     uint64_t set = 0;
@@ -107,6 +111,11 @@ Expected<uint64_t> ResolveCaps(const std::vector<std::string>& add,
   bool add_all = false, drop_all = false;
   auto adds = set_of(add, "--cap-add", &add_all);
   if (!adds) return adds.error();
+  if (uint64_t missing = *adds & ~grantable) {
+    return MakeError("parse --cap-add", CapabilityName(std::countr_zero(missing)), EPERM,
+                     "not in mydocker's own bounding set (/proc/self/status CapBnd): "
+                     "the container cannot be given it");
+  }
   auto drops = set_of(drop, "--cap-drop", &drop_all);
   if (!drops) return drops.error();
   // docker's order: --cap-drop ALL keeps only what --cap-add names;
@@ -114,6 +123,17 @@ Expected<uint64_t> ResolveCaps(const std::vector<std::string>& add,
   if (drop_all) return add_all ? kAll & ~*drops : *adds;
   uint64_t set = add_all ? kAll : DockerDefaultCaps() | *adds;
   return set & ~*drops;
+}
+
+uint64_t OwnCapBounding(Sys& sys) {
+  auto status = ReadFile(sys, "/proc/self/status", "read own capabilities");
+  if (!status) return ~uint64_t{0};
+  size_t at = status->find("\nCapBnd:");
+  if (at == std::string::npos) return ~uint64_t{0};
+  char* end = nullptr;
+  const char* begin = status->c_str() + at + 8;
+  uint64_t bnd = std::strtoull(begin, &end, 16);
+  return end == begin ? ~uint64_t{0} : bnd;
 }
 
 Outcome ApplySecurityOpt(SecuritySpec* spec, const std::string& opt) {

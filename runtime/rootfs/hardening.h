@@ -44,9 +44,19 @@ constexpr int kLastKnownCap = 40;
 uint64_t DockerDefaultCaps();
 
 // The capability set from docker's default, --cap-add and --cap-drop.
-// Errors name the flag and the unknown value.
+// Errors name the flag and the unknown value. grantable is the runtime's own
+// bounding set (OwnCapBounding): "ALL" in --cap-add means every capability
+// in it (as docker does since it filters ALL by its bounding set), and a
+// named --cap-add outside it is an EPERM error naming the capability, not a
+// capset failure in the container's init.
 Expected<uint64_t> ResolveCaps(const std::vector<std::string>& add,
-                               const std::vector<std::string>& drop);
+                               const std::vector<std::string>& drop,
+                               uint64_t grantable = ~uint64_t{0});
+
+// The CapBnd line of /proc/self/status, read through sys; ~0 (every
+// capability) when the file cannot be read or parsed (FakeKernel has no
+// /proc/self/status): capset in the init is then the only check.
+uint64_t OwnCapBounding(Sys& sys);
 
 enum class SeccompMode : uint8_t { kDefault, kUnconfined, kFile };
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "harness/oci/bundle.h"
+#include "runtime/rootfs/hardening.h"
 #include "runtime/sys/fs_util.h"
 #include "tests/privileged/privileged_env.h"
 
@@ -173,6 +176,35 @@ TEST_F(Confine, TreeDeeperThanPathMaxIsRemoved) {
   EXPECT_THAT(r.out, HasSubstr("depth="));
   EXPECT_THAT(r.err, Not(HasSubstr("ENAMETOOLONG"))) << r.Describe();
   ExpectHostAsBefore(before, "deep tree run");
+}
+
+// --cap-add ALL gives the container every capability mydocker itself can
+// grant (its bounding set, as docker filters ALL), not a capset EPERM on a
+// host whose root lacks some (this machine's root has no CAP_SYS_RESOURCE);
+// a named capability outside that set is refused before anything is made,
+// with the capability named.
+TEST_F(Confine, CapAddAllIsTheRuntimesOwnBoundingSet) {
+  const uint64_t own = faultline::SelfCapBounding() & ((1ull << 41) - 1);
+  const Snapshot before = env().TakeSnapshot();
+  ASSERT_THAT(before.errors, IsEmpty());
+  CommandResult r =
+      env().Mydocker({"run", "--cap-add", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  char want[64];
+  std::snprintf(want, sizeof want, "CapEff:\t%016llx", static_cast<unsigned long long>(own));
+  EXPECT_THAT(r.out, HasSubstr(want)) << r.Describe();
+  int missing = -1;
+  for (int cap = 0; cap <= 40 && missing < 0; ++cap) {
+    if (!(own >> cap & 1)) missing = cap;
+  }
+  if (missing >= 0) {
+    const std::string name = mydocker::CapabilityName(missing);
+    r = env().Mydocker({"run", "--cap-add", name, "busybox", "true"});
+    EXPECT_EQ(r.exit_code, 125) << r.Describe();
+    EXPECT_THAT(r.err, HasSubstr("--cap-add " + name)) << r.Describe();
+    EXPECT_THAT(r.err, HasSubstr("EPERM")) << r.Describe();
+  }
+  ExpectHostAsBefore(before, "cap-add runs");
 }
 
 }  // namespace

@@ -34,6 +34,23 @@ TEST(Hardening, CapAddAndDropFollowDockersOrder) {
   EXPECT_EQ(bad.error().path, "CAP_FLY");
 }
 
+TEST(Hardening, CapAddAllMeansWhatTheRuntimeCanGrant) {
+  // A runtime whose bounding set lacks CAP_SYS_RESOURCE (24), as a root in a
+  // container often does.
+  const uint64_t grantable = ((1ull << 41) - 1) & ~(1ull << 24);
+  auto all = ResolveCaps({"ALL"}, {}, grantable);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, grantable);
+  auto named = ResolveCaps({"NET_ADMIN", "sys_resource"}, {}, grantable);
+  ASSERT_FALSE(named.ok());
+  EXPECT_EQ(named.error().step, "parse --cap-add");
+  EXPECT_EQ(named.error().path, "CAP_SYS_RESOURCE");
+  EXPECT_EQ(named.error().err, EPERM);
+  auto dropped = ResolveCaps({"NET_ADMIN"}, {"ALL"}, grantable);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 1ull << 12);
+}
+
 TEST(Hardening, SecurityOptsKeepDockersMeaning) {
   SecuritySpec s;
   EXPECT_TRUE(ApplySecurityOpt(&s, "seccomp=unconfined").ok());
