@@ -376,6 +376,17 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
   auto resolved_caps = ResolveCaps(spec.security.cap_add, spec.security.cap_drop, grantable);
   if (!resolved_caps) return resolved_caps.error();
   const uint64_t caps = *resolved_caps;
+  // exec compiles the container's filter again from the profile's path in
+  // its state, perhaps from another directory: the state keeps it absolute.
+  std::string profile = spec.security.seccomp_file;
+  if (spec.security.seccomp == SeccompMode::kFile && !profile.empty() && profile[0] != '/') {
+    auto cwd = sys_.Readlink("/proc/self/cwd");
+    if (!cwd.ok()) {
+      return MakeError("run: seccomp profile", profile, cwd.err,
+                       "cannot make its path absolute (readlink /proc/self/cwd)");
+    }
+    profile = JoinPath(cwd.value, profile);
+  }
   for (const Volume& v : spec.volumes) {
     auto st = sys_.Lstat(v.host);
     if (!st.ok()) return MakeError("run: volume host directory", v.host, st.err);
@@ -415,7 +426,7 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
   s.detached = detached;
   s.no_new_privs = spec.security.no_new_privs;
   s.seccomp = spec.security.seccomp == SeccompMode::kUnconfined ? "unconfined"
-              : spec.security.seccomp == SeccompMode::kFile     ? spec.security.seccomp_file
+              : spec.security.seccomp == SeccompMode::kFile     ? profile
                                                                 : "default";
   const std::string dir = states_.DirOf(s.id);
 

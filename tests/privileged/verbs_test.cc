@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -238,6 +240,40 @@ TEST_F(MydockerVerbs, DetachedCommandThatEndsAndOneThatCannotStart) {
   EXPECT_THAT(r.err, HasSubstr("not found"));
   EXPECT_EQ(r.out, "");
   ExpectHostAsBefore(before_, "detached runs that end");
+}
+
+// A detached container run with a relative seccomp=FILE from one directory
+// is exec'd into from another: exec finds the same profile (the state keeps
+// its absolute path) and its process gets the container's filter.
+TEST_F(MydockerVerbs, ExecFromAnotherDirectoryFindsARelativeSeccompProfile) {
+  const std::string dir = env().scratch() + "/profile-dir";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << strerror(errno);
+  // Everything allowed but mkdir, which fails with EPERM (1).
+  const std::string profile =
+      R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"],)"
+      R"( "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})";
+  ASSERT_TRUE(mydocker::WriteFileAtomic(env().sys(), dir + "/deny-mkdir.json", profile, 0644, "")
+                  .ok());
+  std::string cmd = "cd '" + dir + "' && exec";
+  for (const auto& a : env().MydockerArgv({"run", "-d", "--name", "prof", "--security-opt",
+                                            "seccomp=deny-mkdir.json", kImage, "sleep", "1000"})) {
+    cmd += " '" + a + "'";
+  }
+  CommandResult r = RunCommand({"/bin/sh", "-c", cmd}, std::chrono::seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  const std::string id = r.out.size() == 13 ? r.out.substr(0, 12) : "";
+  ASSERT_FALSE(id.empty()) << r.Describe();
+  EXPECT_EQ(State(id)["seccomp"], dir + "/deny-mkdir.json");
+  ASSERT_NE(::access("deny-mkdir.json", F_OK), 0) << "the test must exec from another directory";
+  CommandResult ex = Md({"exec", "prof", "sh", "-c", "mkdir /tmp/x; echo status=$?"});
+  EXPECT_EQ(ex.exit_code, 0) << ex.Describe();
+  EXPECT_THAT(ex.out, HasSubstr("status=1")) << ex.Describe();
+  EXPECT_THAT(ex.err, HasSubstr("Operation not permitted")) << ex.Describe();
+  CommandResult rm = Md({"rm", "-f", "prof"}, std::chrono::seconds(20));
+  EXPECT_EQ(rm.exit_code, 0) << rm.Describe();
+  ASSERT_EQ(::unlink((dir + "/deny-mkdir.json").c_str()), 0);
+  ASSERT_EQ(::rmdir(dir.c_str()), 0);
+  ExpectHostAsBefore(before_, "run with a relative seccomp profile, exec from elsewhere");
 }
 
 // rm -f of a running detached container kills it, waits for its monitor's
