@@ -25,6 +25,14 @@
 //   file on the fresh mount), readdir_us (listing the merged root and the
 //   merged d/, whose N entries come one from each layer: checked exactly),
 //   teardown_us, cold (0/1)
+//   Fs/<fs>/copy/layers:N/cache:<warm|cold>  (ext4, xfs, btrfs)
+//     the copy baseline: the N layers copied into one tree (cp -a, bottom
+//     first), probed like the merged tree, removed + syncfs; paired in each
+//     iteration with the overlay cycle: overlay_us, x_overlay = copy/overlay
+//   Fs/<fs>/overlay/written:F/cache:warm
+//     teardown (Destroy) after the container wrote F files of 4 KiB (0, 100,
+//     1000; smoke 10), paired with one after none: teardown0_us,
+//     teardown_us, per_file_us
 //
 // Loop devices: attached with LOOP_CONFIGURE (autoclear) from
 // /dev/loop-control, each detached by the device the bench got
