@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -327,6 +328,81 @@ int BenchMain(int argc, char** argv, const std::function<Outcome()>& setup,
     rc = 1;
   }
   return rc;
+}
+
+// cp -a: directories, regular files (copy_file_range), symlinks; hardlinks
+// kept as hardlinks; mode and owner kept.
+mydocker::Outcome CopyTree(const std::string& src, const std::string& dst,
+                 std::map<ino_t, std::string>& links) {
+  struct stat st;
+  if (lstat(src.c_str(), &st) != 0) return mydocker::MakeError("copy: lstat", src, errno);
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(dst.c_str(), 0700) != 0) return mydocker::MakeError("copy: mkdir", dst, errno);
+    DIR* d = opendir(src.c_str());
+    if (d == nullptr) return mydocker::MakeError("copy: opendir", src, errno);
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    for (const auto& n : names) MYDOCKER_TRY(CopyTree(src + "/" + n, dst + "/" + n, links));
+    if (chmod(dst.c_str(), st.st_mode & 07777) != 0) return mydocker::MakeError("copy: chmod", dst, errno);
+  } else if (S_ISLNK(st.st_mode)) {
+    char buf[4096];
+    ssize_t n = readlink(src.c_str(), buf, sizeof buf);
+    if (n < 0) return mydocker::MakeError("copy: readlink", src, errno);
+    if (symlink(std::string(buf, n).c_str(), dst.c_str()) != 0) {
+      return mydocker::MakeError("copy: symlink", dst, errno);
+    }
+  } else if (S_ISREG(st.st_mode)) {
+    if (st.st_nlink > 1) {
+      auto it = links.find(st.st_ino);
+      if (it != links.end()) {
+        if (link(it->second.c_str(), dst.c_str()) != 0) return mydocker::MakeError("copy: link", dst, errno);
+        return mydocker::Outcome::Ok();
+      }
+      links[st.st_ino] = dst;
+    }
+    int in = open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return mydocker::MakeError("copy: open", src, errno);
+    int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+    if (out < 0) {
+      int err = errno;
+      close(in);
+      return mydocker::MakeError("copy: create", dst, err);
+    }
+    off_t left = st.st_size;
+    mydocker::Outcome o;
+    bool kernel_copy = true;  // copy_file_range, as cp does; EXDEV across filesystems
+    char buf[65536];
+    while (left > 0) {
+      ssize_t n = -1;
+      if (kernel_copy) {
+        n = copy_file_range(in, nullptr, out, nullptr, left, 0);
+        if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS)) {
+          kernel_copy = false;
+          continue;
+        }
+      } else {
+        n = read(in, buf, std::min<off_t>(left, sizeof buf));
+        if (n > 0 && write(out, buf, n) != n) n = -1;
+      }
+      if (n <= 0) {
+        o = mydocker::MakeError("copy: copy data", dst, n < 0 ? errno : EIO);
+        break;
+      }
+      left -= n;
+    }
+    if (o && fchmod(out, st.st_mode & 07777) != 0) o = mydocker::MakeError("copy: fchmod", dst, errno);
+    close(in);
+    close(out);
+    if (!o) return o;
+  } else {
+    return mydocker::MakeError("copy: unsupported file type", src, EINVAL);
+  }
+  if (lchown(dst.c_str(), st.st_uid, st.st_gid) != 0) return mydocker::MakeError("copy: lchown", dst, errno);
+  return mydocker::Outcome::Ok();
 }
 
 }  // namespace faultline::bench

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,11 @@ mydocker::Outcome WriteNewFile(const std::string& path, const std::string& conte
 // The benches' image layers: base/<i> for i < count, each with only-<i>
 // (the file no other layer has), shared (shadowed by the layers above) and
 // d/f<i> (a directory merged across layers); appends each layer's path.
+// cp -a of src to dst (which must not exist): directories, regular files
+// (copy_file_range), symlinks; hardlinks kept as hardlinks (links: inode ->
+// first copy); mode and owner kept.
+mydocker::Outcome CopyTree(const std::string& src, const std::string& dst,
+                           std::map<ino_t, std::string>& links);
 mydocker::Outcome MakeLayers(const std::string& base, int count, std::vector<std::string>* out);
 
 // Monotonic clock in nanoseconds.

@@ -25,6 +25,14 @@
 //   file on the fresh mount), readdir_us (listing the merged root and the
 //   merged d/, whose N entries come one from each layer: checked exactly),
 //   teardown_us, cold (0/1)
+//   Fs/<fs>/copy/layers:N/cache:<warm|cold>  (ext4, xfs, btrfs)
+//     the copy baseline: the N layers copied into one tree (cp -a, bottom
+//     first), probed like the merged tree, removed + syncfs; paired in each
+//     iteration with the overlay cycle: overlay_us, x_overlay = copy/overlay
+//   Fs/<fs>/overlay/written:F/cache:warm
+//     teardown (Destroy) after the container wrote F files of 4 KiB (0, 100,
+//     1000; smoke 10), paired with one after none: teardown0_us,
+//     teardown_us, per_file_us
 //
 // Loop devices: attached with LOOP_CONFIGURE (autoclear) from
 // /dev/loop-control, each detached by the device the bench got
@@ -243,6 +251,7 @@ Outcome SetupFs(const std::string& name) {
   f.mounted = true;
   MYDOCKER_TRY(fb::MakeDir(f.root + "/ws", 0755));
   MYDOCKER_TRY(fb::MakeDir(f.root + "/fuse", 0755));
+  MYDOCKER_TRY(fb::MakeDir(f.root + "/copy", 0755));
   MYDOCKER_TRY(fb::MakeLayers(f.root + "/L", kMaxLayers, &f.layers));
   // erofs: layer 0 as an image on this fs, mounted read-only.
   const std::string mkerofs = fb::FindInPath("mkfs.erofs");
@@ -380,6 +389,95 @@ Expected<Times> FuseCycle(mydocker::Sys& sys, const FsInfo& f, int n) {
   return t;
 }
 
+// The copy baseline: the image's layers copied into one tree, bottom layer
+// first, each upper layer's files replacing the lower's (cp -a per file,
+// hardlinks kept), the way a runtime without overlayfs unpacks an image.
+Outcome CopyInto(const std::string& src, const std::string& dst,
+                 std::map<ino_t, std::string>& links) {
+  struct stat st;
+  if (lstat(src.c_str(), &st) != 0) return MakeError("copy: lstat", src, errno);
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlink(dst.c_str()) != 0 && errno != ENOENT) return MakeError("copy: unlink", dst, errno);
+    return fb::CopyTree(src, dst, links);
+  }
+  if (mkdir(dst.c_str(), st.st_mode & 07777) != 0 && errno != EEXIST)
+    return MakeError("copy: mkdir", dst, errno);
+  DIR* d = opendir(src.c_str());
+  if (d == nullptr) return MakeError("copy: opendir", src, errno);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  for (const auto& n : names) MYDOCKER_TRY(CopyInto(src + "/" + n, dst + "/" + n, links));
+  return Outcome::Ok();
+}
+
+Outcome SyncFs(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return MakeError("bench: open", dir, errno);
+  int rc = syncfs(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return MakeError("bench: syncfs", dir, err);
+  return Outcome::Ok();
+}
+
+// setup = copying layers n-1 .. 0 into <fs>/copy/rootfs; teardown = removing
+// it (RemoveTree) and syncfs of the fs, as overlayfs's unmount syncs the
+// upper fs: both leave the data on disk.
+Expected<Times> CopyCycle(mydocker::Sys& sys, const FsInfo& f, int n) {
+  const std::string dst = f.root + "/copy/rootfs";
+  Times t;
+  std::map<ino_t, std::string> links;
+  int64_t t0 = fb::NowNs();
+  Outcome c;
+  for (int i = n - 1; i >= 0 && c; --i) c = CopyInto(f.layers[i], dst, links);
+  t.setup = fb::NowNs() - t0;
+  Outcome p = c ? Probe(dst, n, &t) : c;
+  int64_t t1 = fb::NowNs();
+  Outcome d = mydocker::RemoveTree(sys, dst, "bench: remove copy");
+  if (d) d = SyncFs(f.root);
+  t.teardown = fb::NowNs() - t1;
+  if (!p) return p.error();
+  if (!d) return d.error();
+  struct stat st;
+  if (lstat(dst.c_str(), &st) == 0) return MakeError("bench: copy still there", dst, EEXIST);
+  return t;
+}
+
+// The workspace over one layer; the container wrote `files` files of 4 KiB
+// into merged/w/ (untimed; checked to be in upper); t.teardown = Destroy
+// (overlayfs's unmount syncs the upper fs, then the upper's files go).
+Expected<Times> WrittenCycle(mydocker::Sys& sys, const FsInfo& f, int files) {
+  mydocker::WorkspaceSpec spec;
+  spec.dir = f.root + "/ws";
+  spec.layers = {f.layers[0]};
+  spec.hostname = "bench";
+  spec.resolv_conf = "nameserver 127.0.0.1\n";
+  auto ws = mydocker::Workspace::Create(sys, spec);
+  if (!ws) return ws.error();
+  const std::string w = ws->paths().merged + "/w";
+  Outcome o = fb::MakeDir(w, 0755);
+  const std::string data(4096, 'w');
+  for (int i = 0; i < files && o; ++i) o = fb::WriteNewFile(w + "/f" + std::to_string(i), data);
+  if (o) {
+    auto in_upper = CountEntries(ws->paths().upper + "/w");
+    if (!in_upper) o = in_upper.error();
+    else if (*in_upper != files)
+      o = MakeError("bench: written files in upper", ws->paths().upper + "/w", EIO,
+                    std::to_string(*in_upper) + " files, want " + std::to_string(files));
+  }
+  Times t;
+  int64_t t0 = fb::NowNs();
+  Outcome d = ws->Destroy();
+  t.teardown = fb::NowNs() - t0;
+  if (!o) return o.error();
+  if (!d) return d.error();
+  return t;
+}
+
 Outcome DropCaches() {
   sync();
   int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
@@ -434,6 +532,94 @@ void BM_Fs(benchmark::State& state, std::string fs, std::string store, int n, bo
   state.counters["teardown_us"] = sum.teardown / it_n / 1e3;
 }
 
+// Checks fs and store are measured here; false (and the row skipped) if not.
+bool Measured(benchmark::State& state, const std::string& fs, const std::string& store) {
+  for (const std::string& k : {fs, store}) {
+    if (g.missing.count(k)) {
+      state.SkipWithError(("not measured: " + g.missing[k]).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Copy vs overlay, paired: each iteration runs the overlay cycle, then the
+// copy cycle, on the same fs and layers (cold: caches dropped before each).
+void BM_Copy(benchmark::State& state, std::string fs, int n, bool cold) {
+  const std::string what = "Fs/" + fs + "/copy";
+  if (!Measured(state, fs, "copy")) return;
+  const FsInfo& f = g.fs.at(fs);
+  mydocker::LinuxSys sys;
+  Times sum;
+  int64_t overlay = 0;
+  for (auto _ : state) {
+    Expected<Times> ov = MakeError("bench: overlay cycle", fs, EIO);
+    Expected<Times> cp = ov;
+    state.PauseTiming();
+    Outcome o = cold ? DropCaches() : Outcome::Ok();
+    if (o) ov = OverlayCycle(sys, f, n, false);
+    if (o && ov && cold) o = DropCaches();
+    state.ResumeTiming();
+    if (!o) {
+      fb::RecordFailure(state, what, o.error().Message());
+      break;
+    }
+    if (!ov) {
+      fb::RecordFailure(state, what, ov.error().Message());
+      break;
+    }
+    cp = CopyCycle(sys, f, n);
+    if (!cp) {
+      fb::RecordFailure(state, what, cp.error().Message());
+      break;
+    }
+    overlay += ov->setup + ov->teardown;
+    sum.setup += cp->setup;
+    sum.lookup += cp->lookup;
+    sum.readdir += cp->readdir;
+    sum.teardown += cp->teardown;
+    state.SetIterationTime((cp->setup + cp->teardown) / 1e9);
+  }
+  const double it_n = double(std::max<int64_t>(state.iterations(), 1));
+  state.counters["layers"] = n;
+  state.counters["cold"] = cold;
+  state.counters["setup_us"] = sum.setup / it_n / 1e3;
+  state.counters["lookup_us"] = sum.lookup / it_n / 1e3;
+  state.counters["readdir_us"] = sum.readdir / it_n / 1e3;
+  state.counters["teardown_us"] = sum.teardown / it_n / 1e3;
+  state.counters["overlay_us"] = overlay / it_n / 1e3;
+  state.counters["x_overlay"] = overlay > 0 ? double(sum.setup + sum.teardown) / overlay : 0;
+}
+
+// Teardown after the container wrote `files` files, paired with a teardown
+// after none in the same iteration (warm cache).
+void BM_Written(benchmark::State& state, std::string fs, int files) {
+  const std::string what = "Fs/" + fs + "/overlay/written";
+  if (!Measured(state, fs, "overlay")) return;
+  const FsInfo& f = g.fs.at(fs);
+  mydocker::LinuxSys sys;
+  int64_t none = 0, with = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Expected<Times> t0 = WrittenCycle(sys, f, 0);
+    Expected<Times> t = t0 ? WrittenCycle(sys, f, files) : t0;
+    state.ResumeTiming();
+    if (!t) {
+      fb::RecordFailure(state, what, t.error().Message());
+      break;
+    }
+    none += t0->teardown;
+    with += t->teardown;
+    state.SetIterationTime(t->teardown / 1e9);
+  }
+  const double it_n = double(std::max<int64_t>(state.iterations(), 1));
+  state.counters["files"] = files;
+  state.counters["cold"] = 0;
+  state.counters["teardown0_us"] = none / it_n / 1e3;
+  state.counters["teardown_us"] = with / it_n / 1e3;
+  state.counters["per_file_us"] = files > 0 ? (with - none) / it_n / 1e3 / files : 0;
+}
+
 const char* const kFilesystems[] = {"tmpfs", "ext4", "xfs", "btrfs"};
 
 void Register() {
@@ -454,6 +640,27 @@ void Register() {
           else fb::Configure(b);
         }
       }
+    }
+    if (fs != "tmpfs") {  // the copy baseline on the disk filesystems
+      for (int n : counts) {
+        for (bool cold : {false, true}) {
+          if (fb::Smoke() && cold) continue;
+          const std::string name = "Fs/" + fs + "/copy/layers:" + std::to_string(n) +
+                                   "/cache:" + (cold ? "cold" : "warm");
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Copy, fs, n, cold)
+                        ->UseManualTime()
+                        ->Unit(benchmark::kMicrosecond);
+          if (cold && fb::FixedIterations() == 0) b->Iterations(20);
+          else fb::Configure(b);
+        }
+      }
+    }
+    for (int files : fb::Smoke() ? std::vector<int>{10} : std::vector<int>{0, 100, 1000}) {
+      const std::string name =
+          "Fs/" + fs + "/overlay/written:" + std::to_string(files) + "/cache:warm";
+      fb::Configure(benchmark::RegisterBenchmark(name.c_str(), BM_Written, fs, files)
+                        ->UseManualTime()
+                        ->Unit(benchmark::kMicrosecond));
     }
   }
 }

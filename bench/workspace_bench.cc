@@ -337,81 +337,6 @@ void BM_WorkspaceBusybox(benchmark::State& state, std::string fs) {
 
 // ---- the copy baseline ------------------------------------------------------
 
-// cp -a: directories, regular files (copy_file_range), symlinks; hardlinks
-// kept as hardlinks; mode and owner kept.
-Outcome CopyTree(const std::string& src, const std::string& dst,
-                 std::map<ino_t, std::string>& links) {
-  struct stat st;
-  if (lstat(src.c_str(), &st) != 0) return MakeError("copy: lstat", src, errno);
-  if (S_ISDIR(st.st_mode)) {
-    if (mkdir(dst.c_str(), 0700) != 0) return MakeError("copy: mkdir", dst, errno);
-    DIR* d = opendir(src.c_str());
-    if (d == nullptr) return MakeError("copy: opendir", src, errno);
-    std::vector<std::string> names;
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    for (const auto& n : names) MYDOCKER_TRY(CopyTree(src + "/" + n, dst + "/" + n, links));
-    if (chmod(dst.c_str(), st.st_mode & 07777) != 0) return MakeError("copy: chmod", dst, errno);
-  } else if (S_ISLNK(st.st_mode)) {
-    char buf[4096];
-    ssize_t n = readlink(src.c_str(), buf, sizeof buf);
-    if (n < 0) return MakeError("copy: readlink", src, errno);
-    if (symlink(std::string(buf, n).c_str(), dst.c_str()) != 0) {
-      return MakeError("copy: symlink", dst, errno);
-    }
-  } else if (S_ISREG(st.st_mode)) {
-    if (st.st_nlink > 1) {
-      auto it = links.find(st.st_ino);
-      if (it != links.end()) {
-        if (link(it->second.c_str(), dst.c_str()) != 0) return MakeError("copy: link", dst, errno);
-        return Outcome::Ok();
-      }
-      links[st.st_ino] = dst;
-    }
-    int in = open(src.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in < 0) return MakeError("copy: open", src, errno);
-    int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
-    if (out < 0) {
-      int err = errno;
-      close(in);
-      return MakeError("copy: create", dst, err);
-    }
-    off_t left = st.st_size;
-    Outcome o;
-    bool kernel_copy = true;  // copy_file_range, as cp does; EXDEV across filesystems
-    char buf[65536];
-    while (left > 0) {
-      ssize_t n = -1;
-      if (kernel_copy) {
-        n = copy_file_range(in, nullptr, out, nullptr, left, 0);
-        if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS)) {
-          kernel_copy = false;
-          continue;
-        }
-      } else {
-        n = read(in, buf, std::min<off_t>(left, sizeof buf));
-        if (n > 0 && write(out, buf, n) != n) n = -1;
-      }
-      if (n <= 0) {
-        o = MakeError("copy: copy data", dst, n < 0 ? errno : EIO);
-        break;
-      }
-      left -= n;
-    }
-    if (o && fchmod(out, st.st_mode & 07777) != 0) o = MakeError("copy: fchmod", dst, errno);
-    close(in);
-    close(out);
-    if (!o) return o;
-  } else {
-    return MakeError("copy: unsupported file type", src, EINVAL);
-  }
-  if (lchown(dst.c_str(), st.st_uid, st.st_gid) != 0) return MakeError("copy: lchown", dst, errno);
-  return Outcome::Ok();
-}
-
 void BM_CopyRootfs(benchmark::State& state, std::string fs) {
   mydocker::LinuxSys sys;
   const std::string dst = FsRoot(fs) + "/copy";
@@ -419,7 +344,7 @@ void BM_CopyRootfs(benchmark::State& state, std::string fs) {
   for (auto _ : state) {
     std::map<ino_t, std::string> links;
     int64_t t0 = fb::NowNs();
-    Outcome o = CopyTree(g.busybox, dst, links);
+    Outcome o = fb::CopyTree(g.busybox, dst, links);
     int64_t t1 = fb::NowNs();
     struct stat st;
     if (o && lstat((dst + "/bin/busybox").c_str(), &st) != 0) {
