@@ -273,7 +273,25 @@ Outcome SetupFs(const std::string& name) {
 
 struct Times {
   int64_t setup = 0, lookup = 0, readdir = 0, teardown = 0;
+  Times& operator+=(const Times& t) {
+    setup += t.setup;
+    lookup += t.lookup;
+    readdir += t.readdir;
+    teardown += t.teardown;
+    return *this;
+  }
 };
+
+// The mean of each phase over the iterations, in us, with the row's keys.
+void SetPhaseCounters(benchmark::State& state, const Times& sum, int n, bool cold) {
+  const double it_n = double(std::max<int64_t>(state.iterations(), 1));
+  state.counters["layers"] = n;
+  state.counters["cold"] = cold;
+  state.counters["setup_us"] = sum.setup / it_n / 1e3;
+  state.counters["lookup_us"] = sum.lookup / it_n / 1e3;
+  state.counters["readdir_us"] = sum.readdir / it_n / 1e3;
+  state.counters["teardown_us"] = sum.teardown / it_n / 1e3;
+}
 
 // Lists dir; the number of entries other than . and ..
 Expected<int> CountEntries(const std::string& dir) {
@@ -517,19 +535,10 @@ void BM_Fs(benchmark::State& state, std::string fs, std::string store, int n, bo
       fb::RecordFailure(state, what, t.error().Message());
       break;
     }
-    sum.setup += t->setup;
-    sum.lookup += t->lookup;
-    sum.readdir += t->readdir;
-    sum.teardown += t->teardown;
+    sum += *t;
     state.SetIterationTime((t->setup + t->teardown) / 1e9);
   }
-  const double it_n = double(std::max<int64_t>(state.iterations(), 1));
-  state.counters["layers"] = n;
-  state.counters["cold"] = cold;
-  state.counters["setup_us"] = sum.setup / it_n / 1e3;
-  state.counters["lookup_us"] = sum.lookup / it_n / 1e3;
-  state.counters["readdir_us"] = sum.readdir / it_n / 1e3;
-  state.counters["teardown_us"] = sum.teardown / it_n / 1e3;
+  SetPhaseCounters(state, sum, n, cold);
 }
 
 // Checks fs and store are measured here; false (and the row skipped) if not.
@@ -574,19 +583,11 @@ void BM_Copy(benchmark::State& state, std::string fs, int n, bool cold) {
       break;
     }
     overlay += ov->setup + ov->teardown;
-    sum.setup += cp->setup;
-    sum.lookup += cp->lookup;
-    sum.readdir += cp->readdir;
-    sum.teardown += cp->teardown;
+    sum += *cp;
     state.SetIterationTime((cp->setup + cp->teardown) / 1e9);
   }
+  SetPhaseCounters(state, sum, n, cold);
   const double it_n = double(std::max<int64_t>(state.iterations(), 1));
-  state.counters["layers"] = n;
-  state.counters["cold"] = cold;
-  state.counters["setup_us"] = sum.setup / it_n / 1e3;
-  state.counters["lookup_us"] = sum.lookup / it_n / 1e3;
-  state.counters["readdir_us"] = sum.readdir / it_n / 1e3;
-  state.counters["teardown_us"] = sum.teardown / it_n / 1e3;
   state.counters["overlay_us"] = overlay / it_n / 1e3;
   state.counters["x_overlay"] = overlay > 0 ? double(sum.setup + sum.teardown) / overlay : 0;
 }
