@@ -332,21 +332,27 @@ int BenchMain(int argc, char** argv, const std::function<Outcome()>& setup,
 
 // cp -a: directories, regular files (copy_file_range), symlinks; hardlinks
 // kept as hardlinks; mode and owner kept.
+mydocker::Expected<std::vector<std::string>> DirNames(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return mydocker::MakeError("copy: opendir", dir, errno);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  return names;
+}
+
 mydocker::Outcome CopyTree(const std::string& src, const std::string& dst,
                  std::map<ino_t, std::string>& links) {
   struct stat st;
   if (lstat(src.c_str(), &st) != 0) return mydocker::MakeError("copy: lstat", src, errno);
   if (S_ISDIR(st.st_mode)) {
     if (mkdir(dst.c_str(), 0700) != 0) return mydocker::MakeError("copy: mkdir", dst, errno);
-    DIR* d = opendir(src.c_str());
-    if (d == nullptr) return mydocker::MakeError("copy: opendir", src, errno);
-    std::vector<std::string> names;
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    for (const auto& n : names) MYDOCKER_TRY(CopyTree(src + "/" + n, dst + "/" + n, links));
+    auto names = DirNames(src);
+    if (!names) return names.error();
+    for (const auto& n : *names) MYDOCKER_TRY(CopyTree(src + "/" + n, dst + "/" + n, links));
     if (chmod(dst.c_str(), st.st_mode & 07777) != 0) return mydocker::MakeError("copy: chmod", dst, errno);
   } else if (S_ISLNK(st.st_mode)) {
     char buf[4096];

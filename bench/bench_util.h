@@ -69,6 +69,9 @@ mydocker::Outcome WriteNewFile(const std::string& path, const std::string& conte
 // The benches' image layers: base/<i> for i < count, each with only-<i>
 // (the file no other layer has), shared (shadowed by the layers above) and
 // d/f<i> (a directory merged across layers); appends each layer's path.
+// The names in dir, without . and ..
+mydocker::Expected<std::vector<std::string>> DirNames(const std::string& dir);
+
 // cp -a of src to dst (which must not exist): directories, regular files
 // (copy_file_range), symlinks; hardlinks kept as hardlinks (links: inode ->
 // first copy); mode and owner kept.

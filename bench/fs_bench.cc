@@ -420,15 +420,9 @@ Outcome CopyInto(const std::string& src, const std::string& dst,
   }
   if (mkdir(dst.c_str(), st.st_mode & 07777) != 0 && errno != EEXIST)
     return MakeError("copy: mkdir", dst, errno);
-  DIR* d = opendir(src.c_str());
-  if (d == nullptr) return MakeError("copy: opendir", src, errno);
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  for (const auto& n : names) MYDOCKER_TRY(CopyInto(src + "/" + n, dst + "/" + n, links));
+  auto names = fb::DirNames(src);
+  if (!names) return names.error();
+  for (const auto& n : *names) MYDOCKER_TRY(CopyInto(src + "/" + n, dst + "/" + n, links));
   return Outcome::Ok();
 }
 
