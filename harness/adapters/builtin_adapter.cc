@@ -232,9 +232,10 @@ class BuiltinAdapter : public RuntimeAdapter {
       if (!r) {
         o.exit_code = 1;
         o.err = "mydocker: " + r.error().Message() + "\n";
-        return o;
       }
-      ReapRun(q.name, &o);  // its run ends once the container is removed
+      // Its run ends once the container is removed, by this rm or by the run's
+      // own teardown (rm then says ENOENT).
+      if (!Inspect(q.name).known) ReapRun(q.name, &o);
       return o;
     }
     if (q.action == "gc" || q.action == "recover") {

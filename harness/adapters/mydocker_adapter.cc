@@ -270,7 +270,9 @@ class MydockerAdapter : public RuntimeAdapter {
       args = {q.action, name};  // logs, pause, resume
     }
     o = Cli(args, 120);
-    if (q.action == "rm" && o.exit_code == 0) ReapRun(q.name, &o);
+    // Its run ends once the container is removed, by this rm or by the run's
+    // own teardown (rm then fails: no such container).
+    if (q.action == "rm" && (o.exit_code == 0 || !Inspect(q.name).known)) ReapRun(q.name, &o);
     return o;
   }
 

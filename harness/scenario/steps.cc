@@ -450,15 +450,27 @@ class Executor {
     auto it = made_freezer_.find(name);
     if (it == made_freezer_.end()) return;
     const std::string dir = it->second;
-    if (auto t = mydocker::ReadFile(sys_, dir + "/cgroup.procs", "thaw")) {
-      std::istringstream pl(*t);
-      for (std::string pid; std::getline(pl, pid);) {
-        if (!pid.empty()) {
-          (void)mydocker::WriteExisting(sys_, freezer_root + "/cgroup.procs", pid, "thaw: move");
+    // A thawed task with a pending SIGKILL exits after the move loop read
+    // cgroup.procs; until its parent reaps it the kernel still counts it and
+    // rmdir fails with EBUSY. Move and retry for a bounded time, as runc's
+    // cgroup removal does.
+    const double until = Now() + 5;
+    mydocker::Status st;
+    for (;;) {
+      if (auto t = mydocker::ReadFile(sys_, dir + "/cgroup.procs", "thaw")) {
+        std::istringstream pl(*t);
+        for (std::string pid; std::getline(pl, pid);) {
+          if (!pid.empty()) {
+            (void)mydocker::WriteExisting(sys_, freezer_root + "/cgroup.procs", pid,
+                                          "thaw: move");
+          }
         }
       }
+      st = sys_.Rmdir(dir);
+      if (st.ok() || st.err != EBUSY || Now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (mydocker::Status st = sys_.Rmdir(dir); !st.ok()) {
+    if (!st.ok()) {
       notes->push_back("thaw: rmdir " + dir + ": " + mydocker::ErrnoName(st.err));
     }
     made_freezer_.erase(it);
