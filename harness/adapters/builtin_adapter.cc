@@ -235,7 +235,7 @@ class BuiltinAdapter : public RuntimeAdapter {
       }
       // Its run ends once the container is removed, by this rm or by the run's
       // own teardown (rm then says ENOENT).
-      if (!Inspect(q.name).known) ReapRun(q.name, &o);
+      if (r.ok() || !Inspect(q.name).known) ReapRun(q.name, &o);
       return o;
     }
     if (q.action == "gc" || q.action == "recover") {
@@ -365,17 +365,9 @@ class BuiltinAdapter : public RuntimeAdapter {
     for (const auto& e : gc->errors) res->notes.push_back("gc error: " + e.Message());
   }
 
-  // After rm: the background run's process ends (its container was
-  // killed); collect it, or end it after 10 s.
   void ReapRun(const std::string& name, StepOutcome* o) {
     auto it = runs_.find(name);
-    if (it == runs_.end() || it->second.pid <= 0) return;
-    ProcessResult p = WaitFor(it->second.pid, 10);
-    it->second.exit_code = p.exit_code;
-    it->second.pid = -1;
-    it->second.waited = true;
-    o->notes.push_back("the run of " + name + " ended: exit " + std::to_string(p.exit_code) +
-                       (p.timed_out ? " (killed by the harness after 10 s)" : ""));
+    if (it != runs_.end()) ReapBackgroundRun(it->second, "the run of " + name, o);
   }
 
   RunEnv env_;

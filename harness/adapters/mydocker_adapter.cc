@@ -414,14 +414,7 @@ class MydockerAdapter : public RuntimeAdapter {
 
   void ReapRun(const std::string& name, StepOutcome* o) {
     auto it = runs_.find(name);
-    if (it == runs_.end() || it->second.pid <= 0) return;
-    ProcessResult p = WaitFor(it->second.pid, 10);
-    it->second.exit_code = p.exit_code;
-    it->second.pid = -1;
-    it->second.waited = true;
-    o->notes.push_back("mydocker run of " + name + " ended: exit " +
-                       std::to_string(p.exit_code) +
-                       (p.timed_out ? " (killed by the harness after 10 s)" : ""));
+    if (it != runs_.end()) ReapBackgroundRun(it->second, "mydocker run of " + name, o);
   }
 
   RunEnv env_;

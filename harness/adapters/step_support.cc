@@ -124,4 +124,14 @@ StepOutcome KillRuntimeProcess(BackgroundRun& run) {
   return o;
 }
 
+void ReapBackgroundRun(BackgroundRun& run, const std::string& label, StepOutcome* o) {
+  if (run.pid <= 0) return;
+  ProcessResult p = WaitFor(run.pid, 10);
+  run.exit_code = p.exit_code;
+  run.pid = -1;
+  run.waited = true;
+  o->notes.push_back(label + " ended: exit " + std::to_string(p.exit_code) +
+                     (p.timed_out ? " (killed by the harness after 10 s)" : ""));
+}
+
 }  // namespace faultline

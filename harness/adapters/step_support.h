@@ -52,4 +52,9 @@ StepOutcome StartInBackground(mydocker::Sys& sys, const std::string& state_root,
 // spawned) and reaps it.
 StepOutcome KillRuntimeProcess(BackgroundRun& run);
 
+// Collects the runtime process of a background run once its container is
+// removed (it ends with it), or ends it after 10 s; notes "<label> ended:
+// exit N". A run already collected is left as it is.
+void ReapBackgroundRun(BackgroundRun& run, const std::string& label, StepOutcome* o);
+
 }  // namespace faultline
