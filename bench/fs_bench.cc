@@ -15,9 +15,16 @@
 //              pid, waited for after the unmount), setup = spawn until the
 //              mount is there (statfs magic), teardown = umount2 + exit +
 //              removing upper and work
-//            erofs: layer 0 as an erofs image on fs, loop-mounted read-only
-//              once, the workspace's only image layer (N = 1)
-//     N      image layers: 1 and 64 (smoke: 1)
+//            erofs: each of the N layers as its own erofs image on fs
+//              (mkfs.erofs), mounted read-only once before the row (untimed,
+//              as containerd's erofs snapshotter mounts a layer at unpack),
+//              the workspace's N image layers
+//            erofs-flat: the N layers flattened into one erofs image (cp -a
+//              bottom first, then mkfs.erofs), mounted once: the
+//              workspace's only image layer, as composefs does
+//            erofs images are mounted from the file (erofs file-backed
+//              mounts, Linux 6.12+), else through a loop device
+//     N      image layers: 1, 64 and 499 (smoke: 1)
 //     cache  warm: as the previous iteration left it; cold: sync and
 //            drop_caches (3) before every iteration, untimed (tmpfs keeps
 //            its pages: it has no backing store to drop them to)
@@ -37,7 +44,9 @@
 // Loop devices: attached with LOOP_CONFIGURE (autoclear) from
 // /dev/loop-control, each detached by the device the bench got
 // (LOOP_CLR_FD) after its unmount, and the exit checks that none of the
-// bench's backing files is still attached.
+// bench's backing files is still attached; a device the bench's
+// LOOP_CTL_GET_FREE added (erofs layers on tmpfs: one each) is removed
+// (LOOP_CTL_REMOVE), so /sys/block is as before.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,9 +61,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,7 +89,10 @@ namespace {
 #define FUSE_SUPER_MAGIC 0x65735546
 #endif
 
-constexpr int kMaxLayers = 64;
+// The layer counts of the rows (the layers made on each fs: the largest).
+std::vector<int> LayerCounts() {
+  return fb::Smoke() ? std::vector<int>{1} : std::vector<int>{1, 64, 499};
+}
 
 struct Loop {
   std::string dev, backing;
@@ -88,7 +102,9 @@ struct Loop {
 struct FsInfo {
   std::string name, root;  // root: where the fs is mounted
   std::vector<std::string> layers;
-  std::string erofs_mnt;   // layer 0 as an erofs image, mounted ro ("" if none)
+  std::vector<std::string> erofs_layers;  // layer i as an erofs image, mounted ro
+  std::map<int, std::string> erofs_flat;   // N -> the N layers flattened, mounted ro
+  bool erofs_from_file = true;  // false: this fs's images need loop devices (tmpfs)
   bool mounted = false;
 };
 
@@ -100,7 +116,8 @@ struct Globals {
   // (index into loops, -1: none), detached right after its unmount (a
   // loop's backing file keeps the filesystem holding it busy).
   std::vector<std::pair<std::string, int>> mounts;
-  std::string fuse_overlayfs;
+  std::string fuse_overlayfs, mkfs_erofs;
+  std::set<std::string> loops_before;  // the loop devices the host had
   std::map<std::string, std::string> missing;  // fs or store -> why not measured
 } g;
 
@@ -166,6 +183,17 @@ Outcome DetachLoop(Loop& l) {
   return o;
 }
 
+// The loop devices the host has now (/sys/block/loopN).
+std::set<std::string> LoopDevices() {
+  std::set<std::string> out;
+  auto names = fb::DirNames("/sys/block");
+  if (!names) return out;
+  for (const auto& n : *names) {
+    if (n.rfind("loop", 0) == 0) out.insert("/dev/" + n);
+  }
+  return out;
+}
+
 Outcome DetachLoops() {
   Outcome first;
   for (auto it = g.loops.rbegin(); it != g.loops.rend(); ++it) {
@@ -183,6 +211,18 @@ Outcome DetachLoops() {
     if (!b.empty() && b.rfind(l.backing, 0) == 0 && first)
       first = MakeError("host check: loop device still attached", l.dev, EBUSY, b);
   }
+  // LOOP_CTL_GET_FREE adds a device when none is free: remove the ones this
+  // bench added (more than the host's 8 with many erofs layers on tmpfs).
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  std::set<std::string> ours;
+  for (const Loop& l : g.loops) ours.insert(l.dev);
+  for (const std::string& dev : ours) {
+    if (g.loops_before.count(dev) || ctl < 0) continue;
+    const int n = std::stoi(dev.substr(strlen("/dev/loop")));
+    if (ioctl(ctl, LOOP_CTL_REMOVE, n) != 0 && errno != ENODEV && first)
+      first = MakeError("loop: LOOP_CTL_REMOVE", dev, errno);
+  }
+  if (ctl >= 0) close(ctl);
   return first;
 }
 
@@ -252,21 +292,60 @@ Outcome SetupFs(const std::string& name) {
   MYDOCKER_TRY(fb::MakeDir(f.root + "/ws", 0755));
   MYDOCKER_TRY(fb::MakeDir(f.root + "/fuse", 0755));
   MYDOCKER_TRY(fb::MakeDir(f.root + "/copy", 0755));
-  MYDOCKER_TRY(fb::MakeLayers(f.root + "/L", kMaxLayers, &f.layers));
-  // erofs: layer 0 as an image on this fs, mounted read-only.
-  const std::string mkerofs = fb::FindInPath("mkfs.erofs");
-  if (mkerofs.empty()) {
-    g.missing["erofs"] = "mkfs.erofs not installed (erofs-utils, ci/install-deps)";
-  } else {
-    const std::string img = f.root + "/layer0.erofs";
-    MYDOCKER_TRY(Run({mkerofs, "-d0", img, f.layers[0]}));
-    auto loop = AttachLoop(img, true);
-    if (!loop) return loop.error();
-    f.erofs_mnt = f.root + "/erofs";
-    MYDOCKER_TRY(MountDev(int(g.loops.size()) - 1, f.erofs_mnt, "erofs", MS_RDONLY));
-  }
+  MYDOCKER_TRY(fb::MakeDir(f.root + "/erofs", 0755));
+  MYDOCKER_TRY(fb::MakeLayers(f.root + "/L", LayerCounts().back(), &f.layers));
   g.fs[name] = std::move(f);
   return Outcome::Ok();
+}
+
+// ---- erofs images, made and mounted once, before the rows that use them ---
+
+// Makes an erofs image of dir at img and mounts it read-only at mnt: from the
+// file where the kernel mounts erofs from a regular file (6.12+; older ones
+// say ENOTBLK), else through a loop device.
+// tmpfs files have no read_folio, so an image on tmpfs always needs a loop.
+Outcome MakeErofs(FsInfo& f, const std::string& dir, const std::string& img,
+                  const std::string& mnt) {
+  MYDOCKER_TRY(Run({g.mkfs_erofs, "-d0", img, dir}));
+  if (f.erofs_from_file) {
+    MYDOCKER_TRY(fb::MakeDir(mnt, 0755));
+    if (mount(img.c_str(), mnt.c_str(), "erofs", MS_RDONLY, nullptr) == 0) {
+      g.mounts.push_back({mnt, -1});
+      return Outcome::Ok();
+    }
+    if (errno != ENOTBLK) return MakeError("bench: mount erofs", mnt, errno, img);
+    if (rmdir(mnt.c_str()) != 0) return MakeError("bench: rmdir", mnt, errno);
+    f.erofs_from_file = false;
+  }
+  auto loop = AttachLoop(img, true);
+  if (!loop) return loop.error();
+  return MountDev(int(g.loops.size()) - 1, mnt, "erofs", MS_RDONLY);
+}
+
+// The first n layers of f, each as its own erofs mount (made once).
+Expected<std::vector<std::string>> ErofsLayers(FsInfo& f, int n) {
+  for (int i = int(f.erofs_layers.size()); i < n; ++i) {
+    const std::string base = f.root + "/erofs/" + std::to_string(i);
+    MYDOCKER_TRY(MakeErofs(f, f.layers[i], base + ".img", base));
+    f.erofs_layers.push_back(base);
+  }
+  return std::vector<std::string>(f.erofs_layers.begin(), f.erofs_layers.begin() + n);
+}
+
+Outcome CopyInto(const std::string& src, const std::string& dst,
+                 std::map<ino_t, std::string>& links);
+
+// The first n layers of f flattened (bottom first, upper files replacing
+// lower ones) into one erofs image, mounted (made once per n).
+Expected<std::vector<std::string>> ErofsFlat(FsInfo& f, int n) {
+  if (!f.erofs_flat.count(n)) {
+    const std::string base = f.root + "/erofs/flat-" + std::to_string(n);
+    std::map<ino_t, std::string> links;
+    for (int i = n - 1; i >= 0; --i) MYDOCKER_TRY(CopyInto(f.layers[i], base + ".tree", links));
+    MYDOCKER_TRY(MakeErofs(f, base + ".tree", base + ".img", base));
+    f.erofs_flat[n] = base;
+  }
+  return std::vector<std::string>{f.erofs_flat[n]};
 }
 
 // ---- one cycle per store ----------------------------------------------------
@@ -326,14 +405,12 @@ Outcome Probe(const std::string& merged, int n, Times* t) {
   return Outcome::Ok();
 }
 
-Expected<Times> OverlayCycle(mydocker::Sys& sys, const FsInfo& f, int n, bool erofs) {
+// The workspace over `layers` (top first), holding the n layers' files.
+Expected<Times> OverlayCycle(mydocker::Sys& sys, const FsInfo& f, int n,
+                             const std::vector<std::string>& layers) {
   mydocker::WorkspaceSpec spec;
   spec.dir = f.root + "/ws";
-  if (erofs) {
-    spec.layers = {f.erofs_mnt};
-  } else {
-    spec.layers.assign(f.layers.begin(), f.layers.begin() + n);
-  }
+  spec.layers = layers;
   spec.hostname = "bench";
   spec.resolv_conf = "nameserver 127.0.0.1\n";
   Times t;
@@ -501,16 +578,30 @@ Outcome DropCaches() {
   return Outcome::Ok();
 }
 
-void BM_Fs(benchmark::State& state, std::string fs, std::string store, int n, bool cold) {
-  const std::string what = "Fs/" + fs + "/" + store;
-  auto it = g.fs.find(fs);
+// Checks fs and store are measured here; false (and the row skipped) if not.
+bool Measured(benchmark::State& state, const std::string& fs, const std::string& store) {
   for (const std::string& k : {fs, store}) {
     if (g.missing.count(k)) {
       state.SkipWithError(("not measured: " + g.missing[k]).c_str());
-      return;
+      return false;
     }
   }
-  const FsInfo& f = it->second;
+  return true;
+}
+
+void BM_Fs(benchmark::State& state, std::string fs, std::string store, int n, bool cold) {
+  const std::string what = "Fs/" + fs + "/" + store;
+  if (!Measured(state, fs, store == "erofs-flat" ? "erofs" : store)) return;
+  FsInfo& f = g.fs.at(fs);
+  // The image layers the workspace gets (erofs: made and mounted here, once).
+  Expected<std::vector<std::string>> layers =
+      store == "erofs"        ? ErofsLayers(f, n)
+      : store == "erofs-flat" ? ErofsFlat(f, n)
+                              : std::vector<std::string>(f.layers.begin(), f.layers.begin() + n);
+  if (!layers) {
+    fb::RecordFailure(state, what, layers.error().Message());
+    return;
+  }
   mydocker::LinuxSys sys;
   Times sum;
   for (auto _ : state) {
@@ -523,8 +614,8 @@ void BM_Fs(benchmark::State& state, std::string fs, std::string store, int n, bo
         break;
       }
     }
-    Expected<Times> t = store == "fuse-overlayfs" ? FuseCycle(sys, f, n)
-                                                  : OverlayCycle(sys, f, n, store == "erofs");
+    Expected<Times> t =
+        store == "fuse-overlayfs" ? FuseCycle(sys, f, n) : OverlayCycle(sys, f, n, *layers);
     if (!t) {
       fb::RecordFailure(state, what, t.error().Message());
       break;
@@ -533,17 +624,7 @@ void BM_Fs(benchmark::State& state, std::string fs, std::string store, int n, bo
     state.SetIterationTime((t->setup + t->teardown) / 1e9);
   }
   SetPhaseCounters(state, sum, n, cold);
-}
-
-// Checks fs and store are measured here; false (and the row skipped) if not.
-bool Measured(benchmark::State& state, const std::string& fs, const std::string& store) {
-  for (const std::string& k : {fs, store}) {
-    if (g.missing.count(k)) {
-      state.SkipWithError(("not measured: " + g.missing[k]).c_str());
-      return false;
-    }
-  }
-  return true;
+  if (store.rfind("erofs", 0) == 0) state.counters["erofs_from_file"] = f.erofs_from_file;
 }
 
 // Copy vs overlay, paired: each iteration runs the overlay cycle, then the
@@ -560,7 +641,10 @@ void BM_Copy(benchmark::State& state, std::string fs, int n, bool cold) {
     Expected<Times> cp = ov;
     state.PauseTiming();
     Outcome o = cold ? DropCaches() : Outcome::Ok();
-    if (o) ov = OverlayCycle(sys, f, n, false);
+    if (o) {
+      ov = OverlayCycle(sys, f, n,
+                        std::vector<std::string>(f.layers.begin(), f.layers.begin() + n));
+    }
     if (o && ov && cold) o = DropCaches();
     state.ResumeTiming();
     if (!o) {
@@ -618,10 +702,10 @@ void BM_Written(benchmark::State& state, std::string fs, int files) {
 const char* const kFilesystems[] = {"tmpfs", "ext4", "xfs", "btrfs"};
 
 void Register() {
-  const std::vector<int> counts = fb::Smoke() ? std::vector<int>{1} : std::vector<int>{1, 64};
+  const std::vector<int> counts = LayerCounts();
   for (const std::string fs : kFilesystems) {
-    for (const std::string store : {"overlay", "fuse-overlayfs", "erofs"}) {
-      for (int n : store == "erofs" ? std::vector<int>{1} : counts) {
+    for (const std::string store : {"overlay", "fuse-overlayfs", "erofs", "erofs-flat"}) {
+      for (int n : counts) {
         for (bool cold : {false, true}) {
           // Smoke: warm everywhere, cold once (overlay on ext4).
           if (fb::Smoke() && cold && !(fs == "ext4" && store == "overlay")) continue;
@@ -664,9 +748,13 @@ Outcome Setup() {
   auto s = fb::Scratch::Create();
   if (!s) return s.error();
   g.scratch = std::move(*s);
+  g.loops_before = LoopDevices();
   g.fuse_overlayfs = fb::FindInPath("fuse-overlayfs");
   if (g.fuse_overlayfs.empty())
     g.missing["fuse-overlayfs"] = "fuse-overlayfs not installed (ci/install-deps)";
+  g.mkfs_erofs = fb::FindInPath("mkfs.erofs");
+  if (g.mkfs_erofs.empty())
+    g.missing["erofs"] = "mkfs.erofs not installed (erofs-utils, ci/install-deps)";
   for (const std::string fs : kFilesystems) MYDOCKER_TRY(SetupFs(fs));
   for (const auto& [k, why] : g.missing) benchmark::AddCustomContext("not_measured_" + k, why);
   Register();
