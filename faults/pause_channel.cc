@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -90,11 +92,24 @@ std::optional<PauseNote> WaitForPause(int fd, int timeout_ms, bool* eof) {
 }
 
 bool ReleasePause(int fd) {
+  // The held process may be gone (killed by a second actor, or its runtime
+  // ended while its init was held): EPIPE then, never a SIGPIPE that ends
+  // the harness. SIGPIPE is blocked for the write and a pending one taken.
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
   const char c = 'r';
   ssize_t w;
   do {
     w = ::write(fd, &c, 1);
   } while (w < 0 && errno == EINTR);
+  if (w < 0 && errno == EPIPE) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return w == 1;
 }
 

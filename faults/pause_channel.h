@@ -56,6 +56,7 @@ class PauseChannel {
 // run ended without pausing) or an error; *eof tells which.
 std::optional<PauseNote> WaitForPause(int fd, int timeout_ms, bool* eof);
 // Releases one held call: one byte on fd (the release pipe's write end).
+// False when no process holds the read end any more (EPIPE, no SIGPIPE).
 bool ReleasePause(int fd);
 
 }  // namespace faultline

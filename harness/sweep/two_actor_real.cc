@@ -448,7 +448,7 @@ FaultPlan PausePlan(const SweepCall& c, uint64_t nth, int pause_ms) {
 std::string OciSecondOutcome(SecondActor a, const ProcessResult& p, const std::string& err,
                              const std::vector<std::string>& not_found) {
   if (p.timed_out || !p.started) return "";
-  const bool has_message = !Trim(err).empty();
+  const bool has_message = !Trim(err).empty() && err.find("%!") == std::string::npos;
   if (a == SecondActor::kRmForce) {
     if (p.exit_code == 0) return "deleted";
     if (p.exit_code > 128 || !has_message) return "";
@@ -710,7 +710,9 @@ TwoActorReport RunRealTwoActorSweep(const RealTwoActorConfig& config_in) {
           res.a_allowed = "as-clean-run";
         } else if (killed_by_delete) {
           res.a_allowed = "killed-by-delete";
-        } else if (!Trim(a.message).empty()) {
+        } else if (!Trim(a.message).empty() && a.message.find("%!") == std::string::npos) {
+          // A Go format error ("%!w(<nil>)") in place of the cause is no
+          // clear error: it names nothing.
           res.a_allowed = "clear-error";
         }
         if (res.a_allowed.empty()) {
@@ -726,7 +728,7 @@ TwoActorReport RunRealTwoActorSweep(const RealTwoActorConfig& config_in) {
           if (!a.left_after_gc.empty()) {
             res.failures.push_back("left after A's and B's end and the runtime's cleanup "
                                    "(delete -f of both): " + res.left_after_gc);
-          } else {
+          } else if (!res.a_allowed.empty()) {
             res.a_allowed += " (left " + res.left + "; cleaned by delete -f)";
           }
         }

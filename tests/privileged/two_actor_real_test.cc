@@ -103,6 +103,10 @@ TEST_P(SeccompTwoActor, RunTrue) {
   EXPECT_EQ(r.interleavings, ShardSize(r.points, c.shard) * 2);
   for (const auto& x : r.results) {
     EXPECT_TRUE(x.hold_fired) << "point " << x.point << " " << x.op << ": A was never held";
+    // Every failure is the runtime's finding, never the harness's.
+    for (const auto& f : x.failures) {
+      EXPECT_NE(f.rfind("harness:", 0), 0u) << "point " << x.point << ": " << f;
+    }
   }
   EXPECT_GT(Count(r, "rm-f deleted") + Count(r, "rm-f no-such-container"), 0u);
   // Findings are the runtime's: printed with their replay, asserted in

@@ -79,6 +79,15 @@ TEST(PauseChannel, BoundPassesWithoutRelease) {
   EXPECT_FALSE(ch.Hold({2, 100, "rmdir", 20000}));
 }
 
+// The held process died before the release (a second actor killed it):
+// the release reports it, and the harness gets no SIGPIPE.
+TEST(PauseChannel, ReleaseAfterTheHolderIsGoneIsNoSigpipe) {
+  Pipes p;
+  ::close(p.release[0]);
+  p.release[0] = -1;
+  EXPECT_FALSE(ReleasePause(p.release[1]));
+}
+
 TEST(PauseChannel, FromEnv) {
   ::unsetenv(kPauseFdsEnv);
   EXPECT_FALSE(PauseChannel::FromEnv().has_value());
