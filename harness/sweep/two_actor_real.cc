@@ -88,6 +88,39 @@ ino_t WaitingFor(pid_t pid) {
   return 0;
 }
 
+// "<state> <voluntary> <nonvoluntary>" of /proc/PID/status; "" when gone.
+std::string SchedState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line, state, vol, nonvol;
+  while (std::getline(in, line)) {
+    if (line.rfind("State:", 0) == 0) state = line.substr(6);
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) vol = line.substr(24);
+    if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) nonvol = line.substr(27);
+  }
+  if (state.empty()) return "";
+  return state + " " + vol + " " + nonvol;
+}
+
+// Waits until process pid sleeps and stays asleep (state S, no context
+// switch) for 5 samples 10 ms apart, or is gone; false after timeout.
+// A pause in the init holds only the init: its runtime runs on until it
+// waits for it, and only then is what A holds a state.
+bool WaitUntilAsleep(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto until = Clock::now() + timeout;
+  std::string last;
+  int same = 0;
+  while (Clock::now() < until) {
+    const std::string now = SchedState(pid);
+    if (now.empty()) return true;
+    const bool sleeping = now.find("S (sleeping)") != std::string::npos;
+    same = sleeping && now == last ? same + 1 : 0;
+    if (same >= 5) return true;
+    last = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 // The cgroup mount points of this process's mount table.
 std::vector<std::string> CgroupMounts(mydocker::Sys& sys) {
   std::vector<std::string> out;
@@ -211,6 +244,12 @@ class BuiltinActor {
     c.note = ctx.note;
     c.root = ctx.root;
     c.cgroup_parent = ctx.cgroup_parent;
+    if (ctx.note.pid == kSweepInitPid &&
+        !WaitUntilAsleep(ctx.runtime_pid, std::chrono::seconds(cfg_.second_timeout_seconds))) {
+      c.harness_error = "A's runtime did not wait for its held init within " +
+                        std::to_string(cfg_.second_timeout_seconds) + " s";
+      return nullptr;
+    }
     const std::string store_lock = JoinPath(ctx.root, "containers.lock");
     const std::string dir = JoinPath(JoinPath(ctx.root, "containers"), ctx.container);
     const std::string container_lock = JoinPath(dir, "lock");

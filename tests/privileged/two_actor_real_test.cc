@@ -5,7 +5,8 @@
 // the kernel and seccomp backends").
 //
 // CI runs a share of the points (every Nth: the points of shard 0/N, so
-// every phase of the run is in it); FAULTLINE_LONG=1 runs every point.
+// every phase of the run is in it: builtin every 12th, runc and crun every
+// 20th); FAULTLINE_LONG=1 runs every point.
 // Counts are exact: interleavings = ShardSize(points, shard) x actors.
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ TEST_F(RealTwoActor, KernelBuiltinRunTrue) {
   c.backend = "kernel";
   c.workload = *BuiltinWorkload("run-true");
   c.kernel.image_tar = tar_;
-  c.shard = CiShare(10);
+  c.shard = CiShare(12);
   TwoActorReport r = RunRealTwoActorSweep(c);
   Print(r);
   ASSERT_TRUE(r.errors.empty()) << r.errors.front();
@@ -94,7 +95,7 @@ TEST_P(SeccompTwoActor, RunTrue) {
   c.workload = *BuiltinWorkload("run-true");
   c.seccomp.runtime = runtime;
   c.seccomp.image_tar = tar_;
-  c.shard = CiShare(12);
+  c.shard = CiShare(20);
   TwoActorReport r = RunRealTwoActorSweep(c);
   Print(r);
   ASSERT_TRUE(r.errors.empty()) << r.errors.front();
