@@ -42,6 +42,18 @@ void FaultInjectingSys::set_sleeper(std::function<void(int)> sleeper) {
   sleeper_ = std::move(sleeper);
 }
 
+void FaultInjectingSys::set_pauser(Pauser pauser) { pauser_ = std::move(pauser); }
+
+const char* PauseEndName(PauseEnd e) {
+  switch (e) {
+    case PauseEnd::kNone: return "";
+    case PauseEnd::kReleased: return "released";
+    case PauseEnd::kBoundPassed: return "bound-passed";
+    case PauseEnd::kNoPauser: return "no-pauser";
+  }
+  return "?";
+}
+
 pid_t FaultInjectingSys::CallerPid() const {
   return identity_ ? identity_->CurrentPid() : 0;
 }
@@ -87,6 +99,18 @@ void FaultInjectingSys::Intercept(SysCall& call) {
     case ActionKind::kDelay:
       sleeper_(d.action.delay_ms);
       break;
+    case ActionKind::kPause: {
+      if (!pauser_) {
+        trace_[idx].pause = PauseEnd::kNoPauser;
+        spdlog::warn("faultline: pause at call {} ({}) has no pauser: the call goes on",
+                     trace_[idx].seq, trace_[idx].op);
+        break;
+      }
+      const PauseRequest req{trace_[idx].seq, trace_[idx].pid, call.name(),
+                             d.action.PauseBoundMs()};
+      trace_[idx].pause = pauser_(req) ? PauseEnd::kReleased : PauseEnd::kBoundPassed;
+      break;
+    }
     case ActionKind::kNone:
       break;
   }
@@ -109,6 +133,7 @@ std::string FaultInjectingSys::FormatEntry(const TraceEntry& e) {
                     " " + e.args + " -> " + (e.err ? ErrnoToName(e.err) : "0");
   if (e.rule >= 0)
     out += std::string(" [rule ") + std::to_string(e.rule) + " " + ActionName(e.action) + "]";
+  if (e.pause != PauseEnd::kNone) out += std::string(" [pause ") + PauseEndName(e.pause) + "]";
   if (e.after_crash) out += " [after crash]";
   return out;
 }
@@ -127,6 +152,7 @@ nlohmann::json FaultInjectingSys::TraceJson() const {
                         {"err", e.err},       {"errno", e.err ? ErrnoToName(e.err) : ""},
                         {"rule", e.rule},     {"action", ActionName(e.action)},
                         {"after_crash", e.after_crash}};
+    if (e.pause != PauseEnd::kNone) j["pause"] = PauseEndName(e.pause);
     arr.push_back(std::move(j));
   }
   return arr;

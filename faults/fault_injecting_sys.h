@@ -12,6 +12,11 @@
 //             exist, so later calls on them fail EBADF/ESRCH)
 //   delay(ms) sleeps (through the sleeper, replaceable in tests), then calls
 //             the target
+//   pause     holds the call (not yet executed) through the pauser
+//             (set_pauser; e.g. a PauseChannel: a note to the harness, then
+//             a wait for its release), at most the action's bound, then calls
+//             the target. With no pauser the call goes on at once (warned,
+//             traced as no-pauser).
 //   crash     throws faultline::Crash. From then on nothing reaches the
 //             target: every later call (e.g. from destructors while the
 //             exception unwinds) returns EIO and is traced as after_crash.
@@ -51,6 +56,23 @@ class Crash : public std::runtime_error {
   std::string op;
 };
 
+// How a pause ended (TraceEntry::pause).
+enum class PauseEnd : uint8_t { kNone, kReleased, kBoundPassed, kNoPauser };
+// "", "released", "bound-passed", "no-pauser".
+const char* PauseEndName(PauseEnd e);
+
+// A paused call as the pauser sees it.
+struct PauseRequest {
+  uint64_t seq = 0;     // the call's trace seq
+  pid_t pid = 0;        // the caller's pid as traced
+  const char* op = "";  // mydocker::OpName
+  int bound_ms = 0;     // hold at most this long
+};
+// Holds the caller until released (true) or bound_ms passed (false). Runs
+// in whichever process makes the call, also a cloned init between clone and
+// execve: it must not allocate or log there (PauseChannel does neither).
+using Pauser = std::function<bool(const PauseRequest&)>;
+
 struct TraceEntry {
   uint64_t seq = 0;  // 1-based number of the call in this run
   pid_t pid = 0;     // the calling process (0: unknown)
@@ -63,6 +85,7 @@ struct TraceEntry {
   int rule = -1;     // the plan rule that fired, -1: none
   ActionKind action = ActionKind::kNone;
   bool after_crash = false;  // refused because the runtime had crashed
+  PauseEnd pause = PauseEnd::kNone;  // a pause action: how the hold ended
 };
 
 class FaultInjectingSys : public SysWrapper {
@@ -73,6 +96,8 @@ class FaultInjectingSys : public SysWrapper {
 
   // Replaces the sleep of delay actions (tests pass a recorder).
   void set_sleeper(std::function<void(int ms)> sleeper);
+  // Holds the calls of pause actions (none: they go on at once).
+  void set_pauser(Pauser pauser);
   FaultPlan& plan() { return plan_; }
   bool crashed() const { return crashed_; }
   const std::vector<TraceEntry>& trace() const { return trace_; }
@@ -90,6 +115,7 @@ class FaultInjectingSys : public SysWrapper {
   FaultPlan plan_;
   const ProcessIdentity* identity_ = nullptr;
   std::function<void(int)> sleeper_;
+  Pauser pauser_;
   std::vector<TraceEntry> trace_;
   uint64_t seq_ = 0;
   bool crashed_ = false;

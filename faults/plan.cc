@@ -120,7 +120,7 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
   Rule r;
   std::string where = "rule " + std::to_string(index + 1);
   bool has_nth = false, has_range = false, has_prob = false;
-  bool has_action = false, has_errno = false, has_delay = false;
+  bool has_action = false, has_errno = false, has_delay = false, has_pause = false;
   std::string action_word;
   for (std::string_view field : SplitOn(text, ',')) {
     if (field.empty()) continue;
@@ -189,6 +189,10 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
       if (!ParseU64(val, &u) || u > 3600000) return bad("expected milliseconds");
       r.action.delay_ms = static_cast<int>(u);
       has_delay = true;
+    } else if (key == "pause_ms") {
+      if (!ParseU64(val, &u) || u == 0 || u > 3600000) return bad("expected milliseconds (1..3600000)");
+      r.action.pause_ms = static_cast<int>(u);
+      has_pause = true;
     } else if (key == "mode") {
       if (val == "transient" || val == "once") r.times = Times::kOnce;
       else if (val == "persistent") r.times = Times::kPersistent;
@@ -208,14 +212,17 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
     else if (action_word == "lie") r.action.kind = ActionKind::kLie;
     else if (action_word == "delay") r.action.kind = ActionKind::kDelay;
     else if (action_word == "crash" || action_word == "kill") r.action.kind = ActionKind::kCrash;
-    else return PlanError(where + ": action", "expected fail, lie, delay or crash, got '" +
+    else if (action_word == "pause") r.action.kind = ActionKind::kPause;
+    else return PlanError(where + ": action", "expected fail, lie, delay, crash or pause, got '" +
                                                   action_word + "'");
   } else if (has_errno) {
     r.action.kind = ActionKind::kFail;
   } else if (has_delay) {
     r.action.kind = ActionKind::kDelay;
+  } else if (has_pause) {
+    r.action.kind = ActionKind::kPause;
   } else {
-    return PlanError(where, "no action: give errno=, action= or delay_ms=");
+    return PlanError(where, "no action: give errno=, action=, delay_ms= or pause_ms=");
   }
   if (r.action.kind == ActionKind::kFail && !has_errno)
     return PlanError(where + ": errno", "action fail needs errno=");
@@ -223,6 +230,8 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
     return PlanError(where + ": errno", "errno= only goes with action fail");
   if (r.action.kind != ActionKind::kDelay && has_delay)
     return PlanError(where + ": delay_ms", "delay_ms= only goes with action delay");
+  if (r.action.kind != ActionKind::kPause && has_pause)
+    return PlanError(where + ": pause_ms", "pause_ms= only goes with action pause");
   return r;
 }
 
@@ -266,6 +275,7 @@ const char* ActionName(ActionKind kind) {
     case ActionKind::kLie: return "lie";
     case ActionKind::kDelay: return "delay";
     case ActionKind::kCrash: return "crash";
+    case ActionKind::kPause: return "pause";
   }
   return "?";
 }
@@ -395,6 +405,10 @@ std::string FaultPlan::ToString() const {
       case ActionKind::kDelay:
         f.push_back("action=delay");
         f.push_back("delay_ms=" + std::to_string(r.action.delay_ms));
+        break;
+      case ActionKind::kPause:
+        f.push_back("action=pause");
+        if (r.action.pause_ms) f.push_back("pause_ms=" + std::to_string(r.action.pause_ms));
         break;
       default: f.push_back(std::string("action=") + ActionName(r.action.kind));
     }

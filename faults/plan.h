@@ -19,7 +19,11 @@
 //                           plan fires on the same calls in every run
 //            always         every matching call
 //   action fail(errno) | lie (report success, do nothing) | delay(ms, then
-//          do the call) | crash (the runtime dies right there)
+//          do the call) | crash (the runtime dies right there) | pause
+//          (hold the call, not yet executed, until the harness releases it
+//          or pause_ms pass (default kDefaultPauseMs), then do the call: how
+//          the hold and the release travel is the backend's, see
+//          FaultInjectingSys::set_pauser and docs/sweeps.md "Two actors")
 //   times  once (transient: fires at most once) | persistent (every call
 //          `when` selects) | persistent_path (fires on the call `when`
 //          selects, then on every later matching call on the same object:
@@ -37,13 +41,15 @@
 //         when: {nth: 3, counter: per_op}   # or {first: 2, last: 9, step: 2}
 //                                           # or {probability: 0.1, seed: 42}
 //         action: {fail: EBUSY}             # or lie | crash | {delay_ms: 50}
+//                                           # or pause | {pause_ms: 5000}
 //         times: once                       # once | transient | persistent
 //   compact, one line, for replay commands; rules separated by ';':
 //     op=mount|umount2,path=/var/*,nth=3,errno=EBUSY,mode=transient
 //     keys: op (alternatives joined by '|'), path, path2, fstype, flags
 //     (decimal or 0x hex), pid, nth | first,last,step | prob,seed, counter
-//     (global|per_op), action (fail|lie|delay|crash; kill = crash), errno
-//     (name or number; implies fail), delay_ms (implies delay), mode
+//     (global|per_op), action (fail|lie|delay|crash|pause; kill = crash), errno
+//     (name or number; implies fail), delay_ms (implies delay), pause_ms
+//     (implies pause: the longest hold), mode
 //     (transient|once|persistent|persistent-path). In values, '%' ',' ';' '=' are written
 //     %25 %2C %3B %3D. ToString() prints this form and Parse() reads it back
 //     to an equal plan.
@@ -83,15 +89,21 @@ struct CallInfo {
   pid_t pid = 0;            // calling process (0: unknown)
 };
 
-enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash };
-// "none", "fail", "lie", "delay", "crash".
+enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash, kPause };
+// "none", "fail", "lie", "delay", "crash", "pause".
 const char* ActionName(ActionKind kind);
+
+// A pause without pause_ms holds at most this long: nothing waits forever
+// for a harness that died.
+constexpr int kDefaultPauseMs = 30000;
 
 struct Action {
   ActionKind kind = ActionKind::kNone;
   int err = 0;       // kFail: the errno
   int delay_ms = 0;  // kDelay
+  int pause_ms = 0;  // kPause: the longest hold (0: kDefaultPauseMs)
   bool operator==(const Action&) const = default;
+  int PauseBoundMs() const { return pause_ms > 0 ? pause_ms : kDefaultPauseMs; }
 };
 
 enum class Times : uint8_t { kOnce, kPersistent, kPersistentPath };

@@ -117,11 +117,20 @@ struct YamlReader {
       std::string s = n.Scalar();
       if (s == "lie") a->kind = ActionKind::kLie;
       else if (s == "crash" || s == "kill") a->kind = ActionKind::kCrash;
-      else return Fail(f, "expected lie, crash, {fail: ERRNO} or {delay_ms: N}, got '" + s + "'");
+      else if (s == "pause") a->kind = ActionKind::kPause;
+      else return Fail(f, "expected lie, crash, pause, {fail: ERRNO}, {delay_ms: N} or "
+                          "{pause_ms: N}, got '" + s + "'");
       return true;
     }
-    if (!CheckKeys(n, f, {"fail", "errno", "delay_ms"})) return false;
-    if (n.size() != 1) return Fail(f, "give exactly one of fail, errno, delay_ms");
+    if (!CheckKeys(n, f, {"fail", "errno", "delay_ms", "pause_ms"})) return false;
+    if (n.size() != 1) return Fail(f, "give exactly one of fail, errno, delay_ms, pause_ms");
+    if (n["pause_ms"]) {
+      uint64_t ms = 0;
+      if (!U64(n["pause_ms"], f + ".pause_ms", &ms) || ms == 0 || ms > 3600000)
+        return Fail(f + ".pause_ms", "expected milliseconds (1..3600000)");
+      a->kind = ActionKind::kPause;
+      a->pause_ms = static_cast<int>(ms);
+    }
     for (const char* key : {"fail", "errno"}) {
       if (!n[key]) continue;
       std::string e;
@@ -242,6 +251,10 @@ std::string FaultPlan::ToJson() const {
     switch (r.action.kind) {
       case ActionKind::kFail: j["action"] = {{"fail", ErrnoToName(r.action.err)}}; break;
       case ActionKind::kDelay: j["action"] = {{"delay_ms", r.action.delay_ms}}; break;
+      case ActionKind::kPause:
+        if (r.action.pause_ms) j["action"] = {{"pause_ms", r.action.pause_ms}};
+        else j["action"] = "pause";
+        break;
       default: j["action"] = ActionName(r.action.kind);
     }
     j["times"] = r.times == Times::kOnce         ? "once"

@@ -24,6 +24,7 @@
 #include "harness/report/environment.h"
 #include "harness/sweep/sweep.h"
 #include "harness/sweep/two_actor.h"
+#include "harness/sweep/two_actor_real.h"
 
 namespace faultline {
 namespace {
@@ -74,12 +75,61 @@ std::string CgroupModeName(FakeCgroupMode m) {
 }
 
 // `--second-actor LIST`: the two-actor sweep (harness/sweep/two_actor.h).
-int TwoActorMain(const SweepArgs& a, const SweepConfig& config) {
-  if (a.backend != "fake") {
-    std::cerr << "faultline sweep: --second-actor needs --backend fake (the kernel variant is "
-                 "not built yet)\n";
+// Its report: printed, and as JSON when asked. The exit status.
+int TwoActorReportOut(const SweepArgs& a, const TwoActorReport& r) {
+  std::cout << TwoActorText(r, 20);
+  std::printf("%.2f s\n", r.seconds);
+  if (!a.report_json.empty()) {
+    std::ofstream out(a.report_json);
+    out << r.ToJson().dump(2) << "\n";
+    if (!out) {
+      std::cerr << "faultline sweep: cannot write " << a.report_json << "\n";
+      return 2;
+    }
+  }
+  if (!r.errors.empty()) return 2;
+  return r.failed == 0 ? 0 : 1;
+}
+
+// --backend kernel|seccomp --second-actor LIST (harness/sweep/two_actor_real.h).
+int RealTwoActorMain(const SweepArgs& a, const SweepConfig& config, const std::string& image_tar) {
+  if (!a.plan.empty() || config.only_point_id || !a.journal.empty()) {
+    std::cerr << "faultline sweep: --second-actor takes --point N, --shard K/N, --runtime, "
+                 "--report-json and --verbose; not --plan, --point ID, --journal\n";
     return 2;
   }
+  RealTwoActorConfig tc;
+  tc.backend = a.backend;
+  tc.workload = config.workload;
+  if (!(a.second_actors.size() == 1 && a.second_actors[0] == "all")) {
+    auto actors = ParseSecondActors(a.second_actors);
+    if (!actors) {
+      std::cerr << "faultline sweep: " << actors.error().Message() << "\n";
+      return 2;
+    }
+    tc.actors = *actors;
+  }
+  tc.only_point = config.only_point;
+  tc.shard = config.shard;
+  tc.verbose = a.verbose;
+  tc.kernel.image_tar = image_tar;
+  tc.kernel.keep_scratch = a.keep_scratch;
+  tc.seccomp.runtime = a.runtime;
+  tc.seccomp.binary = a.runtime_binary;
+  tc.seccomp.profile_search = ProfileSearchPath();
+  tc.seccomp.syscalls = SplitList(a.syscalls);
+  tc.seccomp.image_tar = image_tar;
+  tc.seccomp.keep_scratch = a.keep_scratch;
+  tc.seccomp.run_timeout_seconds = a.run_timeout;
+  tc.seccomp.quiet_seconds = a.quiet;
+  if (a.backend == "seccomp") {
+    tc.replay_prefix = "faultline sweep --backend seccomp --runtime " + a.runtime;
+    if (!a.runtime_binary.empty()) tc.replay_prefix += " --runtime-binary " + a.runtime_binary;
+  }
+  return TwoActorReportOut(a, RunRealTwoActorSweep(tc));
+}
+
+int TwoActorMain(const SweepArgs& a, const SweepConfig& config) {
   if (!a.plan.empty() || config.only_point_id || !a.shard.empty() || !a.journal.empty()) {
     std::cerr << "faultline sweep: --second-actor takes --point N, --cgroup, -j, "
                  "--report-json and --verbose; not --plan, --point ID, --shard, --journal\n";
@@ -98,19 +148,7 @@ int TwoActorMain(const SweepArgs& a, const SweepConfig& config) {
   if (a.jobs > 0) tc.max_parallel = static_cast<size_t>(a.jobs);
   tc.replay_prefix = config.replay_prefix;
   tc.verbose = a.verbose;
-  TwoActorReport r = RunTwoActorSweep(tc);
-  std::cout << TwoActorText(r, 20);
-  std::printf("%.2f s\n", r.seconds);
-  if (!a.report_json.empty()) {
-    std::ofstream out(a.report_json);
-    out << r.ToJson().dump(2) << "\n";
-    if (!out) {
-      std::cerr << "faultline sweep: cannot write " << a.report_json << "\n";
-      return 2;
-    }
-  }
-  if (!r.errors.empty()) return 2;
-  return r.failed == 0 ? 0 : 1;
+  return TwoActorReportOut(a, RunTwoActorSweep(tc));
 }
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
@@ -210,7 +248,7 @@ int Main(const SweepArgs& a) {
   }
   if (!a.cgroup.empty()) config.replay_prefix += " --cgroup " + a.cgroup;
   if (a.errno_model == "all") config.replay_prefix += " --errno-model all";
-  if (!a.second_actors.empty()) return TwoActorMain(a, config);
+  if (!a.second_actors.empty() && a.backend == "fake") return TwoActorMain(a, config);
 
   // The environment fingerprint: what decides the results.
   config.environment = CollectEnvironment();
@@ -250,6 +288,18 @@ int Main(const SweepArgs& a) {
     if (built) built_tar = tar;
     return tar;
   };
+  if (!a.second_actors.empty()) {
+    if (a.backend != "kernel" && a.backend != "seccomp") {
+      std::cerr << "faultline sweep: --backend is fake, kernel or seccomp, not " << a.backend
+                << "\n";
+      return 2;
+    }
+    const std::string tar = image_tar();
+    if (tar.empty()) return 2;
+    const int code = RealTwoActorMain(a, config, tar);
+    if (!built_tar.empty()) ::unlink(built_tar.c_str());
+    return code;
+  }
   if (a.backend == "fake") {
     FakeBackendOptions fo;
     if (a.jobs > 0) fo.max_parallel = static_cast<size_t>(a.jobs);
@@ -553,8 +603,10 @@ void AddSweepCommand(CLI::App& app) {
                   "at /sys/fs/cgroup) or v1 (v1 hierarchies only)")
       ->check(CLI::IsMember({"v1", "v2", "hybrid"}));
   cmd->add_option("--second-actor", args->second_actors,
-                  "the two-actor sweep (fake): A held at every call while this actor runs "
-                  "to its end: gc, rm-f, run, image-rm or all (comma-separated)");
+                  "the two-actor sweep: A held at every call while this actor runs to its "
+                  "end: gc, rm-f, run, image-rm or all (comma-separated). fake; kernel (A "
+                  "held by a pause action); seccomp --runtime runc|crun|PEER: rm-f (delete "
+                  "--force A) and run (B on A's bundle)");
   cmd->add_flag("--keep-scratch", args->keep_scratch, "kernel: keep the scratch directory");
   cmd->add_flag("--verbose", args->verbose, "keep the runtime's log lines during the runs");
   cmd->add_option("SCENARIO", args->scenario,

@@ -21,6 +21,7 @@
 
 #include <optional>
 
+#include "faults/pause_channel.h"
 #include "harness/seccomp/decode.h"
 #include "harness/seccomp/filter.h"
 #include "harness/seccomp/inflight.h"
@@ -54,6 +55,7 @@ std::string VerdictString(const Verdict& v) {
     case Verdict::kLie: return "lie";
     case Verdict::kDelay: return "delay " + std::to_string(v.delay_ms) + "ms";
     case Verdict::kKill: return "kill";
+    case Verdict::kPause: return "pause (at most " + std::to_string(v.delay_ms) + "ms)";
   }
   return "?";
 }
@@ -398,7 +400,7 @@ class Loop {
   Loop(const SupervisorOptions& opts, const Decider& decide, int listener,
        pid_t reaper, SupervisorResult* result)
       : opts_(opts), decide_(decide), listener_(listener), reaper_(reaper),
-        r_(result) {
+        r_(result), release_fd_(opts.pause_release_fd) {
     for (const auto& name : opts.syscalls) {
       int nr = seccomp_syscall_resolve_name(name.c_str());
       if (nr >= 0) names_[nr] = name;
@@ -475,15 +477,17 @@ class Loop {
           (timeout < 0 || timeout > HangDetector::kSampleEvery.count())) {
         timeout = static_cast<int>(HangDetector::kSampleEvery.count());
       }
-      pollfd pfds[3] = {{report_fd, POLLIN, 0},
+      pollfd pfds[4] = {{report_fd, POLLIN, 0},
                         {listener_open ? listener_ : -1, POLLIN, 0},
-                        {hello_sock, POLLIN, 0}};
-      int pr = poll(pfds, 3, timeout);
+                        {hello_sock, POLLIN, 0},
+                        {release_fd_, POLLIN, 0}};
+      int pr = poll(pfds, 4, timeout);
       if (pr < 0) {
         if (errno == EINTR) continue;
         KillTree();
         return MakeError("seccomp: poll listener", "", errno);
       }
+      if (pfds[3].revents & (POLLIN | POLLHUP | POLLERR)) ReleaseOnePause();
       if (pfds[2].revents & POLLIN) CheckExecFailure(hello_sock);
       if (pfds[2].revents & (POLLIN | POLLHUP)) hello_sock = -1;
       if (pfds[1].revents & POLLIN) {
@@ -514,6 +518,43 @@ class Loop {
   const Error* exec_error() const { return exec_error_ ? &*exec_error_ : nullptr; }
 
  private:
+  // A byte on the release fd: the oldest held call goes on (its deadline is
+  // now; AnswerDue answers it). EOF: the harness is gone: every held call
+  // goes on and the fd is dropped.
+  void ReleaseOnePause() {
+    char c;
+    ssize_t n = read(release_fd_, &c, 1);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    const bool all = n <= 0;
+    if (all) release_fd_ = -1;
+    while (!paused_.empty()) {
+      pid_t tid = paused_.front();
+      paused_.erase(paused_.begin());
+      if (InflightCall* call = inflight_.Find(tid);
+          call && call->verdict.kind == Verdict::kPause && call->deadline) {
+        call->deadline = Clock::now();
+        if (!all) return;
+      }
+    }
+  }
+
+  // Tells the harness a call is held (one PauseNote: an atomic pipe write).
+  void NotePause(const SyscallEvent& ev) {
+    paused_.push_back(ev.pid);
+    if (opts_.pause_note_fd < 0) return;
+    PauseNote note;
+    note.seq = ev.seq;
+    note.pid = ev.pid;
+    std::snprintf(note.op, sizeof note.op, "%s", ev.name.c_str());
+    ssize_t w;
+    do {
+      w = write(opts_.pause_note_fd, &note, sizeof note);
+    } while (w < 0 && errno == EINTR);
+    if (w != static_cast<ssize_t>(sizeof note)) {
+      spdlog::warn("seccomp: pause note for call {}: {}", ev.seq, ErrnoName(errno));
+    }
+  }
+
   void KillTree() {
     tree_killed_ = true;
     int n = KillDescendants(reaper_, nullptr, 0);
@@ -543,6 +584,7 @@ class Loop {
     switch (v.kind) {
       case Verdict::kContinue:
       case Verdict::kDelay:
+      case Verdict::kPause:
         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
         break;
       case Verdict::kFail:
@@ -681,6 +723,16 @@ class Loop {
       inflight_.Track(tid, c);
       return;
     }
+    if (v.kind == Verdict::kPause && release_fd_ >= 0) {
+      c.deadline = Clock::now() + std::chrono::milliseconds(std::max(v.delay_ms, 1));
+      inflight_.Track(tid, c);
+      SyscallEvent held;
+      held.seq = c.seq;
+      held.pid = tid;
+      held.name = name != names_.end() ? name->second : "syscall_" + std::to_string(c.nr);
+      NotePause(held);
+      return;
+    }
     // Answered at once: tracked only when the answer hits ENOENT, to match
     // the restart that may follow (as Answer does for a tracked call).
     if (v.kind == Verdict::kKill) {
@@ -708,6 +760,8 @@ class Loop {
   uint64_t seq_ = 0;
   bool tree_killed_ = false;  // KillTree ran: no call is decided any more
   std::optional<Error> exec_error_;
+  int release_fd_ = -1;         // opts_.pause_release_fd until its EOF
+  std::vector<pid_t> paused_;   // threads with a held call, oldest first
 };
 
 }  // namespace

@@ -16,7 +16,9 @@
 // process_vm_readv, resolves them through /proc/PID/{cwd,root,fd} (the root
 // cached per thread, the cwd read only for relative paths), asks the
 // Decider, and answers: continue, fail with an errno, lie (0 without doing
-// it), delay then continue, or kill (SIGKILL every descendant of the reaper).
+// it), delay then continue, pause (hold the call until the harness releases
+// it, at most its bound, then continue), or kill (SIGKILL every descendant
+// of the reaper).
 //
 // The supervisor must outlive the target (a dead listener turns every
 // notified call into ENOSYS): Run() returns only after the reaper has seen
@@ -79,15 +81,18 @@ struct SyscallEvent {
 };
 
 struct Verdict {
-  enum Kind { kContinue, kFail, kLie, kDelay, kKill } kind = kContinue;
+  enum Kind { kContinue, kFail, kLie, kDelay, kKill, kPause } kind = kContinue;
   int err = 0;       // kFail: the errno the caller sees
-  int delay_ms = 0;  // kDelay: hold the call this long, then continue
+  int delay_ms = 0;  // kDelay: hold the call this long, then continue;
+                     // kPause: hold it at most this long (the bound)
 
   static Verdict Continue() { return {kContinue, 0, 0}; }
   static Verdict Fail(int err) { return {kFail, err, 0}; }
   static Verdict Lie() { return {kLie, 0, 0}; }
   static Verdict Delay(int ms) { return {kDelay, 0, ms}; }
   static Verdict Kill() { return {kKill, 0, 0}; }
+  // Held until SupervisorOptions::pause_release_fd releases it (or bound_ms).
+  static Verdict Pause(int bound_ms) { return {kPause, 0, bound_ms}; }
 };
 
 // Called once per call (never again for its kernel restarts), on the
@@ -159,6 +164,13 @@ struct SupervisorOptions {
   // SupervisorResult::root_change_notifications). Off: one readlink per
   // call with a path, and the filter notifies exactly syscalls.
   bool cache_roots = true;
+  // Pause verdicts (faults/pause_channel.h): when a call is held, one
+  // PauseNote {seq, tid, syscall name} is written to pause_note_fd; every
+  // byte read from pause_release_fd releases the oldest held call (answered
+  // "continue"). The supervisor goes on serving the tree's other calls while
+  // one is held. -1: no channel (a pause is then released at once).
+  int pause_note_fd = -1;
+  int pause_release_fd = -1;
 };
 
 // chroot, pivot_root, unshare, setns: the calls that can change a root the

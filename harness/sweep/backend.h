@@ -37,6 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "faults/pause_channel.h"
 #include "faults/plan.h"
 #include "harness/probes/probes.h"
 #include "fakekernel/fake_kernel.h"
@@ -135,8 +136,36 @@ struct SweepRun {
   // recognised ("pid 123 runc:[2:INIT] tid 125 S futex_wait_queue\n  stack..."),
   // one line per thread; "" otherwise.
   std::string hang_state;
+  // A pause action held a call and the backend released it (PauseContext).
+  bool paused = false;
   double seconds = 0;
 };
+
+// A run held by a `pause` action (the two-actor sweeps on the kernel and
+// seccomp backends, harness/sweep/two_actor_real.h): what the harness knows
+// while the held call waits. The hook runs on a harness thread while A's
+// call is held (kernel: the backend's loop; seccomp: a thread next to the
+// supervisor, which goes on serving A's other calls); when it returns, the
+// backend releases the call. What it returns runs after A's run ended,
+// before the probes (e.g. waiting for a second actor that was blocked on a
+// lock A held); null: nothing. A pause with no hook is released at once.
+struct PauseContext {
+  PauseNote note;           // the held call (seq, pid as traced, op)
+  pid_t runtime_pid = 0;    // A: the forked runtime process (kernel) or the
+                            // runtime binary (seccomp)
+  std::string root;         // mydocker's --root, or the OCI runtime's --root
+  std::string cgroup_parent;
+  std::string scratch;
+  std::string bundle;       // OCI: A's bundle; "" otherwise
+  std::string container;    // A's id (kernel: kSweepId) or name (seccomp)
+  std::string kind;         // "builtin" (kernel), "mydocker", "oci"
+  // seccomp: the runtime's argv for `verb operands...` (its global flags,
+  // --root), e.g. verb_argv("delete", {"--force", name}); null on kernel.
+  std::function<std::vector<std::string>(const std::string& verb,
+                                         const std::vector<std::string>& operands)>
+      verb_argv;
+};
+using PauseHook = std::function<std::function<void()>(const PauseContext&)>;
 
 class SweepBackend {
  public:
@@ -176,6 +205,9 @@ struct KernelBackendOptions {
   std::string tmp = "/tmp";
   // Keep the scratch directory (debugging).
   bool keep_scratch = false;
+  // Runs while a pause action holds a call of the runtime or its init
+  // (PauseContext); the call is released when it returns.
+  PauseHook on_pause;
 };
 
 // Needs root. Prepare unshares a private mount namespace for the whole
@@ -247,6 +279,12 @@ struct SeccompBackendOptions {
   // saw no call for this long, the tree is killed and the run is a hang
   // (its wait channels and kernel stacks go into the report). 0: off.
   double quiet_seconds = 2.0;
+  // Runs while a pause action holds a call of the tree (PauseContext); the
+  // supervisor keeps serving the tree's other calls meanwhile.
+  PauseHook on_pause;
+  // Containers a second actor may make besides the run's own (OCI: run B on
+  // the same bundle): the cleanup removes them too (`delete -f NAME`).
+  std::vector<std::string> extra_containers;
 };
 
 // Needs root. Prepare unshares a private mount namespace for the whole

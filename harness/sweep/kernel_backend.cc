@@ -47,6 +47,7 @@
 #include "harness/probes/tmp_watch.h"
 #include "harness/report/report.h"
 #include "harness/scenario/runner.h"
+#include "faults/pause_channel.h"
 #include "harness/sweep/common.h"
 #include "runtime/image/image_store.h"
 #include "runtime/sys/fs_util.h"
@@ -464,6 +465,20 @@ class KernelSweepBackend : public SweepBackend {
       ::close(p[1]);
       return;
     }
+    // A pause action's channel (faults/pause_channel.h): the runtime and
+    // its init note a held call on pn, and wait for a byte on pr.
+    int pn[2], pr[2];
+    if (::pipe2(pn, O_CLOEXEC) != 0 || ::pipe2(pr, O_CLOEXEC) != 0) {
+      run->harness_error = "pipe: " + mydocker::ErrnoName(errno);
+      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      return;
+    }
+    auto close_pause = [&] {
+      for (int* fd : {&pn[0], &pn[1], &pr[0], &pr[1]}) {
+        if (*fd >= 0) ::close(*fd);
+        *fd = -1;
+      }
+    };
     // The runtime process is a fork of this one: with a second thread (a
     // sweep worker, a logger) the child could inherit a held lock.
     // The outside probe's /tmp reader thread (tmp_watch.h) pauses for it.
@@ -473,6 +488,7 @@ class KernelSweepBackend : public SweepBackend {
       run->harness_error = "the kernel backend forks the runtime process from " +
                            std::to_string(threads) + " threads (it must be one)";
       for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      close_pause();
       return;
     }
     std::fflush(nullptr);
@@ -481,15 +497,18 @@ class KernelSweepBackend : public SweepBackend {
       SharedTmpWatch::StartReader();
       run->harness_error = "fork: " + mydocker::ErrnoName(errno);
       for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      close_pause();
       return;
     }
     if (pid == 0) {
       ::close(p[0]);
       ::close(req[0]);
+      ::close(pn[0]);
+      ::close(pr[1]);
       // Whatever happens in the child, it never returns into the sweep loop
       // (a second harness running the rest of the sweep).
       try {
-        RuntimeProcess(plan, p[1], req[1]);  // does not return
+        RuntimeProcess(plan, p[1], req[1], pn[1], pr[0]);  // does not return
       } catch (...) {
       }
       ::_exit(70);
@@ -497,10 +516,14 @@ class KernelSweepBackend : public SweepBackend {
     SharedTmpWatch::StartReader();
     ::close(p[1]);
     ::close(req[1]);
+    ::close(pn[1]);
+    ::close(pr[0]);
+    pn[1] = pr[0] = -1;
     std::string text;
     bool timed_out = false;
     bool init_crash = false;
     int req_fd = req[0];
+    std::function<void()> after_pause;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kRunTimeoutSeconds);
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -510,10 +533,33 @@ class KernelSweepBackend : public SweepBackend {
         timed_out = true;
         break;
       }
-      pollfd pfd[2] = {{p[0], POLLIN, 0}, {req_fd, POLLIN, 0}};
-      int n = ::poll(pfd, req_fd >= 0 ? 2 : 1, static_cast<int>(left));
+      pollfd pfd[3] = {{p[0], POLLIN, 0}, {req_fd, POLLIN, 0}, {pn[0], POLLIN, 0}};
+      int n = ::poll(pfd, 3, static_cast<int>(left));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) continue;
+      if (pn[0] >= 0 && (pfd[2].revents & (POLLIN | POLLHUP)) != 0) {
+        bool eof = false;
+        if (auto note = WaitForPause(pn[0], 1000, &eof)) {
+          // A call of the runtime or its init is held: the harness's turn.
+          run->paused = true;
+          if (options_.on_pause) {
+            PauseContext ctx;
+            ctx.note = *note;
+            ctx.runtime_pid = pid;
+            ctx.root = root_;
+            ctx.cgroup_parent = cgroup_parent_;
+            ctx.scratch = scratch_;
+            ctx.container = kSweepId;
+            ctx.kind = "builtin";
+            after_pause = options_.on_pause(ctx);
+          }
+          ReleasePause(pr[1]);
+        } else {
+          ::close(pn[0]);  // every writer gone (or a torn note): no more pauses
+          pn[0] = -1;
+        }
+        continue;
+      }
       if (req_fd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP)) != 0) {
         char c = 0;
         if (::read(req_fd, &c, 1) == 1) {
@@ -537,6 +583,8 @@ class KernelSweepBackend : public SweepBackend {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    close_pause();
+    if (after_pause) after_pause();
     if (timed_out) {
       run->harness_error = "the run hung: no result after " +
                            std::to_string(kRunTimeoutSeconds) + " s (runtime process killed)";
@@ -610,14 +658,18 @@ class KernelSweepBackend : public SweepBackend {
     for (const SweepCall& c : run->calls) run->fired = run->fired || c.fired;
   }
 
-  [[noreturn]] void RuntimeProcess(const FaultPlan& plan, int out_fd, int crash_request_fd) {
+  [[noreturn]] void RuntimeProcess(const FaultPlan& plan, int out_fd, int crash_request_fd,
+                                   int pause_note_fd, int pause_release_fd) {
     // A fresh `mydocker run` holds fds 0-2 only: the harness's own fds move
     // to kHarnessFdBase and up and every other fd inherited from the harness
     // closes, so the runtime's fds get the numbers they get on the fake
     // backend (tests/privileged/sweep_traces_test.cc compares the traces).
     out_fd = MoveFdHigh(out_fd);
     crash_request_fd = MoveFdHigh(crash_request_fd);
-    if (out_fd >= kHarnessFdBase && crash_request_fd >= kHarnessFdBase) {
+    pause_note_fd = MoveFdHigh(pause_note_fd);
+    pause_release_fd = MoveFdHigh(pause_release_fd);
+    if (out_fd >= kHarnessFdBase && crash_request_fd >= kHarnessFdBase &&
+        pause_note_fd >= kHarnessFdBase && pause_release_fd >= kHarnessFdBase) {
       ::close_range(3, kHarnessFdBase - 1, 0);
     }
     nlohmann::json j;
@@ -627,6 +679,8 @@ class KernelSweepBackend : public SweepBackend {
       const pid_t self = ::getpid();
       RoleSys role(linux_sys, self);
       FaultInjectingSys fis(role, plan);
+      // The init inherits the channel with the Sys chain across clone.
+      fis.set_pauser(PauseChannel(pause_note_fd, pause_release_fd).AsPauser());
       InitTraceWriter writer(shm_, &fis);
       role.set_writer(&writer);
       // Held open by this process only: the init sees EOF when it dies.

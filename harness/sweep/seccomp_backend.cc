@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -338,6 +339,16 @@ class SeccompSweepBackend : public SweepBackend {
     return out;
   }
 
+  // The runtime's argv for `verb operands...` (a second actor's command).
+  std::vector<std::string> VerbArgv(const std::string& verb,
+                                    const std::vector<std::string>& operands) const {
+    if (kind_ == "oci") return profile_.VerbArgv(binary_, verb, {{"root", state_}}, operands);
+    std::vector<std::string> argv = {binary_, "--root", state_, "--cgroup-parent",
+                                     cgroup_parent_, verb};
+    argv.insert(argv.end(), operands.begin(), operands.end());
+    return argv;
+  }
+
   // Is this call a point of the sweep (backend.h)?
   bool InScope(const SyscallEvent& ev) const {
     const std::string& n = ev.name;
@@ -387,6 +398,61 @@ class SeccompSweepBackend : public SweepBackend {
     so.timeout = std::chrono::seconds(options_.run_timeout_seconds);
     so.quiet = std::chrono::milliseconds(static_cast<int64_t>(options_.quiet_seconds * 1000));
     so.record_trace = false;
+    // A pause action's channel: the supervisor notes a held call on pn and
+    // releases it on a byte on pr; the hook runs on its own thread meanwhile
+    // (the supervisor keeps serving the tree's other calls).
+    int pn[2] = {-1, -1}, pr[2] = {-1, -1};
+    const bool pauses = std::any_of(plan.rules().begin(), plan.rules().end(), [](const Rule& r) {
+      return r.action.kind == ActionKind::kPause;
+    });
+    if (pauses && (::pipe2(pn, O_CLOEXEC) != 0 || ::pipe2(pr, O_CLOEXEC) != 0)) {
+      run->harness_error = "pipe: " + mydocker::ErrnoName(errno);
+      close_all();
+      return;
+    }
+    so.pause_note_fd = pn[1];
+    so.pause_release_fd = pr[0];
+    std::atomic<bool> stop_hook{false};
+    std::atomic<bool> paused{false};
+    std::function<void()> after_pause;
+    std::thread hook_thread;
+    if (pauses) {
+      hook_thread = std::thread([&] {
+        while (!stop_hook.load()) {
+          bool eof = false;
+          auto note = WaitForPause(pn[0], 100, &eof);
+          if (eof) return;
+          if (!note) continue;
+          paused.store(true);
+          if (options_.on_pause) {
+            PauseContext ctx;
+            ctx.note = *note;
+            ctx.runtime_pid = note->pid;
+            ctx.root = state_;
+            ctx.cgroup_parent = cgroup_parent_;
+            ctx.scratch = scratch_;
+            ctx.bundle = layer_.empty() ? "" : bundle_;
+            ctx.container = kContainerName;
+            ctx.kind = kind_;
+            ctx.verb_argv = [this](const std::string& verb,
+                                   const std::vector<std::string>& operands) {
+              return VerbArgv(verb, operands);
+            };
+            after_pause = options_.on_pause(ctx);
+          }
+          ReleasePause(pr[1]);
+        }
+      });
+    }
+    auto end_hook = [&] {
+      stop_hook.store(true);
+      if (hook_thread.joinable()) hook_thread.join();
+      for (int fd : {pn[0], pn[1], pr[0], pr[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
+      run->paused = paused.load();
+      if (after_pause) after_pause();
+    };
     bool killed = false;
     auto decide = [&](const SyscallEvent& ev) -> Verdict {
       NoteSharedTmp(ev.path);
@@ -421,6 +487,7 @@ class SeccompSweepBackend : public SweepBackend {
           v = Verdict::Kill();
           killed = true;
           break;
+        case ActionKind::kPause: v = Verdict::Pause(d.action.PauseBoundMs()); break;
       }
       call.fired = d.fired();
       call.err = v.kind == Verdict::kFail ? v.err : 0;
@@ -436,6 +503,7 @@ class SeccompSweepBackend : public SweepBackend {
       result = MakeError("supervisor: decide", "", 0, e.what());
     }
     close_all();
+    end_hook();
     if (!result) {
       run->harness_error = "supervisor: " + result.error().Message();
       return;
@@ -493,8 +561,18 @@ class SeccompSweepBackend : public SweepBackend {
   void Cleanup(SweepRun* run) {
     run->gc_ran = true;
     if (cleanup_argv_.empty()) return;
+    if (kind_ == "oci") {
+      // A second actor's containers first (two-actor sweeps).
+      for (const std::string& name : options_.extra_containers) {
+        RunCleanup(profile_.CleanupArgv(binary_, {{"root", state_}, {"id", name}}), run);
+      }
+    }
+    RunCleanup(cleanup_argv_, run);
+  }
+
+  void RunCleanup(const std::vector<std::string>& cleanup_argv, SweepRun* run) {
     const std::string out = work_ + "/cleanup.out", err = work_ + "/cleanup.err";
-    ProcessResult p = RunProcess({cleanup_argv_, {}, out, err, true}, 60);
+    ProcessResult p = RunProcess({cleanup_argv, {}, out, err, true}, 60);
     const std::string text = ReadTextFile(err);
     std::error_code ec;
     std::filesystem::remove(out, ec);
@@ -504,7 +582,7 @@ class SeccompSweepBackend : public SweepBackend {
     for (const char* nothing : {"does not exist", "not found", "No such file"}) {
       if (text.find(nothing) != std::string::npos) return;
     }
-    run->gc_errors.push_back(ShellJoin(cleanup_argv_) + " exited " +
+    run->gc_errors.push_back(ShellJoin(cleanup_argv) + " exited " +
                              std::to_string(p.exit_code) + p.start_error + ": " + MessageOf(text));
   }
 

@@ -31,9 +31,15 @@ using namespace sweep_internal;
 constexpr const char* kSecondId = "5ee900000002";
 constexpr const char* kImage = "busybox";
 
-std::string StoreLock() { return JoinPath(kFakeRoot, "containers.lock"); }
-std::string ContainerDir() { return JoinPath(JoinPath(kFakeRoot, "containers"), kSweepId); }
-std::string ContainerLock() { return JoinPath(ContainerDir(), "lock"); }
+std::string StoreLock(const std::string& root = kFakeRoot) {
+  return JoinPath(root, "containers.lock");
+}
+std::string ContainerDir(const std::string& root = kFakeRoot) {
+  return JoinPath(JoinPath(root, "containers"), kSweepId);
+}
+std::string ContainerLock(const std::string& root = kFakeRoot) {
+  return JoinPath(ContainerDir(root), "lock");
+}
 
 // Lets every call through; before the k-th it runs `at` (once).
 class HoldAt : public mydocker::SysWrapper {
@@ -53,52 +59,6 @@ class HoldAt : public mydocker::SysWrapper {
   std::function<void()> at_;
 };
 
-// What the second actor did.
-struct SecondRun {
-  bool returned_error = false;
-  Error error;
-  mydocker::GcReport gc;         // gc
-  mydocker::RunResult run;       // run
-  std::vector<pid_t> a_members;  // A's cgroup members after it
-  std::vector<ProbeDiff> fds;    // its process's fds, before vs after
-  std::string Text(SecondActor a) const {
-    if (returned_error) return "error: " + error.Message();
-    switch (a) {
-      case SecondActor::kGc: {
-        std::string out = "gc: removed [";
-        for (size_t i = 0; i < gc.removed.size(); ++i) out += (i ? " " : "") + gc.removed[i];
-        out += "] skipped [";
-        for (size_t i = 0; i < gc.skipped.size(); ++i) out += (i ? " " : "") + gc.skipped[i];
-        out += "] errors [";
-        for (size_t i = 0; i < gc.errors.size(); ++i) out += (i ? "; " : "") + gc.errors[i].Message();
-        return out + "]";
-      }
-      case SecondActor::kRun:
-        return "run: exit " + std::to_string(run.exit_code) +
-               (run.message.empty() ? "" : " (" + run.message + ")");
-      case SecondActor::kRmForce:
-        return "rm -f: removed";
-      case SecondActor::kImageRm:
-        return "image rm: removed";
-    }
-    return "?";
-  }
-};
-
-std::vector<std::string> ActorArgv(SecondActor a, const mydocker::RunSpec& spec) {
-  switch (a) {
-    case SecondActor::kGc: return {"mydocker", "gc"};
-    case SecondActor::kRmForce: return {"mydocker", "rm", "-f", kSweepId};
-    case SecondActor::kRun: {
-      std::vector<std::string> argv = {"mydocker", "run", kImage};
-      argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
-      return argv;
-    }
-    case SecondActor::kImageRm: return {"mydocker", "image", "rm", kImage};
-  }
-  return {"mydocker"};
-}
-
 std::vector<pid_t> MembersOfA(mydocker::Sys& sys) {
   auto layout = mydocker::DetectCgroupLayout(sys);
   if (!layout) return {};
@@ -115,11 +75,20 @@ HeldState Observe(FakeKernel& kernel) {
   return h;
 }
 
-SecondRun RunSecond(mydocker::Sys& sys, SecondActor a, const mydocker::RunSpec& spec) {
-  SecondRun out;
-  mydocker::RuntimeConfig config = ConfigFor(kFakeRoot, kFakeCgroupParent);
+bool IsError(const SecondActorRun& b, const std::string& step, const std::string& path, int err) {
+  return b.returned_error && b.error.step == step && b.error.path == path && b.error.err == err;
+}
+
+}  // namespace
+
+SecondActorRun RunMydockerSecondActor(mydocker::Sys& sys, SecondActor a,
+                                      const mydocker::RunSpec& spec, const std::string& root,
+                                      const std::string& cgroup_parent) {
+  SecondActorRun out;
+  mydocker::RuntimeConfig config = ConfigFor(root, cgroup_parent);
   config.new_id = [] { return std::string(kSecondId); };
-  // FakeKernel cannot run A while rm waits: rm answers at once.
+  // FakeKernel cannot run A while rm waits: rm answers at once (the kernel
+  // two-actor sweep keeps the rule: one table of outcomes for both).
   config.rm_wait_ms = 0;
   mydocker::Runtime rt(sys, config);
   auto take = [&](const mydocker::Outcome& o) {
@@ -151,13 +120,44 @@ SecondRun RunSecond(mydocker::Sys& sys, SecondActor a, const mydocker::RunSpec& 
   return out;
 }
 
-bool IsError(const SecondRun& b, const std::string& step, const std::string& path, int err) {
-  return b.returned_error && b.error.step == step && b.error.path == path && b.error.err == err;
+std::vector<std::string> SecondActorArgv(SecondActor a, const mydocker::RunSpec& spec) {
+  switch (a) {
+    case SecondActor::kGc: return {"mydocker", "gc"};
+    case SecondActor::kRmForce: return {"mydocker", "rm", "-f", kSweepId};
+    case SecondActor::kRun: {
+      std::vector<std::string> argv = {"mydocker", "run", kImage};
+      argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+      return argv;
+    }
+    case SecondActor::kImageRm: return {"mydocker", "image", "rm", kImage};
+  }
+  return {"mydocker"};
 }
 
-// The allowed outcome of the second actor in state h (docs/sweeps.md, "Two
-// actors"), and whether b is exactly it ("" when it is, else why not).
-std::string AllowedFor(SecondActor a, const HeldState& h) {
+std::string SecondActorRun::Text(SecondActor a) const {
+  if (returned_error) return "error: " + error.Message();
+  switch (a) {
+    case SecondActor::kGc: {
+      std::string out = "gc: removed [";
+      for (size_t i = 0; i < gc.removed.size(); ++i) out += (i ? " " : "") + gc.removed[i];
+      out += "] skipped [";
+      for (size_t i = 0; i < gc.skipped.size(); ++i) out += (i ? " " : "") + gc.skipped[i];
+      out += "] errors [";
+      for (size_t i = 0; i < gc.errors.size(); ++i) out += (i ? "; " : "") + gc.errors[i].Message();
+      return out + "]";
+    }
+    case SecondActor::kRun:
+      return "run: exit " + std::to_string(run.exit_code) +
+             (run.message.empty() ? "" : " (" + run.message + ")");
+    case SecondActor::kRmForce:
+      return "rm -f: removed";
+    case SecondActor::kImageRm:
+      return "image rm: removed";
+  }
+  return "?";
+}
+
+std::string TwoActorAllowed(SecondActor a, const HeldState& h) {
   if (h.store_lock) return "waits-for-store-lock";
   switch (a) {
     case SecondActor::kGc:
@@ -177,11 +177,12 @@ std::string AllowedFor(SecondActor a, const HeldState& h) {
   return "";
 }
 
-std::string CheckSecond(SecondActor a, const std::string& allowed, const SecondRun& b) {
+std::string CheckSecondActor(SecondActor a, const std::string& allowed, const SecondActorRun& b,
+                             const std::string& root) {
   auto want = [&](bool ok, const std::string& what) { return ok ? std::string() : what; };
   if (allowed == "waits-for-store-lock") {
-    return want(IsError(b, "container: lock store: lock", StoreLock(), EDEADLK),
-                "want the store lock's EDEADLK (container: lock store: lock " + StoreLock() +
+    return want(IsError(b, "container: lock store: lock", StoreLock(root), EDEADLK),
+                "want the store lock's EDEADLK (container: lock store: lock " + StoreLock(root) +
                     ")");
   }
   if (allowed == "gc-skips-a") {
@@ -195,11 +196,12 @@ std::string CheckSecond(SecondActor a, const std::string& allowed, const SecondR
                 "want gc to find nothing");
   }
   if (allowed == "rm-kills-and-refuses") {
-    if (!IsError(b, "rm: lock container: lock", ContainerLock(), EWOULDBLOCK)) {
+    if (!IsError(b, "rm: lock container: lock", ContainerLock(root), EWOULDBLOCK)) {
       return "want rm -f to refuse with the container lock's EWOULDBLOCK (rm: lock container: "
-             "lock " + ContainerLock() + ")";
+             "lock " + ContainerLock(root) + ")";
     }
-    return want(b.a_members.empty(), "want rm -f to have killed every member of A's cgroup");
+    return want(!b.a_members_known || b.a_members.empty(),
+                "want rm -f to have killed every member of A's cgroup");
   }
   if (allowed == "rm-no-such-container") {
     return want(IsError(b, "rm", kSweepId, ENOENT), "want rm -f: ENOENT no such container");
@@ -221,6 +223,31 @@ std::string CheckSecond(SecondActor a, const std::string& allowed, const SecondR
   (void)a;
   return "no outcome is allowed in this state";
 }
+
+std::string AOutcomeAllowed(SecondActor actor, const std::string& allowed, bool init_in_cgroup,
+                            const SweepRun& a, int clean_exit, const std::string& root,
+                            const std::string& cgroup_parent) {
+  const bool killed =
+      actor == SecondActor::kRmForce && allowed == "rm-kills-and-refuses" && init_in_cgroup;
+  const std::string image_dir = JoinPath(JoinPath(root, "images"), kImage);
+  auto a_error = [&](const char* step, const std::string& path, int err) {
+    return a.returned_error && a.error.step == step && a.error.path == path && a.error.err == err;
+  };
+  if (!a.returned_error && a.exit_code == clean_exit && a.message.empty()) return "as-clean-run";
+  if (killed && ((!a.returned_error && a.exit_code == 128 + SIGKILL && a.message.empty()) ||
+                 (a.returned_error && a.error.step == "cgroup: attach" && a.error.err == ESRCH &&
+                  a.error.path.ends_with("/" + cgroup_parent + "/" + kSweepId + "/cgroup.procs")) ||
+                 a_error("container: send command", "command pipe", EPIPE))) {
+    return "killed-by-rm-f";
+  }
+  if (actor == SecondActor::kImageRm && allowed == "image-rm-removes" &&
+      a_error("image get", image_dir, ENOENT)) {
+    return "image-gone";
+  }
+  return "";
+}
+
+namespace {
 
 bool MentionsGc(const Error& e) { return e.Message().find("mydocker gc") != std::string::npos; }
 
@@ -255,16 +282,17 @@ TwoActorResult RunOne(const FakeSweepWorld& w, const TwoActorConfig& cfg, const 
     wrap_a = cfg.wrap(kernel);
     base = wrap_a.get();
   }
-  SecondRun b;
+  SecondActorRun b;
   auto second = [&] {
     res.hold_fired = true;
-    const pid_t p = kernel.StartHostProcess(ActorArgv(actor, w.spec));
+    const pid_t p = kernel.StartHostProcess(SecondActorArgv(actor, w.spec));
     const pid_t back = kernel.SwitchProcess(p);
     res.held = Observe(kernel);
     const std::set<std::string> fds0 = FdSet(kernel);
     {
       std::unique_ptr<mydocker::Sys> wrap_b = cfg.wrap ? cfg.wrap(kernel) : nullptr;
-      b = RunSecond(wrap_b ? *wrap_b : static_cast<mydocker::Sys&>(kernel), actor, w.spec);
+      b = RunMydockerSecondActor(wrap_b ? *wrap_b : static_cast<mydocker::Sys&>(kernel), actor,
+                                 w.spec, kFakeRoot, kFakeCgroupParent);
     }
     b.fds = FdDiff(fds0, FdSet(kernel));
     b.a_members = MembersOfA(kernel);
@@ -296,42 +324,26 @@ TwoActorResult RunOne(const FakeSweepWorld& w, const TwoActorConfig& cfg, const 
   if (!res.hold_fired) {
     res.failures.push_back("A never reached its call " + std::to_string(k));
   } else {
-    res.allowed = AllowedFor(actor, res.held);
+    res.allowed = TwoActorAllowed(actor, res.held);
     if (res.allowed.empty()) {
       res.failures.push_back("no second-actor outcome is allowed while A holds " +
                              res.held.Text() + "; it did: " + res.second_outcome);
-    } else if (std::string why = CheckSecond(actor, res.allowed, b); !why.empty()) {
+    } else if (std::string why = CheckSecondActor(actor, res.allowed, b, kFakeRoot); !why.empty()) {
       res.failures.push_back("second actor " + std::string(SecondActorName(actor)) + " (" +
                              res.allowed + "): " + why + "; it did: " + res.second_outcome);
     }
   }
 
   // A: the clean run's result, or exactly one the second actor explains.
-  const bool killed = actor == SecondActor::kRmForce && res.allowed == "rm-kills-and-refuses" &&
-                      res.held.init_in_cgroup;
-  const std::string image_dir = JoinPath(JoinPath(kFakeRoot, "images"), kImage);
-  auto a_error = [&](const char* step, const std::string& path, int err) {
-    return a.returned_error && a.error.step == step && a.error.path == path && a.error.err == err;
-  };
   if (a.returned_error) {
     res.a_outcome = "error: " + a.error.Message();
   } else {
     res.a_outcome = "exit " + std::to_string(a.exit_code) +
                     (a.message.empty() ? "" : " (" + a.message + ")");
   }
-  if (!a.returned_error && a.exit_code == clean.exit_code && a.message.empty()) {
-    res.a_allowed = "as-clean-run";
-  } else if (killed && ((!a.returned_error && a.exit_code == 128 + SIGKILL && a.message.empty()) ||
-                        (a.returned_error && a.error.step == "cgroup: attach" &&
-                         a.error.err == ESRCH &&
-                         a.error.path.ends_with(std::string("/") + kFakeCgroupParent + "/" +
-                                                kSweepId + "/cgroup.procs")) ||
-                        a_error("container: send command", "command pipe", EPIPE))) {
-    res.a_allowed = "killed-by-rm-f";
-  } else if (actor == SecondActor::kImageRm && res.allowed == "image-rm-removes" &&
-             a_error("image get", image_dir, ENOENT)) {
-    res.a_allowed = "image-gone";
-  } else {
+  res.a_allowed = AOutcomeAllowed(actor, res.allowed, res.held.init_in_cgroup, a, clean.exit_code,
+                                  kFakeRoot, kFakeCgroupParent);
+  if (res.a_allowed.empty()) {
     res.failures.push_back("A's outcome is neither the clean run's nor one the second actor " +
                            std::string("explains: ") + res.a_outcome);
   }
@@ -523,6 +535,7 @@ TwoActorReport RunTwoActorSweep(const TwoActorConfig& config) {
     return finish();
   }
   report.interleavings = report.results.size();
+  report.planned = report.points * config.actors.size();
   for (const TwoActorResult& r : report.results) {
     (r.passed ? report.passed : report.failed) += 1;
     const std::string actor = SecondActorName(r.actor);
@@ -535,7 +548,9 @@ TwoActorReport RunTwoActorSweep(const TwoActorConfig& config) {
 nlohmann::json TwoActorReport::ToJson() const {
   nlohmann::json j;
   j["kind"] = "two-actor-sweep";
-  j["backend"] = "fake";
+  j["backend"] = backend;
+  j["planned"] = planned;
+  if (!shard.empty()) j["shard"] = shard;
   j["workload"] = workload;
   j["points"] = points;
   j["interleavings"] = interleavings;
@@ -565,6 +580,7 @@ nlohmann::json TwoActorReport::ToJson() const {
     x["passed"] = r.passed;
     x["failures"] = r.failures;
     x["replay"] = r.replay;
+    if (r.waited) x["waited_on"] = r.waited_on;
     j["results"].push_back(std::move(x));
   }
   return j;
@@ -572,7 +588,7 @@ nlohmann::json TwoActorReport::ToJson() const {
 
 std::string TwoActorText(const TwoActorReport& r, size_t max) {
   const size_t swept = r.actors.empty() ? 0 : r.interleavings / r.actors.size();
-  std::string out = "two-actor sweep (fake), " + r.workload + ": " +
+  std::string out = "two-actor sweep (" + r.backend + "), " + r.workload + ": " +
                     (swept == r.points ? std::to_string(r.points)
                                        : std::to_string(swept) + " of " + std::to_string(r.points)) +
                     " points x " + std::to_string(r.actors.size()) + " actors = " +
@@ -588,7 +604,9 @@ std::string TwoActorText(const TwoActorReport& r, size_t max) {
     out += "FAIL point " + std::to_string(x.point) + " (" + x.point_id + " " + x.args +
            ") second actor " + SecondActorName(x.actor) + ", A held " + x.held.Text() + "\n";
     for (const auto& f : x.failures) out += "  " + f + "\n";
-    out += "  A: " + x.a_outcome + "\n  second: " + x.second_outcome + "\n";
+    out += "  A: " + x.a_outcome + "\n  second: " + x.second_outcome +
+           (x.waited ? " (ran on after A's release; it waited for " + x.waited_on + ")" : "") +
+           "\n";
     if (!x.left.empty()) out += "  left: " + x.left + "\n";
     out += "  replay: " + x.replay + "\n";
   }

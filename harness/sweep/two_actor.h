@@ -38,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/sweep/backend.h"
+#include "runtime/container/runtime.h"
 
 namespace faultline {
 
@@ -94,11 +95,18 @@ struct TwoActorResult {
   bool passed = false;
   std::vector<std::string> failures;
   std::string replay;
+  // Kernel and seccomp backends: the second actor was still running when A
+  // was released (builtin: it waited for the lock named in waited_on).
+  bool waited = false;
+  std::string waited_on;
 };
 
 struct TwoActorReport {
   std::string workload;
+  std::string backend = "fake";  // "fake", "kernel", "seccomp/<runtime>"
   size_t points = 0;         // A's clean-run calls
+  size_t planned = 0;        // points x actors of the unsharded sweep
+  std::string shard;         // "K/N" when sharded
   size_t interleavings = 0;  // points x actors (or 1 x actors with only_point)
   size_t passed = 0, failed = 0;
   std::vector<std::string> actors;
@@ -113,6 +121,41 @@ struct TwoActorReport {
 
 // Never throws.
 TwoActorReport RunTwoActorSweep(const TwoActorConfig& config);
+
+// The outcome rules both the fake and the kernel two-actor sweeps check
+// (docs/sweeps.md, "Allowed outcomes"). root and cgroup_parent: the store
+// root and the cgroup parent of A's and the second actor's runtime.
+//
+// What a mydocker second actor did.
+struct SecondActorRun {
+  bool returned_error = false;
+  mydocker::Error error;
+  mydocker::GcReport gc;         // gc
+  mydocker::RunResult run;       // run
+  std::vector<pid_t> a_members;  // A's cgroup members right after it
+  // False when A ran on while the second actor did (it waited for a lock
+  // A held, kernel backend): its cgroup then proves nothing.
+  bool a_members_known = true;
+  std::vector<ProbeDiff> fds;    // its process's fds, before vs after
+  std::string Text(SecondActor a) const;
+};
+// Runs the actor to its end through a fresh Runtime on sys (B's id
+// 5ee900000002, rm_wait_ms 0).
+SecondActorRun RunMydockerSecondActor(mydocker::Sys& sys, SecondActor a,
+                                      const mydocker::RunSpec& spec, const std::string& root,
+                                      const std::string& cgroup_parent);
+// The argv the actor is, for reports ("mydocker rm -f 5ee900000001").
+std::vector<std::string> SecondActorArgv(SecondActor a, const mydocker::RunSpec& spec);
+// The allowed outcome's name for the actor while A holds h; "" when none is.
+std::string TwoActorAllowed(SecondActor a, const HeldState& h);
+// "" when b is exactly the allowed outcome, else what is wrong.
+std::string CheckSecondActor(SecondActor a, const std::string& allowed, const SecondActorRun& b,
+                             const std::string& root);
+// The name of A's allowed outcome ("as-clean-run", "killed-by-rm-f",
+// "image-gone"), or "" when A's outcome is none the actor explains.
+std::string AOutcomeAllowed(SecondActor actor, const std::string& allowed, bool init_in_cgroup,
+                            const SweepRun& a, int clean_exit, const std::string& root,
+                            const std::string& cgroup_parent);
 
 // The summary, the outcome counts and the first `max` failed interleavings
 // (each with its failures and replay), one per line.

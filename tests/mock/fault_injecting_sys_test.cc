@@ -91,6 +91,49 @@ TEST(FaultInjectingSys, DelaySleepsThenForwards) {
   EXPECT_EQ(sys.trace()[1].rule, 0);
 }
 
+TEST(FaultInjectingSys, PauseHoldsTheCallBeforeTheTargetSeesIt) {
+  FakeKernel k;
+  ASSERT_TRUE(k.AddDir("/a").ok());
+  FaultInjectingSys sys(k, Plan("op=rmdir,nth=1,action=pause,pause_ms=900"));
+  std::vector<PauseRequest> held;
+  bool existed_while_held = false;
+  sys.set_pauser([&](const PauseRequest& r) {
+    held.push_back(r);
+    existed_while_held = k.Lstat("/a").ok();  // not executed yet
+    return true;
+  });
+  EXPECT_EQ(sys.Rmdir("/a").err, 0);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_TRUE(existed_while_held);
+  EXPECT_FALSE(k.Lstat("/a").ok());  // then executed
+  EXPECT_EQ(held[0].seq, 1u);
+  EXPECT_STREQ(held[0].op, "rmdir");
+  EXPECT_EQ(held[0].bound_ms, 900);
+  EXPECT_EQ(sys.trace()[0].action, ActionKind::kPause);
+  EXPECT_EQ(sys.trace()[0].pause, PauseEnd::kReleased);
+  EXPECT_THAT(sys.TraceText(), HasSubstr("[rule 0 pause] [pause released]"));
+  EXPECT_EQ(sys.TraceJson()[0]["pause"], "released");
+}
+
+TEST(FaultInjectingSys, PauseWhoseBoundPassesOrWithoutPauserGoesOn) {
+  FakeKernel k;
+  ASSERT_TRUE(k.AddDir("/a").ok());
+  ASSERT_TRUE(k.AddDir("/b").ok());
+  FaultInjectingSys sys(k, Plan("op=rmdir,action=pause,mode=persistent"));
+  EXPECT_EQ(sys.Rmdir("/a").err, 0);  // no pauser: at once
+  EXPECT_EQ(sys.trace()[0].pause, PauseEnd::kNoPauser);
+  int calls = 0;
+  sys.set_pauser([&](const PauseRequest& r) {
+    ++calls;
+    EXPECT_EQ(r.bound_ms, kDefaultPauseMs);
+    return false;  // the bound passed
+  });
+  EXPECT_EQ(sys.Rmdir("/b").err, 0);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(sys.trace()[1].pause, PauseEnd::kBoundPassed);
+  EXPECT_FALSE(k.Lstat("/b").ok());
+}
+
 TEST(FaultInjectingSys, CrashThrowsAndThenNothingPasses) {
   FakeKernel k;
   FaultInjectingSys sys(k, Plan("op=mkdir,nth=2,action=crash"));

@@ -31,6 +31,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "faults/pause_channel.h"
 #include "harness/seccomp/supervisor.h"
 
 namespace {
@@ -293,6 +294,46 @@ TEST_F(SeccompSupervisorTest, DelayAddsTime) {
   long slow = run(250);
   EXPECT_GE(slow, 500) << "two calls held 250ms each";
   EXPECT_GT(slow, fast);
+}
+
+// A pause verdict holds the call, not yet run, until a byte on the release
+// fd: the note names it; what it would make does not exist while it is held.
+TEST_F(SeccompSupervisorTest, PauseHoldsTheCallUntilReleased) {
+  int note[2], release[2];
+  ASSERT_EQ(pipe2(note, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(release, O_CLOEXEC), 0);
+  SupervisorOptions opts;
+  opts.pause_note_fd = note[1];
+  opts.pause_release_fd = release[0];
+  const std::string held_dir = scratch_ + "/held", after_dir = scratch_ + "/after";
+  bool existed_while_held = true, after_while_held = true;
+  faultline::PauseNote seen;
+  std::thread harness([&] {
+    bool eof = false;
+    auto n = faultline::WaitForPause(note[0], 20000, &eof);
+    if (n) seen = *n;
+    existed_while_held = access(held_dir.c_str(), F_OK) == 0;
+    after_while_held = access(after_dir.c_str(), F_OK) == 0;
+    faultline::ReleasePause(release[1]);
+  });
+  bool first = true;
+  auto r = Run({"/bin/sh", "-c", "mkdir held; mkdir after"}, [&](const SyscallEvent& e) {
+    if (IsMkdir(e) && first) {
+      first = false;
+      return Verdict::Pause(20000);
+    }
+    return Verdict::Continue();
+  }, opts);
+  harness.join();
+  for (int fd : {note[0], note[1], release[0], release[1]}) close(fd);
+  EXPECT_EQ(r.exit_code, 0) << Err();
+  EXPECT_GT(seen.seq, 0u);
+  EXPECT_THAT(std::string(seen.op), ::testing::StartsWith("mkdir"));
+  EXPECT_FALSE(existed_while_held) << "the held mkdir ran before its release";
+  EXPECT_FALSE(after_while_held) << "the shell went on past the held call";
+  EXPECT_EQ(access(held_dir.c_str(), F_OK), 0);
+  EXPECT_EQ(access(after_dir.c_str(), F_OK), 0);
+  EXPECT_EQ(r.per_verdict[Verdict::kPause], 1u);
 }
 
 TEST_F(SeccompSupervisorTest, OneSequenceAcrossTheProcessTree) {

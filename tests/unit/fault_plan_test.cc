@@ -78,6 +78,8 @@ TEST(FaultPlanCompact, ToStringRoundTrips) {
            "path=/a%2Cb%3Bc%3Dd%25,prob=0.25,seed=42,action=lie,mode=persistent",
            "op=write,pid=7,action=delay,delay_ms=50,mode=transient;op=rmdir,errno=ENOTEMPTY,"
            "mode=persistent",
+           "op=mount,pid=101,nth=2,counter=per_op,action=pause,mode=transient",
+           "op=rmdir,nth=4,action=pause,pause_ms=5000,mode=transient",
        }) {
     FaultPlan p = MustCompact(text);
     EXPECT_EQ(p.ToString(), text);
@@ -108,6 +110,8 @@ TEST(FaultPlanCompact, ErrorsNameTheField) {
       {"action=fail", "rule 1: errno", "needs errno"},
       {"path=%zz,errno=EIO", "rule 1: path", "escape"},
       {"justtext", "rule 1", "key=value"},
+      {"op=mount,pause_ms=0", "rule 1: pause_ms", "milliseconds"},
+      {"op=mount,action=lie,pause_ms=10", "rule 1: pause_ms", "only goes with action pause"},
   };
   for (const Case& c : cases) {
     auto p = FaultPlan::FromCompact(c.text);
@@ -155,6 +159,32 @@ rules:
   auto n = FaultPlan::FromYamlNode(node);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value().rules()[0].action.err, EPERM);
+}
+
+TEST(FaultPlanPause, ParsesEveryFormWithItsBound) {
+  FaultPlan c = MustCompact("op=mkdir,nth=3,pause_ms=250");  // pause_ms implies pause
+  ASSERT_EQ(c.rules().size(), 1u);
+  EXPECT_EQ(c.rules()[0].action.kind, ActionKind::kPause);
+  EXPECT_EQ(c.rules()[0].action.PauseBoundMs(), 250);
+  EXPECT_EQ(c.ToString(), "op=mkdir,nth=3,action=pause,pause_ms=250,mode=transient");
+  auto y = FaultPlan::FromYaml(R"(
+rules:
+  - {match: {op: mount}, when: {nth: 2}, action: pause}
+  - {match: {op: rmdir}, action: {pause_ms: 70}}
+)");
+  ASSERT_TRUE(y.ok()) << y.error().Message();
+  const auto& r = y.value().rules();
+  EXPECT_EQ(r[0].action.kind, ActionKind::kPause);
+  EXPECT_EQ(r[0].action.pause_ms, 0);
+  EXPECT_EQ(r[0].action.PauseBoundMs(), kDefaultPauseMs);
+  EXPECT_EQ(r[1].action, (Action{ActionKind::kPause, 0, 0, 70}));
+  EXPECT_STREQ(ActionName(ActionKind::kPause), "pause");
+  auto bad = FaultPlan::FromYaml("rules: [{action: {pause_ms: 0}}]");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().path, "rules[0].action.pause_ms");
+  // A pause decides like any action: the rule's nth call fires, once.
+  FaultPlan p = MustCompact("op=mount,nth=2,action=pause");
+  EXPECT_EQ(Fired(p, "mount", 4), (std::vector<int>{2}));
 }
 
 TEST(FaultPlanYaml, ErrorsNameTheField) {
