@@ -467,10 +467,12 @@ class KernelSweepBackend : public SweepBackend {
     }
     // A pause action's channel (faults/pause_channel.h): the runtime and
     // its init note a held call on pn, and wait for a byte on pr.
-    int pn[2], pr[2];
+    int pn[2] = {-1, -1}, pr[2] = {-1, -1};
     if (::pipe2(pn, O_CLOEXEC) != 0 || ::pipe2(pr, O_CLOEXEC) != 0) {
       run->harness_error = "pipe: " + mydocker::ErrnoName(errno);
-      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      for (int fd : {p[0], p[1], req[0], req[1], pn[0], pn[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
       return;
     }
     auto close_pause = [&] {
