@@ -208,7 +208,8 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
     else if (action_word == "lie") r.action.kind = ActionKind::kLie;
     else if (action_word == "delay") r.action.kind = ActionKind::kDelay;
     else if (action_word == "crash" || action_word == "kill") r.action.kind = ActionKind::kCrash;
-    else return PlanError(where + ": action", "expected fail, lie, delay or crash, got '" +
+    else if (action_word == "short") r.action.kind = ActionKind::kShort;
+    else return PlanError(where + ": action", "expected fail, lie, delay, crash or short, got '" +
                                                   action_word + "'");
   } else if (has_errno) {
     r.action.kind = ActionKind::kFail;
@@ -266,6 +267,7 @@ const char* ActionName(ActionKind kind) {
     case ActionKind::kLie: return "lie";
     case ActionKind::kDelay: return "delay";
     case ActionKind::kCrash: return "crash";
+    case ActionKind::kShort: return "short";
   }
   return "?";
 }

@@ -19,7 +19,11 @@
 //                           plan fires on the same calls in every run
 //            always         every matching call
 //   action fail(errno) | lie (report success, do nothing) | delay(ms, then
-//          do the call) | crash (the runtime dies right there)
+//          do the call) | crash (the runtime dies right there) | short (a
+//          read or write transfers fewer bytes than asked: half, at least
+//          one, as a pipe, a socket, a proc file or a full disk may; only
+//          read and write calls through FaultInjectingSys: other calls run
+//          as they would)
 //   times  once (transient: fires at most once) | persistent (every call
 //          `when` selects) | persistent_path (fires on the call `when`
 //          selects, then on every later matching call on the same object:
@@ -36,13 +40,13 @@
 //                 fstype: overlay, flags: 0x1000, pid: 7}
 //         when: {nth: 3, counter: per_op}   # or {first: 2, last: 9, step: 2}
 //                                           # or {probability: 0.1, seed: 42}
-//         action: {fail: EBUSY}             # or lie | crash | {delay_ms: 50}
+//         action: {fail: EBUSY}             # or lie | crash | short | {delay_ms: 50}
 //         times: once                       # once | transient | persistent
 //   compact, one line, for replay commands; rules separated by ';':
 //     op=mount|umount2,path=/var/*,nth=3,errno=EBUSY,mode=transient
 //     keys: op (alternatives joined by '|'), path, path2, fstype, flags
 //     (decimal or 0x hex), pid, nth | first,last,step | prob,seed, counter
-//     (global|per_op), action (fail|lie|delay|crash; kill = crash), errno
+//     (global|per_op), action (fail|lie|delay|crash|short; kill = crash), errno
 //     (name or number; implies fail), delay_ms (implies delay), mode
 //     (transient|once|persistent|persistent-path). In values, '%' ',' ';' '=' are written
 //     %25 %2C %3B %3D. ToString() prints this form and Parse() reads it back
@@ -83,8 +87,8 @@ struct CallInfo {
   pid_t pid = 0;            // calling process (0: unknown)
 };
 
-enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash };
-// "none", "fail", "lie", "delay", "crash".
+enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash, kShort };
+// "none", "fail", "lie", "delay", "crash", "short".
 const char* ActionName(ActionKind kind);
 
 struct Action {

@@ -117,7 +117,9 @@ struct YamlReader {
       std::string s = n.Scalar();
       if (s == "lie") a->kind = ActionKind::kLie;
       else if (s == "crash" || s == "kill") a->kind = ActionKind::kCrash;
-      else return Fail(f, "expected lie, crash, {fail: ERRNO} or {delay_ms: N}, got '" + s + "'");
+      else if (s == "short") a->kind = ActionKind::kShort;
+      else return Fail(f, "expected lie, crash, short, {fail: ERRNO} or {delay_ms: N}, got '" + s +
+                              "'");
       return true;
     }
     if (!CheckKeys(n, f, {"fail", "errno", "delay_ms"})) return false;
