@@ -64,13 +64,13 @@ TEST(FakeKernelPowerLoss, AFileNeedsItsFsyncAndItsDirectorysFsync) {
   // Entry durable (the dir fsync'd), content not: an empty file.
   Create(k, "/d/a", "aaa");
   ASSERT_EQ(FsyncPath(k, "/d", O_RDONLY | O_DIRECTORY), 0);
-  // Content durable, entry not: gone.
-  Create(k, "/d/b", "bbb");
-  ASSERT_EQ(FsyncPath(k, "/d/b", O_WRONLY), 0);
   // Both: kept whole.
   Create(k, "/d/c", "ccc");
   ASSERT_EQ(FsyncPath(k, "/d/c", O_WRONLY), 0);
   ASSERT_EQ(FsyncPath(k, "/d", O_RDONLY | O_DIRECTORY), 0);
+  // Content durable, entry not (made after the directory's last fsync): gone.
+  Create(k, "/d/b", "bbb");
+  ASSERT_EQ(FsyncPath(k, "/d/b", O_WRONLY), 0);
   // A later unsynced write to c reverts to its synced content.
   auto fd = k.Open("/d/c", O_WRONLY | O_APPEND, 0);
   ASSERT_TRUE(fd.ok());
