@@ -18,6 +18,7 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
   int ext4 = NewSuper(FsKind::kDisk, "ext4", "/dev/vda", kExt4Magic,
                       makedev(254, 0));
   sbs[ext4].opts = "discard";
+  sbs[ext4].persistent = true;
   int m1 = NewMount(ext4, sbs[ext4].root, "", MS_RELATIME);
   AttachRaw(m1, RootOf(m0));
   if (opt.host_root_shared) mounts[m1].peer = next_peer++;
@@ -117,6 +118,7 @@ FakeKernel::State::State(FakeKernelOptions o) : opt(std::move(o)) {
       if (sbs[k].kind == FsKind::kCgroup)
         p.cgroups.push_back({static_cast<int>(k), sbs[k].root});
   OpenConsole();
+  SyncSb(-1);  // the host's disk as booted
 }
 
 void FakeKernel::State::AttachNewSb(int sb, const std::string& at,
@@ -269,24 +271,37 @@ MYDOCKER_SYS_OPS(FAULTLINE_FAKE_FORWARD)
 pid_t FakeKernel::CurrentPid() const { return s_->cur; }
 
 Status FakeKernel::AddDir(const std::string& p, mode_t m, uid_t u, gid_t g) {
-  return s_->AddDir(p, m, u, g);
+  Status st = s_->AddDir(p, m, u, g);
+  s_->SyncSb(-1);
+  return st;
 }
 Status FakeKernel::AddFile(const std::string& p, const std::string& c, mode_t m,
                            uid_t u, gid_t g) {
-  return s_->AddFile(p, c, m, u, g);
+  Status st = s_->AddFile(p, c, m, u, g);
+  s_->SyncSb(-1);
+  return st;
 }
 Status FakeKernel::AddSymlink(const std::string& t, const std::string& l) {
-  return s_->AddSymlink(t, l);
+  Status st = s_->AddSymlink(t, l);
+  s_->SyncSb(-1);
+  return st;
 }
 Status FakeKernel::AddDevice(const std::string& p, mode_t m, dev_t d) {
-  return s_->AddDevice(p, m, d);
+  Status st = s_->AddDevice(p, m, d);
+  s_->SyncSb(-1);
+  return st;
 }
 Status FakeKernel::BuildBusyboxImage(const std::string& dir) {
-  return s_->BuildBusyboxImage(dir);
+  Status st = s_->BuildBusyboxImage(dir);
+  s_->SyncSb(-1);
+  return st;
 }
 Result<std::string> FakeKernel::ReadWholeFile(const std::string& p) {
   return s_->ReadWholeFile(p);
 }
+
+void FakeKernel::Sync() { s_->SyncSb(-1); }
+void FakeKernel::PowerLoss(bool keep_metadata) { s_->PowerLoss(keep_metadata); }
 
 pid_t FakeKernel::RuntimePid() const { return s_->runtime; }
 size_t FakeKernel::MountCount(pid_t pid) const {

@@ -170,6 +170,8 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   // links sh true false hostname ls ps cat echo sleep; etc/{passwd,group,
   // hostname}, proc/ dev/ sys/ tmp/ root/ ... Returns the first error.
   mydocker::Status BuildBusyboxImage(const std::string& dir);
+  // Seeding is the disk as it was before: what it adds is durable (every
+  // Add* and BuildBusyboxImage end with Sync()).
   // Whole content of a file as the current process would read it.
   mydocker::Result<std::string> ReadWholeFile(const std::string& path);
 
@@ -202,6 +204,38 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   // to init. A fresh runtime process is started in the host namespaces
   // (cwd "/", console fds) for a later `gc`; returns its pid.
   pid_t RuntimeCrashed();
+
+  // ---- Durability and power loss ----
+  // The root disk (ext4 at /) is the one persistent filesystem. Each of its
+  // inodes tracks what is durable: a file's content once fsync'd (fsync or
+  // syncfs; there is no separate fdatasync), a directory's entries once the
+  // directory is fsync'd (so a create, unlink, rename or mkdir is durable
+  // after an fsync of its parent, as POSIX promises and no more). The
+  // construction, seeding and Sync() make everything durable.
+  // sync(2): everything on the persistent disk is durable now.
+  void Sync();
+  // A power loss, then a reboot: every process dies (blocked stacks are
+  // freed without unwinding, as by the destructor) and the kernel is as
+  // booted (mounts, tmpfs /run and /dev/shm empty, cgroupfs with only its
+  // roots, no fds, locks or pipes; the runtime process pid RuntimePid()
+  // again), except the persistent disk, which holds what was durable: each
+  // file its last synced content (never synced: empty), each directory
+  // the entries of its last fsync (entries made since are gone, removed
+  // ones are back, renames undone). Inodes no surviving entry reaches are
+  // gone. Not modelled: a journal's ordering (ext4 commits a directory
+  // change with the next fsync of any file of the disk, and never loses a
+  // later change while keeping an earlier one): the model loses every
+  // change not made durable by the call that POSIX names, independently,
+  // which is the worst case a runtime must survive. Nor metadata (mode,
+  // owner: kept as they are), torn writes inside a file, or the content of
+  // a file renamed over another without an fsync (ext4's auto_da_alloc).
+  //
+  // keep_metadata: the other bound. The journal had committed every change
+  // of directories (ext4 commits them with the next fsync of any file, or
+  // every few seconds), so every create, unlink and rename survives, while
+  // file content not fsync'd is lost as above (delayed allocation: a file
+  // created and written but not synced is empty: ext4's zero-length files).
+  void PowerLoss(bool keep_metadata = false);
 
   // ---- More actors on one kernel (two-actor sweeps) ----
   // A second process of the host, as another `mydocker` invocation would be:

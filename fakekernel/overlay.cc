@@ -100,6 +100,7 @@ int FakeKernel::State::CopyUp(const Node& n, uint32_t* out) {
 bool FakeKernel::State::PrepareCreate(uint32_t dir, std::string_view name) {
   auto it = inodes[dir].children.find(name);
   if (it != inodes[dir].children.end() && IsWhiteout(inodes[it->second])) {
+    DirtyDir(dir);
     inodes[dir].children.erase(it);
     return true;
   }
@@ -110,6 +111,7 @@ void FakeKernel::State::RemoveEntry(uint32_t dir, std::string_view name) {
   auto it = inodes[dir].children.find(name);
   if (it == inodes[dir].children.end()) return;
   uint32_t c = it->second;
+  DirtyDir(dir);
   inodes[dir].children.erase(it);
   Inode& ci = inodes[c];
   if (S_ISDIR(ci.mode)) {

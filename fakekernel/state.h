@@ -95,6 +95,18 @@ struct Inode {
   std::map<std::string, uint32_t, std::less<>> children;
   bool opaque = false;  // overlay: trusted.overlay.opaque
   bool cgfile = false;  // a cgroupfs control file
+  // Durability (on a persistent superblock only, see Super::persistent):
+  // what a power loss would leave of this inode. dirty_data: the content
+  // changed since it was last made durable (fsync of the file, syncfs,
+  // seeding), and durable_data is the content then; dirty_dir: the entries
+  // changed since the last fsync of the directory, and durable_children
+  // are the entries then. A new inode starts dirty with nothing durable.
+  // Copied on the first change after a sync (copy-on-write), so a clean
+  // inode costs nothing.
+  bool dirty_data = false;
+  bool dirty_dir = false;
+  std::string durable_data;
+  std::map<std::string, uint32_t, std::less<>> durable_children;
 };
 
 struct Super {
@@ -115,6 +127,10 @@ struct Super {
   std::vector<std::string> controllers;
   // proc
   int pidns = 0;
+  // A disk that survives a power loss (the ext4 root): its inodes track
+  // what is durable (Inode::dirty_*); every other superblock (tmpfs,
+  // devtmpfs, sysfs, cgroupfs, proc, overlay) is gone after a reboot.
+  bool persistent = false;
 };
 
 // A position in the tree: a mount and a dentry in it. Disk and cgroup
@@ -696,6 +712,17 @@ struct FakeKernel::State {
   // ---- durability and locks (tasks.cc) ----
   Status Fsync(int fd);
   Status Syncfs(int fd);
+  // Before a change of a file's content / a directory's entries: keeps what
+  // is durable of the inode (no-op off a persistent superblock or when it is
+  // already dirty).
+  void DirtyData(uint32_t ino);
+  void DirtyDir(uint32_t ino);
+  // The inode's content and entries as they are now are durable.
+  void SyncInode(uint32_t ino);
+  // Every inode of superblock sb (-1: of every persistent superblock).
+  void SyncSb(int sb);
+  // Power loss and reboot (FakeKernel::PowerLoss).
+  void PowerLoss(bool keep_metadata);
   uint32_t LockKey(const OpenFile& f) const;
   void DropFlocks(int o);
   Status Flock(int fd, int operation);

@@ -104,7 +104,10 @@ Result<int> FakeKernel::State::Open(const std::string& path, int flags,
       else f.kind = FileKind::kNull;
     } else if (S_ISREG(i.mode)) {
       f.kind = FileKind::kFile;
-      if ((flags & O_TRUNC) && write) inodes[n.ino].data.clear();
+      if ((flags & O_TRUNC) && write && !inodes[n.ino].data.empty()) {
+        DirtyData(n.ino);
+        inodes[n.ino].data.clear();
+      }
     } else {
       f.kind = FileKind::kNull;  // fifos, sockets, block devices
     }
@@ -197,6 +200,7 @@ Result<size_t> FakeKernel::State::Write(int fd, const void* buf, size_t len) {
     }
     case FileKind::kFile: {
       if ((f->flags & O_ACCMODE) == O_RDONLY) return {0, EBADF};
+      DirtyData(f->ino);
       std::string& data = inodes[f->ino].data;
       if (f->flags & O_APPEND) f->off = data.size();
       if (data.size() < f->off + len) data.resize(f->off + len);
@@ -784,19 +788,130 @@ Result<int> FakeKernel::State::Poll(struct pollfd* fds, size_t n,
 
 // ---- Durability and locks ----
 
-// fsync: every file, directory and device syncs (the model has no cache);
-// pipes are EINVAL as in Linux; a closed fd is EBADF.
+// fsync: a file's content, or a directory's entries, become durable (what
+// survives PowerLoss; the file's own name in its directory does not: that
+// takes an fsync of the directory, as POSIX says); devices, proc and cgroup
+// files sync trivially; pipes are EINVAL as in Linux; a closed fd is EBADF.
 Status FakeKernel::State::Fsync(int fd) {
   OpenFile* f = OfdOf(fd);
   if (!f) return Status{EBADF};
   if (f->kind == FileKind::kPipeR || f->kind == FileKind::kPipeW ||
       f->kind == FileKind::kFsCtx || f->kind == FileKind::kMountFd)
     return Status{EINVAL};
+  if (f->kind == FileKind::kFile) SyncInode(f->ino ? f->ino : f->node.ino);
+  if (f->kind == FileKind::kDir && f->node.ino) SyncInode(f->node.ino);
   return Status{};
 }
 
-// syncfs: any open fd (the model has no cache); EBADF otherwise.
-Status FakeKernel::State::Syncfs(int fd) { return OfdOf(fd) ? Status{} : Status{EBADF}; }
+// syncfs: everything on the filesystem holding fd becomes durable (an
+// overlay: its upper layer's filesystem); EBADF on a closed fd.
+Status FakeKernel::State::Syncfs(int fd) {
+  OpenFile* f = OfdOf(fd);
+  if (!f) return Status{EBADF};
+  if (f->node.mnt >= 0) {
+    const int sb = mounts[f->node.mnt].sb;
+    SyncSb(sb);
+    if (sbs[sb].kind == FsKind::kOverlay && sbs[sb].upper)
+      SyncSb(static_cast<int>(inodes[sbs[sb].upper].sb));
+  } else if (f->ino) {
+    SyncSb(static_cast<int>(inodes[f->ino].sb));
+  }
+  return Status{};
+}
+
+void FakeKernel::State::DirtyData(uint32_t ino) {
+  Inode& i = inodes[ino];
+  if (i.dirty_data || !sbs[i.sb].persistent) return;
+  i.durable_data = i.data;
+  i.dirty_data = true;
+}
+
+void FakeKernel::State::DirtyDir(uint32_t ino) {
+  Inode& i = inodes[ino];
+  if (i.dirty_dir || !sbs[i.sb].persistent) return;
+  i.durable_children = i.children;
+  i.dirty_dir = true;
+}
+
+void FakeKernel::State::SyncInode(uint32_t ino) {
+  Inode& i = inodes[ino];
+  i.dirty_data = i.dirty_dir = false;
+  i.durable_data.clear();
+  i.durable_children.clear();
+}
+
+void FakeKernel::State::SyncSb(int sb) {
+  for (uint32_t ino = 1; ino < inodes.size(); ++ino) {
+    const uint32_t s = inodes[ino].sb;
+    if (sb < 0 ? sbs[s].persistent : static_cast<int>(s) == sb) SyncInode(ino);
+  }
+}
+
+// A power loss, then a reboot. What the persistent disk holds reverts to
+// what was durable: a file's content to its last synced content (a file
+// never synced is empty), a directory's entries to those of its last
+// fsync (an entry created since is gone, one removed since is back, a
+// rename since is undone). Everything else is the kernel as booted: a
+// fresh State (mounts, tmpfs, cgroupfs, processes, fds, locks), whose
+// construction is deterministic, so its first inodes are the ones this
+// kernel was built with: the persistent disk's inodes are taken from here
+// (reverted), every other one from the fresh kernel, and inodes added
+// since on other filesystems are gone. keep_metadata: directories keep
+// their entries as they are (only file content reverts).
+void FakeKernel::State::PowerLoss(bool keep_metadata) {
+  for (uint32_t ino = 1; ino < inodes.size(); ++ino) {
+    Inode& i = inodes[ino];
+    if (!sbs[i.sb].persistent) continue;
+    if (i.dirty_data && S_ISREG(i.mode)) i.data = std::move(i.durable_data);
+    if (i.dirty_dir && !keep_metadata) i.children = std::move(i.durable_children);
+    SyncInode(ino);
+  }
+  State fresh(opt);
+  std::vector<Inode> merged = std::move(inodes);
+  if (merged.size() < fresh.inodes.size()) merged.resize(fresh.inodes.size());
+  for (uint32_t ino = 1; ino < merged.size(); ++ino) {
+    const bool keep = merged[ino].sb < fresh.sbs.size() && sbs[merged[ino].sb].persistent &&
+                      fresh.sbs[merged[ino].sb].persistent;
+    if (keep) continue;
+    merged[ino] = ino < fresh.inodes.size() ? fresh.inodes[ino] : Inode{};
+  }
+  // Links, parents and names from the surviving tree; what it does not
+  // reach is gone.
+  std::vector<uint32_t> links(merged.size(), 0);
+  std::vector<uint32_t> stack;
+  for (const Super& s : fresh.sbs)
+    if (s.persistent) stack.push_back(s.root);
+  std::vector<bool> seen(merged.size(), false);
+  for (uint32_t r : stack) seen[r] = true;
+  while (!stack.empty()) {
+    const uint32_t d = stack.back();
+    stack.pop_back();
+    for (const auto& [name, c] : merged[d].children) {
+      if (c >= merged.size()) continue;
+      ++links[c];
+      Inode& ci = merged[c];
+      if (seen[c]) continue;
+      seen[c] = true;
+      ci.parent = d;
+      ci.name = name;
+      if (S_ISDIR(ci.mode)) stack.push_back(c);
+    }
+  }
+  for (uint32_t ino = 1; ino < merged.size(); ++ino) {
+    Inode& i = merged[ino];
+    if (!fresh.sbs[i.sb].persistent) continue;
+    if (!seen[ino]) {
+      i = Inode{};
+      continue;
+    }
+    if (!S_ISDIR(i.mode)) i.nlink = links[ino];
+  }
+  fresh.inodes = std::move(merged);
+  fresh.Headroom();
+  FakeKernel* owner = self;
+  *this = std::move(fresh);
+  self = owner;
+}
 
 uint32_t FakeKernel::State::LockKey(const OpenFile& f) const {
   return f.kind == FileKind::kDir ? f.node.ino : (f.ino ? f.ino : f.node.ino);
@@ -852,6 +967,7 @@ Status FakeKernel::State::Ftruncate(int fd, int64_t length) {
   if (!f) return Status{EBADF};
   if (length < 0) return Status{EINVAL};
   if (f->kind != FileKind::kFile || (f->flags & O_ACCMODE) == O_RDONLY) return Status{EINVAL};
+  DirtyData(f->ino);
   inodes[f->ino].data.resize(static_cast<size_t>(length));
   return Status{};
 }
@@ -865,6 +981,7 @@ Result<size_t> FakeKernel::State::Pwrite(int fd, const void* buf, size_t len, in
   if (offset < 0) return {0, EINVAL};
   if (f->kind != FileKind::kFile) return Write(fd, buf, len);
   if ((f->flags & O_ACCMODE) == O_RDONLY) return {0, EBADF};
+  DirtyData(f->ino);
   std::string& data = inodes[f->ino].data;
   const size_t off = static_cast<size_t>(offset);
   if (data.size() < off + len) data.resize(off + len);

@@ -37,6 +37,8 @@ uint32_t FakeKernel::State::NewInode(uint32_t sb, uint32_t mode) {
   i.sb = sb;
   i.mode = mode;
   i.nlink = 1;
+  // Nothing of a new inode is durable yet (its content, its entries).
+  i.dirty_data = i.dirty_dir = sb < sbs.size() && sbs[sb].persistent;
   inodes.push_back(std::move(i));
   return static_cast<uint32_t>(inodes.size() - 1);
 }
@@ -48,6 +50,7 @@ uint32_t FakeKernel::State::AddChild(uint32_t dir, std::string_view name,
   c.parent = dir;
   c.name = std::string(name);
   if (S_ISDIR(mode)) c.nlink = 2;
+  DirtyDir(dir);
   inodes[dir].children.emplace(std::string(name), ino);
   return ino;
 }
@@ -382,6 +385,8 @@ Status FakeKernel::State::Rename(const std::string& from,
   if (int r = ops.dir_for_write(*this, s.dir, &spdir)) return Status{r};
   if (int r = ops.dir_for_write(*this, tdir, &tpdir)) return Status{r};
   // Detach src from its old name without dropping its link count.
+  DirtyDir(spdir);
+  DirtyDir(tpdir);
   inodes[spdir].children.erase(s.name);
   if (texists) RemoveEntry(tpdir, tname);
   PrepareCreate(tpdir, tname);
@@ -411,6 +416,7 @@ Status FakeKernel::State::Link(const std::string& existing,
   if (int r = ops.writable(*this, src, &ino)) return Status{r};
   if (int r = ops.dir_for_write(*this, dir, &pdir)) return Status{r};
   PrepareCreate(pdir, name);
+  DirtyDir(pdir);
   inodes[pdir].children[name] = ino;
   ++inodes[ino].nlink;
   return Status{};

@@ -109,9 +109,16 @@ Expected<ErrnoModel> ErrnoModel::FromYaml(const std::string& text) {
       if (!n["source"] || n["source"].Scalar().empty())
         return MakeError("errno model", where + ".source", 0, "every entry names its source");
       e.source = n["source"].Scalar();
+      if (n["short_min"]) {
+        const int64_t v = n["short_min"].as<int64_t>();
+        if (v < 1)
+          return MakeError("errno model", where + ".short_min", 0, "expected a byte count >= 1");
+        e.short_min = static_cast<size_t>(v);
+      }
       for (auto it = n.begin(); it != n.end(); ++it) {
         const std::string k = it->first.Scalar();
-        if (k != "op" && k != "class" && k != "errnos" && k != "source" && k != "note")
+        if (k != "op" && k != "class" && k != "errnos" && k != "source" && k != "note" &&
+            k != "short_min")
           return MakeError("errno model", where + "." + k, 0, "unknown key");
       }
     } catch (const YAML::Exception& ex) {
@@ -156,6 +163,7 @@ Reachability ErrnoModel::Lookup(std::string_view op,
   r.cls = hit->cls.empty() ? "any" : hit->cls;
   r.errnos = hit->errnos;
   r.source = hit->source;
+  r.short_min = hit->short_min;
   return r;
 }
 

@@ -25,6 +25,9 @@ struct ErrnoModelEntry {
   std::string cls;          // "" : any
   std::vector<int> errnos;  // may be empty: nothing is reachable
   std::string source;       // man page section, kernel function
+  // A read/write that transfers fewer bytes than asked is reachable for
+  // calls of at least this many bytes (key short_min; 0: never).
+  size_t short_min = 0;
 };
 
 // What the model says about one call.
@@ -34,13 +37,16 @@ struct Reachability {
   std::vector<std::string> classes;  // the call's classes, most specific first
   std::vector<int> errnos;  // the reachable errnos (modeled only)
   std::string source;
+  size_t short_min = 0;     // ErrnoModelEntry::short_min of the entry
   bool Reachable(int err) const;  // unmodeled: true
+  // May a call of len bytes transfer fewer? (unmodeled: false)
+  bool ShortReachable(size_t len) const { return modeled && short_min > 0 && len >= short_min; }
 };
 
 class ErrnoModel {
  public:
   // The YAML text of faults/errno_model.yaml (entries: [{op, class, errnos,
-  // source, note}]). Errors name the entry and field.
+  // source, note, short_min}]). Errors name the entry and field.
   static mydocker::Expected<ErrnoModel> FromYaml(const std::string& text);
   // The built-in copy of faults/errno_model.yaml (aborts if it is malformed:
   // a unit test parses it).

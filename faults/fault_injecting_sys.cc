@@ -96,6 +96,26 @@ void FaultInjectingSys::Intercept(SysCall& call) {
                     trace_[idx].op);
       throw Crash(trace_[idx].seq, d.rule, trace_[idx].op);
     }
+    case ActionKind::kShort:
+      if (io_ && (call.op() == mydocker::Op::kRead || call.op() == mydocker::Op::kWrite)) {
+        Io& io = *io_;
+        const size_t n = io.len > 1 ? io.len / 2 : io.len;
+        try {
+          io.result = call.op() == mydocker::Op::kRead ? target().Read(io.fd, io.buf, n)
+                                                       : target().Write(io.fd, io.cbuf, n);
+        } catch (const Crash&) {
+          trace_[idx].err = EIO;
+          throw;
+        } catch (...) {
+          trace_[idx].err = 0;
+          throw;
+        }
+        io.shortened = true;
+        trace_[idx].err = io.result.err;
+        call.Lie();  // decided; Read/Write return io.result
+        return;
+      }
+      break;  // not a read or write: the call runs
     case ActionKind::kDelay:
       sleeper_(d.action.delay_ms);
       break;
@@ -124,6 +144,48 @@ void FaultInjectingSys::Intercept(SysCall& call) {
     trace_[idx].err = 0;
     throw;
   }
+}
+
+namespace {
+// Points FaultInjectingSys::io_ at a frame's Io for the duration of a call.
+template <class T>
+class Scoped {
+ public:
+  Scoped(T*& slot, T* value) : slot_(slot), old_(slot) { slot_ = value; }
+  ~Scoped() { slot_ = old_; }
+  Scoped(const Scoped&) = delete;
+  Scoped& operator=(const Scoped&) = delete;
+
+ private:
+  T*& slot_;
+  T* old_;
+};
+}  // namespace
+
+mydocker::Result<size_t> FaultInjectingSys::Read(int fd, void* buf, size_t len) {
+  Io io;
+  io.fd = fd;
+  io.buf = buf;
+  io.len = len;
+  mydocker::Result<size_t> r;
+  {
+    Scoped<Io> scope(io_, &io);
+    r = SysWrapper::Read(fd, buf, len);
+  }
+  return io.shortened ? io.result : r;
+}
+
+mydocker::Result<size_t> FaultInjectingSys::Write(int fd, const void* buf, size_t len) {
+  Io io;
+  io.fd = fd;
+  io.cbuf = buf;
+  io.len = len;
+  mydocker::Result<size_t> r;
+  {
+    Scoped<Io> scope(io_, &io);
+    r = SysWrapper::Write(fd, buf, len);
+  }
+  return io.shortened ? io.result : r;
 }
 
 // ---- the trace ----

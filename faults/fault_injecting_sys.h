@@ -17,6 +17,9 @@
 //             a wait for its release), at most the action's bound, then calls
 //             the target. With no pauser the call goes on at once (warned,
 //             traced as no-pauser).
+//   short     read and write only: the target is called with half the
+//             length (at least 1 byte) and its result is the call's: fewer
+//             bytes than asked (other ops run as they would)
 //   crash     throws faultline::Crash. From then on nothing reaches the
 //             target: every later call (e.g. from destructors while the
 //             exception unwinds) returns EIO and is traced as after_crash.
@@ -106,11 +109,28 @@ class FaultInjectingSys : public SysWrapper {
   static std::string FormatEntry(const TraceEntry& e);
   nlohmann::json TraceJson() const;
 
+  // Read and Write keep their arguments for the short action, then go
+  // through Intercept as every call.
+  mydocker::Result<size_t> Read(int fd, void* buf, size_t len) override;
+  mydocker::Result<size_t> Write(int fd, const void* buf, size_t len) override;
+
  protected:
   void Intercept(SysCall& call) override;
 
  private:
   pid_t CallerPid() const;
+
+  // The read or write being intercepted (the innermost: FakeKernel runs a
+  // child's calls inside a parent's read).
+  struct Io {
+    int fd = -1;
+    void* buf = nullptr;
+    const void* cbuf = nullptr;
+    size_t len = 0;
+    bool shortened = false;
+    mydocker::Result<size_t> result{};
+  };
+  Io* io_ = nullptr;
 
   FaultPlan plan_;
   const ProcessIdentity* identity_ = nullptr;

@@ -213,7 +213,8 @@ Expected<Rule> RuleFromCompact(std::string_view text, size_t index) {
     else if (action_word == "delay") r.action.kind = ActionKind::kDelay;
     else if (action_word == "crash" || action_word == "kill") r.action.kind = ActionKind::kCrash;
     else if (action_word == "pause") r.action.kind = ActionKind::kPause;
-    else return PlanError(where + ": action", "expected fail, lie, delay, crash or pause, got '" +
+    else if (action_word == "short") r.action.kind = ActionKind::kShort;
+    else return PlanError(where + ": action", "expected fail, lie, delay, crash, pause or short, got '" +
                                                   action_word + "'");
   } else if (has_errno) {
     r.action.kind = ActionKind::kFail;
@@ -276,6 +277,7 @@ const char* ActionName(ActionKind kind) {
     case ActionKind::kDelay: return "delay";
     case ActionKind::kCrash: return "crash";
     case ActionKind::kPause: return "pause";
+    case ActionKind::kShort: return "short";
   }
   return "?";
 }

@@ -23,7 +23,11 @@
 //          (hold the call, not yet executed, until the harness releases it
 //          or pause_ms pass (default kDefaultPauseMs), then do the call: how
 //          the hold and the release travel is the backend's, see
-//          FaultInjectingSys::set_pauser and docs/sweeps.md "Two actors")
+//          FaultInjectingSys::set_pauser and docs/sweeps.md "Two actors") |
+//          short (a read or write transfers fewer bytes than asked: half,
+//          at least one, as a pipe, a socket, a proc file or a full disk
+//          may; only read and write calls through FaultInjectingSys: other
+//          calls run as they would)
 //   times  once (transient: fires at most once) | persistent (every call
 //          `when` selects) | persistent_path (fires on the call `when`
 //          selects, then on every later matching call on the same object:
@@ -40,15 +44,15 @@
 //                 fstype: overlay, flags: 0x1000, pid: 7}
 //         when: {nth: 3, counter: per_op}   # or {first: 2, last: 9, step: 2}
 //                                           # or {probability: 0.1, seed: 42}
-//         action: {fail: EBUSY}             # or lie | crash | {delay_ms: 50}
+//         action: {fail: EBUSY}             # or lie | crash | short | {delay_ms: 50}
 //                                           # or pause | {pause_ms: 5000}
 //         times: once                       # once | transient | persistent
 //   compact, one line, for replay commands; rules separated by ';':
 //     op=mount|umount2,path=/var/*,nth=3,errno=EBUSY,mode=transient
 //     keys: op (alternatives joined by '|'), path, path2, fstype, flags
 //     (decimal or 0x hex), pid, nth | first,last,step | prob,seed, counter
-//     (global|per_op), action (fail|lie|delay|crash|pause; kill = crash), errno
-//     (name or number; implies fail), delay_ms (implies delay), pause_ms
+//     (global|per_op), action (fail|lie|delay|crash|pause|short; kill = crash),
+//     errno (name or number; implies fail), delay_ms (implies delay), pause_ms
 //     (implies pause: the longest hold), mode
 //     (transient|once|persistent|persistent-path). In values, '%' ',' ';' '=' are written
 //     %25 %2C %3B %3D. ToString() prints this form and Parse() reads it back
@@ -89,8 +93,8 @@ struct CallInfo {
   pid_t pid = 0;            // calling process (0: unknown)
 };
 
-enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash, kPause };
-// "none", "fail", "lie", "delay", "crash", "pause".
+enum class ActionKind : uint8_t { kNone, kFail, kLie, kDelay, kCrash, kPause, kShort };
+// "none", "fail", "lie", "delay", "crash", "pause", "short".
 const char* ActionName(ActionKind kind);
 
 // A pause without pause_ms holds at most this long: nothing waits forever

@@ -118,7 +118,8 @@ struct YamlReader {
       if (s == "lie") a->kind = ActionKind::kLie;
       else if (s == "crash" || s == "kill") a->kind = ActionKind::kCrash;
       else if (s == "pause") a->kind = ActionKind::kPause;
-      else return Fail(f, "expected lie, crash, pause, {fail: ERRNO}, {delay_ms: N} or "
+      else if (s == "short") a->kind = ActionKind::kShort;
+      else return Fail(f, "expected lie, crash, pause, short, {fail: ERRNO}, {delay_ms: N} or "
                           "{pause_ms: N}, got '" + s + "'");
       return true;
     }

@@ -569,8 +569,9 @@ void AddSweepCommand(CLI::App& app) {
                   "--errno list at every call, each run marked reachable or not)")
       ->check(CLI::IsMember({"reachable", "all"}));
   cmd->add_option("--mode", args->modes,
-                  "transient,persistent,persistent-path,crash,eintr,enosys,lie (default: all "
-                  "but lie)")
+                  "transient,persistent,persistent-path,crash,eintr,enosys,lie,power-loss,"
+                  "power-loss-metadata,short (default: the first six; power-loss*: fake "
+                  "backend)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--report-json", args->report_json, "write the JSON report here");

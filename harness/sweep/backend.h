@@ -138,6 +138,15 @@ struct SweepRun {
   std::string hang_state;
   // A pause action held a call and the backend released it (PauseContext).
   bool paused = false;
+  // Power-loss runs (SweepBackend::RunPowerLoss): the machine lost power at
+  // the crash and rebooted before gc; then the workload ran once more, with
+  // no faults (rerun_*), and the probes after it.
+  bool power_lost = false;
+  bool rerun_ran = false;
+  bool rerun_returned_error = false;
+  std::string rerun_error;  // its Error's message, or its RunResult message
+  int rerun_exit_code = 0;
+  std::vector<ProbeDiff> left_after_rerun;  // after the rerun vs the prepared world
   double seconds = 0;
 };
 
@@ -175,6 +184,21 @@ class SweepBackend {
   virtual mydocker::Outcome Prepare(const SweepWorkload& workload) = 0;
   // One run under plan (empty: the clean run). Never throws.
   virtual SweepRun Run(const FaultPlan& plan, bool always_gc) = 0;
+  // One run under plan (a crash rule) in which the crash is a power loss:
+  // the runtime dies at that call, the machine reboots with only what was
+  // durable (FakeKernel::PowerLoss), the host's boot makes the cgroup parent
+  // again, gc runs (always), then the workload once more without faults,
+  // then the probes. Backends that cannot lose power return a run with
+  // harness_error set. Never throws.
+  // keep_metadata: every directory change survives, only file content not
+  // fsync'd is lost (FakeKernel::PowerLoss).
+  virtual SweepRun RunPowerLoss(const FaultPlan& plan, bool keep_metadata) {
+    (void)plan;
+    (void)keep_metadata;
+    SweepRun run;
+    run.harness_error = "the " + name() + " backend has no power-loss mode (fake only)";
+    return run;
+  }
   // How many Runs may execute at once (from different threads) after
   // Prepare. 1: Run is not thread-safe.
   virtual size_t MaxParallelRuns() const { return 1; }

@@ -65,6 +65,19 @@ class FakeSweepBackend : public SweepBackend {
   }
 
   SweepRun Run(const FaultPlan& plan, bool always_gc) override {
+    return RunOnce(plan, always_gc, false);
+  }
+
+  SweepRun RunPowerLoss(const FaultPlan& plan, bool keep_metadata) override {
+    return RunOnce(plan, true, true, keep_metadata);
+  }
+
+ private:
+  // power_loss: a crash is a power loss (the machine reboots with what was
+  // durable, the host's boot makes the cgroup parent again), gc always runs,
+  // then the workload once more without faults.
+  SweepRun RunOnce(const FaultPlan& plan, bool always_gc, bool power_loss,
+                   bool keep_metadata = false) {
     auto t0 = std::chrono::steady_clock::now();
     SweepRun run;
     FakeKernel kernel = w_.kernel;
@@ -93,9 +106,10 @@ class FakeSweepBackend : public SweepBackend {
         run.calls.push_back(ToCall(e));
         run.fired = run.fired || run.calls.back().fired;
       }
-      if (verbs_) {
+      if (verbs_ && !(power_loss && run.crashed)) {
         // A container the run could not stop: rm -f now, while the Sys its
-        // monitor calls through lives (gc keeps a running container).
+        // monitor calls through lives (gc keeps a running container). Not
+        // before a power loss: the reboot ends it.
         mydocker::Runtime clean(*base, config);
         RemoveRunning(clean, *base, &run);
       }
@@ -104,6 +118,16 @@ class FakeSweepBackend : public SweepBackend {
     if (!run.crashed) fds = FdDiff(w_.fds_before, FdSet(kernel));
     // Then the runtime process ends (`mydocker run` exits, or it was killed).
     EndFakeRuntimeProcess(kernel);
+    if (power_loss && run.crashed) {
+      kernel.PowerLoss(keep_metadata);
+      run.power_lost = true;
+      // The host's boot: the delegated cgroup parent exists again (as a
+      // systemd unit makes it); then the probes see what the disk kept.
+      if (Outcome o = EnsureCgroupParentDirs(kernel, kFakeCgroupParent); !o.ok()) {
+        run.harness_error = "power loss: make the cgroup parent again: " + o.error().Message();
+        return run;
+      }
+    }
     run.left = Compare(w_.before, TakeSnapshot(kernel, w_.scope));
     for (auto& d : fds) run.left.push_back(std::move(d));
     if (run.crashed || always_gc || !run.left.empty()) {
@@ -112,12 +136,39 @@ class FakeSweepBackend : public SweepBackend {
       RunGc(gc, &run);
       run.left_after_gc = Compare(w_.before, TakeSnapshot(kernel, w_.scope));
     }
+    if (run.power_lost) Rerun(kernel, *base, config, &run);
     run.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return run;
   }
 
- private:
+  // After a power loss and gc: the workload once more, no faults; then the
+  // probes (against the prepared world, as every run).
+  void Rerun(FakeKernel& kernel, mydocker::Sys& sys, const mydocker::RuntimeConfig& config,
+             SweepRun* run) {
+    SweepRun again;
+    {
+      FaultInjectingSys fis(sys, FaultPlan{});
+      CloseReleasesFd top(fis, fis);
+      mydocker::Runtime rt(top, config);
+      try {
+        TakeOutcome(verbs_ ? RunVerbs(rt, top, w_.spec) : rt.Run(w_.spec), &again);
+      } catch (const Crash&) {
+        again.message = "crashed (no fault was planned)";
+      }
+      if (verbs_) {
+        mydocker::Runtime clean(sys, config);
+        RemoveRunning(clean, sys, &again);
+      }
+    }
+    EndFakeRuntimeProcess(kernel);
+    run->rerun_ran = true;
+    run->rerun_returned_error = again.returned_error;
+    run->rerun_error = again.returned_error ? again.error.Message() : again.message;
+    run->rerun_exit_code = again.exit_code;
+    run->left_after_rerun = Compare(w_.before, TakeSnapshot(kernel, w_.scope));
+  }
+
   FakeBackendOptions options_;
   FakeSweepWorld w_;
   bool verbs_ = false;
@@ -163,6 +214,8 @@ Outcome PrepareFakeSweepWorld(const FakeKernelOptions& options, const SweepWorkl
   w->scope.cgroup_parent = kFakeCgroupParent;
   w->scope.fds = false;  // checked before the runtime process ends (Run)
   w->scope = WithOutside(std::move(w->scope));
+  // What the world made is on disk (a power-loss run keeps it).
+  world.Sync();
   w->fds_before = FdSet(world);
   w->before = TakeSnapshot(world, w->scope);
   if (!w->before.errors.empty()) {

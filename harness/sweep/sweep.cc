@@ -132,6 +132,19 @@ bool LieReachable(const std::string& op, uint64_t flags) {
   return op == "kill" || op == "pidfd_send_signal";  // a task in D state
 }
 
+// "fd=3 len=4096" -> 4096; 0 when the arguments name no length.
+size_t LenFromArgs(const std::string& args) {
+  const size_t at = args.find("len=");
+  if (at == std::string::npos || (at > 0 && args[at - 1] != ' ')) return 0;
+  return static_cast<size_t>(std::strtoull(args.c_str() + at + 4, nullptr, 10));
+}
+
+// Is a short transfer something a kernel does at this call? (The model's
+// short_min for its class: errno_model.yaml.)
+bool ShortReachable(const std::string& op, const std::string& args, const Reachability& reach) {
+  return (op == "read" || op == "write") && reach.ShortReachable(LenFromArgs(args));
+}
+
 // Restores spdlog's level when the sweep ends.
 class QuietLogs {
  public:
@@ -193,6 +206,9 @@ const char* SweepModeName(SweepMode m) {
     case SweepMode::kEintr: return "eintr";
     case SweepMode::kEnosys: return "enosys";
     case SweepMode::kLie: return "lie";
+    case SweepMode::kPowerLoss: return "power-loss";
+    case SweepMode::kShort: return "short";
+    case SweepMode::kPowerLossMetadata: return "power-loss-metadata";
   }
   return "?";
 }
@@ -205,8 +221,16 @@ bool SweepModeFromName(const std::string& name, SweepMode* m) {
   else if (name == "eintr") *m = SweepMode::kEintr;
   else if (name == "enosys") *m = SweepMode::kEnosys;
   else if (name == "lie") *m = SweepMode::kLie;
+  else if (name == "power-loss" || name == "power_loss") *m = SweepMode::kPowerLoss;
+  else if (name == "short") *m = SweepMode::kShort;
+  else if (name == "power-loss-metadata" || name == "power_loss_metadata")
+    *m = SweepMode::kPowerLossMetadata;
   else return false;
   return true;
+}
+
+bool IsPowerLoss(SweepMode m) {
+  return m == SweepMode::kPowerLoss || m == SweepMode::kPowerLossMetadata;
 }
 
 bool ModeTakesErrno(SweepMode m) {
@@ -241,8 +265,8 @@ mydocker::Expected<std::vector<SweepMode>> ParseModeList(const std::vector<std::
     SweepMode m;
     if (!SweepModeFromName(name, &m)) {
       return MakeError("sweep: --mode", name, EINVAL,
-                       "a mode is transient, persistent, persistent-path, crash, eintr, enosys "
-                       "or lie");
+                       "a mode is transient, persistent, persistent-path, crash, eintr, enosys, "
+                       "lie, power-loss, power-loss-metadata or short");
     }
     if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
   }
@@ -306,8 +330,11 @@ FaultPlan PointPlan(pid_t pid, const std::string& op, uint64_t nth, int err, Swe
   r.when.nth = nth;
   r.times = Times::kOnce;
   switch (mode) {
-    case SweepMode::kCrash: r.action.kind = ActionKind::kCrash; break;
+    case SweepMode::kCrash:
+    case SweepMode::kPowerLoss:
+    case SweepMode::kPowerLossMetadata: r.action.kind = ActionKind::kCrash; break;
     case SweepMode::kLie: r.action.kind = ActionKind::kLie; break;
+    case SweepMode::kShort: r.action.kind = ActionKind::kShort; break;
     case SweepMode::kEintr:
       // A burst: this call and the next two of op fail EINTR.
       r.action = {ActionKind::kFail, EINTR, 0};
@@ -402,7 +429,10 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
   PointResult r;
   r.pid = pid;
   r.process = ProcessName(pid);
-  r.err = mode == SweepMode::kCrash || mode == SweepMode::kLie ? 0 : err;
+  r.err = mode == SweepMode::kCrash || mode == SweepMode::kLie || IsPowerLoss(mode) ||
+                  mode == SweepMode::kShort
+              ? 0
+              : err;
   r.mode = mode;
   r.exit_code = run.exit_code;
   r.error = run.returned_error ? run.error.Message() : run.message;
@@ -445,10 +475,39 @@ PointResult Classify(const SweepRun& run, const SweepRun& clean, pid_t pid, int 
                   (r.error.empty() ? "exit " + std::to_string(run.exit_code) : r.error));
     }
     if (left) f.push_back("no fault fired, yet the run left: " + r.left);
-  } else if (mode == SweepMode::kCrash) {
+  } else if (mode == SweepMode::kCrash || IsPowerLoss(mode)) {
     if (!run.crashed) f.push_back("the crash rule fired but the runtime did not die");
     gc_must_clean();
     r.outcome = left ? "recovered-by-gc" : "clean";
+    if (IsPowerLoss(mode)) {
+      // After the reboot and gc, the workload must run as the clean run did.
+      if (!run.power_lost) {
+        f.push_back("the power was not lost");
+      } else if (!run.rerun_ran) {
+        f.push_back("the run after the reboot did not run");
+      } else {
+        const bool ok = !run.rerun_returned_error && run.rerun_error.empty();
+        if (!ok) f.push_back("the run after the reboot failed: " + run.rerun_error);
+        if (ok && run.rerun_exit_code != clean.exit_code) {
+          f.push_back("the run after the reboot exited " + std::to_string(run.rerun_exit_code) +
+                      "; the clean run exited " + std::to_string(clean.exit_code));
+        }
+        if (!run.left_after_rerun.empty()) {
+          f.push_back("the run after the reboot left: " + Describe(run.left_after_rerun));
+        }
+      }
+    }
+  } else if (mode == SweepMode::kShort && !run.external) {
+    // A short read or write is no error: the runtime must go on with the
+    // rest, and the run end as the clean run did.
+    r.outcome = "handled";
+    if (run.returned_error || !run.message.empty()) {
+      f.push_back("a short read or write must be continued, yet the run failed: " + r.error);
+    } else if (run.exit_code != clean.exit_code) {
+      f.push_back("after a short read or write the run exited " + std::to_string(run.exit_code) +
+                  "; the clean run exited " + std::to_string(clean.exit_code));
+    }
+    if (left) f.push_back("after a short read or write the run left: " + r.left);
   } else if (run.external ? run.exit_code == clean.exit_code
                           : !run.returned_error && run.message.empty()) {
     r.outcome = "handled";
@@ -782,7 +841,8 @@ std::string PointId(pid_t pid, const std::string& op, uint64_t nth, const std::s
 
 std::string RunId(const std::string& point_id, int err, SweepMode mode) {
   // The modes without an errno of their own are named by the mode alone.
-  if (mode == SweepMode::kCrash || mode == SweepMode::kLie) {
+  if (mode == SweepMode::kCrash || mode == SweepMode::kLie || IsPowerLoss(mode) ||
+      mode == SweepMode::kShort) {
     return point_id + "/" + SweepModeName(mode);
   }
   return point_id + "/" + mydocker::ErrnoName(err) + "/" + SweepModeName(mode);
@@ -982,6 +1042,7 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
       err = rule.action.err;
       if (rule.action.kind == ActionKind::kCrash) mode = SweepMode::kCrash;
       else if (rule.action.kind == ActionKind::kLie) mode = SweepMode::kLie;
+      else if (rule.action.kind == ActionKind::kShort) mode = SweepMode::kShort;
       else if (rule.times == Times::kPersistent) mode = SweepMode::kPersistent;
       else if (rule.times == Times::kPersistentPath) mode = SweepMode::kPersistentPath;
       if (rule.match.ops.size() == 1) op = rule.match.ops.front();
@@ -1021,7 +1082,8 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
         r.call_class = reach.cls;
         r.reach_source = reach.source;
         r.reachable = mode == SweepMode::kCrash ? true
-                      : mode == SweepMode::kLie ? LieReachable(c.op, c.flags)
+                      : mode == SweepMode::kLie   ? LieReachable(c.op, c.flags)
+                      : mode == SweepMode::kShort ? ShortReachable(c.op, c.args, reach)
                                                 : reach.Reachable(err);
         if (!r.reachable && !r.passed) {
           // Not a defect (counted in finish, with the others).
@@ -1112,7 +1174,9 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
     };
     for (SweepMode mode : config.modes) {
       switch (mode) {
-        case SweepMode::kCrash: add(mode, 0, true); break;
+        case SweepMode::kCrash:
+        case SweepMode::kPowerLoss:
+        case SweepMode::kPowerLossMetadata: add(mode, 0, true); break;
         case SweepMode::kLie: {
           uint64_t flags = 0;
           if (i < clean.calls.size()) flags = clean.calls[i].flags;
@@ -1121,6 +1185,12 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
         }
         case SweepMode::kEnosys:
           if (HasOlderFallback(pt.op)) add(mode, ENOSYS, true);
+          break;
+        case SweepMode::kShort:
+          if (ShortReachable(pt.op, pt.args, reach)) add(mode, 0, true);
+          else if (config.errno_model == ErrnoModelKind::kAll &&
+                   (pt.op == "read" || pt.op == "write") && LenFromArgs(pt.args) > 1)
+            add(mode, 0, false);
           break;
         case SweepMode::kEintr:
           if (reach.modeled && reach.Reachable(EINTR)) add(mode, EINTR, true);
@@ -1214,7 +1284,9 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
       const Task& task = tasks[t];
       const Point& pt = points[task.number - 1];
       FaultPlan plan = PointPlan(pt.pid, pt.op, pt.nth, task.err, task.mode);
-      SweepRun run = backend.Run(plan, task.mode == SweepMode::kCrash);
+      SweepRun run = IsPowerLoss(task.mode)
+                         ? backend.RunPowerLoss(plan, task.mode == SweepMode::kPowerLossMetadata)
+                         : backend.Run(plan, task.mode == SweepMode::kCrash);
       PointResult r = Classify(run, clean, pt.pid, task.err, task.mode);
       r.id = task.id;
       r.point_id = point_ids[task.number - 1];
@@ -1345,7 +1417,9 @@ void GroupDefects(SweepReport& report) {
     std::vector<std::string> kinds;
     for (const auto& f : r.failures) kinds.push_back(FailureKind(f));
     const std::string cls = r.call_class.empty() ? "-" : r.call_class;
-    const std::string key = "outcome=" + std::string(r.mode == SweepMode::kCrash ? "crash" : "fault") +
+    const std::string key = "outcome=" + std::string(r.mode == SweepMode::kCrash        ? "crash"
+                                                    : IsPowerLoss(r.mode)             ? "power-loss"
+                                                                                     : "fault") +
                             " | failures=" + Joined(kinds) +
                             " | left=" + Joined(r.left_probes) +
                             " | left_after_cleanup=" + Joined(r.left_after_gc_probes) +

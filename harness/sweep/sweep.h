@@ -59,14 +59,31 @@ struct Scenario;
 //                errno; reachable only where a real kernel can "succeed
 //                without effect": umount2(MNT_DETACH) of a busy mount, kill
 //                of a task in uninterruptible sleep)
+// power-loss     action=crash, and the machine loses power right there: what
+//                was not made durable (fsync) is gone, every process, mount
+//                and cgroup with it (FakeKernel::PowerLoss); after the
+//                reboot gc must leave nothing and the workload must run again
+//                as the clean run did (fake backend only; asked for by name)
+// power-loss-metadata  the same, but the journal had committed every
+//                directory change (creates, unlinks, renames survive) and
+//                only file content not fsync'd is lost: what gc meets
+//                half-made
+// short          action=short: a read or write transfers half of what was
+//                asked (at least a byte), where the model (short_min in
+//                errno_model.yaml) says the kernel may: reads of pipes and
+//                proc files, writes to the disk, pipe writes above PIPE_BUF;
+//                the run must end as the clean run did (asked for by name)
 enum class SweepMode : uint8_t {
-  kTransient, kPersistent, kPersistentPath, kCrash, kEintr, kEnosys, kLie
+  kTransient, kPersistent, kPersistentPath, kCrash, kEintr, kEnosys, kLie, kPowerLoss, kShort,
+  kPowerLossMetadata
 };
 const char* SweepModeName(SweepMode m);
 bool SweepModeFromName(const std::string& name, SweepMode* m);
 // Does the mode take an errno from the errno set (transient, persistent,
 // persistent-path)? The others make one run per point where they apply.
 bool ModeTakesErrno(SweepMode m);
+// power-loss or power-loss-metadata.
+bool IsPowerLoss(SweepMode m);
 
 // Which errnos a point is swept with: the reachable ones (faults/
 // errno_model.yaml) or the sweep's whole list at every point.
@@ -84,7 +101,7 @@ mydocker::Expected<std::vector<SweepMode>> ParseModeList(const std::vector<std::
 // The errno list of `--errno-model all`: EPERM EBUSY ENOSPC EINVAL EIO ENOMEM.
 std::vector<int> DefaultSweepErrnos();
 // The default modes: transient, persistent, persistent-path, crash, eintr,
-// enosys (lie is asked for by name).
+// enosys (lie, power-loss and short are asked for by name).
 std::vector<SweepMode> AllSweepModes();
 
 // Built-in workloads: "run-true" (busybox true), "run-full" (two volumes,
@@ -260,7 +277,7 @@ std::string PathClass(const std::string& args);
 // "<process>:<op>#<nth>[@<path class>]", e.g. "runtime:mkdir#4@state",
 // "init:prctl#1".
 std::string PointId(pid_t pid, const std::string& op, uint64_t nth, const std::string& args);
-// PointId "/" errno "/" mode, or PointId "/crash".
+// PointId "/" errno "/" mode, or PointId "/crash" ("/lie", "/power-loss").
 std::string RunId(const std::string& point_id, int err, SweepMode mode);
 
 // Combines reports of the shards of one sweep (the same digest) into the
