@@ -592,7 +592,11 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
     }
     s.pid_start = ProcessStartTime(sys_, child);
   }
-  if (Outcome o = states_.Write(s); !o) return fail(o.error());
+  // Replaces the "creating" state (durable, with its directory): a crash
+  // that loses this rename leaves "creating", which gc undoes the same way.
+  if (Outcome o = states_.Write(s, StateStore::Durability::kReplace); !o) {
+    return fail(o.error());
+  }
   // An init that failed before reading its command (prctl, a read error) has
   // exited: writing to the pipe then raises SIGPIPE, which would kill the
   // whole runtime. Ignore it for the write and take EPIPE as "the init is
