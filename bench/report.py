@@ -448,6 +448,7 @@ def print_medians(path):
             ("  the same, no --state (all on the disk)", "Start/mydocker-disk-state"),
             ("  the same, --root on a tmpfs", "Start/mydocker-tmpfs-root"),
             ("  the same, seccomp=unconfined", "Start/mydocker-unconfined"),
+            ("  the same, FAULTLINE_BENCH_BASELINE", "Start/mydocker-baseline"),
             ("in-process core Runtime::Run", "Start/core"),
             ("runc run", "Start/runc"),
             ("  with docker's seccomp profile", "Start/runc-seccomp"),
@@ -469,7 +470,9 @@ def print_medians(path):
     for label, a, b in [("mydocker / crun (as run above)", "Start/mydocker", "Start/crun"),
                         ("mydocker / crun (both docker's seccomp)", "Start/mydocker",
                          "Start/crun-seccomp"),
-                        ("mydocker unconfined / crun", "Start/mydocker-unconfined", "Start/crun")]:
+                        ("mydocker unconfined / crun", "Start/mydocker-unconfined", "Start/crun"),
+                        ("mydocker / the baseline binary", "Start/mydocker",
+                         "Start/mydocker-baseline")]:
         if median(a) and median(b):
             print("%-38s %.2fx" % (label, median(a) / median(b)))
 

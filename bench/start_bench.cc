@@ -14,6 +14,9 @@
 //                    workspace all on the tmpfs
 //   Start/mydocker-unconfined   Start/mydocker with `--security-opt
 //                    seccomp=unconfined`: what docker's seccomp profile costs
+//   Start/mydocker-baseline   with FAULTLINE_BENCH_BASELINE=BIN only:
+//                    Start/mydocker run by BIN (an earlier build copied
+//                    aside), alternated with the rest: an A/B in one run
 //   Start/<rt>       every OCI runtime profile whose binary is here
 //                    (harness/adapters/profile.h): the host's runc and crun
 //                    (Start/runc, Start/crun: Debian 12's 1.1.5 and 1.8.1)
@@ -55,6 +58,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -159,7 +163,9 @@ void BM_Core(benchmark::State& state) {
 // Where mydocker keeps what: kDiskState is its default (everything under
 // --root on the disk), kTmpfsState adds --state on the tmpfs (the image stays
 // on the disk), kTmpfsRoot puts --root itself on the tmpfs.
-enum class MydockerLayout { kTmpfsState, kDiskState, kTmpfsRoot, kUnconfined };
+// kBaseline is kTmpfsState with the binary FAULTLINE_BENCH_BASELINE names
+// (an earlier build copied aside): an A/B alternated in one run.
+enum class MydockerLayout { kTmpfsState, kDiskState, kTmpfsRoot, kUnconfined, kBaseline };
 
 void BM_Mydocker(benchmark::State& state, MydockerLayout layout) {
   std::vector<std::string> global = {FAULTLINE_MYDOCKER_BIN};
@@ -167,6 +173,10 @@ void BM_Mydocker(benchmark::State& state, MydockerLayout layout) {
   switch (layout) {
     case MydockerLayout::kTmpfsState:
       global.insert(global.end(), {"--root", g.root, "--state", g.state});
+      break;
+    case MydockerLayout::kBaseline:
+      global = {std::getenv("FAULTLINE_BENCH_BASELINE"), "--root", g.root, "--state", g.state};
+      what = "Start/mydocker-baseline";
       break;
     case MydockerLayout::kDiskState:
       global.insert(global.end(), {"--root", g.root});
@@ -251,6 +261,9 @@ void Register() {
   reg("Start/mydocker-disk-state", BM_Mydocker, MydockerLayout::kDiskState);
   reg("Start/mydocker-tmpfs-root", BM_Mydocker, MydockerLayout::kTmpfsRoot);
   reg("Start/mydocker-unconfined", BM_Mydocker, MydockerLayout::kUnconfined);
+  if (const char* base = std::getenv("FAULTLINE_BENCH_BASELINE"); base && *base) {
+    reg("Start/mydocker-baseline", BM_Mydocker, MydockerLayout::kBaseline);
+  }
   for (const auto& [p, bin] : g.oci) {
     for (std::string suffix : {"", "-seccomp"})
       reg(("Start/" + p.name + suffix).c_str(), BM_Oci, p, bin, suffix);

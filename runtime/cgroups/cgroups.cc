@@ -128,6 +128,8 @@ std::string PidsValue(int64_t limit) { return limit <= 0 ? "max" : std::to_strin
 // Creates one cgroup in every hierarchy and records each directory it made so
 // that a failure can remove exactly those, newest first.
 class Creator {
+  static constexpr const char* kCpusetStep = "cgroup: init cpuset";
+
  public:
   Creator(Sys& sys, const std::string& parent, const std::string& name,
           const CgroupLimits& limits)
@@ -135,26 +137,31 @@ class Creator {
 
   Outcome CreateV1(const Hierarchy& h, std::string* child) {
     std::string dir = h.mount;
+    // dir's cpuset.cpus and cpuset.mems once read or written: each file
+    // of a level is read once, and the container's from its parent's.
+    std::string cpus, mems;
     for (const std::string& rel : ParentChain(parent_)) {
       const std::string level = JoinPath(h.mount, rel);
       MYDOCKER_TRY(MkdirOnce(level, "cgroup: create parent", /*may_exist=*/true));
       // A v1 cpuset with empty cpus or mems refuses tasks (ENOSPC) and
       // children inherit nothing: fill them from the level above.
       if (h.Has("cpuset")) {
-        MYDOCKER_TRY(FillIfEmpty(dir, level, "cpuset.cpus"));
-        MYDOCKER_TRY(FillIfEmpty(dir, level, "cpuset.mems"));
+        MYDOCKER_TRY(FillIfEmpty(dir, level, "cpuset.cpus", &cpus));
+        MYDOCKER_TRY(FillIfEmpty(dir, level, "cpuset.mems", &mems));
       }
       dir = level;
     }
     *child = JoinPath(dir, name_);
     MYDOCKER_TRY(MkdirOnce(*child, "cgroup: create", /*may_exist=*/false));
     if (h.Has("cpuset")) {
+      // The container's cgroup is new: its files are empty, or hold the
+      // parent's values (cgroup.clone_children), which are written again.
       if (limits_.cpuset_cpus) {
         MYDOCKER_TRY(WriteLimit(*child, "cpuset.cpus", *limits_.cpuset_cpus));
       } else {
-        MYDOCKER_TRY(FillIfEmpty(dir, *child, "cpuset.cpus"));
+        MYDOCKER_TRY(CopyDown(dir, *child, "cpuset.cpus", &cpus));
       }
-      MYDOCKER_TRY(FillIfEmpty(dir, *child, "cpuset.mems"));
+      MYDOCKER_TRY(CopyDown(dir, *child, "cpuset.mems", &mems));
     }
     if (h.Has("memory") && limits_.memory_bytes) {
       const std::string v = std::to_string(*limits_.memory_bytes);
@@ -236,18 +243,32 @@ class Creator {
   }
 
   // Copies <from>/<file> into <to>/<file> when the latter is empty.
-  Outcome FillIfEmpty(const std::string& from, const std::string& to, const std::string& file) {
-    const char* step = "cgroup: init cpuset";
-    auto cur = ReadFile(sys_, JoinPath(to, file), step);
+  // *value: from's content when known ("" if not: then it is read), and
+  // on return to's.
+  Outcome FillIfEmpty(const std::string& from, const std::string& to, const std::string& file,
+                      std::string* value) {
+    auto cur = ReadFile(sys_, JoinPath(to, file), kCpusetStep);
     if (!cur.ok()) return cur.error();
-    if (!Trim(*cur).empty()) return Outcome::Ok();
-    auto src = ReadFile(sys_, JoinPath(from, file), step);
-    if (!src.ok()) return src.error();
-    const std::string value = Trim(*src);
-    if (value.empty()) {
-      return MakeError(step, JoinPath(from, file), ENOSPC, "the level above has no " + file + " either");
+    if (std::string v = Trim(*cur); !v.empty()) {
+      *value = std::move(v);
+      return Outcome::Ok();
     }
-    return WriteExisting(sys_, JoinPath(to, file), value, step);
+    return CopyDown(from, to, file, value);
+  }
+
+  // Writes from's <file> (*value, read first when "") into <to>/<file>.
+  Outcome CopyDown(const std::string& from, const std::string& to, const std::string& file,
+                   std::string* value) {
+    if (value->empty()) {
+      auto src = ReadFile(sys_, JoinPath(from, file), kCpusetStep);
+      if (!src.ok()) return src.error();
+      *value = Trim(*src);
+      if (value->empty()) {
+        return MakeError(kCpusetStep, JoinPath(from, file), ENOSPC,
+                         "the level above has no " + file + " either");
+      }
+    }
+    return WriteExisting(sys_, JoinPath(to, file), *value, kCpusetStep);
   }
 
   Outcome WriteLimit(const std::string& dir, const std::string& file, const std::string& value) {

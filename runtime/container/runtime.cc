@@ -11,11 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
 #include "runtime/container/console.h"
+#include "runtime/container/env.h"
 #include "runtime/container/validate.h"
 #include "runtime/sys/drop.h"
 #include "runtime/sys/fs_util.h"
@@ -57,27 +60,6 @@ std::string PathOf(const std::vector<std::string>& env) {
     if (e.rfind("PATH=", 0) == 0) return e.substr(5);
   }
   return kDefaultPath;
-}
-
-// Later entries override earlier ones with the same key.
-std::vector<std::string> MergeEnv(const std::vector<std::string>& base,
-                                  const std::vector<std::string>& extra) {
-  std::vector<std::string> out;
-  auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
-  for (const auto* list : {&base, &extra}) {
-    for (const auto& kv : *list) {
-      bool replaced = false;
-      for (auto& o : out) {
-        if (key(o) == key(kv)) {
-          o = kv;
-          replaced = true;
-          break;
-        }
-      }
-      if (!replaced) out.push_back(kv);
-    }
-  }
-  return out;
 }
 
 // SIGKILLs every process of the container's cgroup (the member list is the
@@ -592,7 +574,11 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
     }
     s.pid_start = ProcessStartTime(sys_, child);
   }
-  if (Outcome o = states_.Write(s); !o) return fail(o.error());
+  // Replaces the "creating" state (durable, with its directory): a crash
+  // that loses this rename leaves "creating", which gc undoes the same way.
+  if (Outcome o = states_.Write(s, StateStore::Durability::kReplace); !o) {
+    return fail(o.error());
+  }
   // An init that failed before reading its command (prctl, a read error) has
   // exited: writing to the pipe then raises SIGPIPE, which would kill the
   // whole runtime. Ignore it for the write and take EPIPE as "the init is
@@ -1374,6 +1360,28 @@ Expected<ExecResult> Runtime::Exec(const std::string& name_or_id, const ExecSpec
   }
   result.exit_code = ExitCodeOf(status.value);
   return result;
+}
+
+std::vector<std::string> MergeEnv(const std::vector<std::string>& base,
+                                  const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  out.reserve(base.size() + extra.size());
+  // Key -> its index in out; the keys view the input strings (not out's,
+  // which are reassigned).
+  std::unordered_map<std::string_view, size_t> at;
+  at.reserve(base.size() + extra.size());
+  for (const auto* list : {&base, &extra}) {
+    for (const auto& kv : *list) {
+      const std::string_view key = std::string_view(kv).substr(0, kv.find('='));
+      auto [it, added] = at.try_emplace(key, out.size());
+      if (added) {
+        out.push_back(kv);
+      } else {
+        out[it->second] = kv;
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace mydocker

@@ -83,8 +83,9 @@ std::string StateStore::LockOf(const std::string& id) const {
   return JoinPath(DirOf(id), "lock");
 }
 
-Outcome StateStore::Write(const ContainerState& s) {
-  return WriteFileAtomic(sys_, FileOf(s.id), StateToJson(s), 0644, "state: write");
+Outcome StateStore::Write(const ContainerState& s, Durability d) {
+  return WriteFileAtomic(sys_, FileOf(s.id), StateToJson(s), 0644, "state: write",
+                         /*sync_dir=*/d == Durability::kNew);
 }
 
 Expected<ContainerState> StateStore::Read(const std::string& id) {

@@ -2,7 +2,8 @@
 // state.json (the state root: --state, else --root), written atomically and
 // durably (temp file, fsync, rename, fsync of the directory) before any resource
 // is created and after every change of status, so that gc can always find
-// and undo what a killed run left behind.
+// and undo what a killed run left behind. The run's "running" record skips
+// the directory fsync (StateStore::Durability::kReplace).
 #pragma once
 
 #include <sys/types.h>
@@ -65,7 +66,14 @@ class StateStore {
   // life, then by rm or gc while they remove the container.
   std::string LockOf(const std::string& id) const;
 
-  Outcome Write(const ContainerState& s);
+  // How durable a write must be. kNew: file and directory fsynced (the
+  // container's first state: gc finds the container by it after a crash).
+  // kReplace: only the file, for a state that replaces one written kNew
+  // whose loss in a crash is harmless: the machine's crash ends the
+  // container too, and gc undoes a "creating" container as it undoes a
+  // "running" one (the run's "running" write).
+  enum class Durability { kNew, kReplace };
+  Outcome Write(const ContainerState& s, Durability d = Durability::kNew);
   Expected<ContainerState> Read(const std::string& id);
   // Ids of every container directory, with or without a state file.
   Expected<std::vector<std::string>> Ids();

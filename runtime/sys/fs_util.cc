@@ -107,7 +107,7 @@ Outcome FsyncDir(Sys& sys, const std::string& dir, const std::string& step) {
 
 Outcome WriteFileAtomic(Sys& sys, const std::string& path,
                         const std::string& content, mode_t mode,
-                        const std::string& step) {
+                        const std::string& step, bool sync_dir) {
   const std::string tmp = path + ".tmp";
   auto fd = sys.Open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (!fd.ok()) return MakeError(step, tmp, fd.err);
@@ -127,6 +127,7 @@ Outcome WriteFileAtomic(Sys& sys, const std::string& path,
     (void)sys.Unlink(tmp);  // best effort: the temporary file may not exist
     return MakeError(step, path, r.err);
   }
+  if (!sync_dir) return Outcome::Ok();
   return FsyncDir(sys, DirName(path), step);
 }
 

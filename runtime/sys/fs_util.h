@@ -25,9 +25,15 @@ Outcome WriteFile(Sys& sys, const std::string& path, const std::string& content,
 // path's directory: once it returns, the new content survives a crash of the
 // machine (the state files and the image's completion marker are trusted
 // only after that).
+//
+// sync_dir false skips the directory's fsync, for a file that replaces one
+// already made durable this way (the name exists on the disk): the content
+// is fsynced before the rename and the rename is atomic, so after a crash
+// the path holds the old content or the new one, both complete. Use it only
+// where the old content is an acceptable state to come back to.
 Outcome WriteFileAtomic(Sys& sys, const std::string& path,
                         const std::string& content, mode_t mode,
-                        const std::string& step);
+                        const std::string& step, bool sync_dir = true);
 
 // fsync(2) of a directory (opened O_RDONLY|O_DIRECTORY): makes the names
 // created, renamed or removed in it durable.

@@ -317,6 +317,73 @@ TEST(HostileDurability, StateIsFsyncedBeforeTheRenameAndItsDirectoryAfter) {
   EXPECT_FALSE(mydocker::Exists(w.k, st.FileOf(s.id) + ".tmp"));
 }
 
+// The run's "running" record replaces the "creating" one (whose file and
+// directory were fsynced): its file is fsynced before the rename, its
+// directory is not (a crash that loses the rename leaves "creating", which
+// gc undoes as it undoes "running"). The first record keeps both.
+TEST(HostileDurability, TheRunningRecordSyncsItsFileNotItsDirectory) {
+  World w;
+  FaultInjectingSys traced(w.k, FaultPlan{});
+  mydocker::Runtime rt(traced, w.Config());
+  mydocker::RunSpec spec;
+  spec.image = "busybox";
+  spec.argv = {"true"};
+  auto r = rt.Run(spec);
+  ASSERT_TRUE(r.ok()) << r.error().Message();
+  const std::string dir = std::string(kRoot) + "/containers/0123456789ab";
+  const auto& t = traced.trace();
+  std::vector<size_t> renames;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i].op == "rename" && t[i].path2 == dir + "/state.json") renames.push_back(i);
+  }
+  ASSERT_EQ(renames.size(), 2u);  // "creating", then "running"
+  for (size_t n = 0; n < 2; ++n) {
+    const size_t i = renames[n];
+    ASSERT_GE(i, 2u);
+    EXPECT_EQ(t[i - 2].op, "fsync") << n;  // the file, before the rename
+    EXPECT_EQ(t[i - 1].op, "close") << n;
+    ASSERT_LT(i + 2, t.size());
+    const bool dir_synced = t[i + 1].op == "open" && t[i + 1].path == dir && t[i + 2].op == "fsync";
+    EXPECT_EQ(dir_synced, n == 0) << n << ": after the rename " << t[i + 1].op << " "
+                                  << t[i + 1].path << ", " << t[i + 2].op;
+  }
+  // kReplace alone: no directory fsync after the rename.
+  FaultInjectingSys again(w.k, FaultPlan{});
+  mydocker::StateStore st(again, kRoot);
+  ASSERT_TRUE(mydocker::MkdirAll(w.k, st.DirOf("eeeeeeeeeeee"), 0700, "t").ok());
+  mydocker::ContainerState s;
+  s.id = "eeeeeeeeeeee";
+  ASSERT_TRUE(st.Write(s, mydocker::StateStore::Durability::kReplace).ok());
+  std::vector<std::string> ops;
+  for (const auto& e : again.trace()) ops.push_back(e.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"open", "write", "fsync", "close", "rename"}));
+}
+
+// What a machine crash can leave of that run: the "creating" record, the
+// "running" one in state.json.tmp (its rename lost). gc removes both.
+TEST(HostileDurability, GcRemovesACreatingRecordWithAStrayTemporary) {
+  World w;
+  mydocker::StateStore st(w.k, kRoot);
+  const std::string id = "cccccccccccc";
+  ASSERT_TRUE(mydocker::MkdirAll(w.k, st.DirOf(id), 0700, "t").ok());
+  mydocker::ContainerState s;
+  s.id = id;
+  s.name = id;
+  s.image = "busybox";
+  s.status = "creating";
+  ASSERT_TRUE(st.Write(s).ok());
+  s.status = "running";
+  s.pid = 4000000;
+  ASSERT_TRUE(w.k.AddFile(st.FileOf(id) + ".tmp", mydocker::StateToJson(s)).ok());
+  ASSERT_TRUE(w.k.AddFile(st.LockOf(id), "").ok());
+  mydocker::Runtime rt(w.k, w.Config());
+  auto gc = rt.Gc();
+  ASSERT_TRUE(gc.ok()) << gc.error().Message();
+  EXPECT_EQ(gc->removed, std::vector<std::string>{id});
+  EXPECT_TRUE(gc->errors.empty());
+  EXPECT_TRUE(w.Containers().empty());
+}
+
 // ---- hostile images through the real import, on the fake --------------
 
 mydocker::Expected<mydocker::ImageInfo> ImportOnFake(FakeKernel& k, const HostileImage& img) {

@@ -42,17 +42,19 @@ TEST_P(FakeSweepLayout, RunTruePassesWithExactPoints) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, FakeSweepLayout,
-                         // 309 and 278: the 187 and 156 calls of h/conform's base,
+                         // 290 and 275: the 187 and 156 calls of h/conform's base,
                          // plus the 15 of the store and container locks and the
                          // state's fsyncs, the 104 of the confinement (h/hostile,
                          // h/confine) and the 3 of the store lock the run's
-                         // teardown takes to remove its directory (h/actors).
+                         // teardown takes to remove its directory (h/actors);
+                         // less 3 for the "running" state's directory fsync and,
+                         // on v1, 16 for the cpuset files read once (h/start).
                          // Runs: the model's errnos per call in six modes
                          // (FakeSweep.RunTrueEveryPointErrnoAndMode has the
-                         // breakdown of 2572); v2 has 31 calls fewer (one hierarchy).
-                         ::testing::Values(Layout{"hybrid", FakeCgroupMode::kV1Hybrid, 309, 2572},
-                                           Layout{"v1", FakeCgroupMode::kV1, 309, 2572},
-                                           Layout{"v2", FakeCgroupMode::kV2Unified, 278, 2375}),
+                         // breakdown of 2459); v2 has 15 calls fewer (one hierarchy).
+                         ::testing::Values(Layout{"hybrid", FakeCgroupMode::kV1Hybrid, 290, 2459},
+                                           Layout{"v1", FakeCgroupMode::kV1, 290, 2459},
+                                           Layout{"v2", FakeCgroupMode::kV2Unified, 275, 2334}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

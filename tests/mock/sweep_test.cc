@@ -48,16 +48,21 @@ TEST(FakeSweep, RunTrueEveryPointErrnoAndMode) {
   // world has the host's /etc/resolv.conf, which the runtime copies into
   // the init layer (h/conform), 3 for the store lock the run's teardown
   // takes to remove its directory (open, flock, close: h/actors' two-actor
-  // sweep found gc and rm -f removing the directory of a run tearing down).
-  EXPECT_EQ(r.points, 309u);
+  // sweep found gc and rm -f removing the directory of a run tearing down);
+  // 290 since h/start: 3 fewer for the "running" state (no directory fsync:
+  // open, fsync, close) and 16 for the v1 cpuset files (the new cgroup's
+  // cpuset.cpus and cpuset.mems and their parent's no longer read: 4 files
+  // x open, read, read, close).
+  EXPECT_EQ(r.points, 290u);
   // 2525 runs before the teardown's store lock: transient 745, persistent 683, persistent-path 683 (the
   // model's errnos per call; no persistent EINTR nor a pipe's persistent
   // EAGAIN), crash 306 (one per point), eintr 61 (the calls where the
   // model lists EINTR), enosys 47 (the calls of newer APIs with a
   // fallback: fsopen, fsconfig, fsmount, move_mount, openat2, close_range,
   // ...: the confinement's calls).
-  // 2572 since the teardown's store lock (47 runs for its three calls).
-  EXPECT_EQ(r.results.size(), 2572u);
+  // 2572 since the teardown's store lock (47 runs for its three calls);
+  // 2459 since h/start (113 runs for the 19 calls it took out).
+  EXPECT_EQ(r.results.size(), 2459u);
   EXPECT_EQ(r.failed, 0u);
   EXPECT_TRUE(r.defects.empty());
 }
@@ -73,12 +78,15 @@ TEST(FakeSweep, RunFullEveryPointErrnoAndMode) {
   // /etc/resolv.conf (as run-true), 3 since the fake's v1 memory
   // controller has memory.memsw.limit_in_bytes (h/conform): the runtime's
   // lstat of it now finds it, and it opens, writes and closes it; 3 for the
-  // teardown's store lock (as run-true).
-  EXPECT_EQ(r.points, 359u);
+  // teardown's store lock (as run-true); 348 since h/start: 3 for the
+  // "running" state's directory fsync, 8 for the new cgroup's cpuset.mems
+  // and its parent's no longer read (run-full sets cpuset.cpus).
+  EXPECT_EQ(r.points, 348u);
   // 3064 runs before the teardown's store lock: transient 908, persistent 834, persistent-path 834, crash
   // 356, eintr 73, enosys 59 (as run-true, for run-full's calls).
-  // 3111 since the teardown's store lock (47 runs, as run-true).
-  EXPECT_EQ(r.results.size(), 3111u);
+  // 3111 since the teardown's store lock (47 runs, as run-true); 3034
+  // since h/start (77 runs for its 11 calls).
+  EXPECT_EQ(r.results.size(), 3034u);
   // The init's steps are swept, and their errors name the init's step.
   size_t init_failures = 0;
   for (const auto& p : r.results) {
@@ -122,12 +130,14 @@ TEST(FakeSweep, VerbsEveryPointErrnoAndMode) {
   // state taken for "no such container", a failed "removing" mark that
   // stopped rm, a failed read of the start report that left a running
   // container unnamed; an EINTR of stop's wait for the init that cut the
-  // grace period short (3 runs: now retried, they succeed).
-  EXPECT_EQ(r.points, 533u);
-  EXPECT_EQ(r.results.size(), 4152u);
-  EXPECT_EQ(outcomes["clean"], 2570u);
-  EXPECT_EQ(outcomes["handled"], 767u);
-  EXPECT_EQ(outcomes["recovered-by-gc"], 815u);
+  // grace period short (3 runs: now retried, they succeed). h/start took
+  // out 19 of run -d's calls (the "running" state's directory fsync, the
+  // cpuset files read once): 514 points, 4039 runs.
+  EXPECT_EQ(r.points, 514u);
+  EXPECT_EQ(r.results.size(), 4039u);
+  EXPECT_EQ(outcomes["clean"], 2497u);
+  EXPECT_EQ(outcomes["handled"], 757u);
+  EXPECT_EQ(outcomes["recovered-by-gc"], 785u);
   EXPECT_EQ(init_points, 1055u);
   EXPECT_EQ(r.failed, 0u);
   EXPECT_TRUE(r.defects.empty());
@@ -203,12 +213,13 @@ TEST(FakeSweep, ProbesCatchALeakOnlyOnAFaultPath) {
   // Exact: the points whose EINVAL makes the undo of a created cgroup run
   // (the skipped undo leaks it); moves with the cgroup setup's calls or the
   // model. failed + passed = the 24 calls of run-full where the reachable
-  // model lists EINVAL (flock (3: the teardown's store lock), fsync, the cgroup limit writes,
-  // seccomp_export_bpf, fchdir, fstatat; 349 points under the fixed list);
+  // model lists EINVAL (flock (3: the teardown's store lock), fsync (3: the
+  // "running" state's directory is not fsynced), the cgroup limit writes,
+  // seccomp_export_bpf, fchdir, fstatat; 349 points under the fixed list): 23;
   // 9: the 8 cgroup limit writes and seccomp_export_bpf, the one of them
   // between the cgroup setup and the clone that fails the run.
   EXPECT_EQ(r.failed, 9u);
-  EXPECT_EQ(r.passed, 15u);
+  EXPECT_EQ(r.passed, 14u);
   bool named = false;
   for (const auto& p : r.results) {
     if (p.passed) continue;

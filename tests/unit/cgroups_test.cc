@@ -323,6 +323,7 @@ class CgroupFs : public mydocker::ErrnoSys {
   }
   void SetFile(const std::string& path, const std::string& v) { files_[path] = v; }
   std::vector<std::string> log;  // "mkdir X", "rmdir X", "write X=V"
+  std::vector<std::string> reads;  // every path opened read-only, in order
 
   Status Mkdir(const std::string& path, mode_t) override {
     log.push_back("mkdir " + path);
@@ -360,6 +361,7 @@ class CgroupFs : public mydocker::ErrnoSys {
     return {{}, ENOENT};
   }
   Result<int> Open(const std::string& path, int flags, mode_t) override {
+    if ((flags & O_ACCMODE) == O_RDONLY) reads.push_back(path);
     if (!files_.count(path)) return {-1, ENOENT};
     int fd = next_fd_++;
     open_[fd] = {path, 0};
@@ -506,6 +508,43 @@ TEST(CgroupV1, NoSwapAccountingAndNoCpusetLimitCopiesTheParent) {
   EXPECT_EQ(fs.File(kCpuset + "/a/b/c/cpuset.cpus"), "0-1");
   EXPECT_EQ(fs.File(kCpuset + "/a/b/c/cpuset.mems"), "0");
   EXPECT_EQ(fs.File(kCpu + "/a/b/c/cpu.shares"), "") << "no limit, no write";
+}
+
+// Each cpuset file of a level is read once: the parent's values are read
+// (or, for a level this call filled, known) and written into the new
+// cgroup without reading it or the parent again.
+TEST(CgroupV1, CpusetFilesAreReadOncePerLevel) {
+  CgroupFs fs;
+  AddV1(fs, false);
+  ASSERT_TRUE(fs.Mkdir(kCpuset + "/p", 0755).ok());  // an existing parent, filled
+  fs.SetFile(kCpuset + "/p/cpuset.cpus", "0-1\n");
+  fs.SetFile(kCpuset + "/p/cpuset.mems", "0\n");
+  auto cg = Cgroup::Create(fs, V1Layout(), "p", "c", {});
+  ASSERT_TRUE(cg.ok()) << cg.error().Message();
+  std::vector<std::string> cpuset_reads;
+  for (const auto& r : fs.reads) {
+    if (r.rfind(kCpuset + "/", 0) == 0) cpuset_reads.push_back(r);
+  }
+  EXPECT_THAT(cpuset_reads, ElementsAre(kCpuset + "/p/cpuset.cpus", kCpuset + "/p/cpuset.mems"));
+  EXPECT_EQ(fs.File(kCpuset + "/p/c/cpuset.cpus"), "0-1");
+  EXPECT_EQ(fs.File(kCpuset + "/p/c/cpuset.mems"), "0");
+
+  // A new parent chain: each level read once, the root once; every value
+  // below comes from the level above.
+  CgroupFs fresh;
+  AddV1(fresh, false);
+  auto cg2 = Cgroup::Create(fresh, V1Layout(), "a/b", "c", {});
+  ASSERT_TRUE(cg2.ok()) << cg2.error().Message();
+  cpuset_reads.clear();
+  for (const auto& r : fresh.reads) {
+    if (r.rfind(kCpuset + "/", 0) == 0) cpuset_reads.push_back(r);
+  }
+  EXPECT_THAT(cpuset_reads,
+              ElementsAre(kCpuset + "/a/cpuset.cpus", kCpuset + "/cpuset.cpus",
+                          kCpuset + "/a/cpuset.mems", kCpuset + "/cpuset.mems",
+                          kCpuset + "/a/b/cpuset.cpus", kCpuset + "/a/b/cpuset.mems"));
+  EXPECT_EQ(fresh.File(kCpuset + "/a/b/c/cpuset.cpus"), "0-1");
+  EXPECT_EQ(fresh.File(kCpuset + "/a/b/c/cpuset.mems"), "0");
 }
 
 TEST(CgroupV1, FailedLimitWriteRemovesEverythingThisCallMade) {

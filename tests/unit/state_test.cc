@@ -2,11 +2,23 @@
 #include <gtest/gtest.h>
 
 #include "fakekernel/fake_kernel.h"
+#include "runtime/container/env.h"
 #include "runtime/container/runtime.h"
 #include "runtime/container/state.h"
 
 namespace mydocker {
 namespace {
+
+TEST(MergeEnv, LaterKeysReplaceInPlaceAndFirstAppearancesKeepTheirOrder) {
+  EXPECT_EQ(MergeEnv({"PATH=/bin", "HOME=/root", "TERM=xterm"}, {"HOME=/home/a", "NEW=1"}),
+            (std::vector<std::string>{"PATH=/bin", "HOME=/home/a", "TERM=xterm", "NEW=1"}));
+  // A key twice in the base, and twice in -e: the last value, at the first place.
+  EXPECT_EQ(MergeEnv({"A=1", "B=2", "A=3"}, {"B=4", "B=5", "C"}),
+            (std::vector<std::string>{"A=3", "B=5", "C"}));
+  // "A" (no '=') and "A=" are the same key.
+  EXPECT_EQ(MergeEnv({"A"}, {"A="}), (std::vector<std::string>{"A="}));
+  EXPECT_EQ(MergeEnv({}, {}), std::vector<std::string>{});
+}
 
 TEST(State, JsonRoundTrip) {
   ContainerState s;
