@@ -728,26 +728,39 @@ class TarLayout : public LayoutReader {
  public:
   TarLayout(Sys& sys, std::string tar) : sys_(sys), tar_(std::move(tar)) {}
 
-  // Returns false when the archive cannot be read as a tar (its error is
-  // then the docker-export path's to report) or its first top-level name
-  // is not a layout name (a root filesystem: the scan stops there).
-  bool Scan(std::vector<std::string>* top) {
+  // false when libarchive cannot read it as a tar (its error is then the
+  // docker-export path's to report); true with *top filled, the scan
+  // stopping at the first top-level name no layout has (a root
+  // filesystem). A failed Sys call (open, read, close) is the error.
+  Expected<bool> Scan(std::vector<std::string>* top) {
     ArchiveReader r(sys_);
-    if (!r.Open(tar_).ok()) return false;
+    MYDOCKER_TRY(r.Open(tar_));
+    auto unreadable = [&]() -> Expected<bool> {
+      if (r.source().err != 0) {
+        return MakeError("image import: read archive", tar_, r.source().err);
+      }
+      return false;
+    };
     std::set<std::string> seen_top;
     size_t held = 0;
     for (size_t index = 0;; ++index) {
       struct archive_entry* e = nullptr;
       int rc = archive_read_next_header(r.get(), &e);
       if (rc == ARCHIVE_EOF) break;
-      if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return false;
+      if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return unreadable();
       if ((archive_format(r.get()) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR) return false;
       const char* p = archive_entry_pathname(e);
       const std::vector<std::string> comps = Components(p ? p : "");
       if (comps.empty()) continue;
       if (seen_top.insert(comps[0]).second) {
         top->push_back(comps[0]);
-        if (DetectFormat({comps[0]}) == ImageFormat::kDockerExport) return true;
+        if (DetectFormat({comps[0]}) == ImageFormat::kDockerExport) {
+          // A root filesystem: close here (the import opens it again).
+          if (Status c = r.Close(); !c.ok()) {
+            return MakeError("image import: close archive", tar_, c.err);
+          }
+          return true;
+        }
       }
       if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != nullptr) continue;
       const std::string rel = Join(comps);
@@ -767,7 +780,8 @@ class TarLayout : public LayoutReader {
           la_int64_t off = 0;
           int d = archive_read_data_block(r.get(), &buf, &len, &off);
           if (d == ARCHIVE_EOF) break;
-          if (d != ARCHIVE_OK && d != ARCHIVE_WARN) return false;
+          if (d == ARCHIVE_RETRY) continue;
+          if (d != ARCHIVE_OK && d != ARCHIVE_WARN) return unreadable();
           if (static_cast<size_t>(off) != data.size()) return false;  // sparse: not a blob
           data.append(static_cast<const char*>(buf), len);
         }
@@ -777,7 +791,8 @@ class TarLayout : public LayoutReader {
       }
       files_.emplace(rel, std::move(f));
     }
-    return r.Close().ok();
+    if (Status c = r.Close(); !c.ok()) return MakeError("image import: close archive", tar_, c.err);
+    return true;
   }
 
   // A name twice in the tar: which copy is the blob would be ambiguous.
@@ -1084,7 +1099,11 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
   // top-level names are a layout's only is an OCI layout or a docker save;
   // anything else (or an archive the scan cannot read: its error is the
   // docker-export path's to report) a docker export.
-  if (auto st = sys_.Lstat(tar_path); st.ok() && S_ISDIR(st.value.mode)) {
+  auto source_st = sys_.Lstat(tar_path);
+  if (!source_st.ok() && source_st.err != ENOENT) {  // ENOENT: the open below says so
+    return MakeError("image import: stat source", tar_path, source_st.err);
+  }
+  if (source_st.ok() && S_ISDIR(source_st.value.mode)) {
     auto names = sys_.ReadDir(tar_path);
     if (!names.ok()) return MakeError("image import: read layout", tar_path, names.err);
     std::vector<std::string> top;
@@ -1101,7 +1120,9 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
   {
     TarLayout layout(sys_, tar_path);
     std::vector<std::string> top;
-    if (layout.Scan(&top)) {
+    auto scanned = layout.Scan(&top);
+    if (!scanned) return scanned.error();
+    if (*scanned) {
       const ImageFormat f = DetectFormat(top);
       if (f != ImageFormat::kDockerExport) {
         if (!layout.duplicate().empty()) {

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -461,6 +464,35 @@ TEST(OciHostile, ADirectoryMustBeALayoutAndItsBlobsNoSymlink) {
             "image import: read layout /in/sym/blobs: ENOTDIR (Not a directory): not a directory "
             "(a symlink is not followed)");
   EXPECT_FALSE(mydocker::Exists(k, std::string(kRoot) + "/images/x"));
+}
+
+TEST(OciImport, ABlobOverTheInMemoryLimitIsStreamedFromTheTar) {
+  // Blobs up to 4 MiB are held from the scan; a bigger one is read again
+  // from the tar, up to its entry. Its digest is checked all the same.
+  LayeredImageSpec s = Spec();
+  s.layers[0].push_back(File("big", std::string(5 << 20, 'x')));
+  FakeKernel k;
+  Put(k, "/in/oci.tar", Files(s));
+  FaultInjectingSys traced(k, FaultPlan{});
+  ImageStore store(traced, kRoot);
+  auto img = store.Import("/in/oci.tar", "big");
+  ASSERT_TRUE(img.ok()) << img.error().Message();
+  auto big = k.Lstat(img->layers[1] + "/big");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big.value.size, 5u << 20);
+  // The tar was opened twice: the scan (which holds the small files), and
+  // once more for the big blob.
+  size_t opens = 0;
+  for (const auto& t : traced.trace()) opens += t.op == "open" && t.path == "/in/oci.tar";
+  EXPECT_EQ(opens, 2u);
+  // A changed byte in the big blob is found.
+  auto files = Files(s);
+  const std::string blob = LayerBlobs(files)[1];
+  files[blob][files[blob].find("xxxx") + 7] = 'y';
+  Refused r = ImportRefused(files);
+  EXPECT_EQ(r.error.step, "image import: verify blob");
+  EXPECT_EQ(r.error.path, "/in/x.tar:" + blob);
+  EXPECT_FALSE(r.left);
 }
 
 // ---- every call of an OCI import, faulted -------------------------------

@@ -10,12 +10,16 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "harness/probes/probes.h"
 #include "harness/scenario/oci_layout.h"
 #include "privileged_env.h"
 #include "runtime/sys/fs_util.h"
+#include "runtime/sys/linux_sys.h"
 
 namespace faultline {
 namespace {
@@ -26,7 +30,8 @@ class OciImagePrivileged : public PrivilegedTest {};
 
 std::vector<std::string> LayerDirs(const std::string& root) {
   std::vector<std::string> out;
-  auto r = mydocker::LinuxSys().ReadDir(root + "/layers");
+  mydocker::LinuxSys sys;
+  auto r = sys.ReadDir(root + "/layers");
   if (!r.ok()) return out;
   for (const auto& e : r.value) {
     if (e.name != ".lock") out.push_back(e.name);
