@@ -330,7 +330,9 @@ Expected<mydocker::ImageInfo> InstallImage(Sys& sys, const std::string& store_ro
                       {"size", 0}, {"files", 0}};
   MYDOCKER_TRY(mydocker::WriteFileAtomic(sys, dir + "/image.json", j.dump(2) + "\n", 0644,
                                          "hostile image: write image.json"));
-  return mydocker::ImageInfo{image.name, dir + "/rootfs", 0, 0, {dir + "/rootfs"}};
+  mydocker::ImageInfo info{image.name, dir + "/rootfs", 0, 0};
+  info.layers = {info.rootfs};
+  return info;
 }
 
 }  // namespace faultline

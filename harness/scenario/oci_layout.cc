@@ -111,7 +111,9 @@ Expected<std::map<std::string, std::string>> BuildLayeredImage(const LayeredImag
     files[config_hex + ".json"] = config;
     json names = json::array();
     for (size_t i = 0; i < layers.size(); ++i) {
-      const std::string p = std::to_string(i) + "/layer.tar";
+      // Old docker save: "<64 hex layer id>/layer.tar" (here the layer's
+      // index, hashed: an id, not a digest of anything).
+      const std::string p = Sha256Hex("layer " + std::to_string(i)) + "/layer.tar";
       files[p] = layers[i].blob;
       names.push_back(p);
     }

@@ -6,7 +6,7 @@
 //
 // Layer blobs: the base gzip-compressed, the others alternately plain and
 // zstd (OCI), all plain (docker save, whose old format names layers
-// "<n>/layer.tar"). Every document names its blobs by their sha256.
+// "<64 hex id>/layer.tar"). Every document names its blobs by their sha256.
 #pragma once
 
 #include <map>
@@ -29,7 +29,7 @@ struct LayeredImageSpec {
 };
 
 // The layout's files by path ("oci-layout", "index.json",
-// "blobs/sha256/<hex>", or "manifest.json", "<hex>.json", "<n>/layer.tar").
+// "blobs/sha256/<hex>", or "manifest.json", "<hex>.json", "<id>/layer.tar").
 mydocker::Expected<std::map<std::string, std::string>> BuildLayeredImage(
     const LayeredImageSpec& spec);
 // The files as a tar in memory (ustar/pax, sorted by path).

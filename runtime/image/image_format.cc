@@ -112,17 +112,19 @@ const char* ImageFormatName(ImageFormat f) {
   return "?";
 }
 
-ImageFormat DetectFormat(const std::vector<std::string>& top) {
+bool IsLayoutTopName(const std::string& n) {
   static const std::set<std::string> kLayoutNames = {"oci-layout", "index.json", "manifest.json",
                                                      "repositories", "blobs"};
+  if (kLayoutNames.count(n) || IsHex64(n)) return true;
+  return n.size() == 69 && n.compare(64, 5, ".json") == 0 && IsHex64(n.substr(0, 64));
+}
+
+ImageFormat DetectFormat(const std::vector<std::string>& top) {
   bool index = false, manifest = false;
   for (const std::string& n : top) {
     if (n == "index.json") index = true;
     if (n == "manifest.json") manifest = true;
-    if (kLayoutNames.count(n)) continue;
-    if (IsHex64(n)) continue;
-    if (n.size() == 69 && n.compare(64, 5, ".json") == 0 && IsHex64(n.substr(0, 64))) continue;
-    return ImageFormat::kDockerExport;
+    if (!IsLayoutTopName(n)) return ImageFormat::kDockerExport;
   }
   if (index) return ImageFormat::kOciLayout;
   if (manifest) return ImageFormat::kDockerSave;

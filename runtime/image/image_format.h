@@ -29,6 +29,8 @@ const char* ImageFormatName(ImageFormat f);  // "docker-export", "oci", "docker-
 // layouts, index.json makes it OCI (docker 25+'s save is both: read as
 // OCI), else manifest.json makes it docker save.
 ImageFormat DetectFormat(const std::vector<std::string>& top);
+// True for a name a layout may hold at its top level (DetectFormat's list).
+bool IsLayoutTopName(const std::string& name);
 
 // "sha256:<64 lowercase hex>" -> "<64 hex>"; "" for anything else.
 std::string DigestHex(const std::string& digest);

@@ -754,7 +754,7 @@ class TarLayout : public LayoutReader {
       if (comps.empty()) continue;
       if (seen_top.insert(comps[0]).second) {
         top->push_back(comps[0]);
-        if (DetectFormat({comps[0]}) == ImageFormat::kDockerExport) {
+        if (!IsLayoutTopName(comps[0])) {
           // A root filesystem: close here (the import opens it again).
           if (Status c = r.Close(); !c.ok()) {
             return MakeError("image import: close archive", tar_, c.err);
@@ -1213,7 +1213,9 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
                       .count();
   spdlog::info("image import {} from {}: {} entries, {} bytes in {} ms", name,
                tar_path, importer.files(), importer.size(), ms);
-  return ImageInfo{name, rootfs, importer.size(), importer.files(), {rootfs}};
+  ImageInfo info{name, rootfs, importer.size(), importer.files()};
+  info.layers = {rootfs};
+  return info;
 }
 
 std::string ImageStore::LayersDir() const { return JoinPath(root_, "layers"); }
@@ -1365,7 +1367,14 @@ Expected<ImageInfo> ImageStore::ImportLayered(const std::string& source, ImageFo
                       .count();
   spdlog::info("image import {} from {} ({}): {} layers ({} shared), {} entries, {} bytes in {} ms",
                name, source, ImageFormatName(format), digests.size(), reused, files, size, ms);
-  return Get(name);
+  // What image.json now says (no read-back: the image is complete here).
+  ImageInfo info{name, "", size, files};
+  for (const std::string& d : digests) info.layers.insert(info.layers.begin(), JoinPath(layers_dir, d.substr(7)));
+  info.rootfs = info.layers.front();
+  info.digests = digests;
+  info.format = ImageFormatName(format);
+  info.config = plan->config.config;
+  return info;
 }
 
 Outcome ImageStore::CollectLayers() {

@@ -86,6 +86,7 @@ LayeredImageSpec Spec(LayeredImageSpec::Format f = LayeredImageSpec::Format::kOc
 void Put(FakeKernel& k, const std::string& path, const std::map<std::string, std::string>& files,
          bool dir = false) {
   if (dir) {
+    ASSERT_TRUE(mydocker::MkdirAll(k, path.substr(0, path.rfind('/')), 0755, "test").ok());
     ASSERT_TRUE(WriteLayoutDir(k, path, files).ok());
     return;
   }
@@ -404,7 +405,7 @@ TEST(OciHostile, WhiteoutRulesEachRefusedWithTheEntryNamed) {
       {File("etc/../../.wh.passwd", ""), "etc/../../.wh.passwd", "\"..\" component"},
       {File("/etc/.wh.passwd", ""), "/etc/.wh.passwd", "absolute path"},
       {File(".wh..wh..opq", ""), ".wh..wh..opq", "opaque marker (.wh..wh..opq) at the layer root"},
-      {Dir("etc/.wh.passwd"), "etc/.wh.passwd", "whiteout \".wh.passwd\" is not a regular file"},
+      {Dir("etc/.wh.passwd"), "etc/.wh.passwd/", "whiteout \".wh.passwd\" is not a regular file"},
       {Link("etc/.wh.passwd", "x"), "etc/.wh.passwd", "whiteout \".wh.passwd\" is not a regular file"},
       {File("etc/.wh..wh.plnk", ""), "etc/.wh..wh.plnk", "whiteout \".wh..wh.plnk\" of a whiteout name"},
       // The single tar's rules hold in every layer.
@@ -426,13 +427,13 @@ TEST(OciHostile, WhiteoutRulesEachRefusedWithTheEntryNamed) {
 }
 
 TEST(OciHostile, LimitsCountEveryLayer) {
-  // busybox-layers: busybox (fake: 24 entries) + 9 + 5; a limit of 35
+  // busybox-layers: busybox (fake: 25 entries) + 9 + 5; a limit of 36
   // leaves 2 for layer 3, whose third entry is refused.
   LayeredImageSpec s = Spec();
   auto files = Files(s);
   const std::vector<std::string> blobs = LayerBlobs(files);
   mydocker::ImportLimits limits;
-  limits.max_entries = 35;
+  limits.max_entries = 36;
   Refused r = ImportRefused(files, false, limits);
   EXPECT_EQ(r.error.step, "image import: limit");
   EXPECT_EQ(r.error.err, E2BIG);
@@ -518,10 +519,11 @@ TEST(OciImportSweep, EveryCallFaultedFailsNamingItOrSucceedsAndLeavesNoHalfImage
   }
   // The exact count of the clean import of busybox-layers (fake busybox):
   // a change to the import's calls shows here.
-  EXPECT_EQ(points, 0u) << ::testing::PrintToString(ops);
+  EXPECT_EQ(points, 186u) << ::testing::PrintToString(ops);
   EXPECT_GT(ops["lsetxattr"], 0u);
   EXPECT_GT(ops["mknod"], 0u);
   size_t failed = 0, succeeded = 0;
+  std::vector<std::string> absorbed;
   for (size_t i = 1; i <= points; ++i) {
     SCOPED_TRACE("call " + std::to_string(i));
     FakeKernel k = clean_world();
@@ -542,6 +544,7 @@ TEST(OciImportSweep, EveryCallFaultedFailsNamingItOrSucceedsAndLeavesNoHalfImage
     ImageStore plain(k, kRoot);
     if (r.ok()) {
       ++succeeded;
+      absorbed.push_back(std::to_string(i) + ":" + op);
       // A call whose failure the import may absorb (a probe, a close of a
       // read-only fd): the image is then whole.
       auto g = plain.Get("x");
@@ -561,7 +564,15 @@ TEST(OciImportSweep, EveryCallFaultedFailsNamingItOrSucceedsAndLeavesNoHalfImage
     EXPECT_TRUE(again.ok()) << op << ": " << again.error().Message();
   }
   EXPECT_EQ(failed + succeeded, points);
-  EXPECT_EQ(succeeded, 0u);
+  // Absorbed, each for its reason: the lstat probes of Exists (the image's
+  // directory before the import, then per layer the layer and its
+  // .partial: a failed probe reads as "not there", which they are, so the
+  // import goes on the same way) and the last close of WriteFileAtomic's
+  // directory fsync (the data is durable already).
+  EXPECT_EQ(absorbed, (std::vector<std::string>{"1:lstat", "6:lstat", "30:lstat", "31:lstat",
+                                                 "109:lstat", "110:lstat", "154:lstat",
+                                                 "155:lstat", "186:close"}));
+  EXPECT_EQ(failed, 177u);
 }
 
 }  // namespace
