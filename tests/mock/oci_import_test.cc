@@ -567,8 +567,9 @@ TEST(OciImportSweep, EveryCallFaultedFailsNamingItOrSucceedsAndLeavesNoHalfImage
   // Absorbed, each for its reason: the lstat probes of Exists (the image's
   // directory before the import, then per layer the layer and its
   // .partial: a failed probe reads as "not there", which they are, so the
-  // import goes on the same way) and the last close of WriteFileAtomic's
-  // directory fsync (the data is durable already).
+  // import goes on the same way) and the last call, the close of the layer
+  // lock's fd when the import returns (close releases the fd and the lock
+  // whatever it reports).
   EXPECT_EQ(absorbed, (std::vector<std::string>{"1:lstat", "6:lstat", "30:lstat", "31:lstat",
                                                  "109:lstat", "110:lstat", "154:lstat",
                                                  "155:lstat", "186:close"}));
