@@ -1303,7 +1303,7 @@ Expected<ImageInfo> ImageStore::ImportLayered(const std::string& source, ImageFo
     }
     Sha256 hash;
     int stream_err = 0;
-    auto read = [&](void* buf, size_t n) -> Result<size_t> {
+    auto read_blob = [&](void* buf, size_t n) -> Result<size_t> {
       Result<size_t> r = layout.ReadStream(buf, n);
       if (r.ok()) hash.Update(buf, r.value);
       else stream_err = r.err;
@@ -1312,7 +1312,7 @@ Expected<ImageInfo> ImageStore::ImportLayered(const std::string& source, ImageFo
     const std::string blob_name = layout.Name(ref.path);
     {
       ArchiveReader layer(sys_);
-      if (Outcome o = layer.OpenWith(blob_name, read); !o) return fail(o.error());
+      if (Outcome o = layer.OpenWith(blob_name, read_blob); !o) return fail(o.error());
       Importer importer(sys_, blob_name, partial, left, /*layer_diff=*/true);
       if (Outcome o = importer.Run(layer.get(), layer.source()); !o) return fail(o.error());
       (void)layer.Close();  // a memory or layout stream: no fd of its own
@@ -1325,7 +1325,7 @@ Expected<ImageInfo> ImageStore::ImportLayered(const std::string& source, ImageFo
     // is of the whole blob.
     char buf[65536];
     for (;;) {
-      Result<size_t> r = read(buf, sizeof buf);
+      Result<size_t> r = read_blob(buf, sizeof buf);
       if (!r.ok()) return fail(MakeError("image import: read blob", blob_name, r.err));
       if (r.value == 0) break;
     }
