@@ -575,6 +575,11 @@ struct FakeKernel::State {
   int ForAttr(const std::string& path, bool follow, uint32_t* ino);
   Status Chmod(const std::string& path, mode_t mode);
   Status Lchown(const std::string& path, uid_t uid, gid_t gid);
+  // Only trusted.overlay.opaque is modelled ("y" makes a directory opaque,
+  // anything else clears it); other names are EOPNOTSUPP. flags:
+  // XATTR_CREATE / XATTR_REPLACE as lsetxattr(2).
+  Status Lsetxattr(const std::string& path, const std::string& name,
+                   const std::string& value, int flags);
   FileStat StatOf(const Node& n);
   Result<FileStat> Lstat(const std::string& path);
   Result<int64_t> Statfs(const std::string& path);

@@ -448,6 +448,20 @@ Status FakeKernel::State::Lchown(const std::string& path, uid_t uid,
   return Status{};
 }
 
+Status FakeKernel::State::Lsetxattr(const std::string& path, const std::string& name,
+                                    const std::string& value, int flags) {
+  uint32_t ino = 0;
+  if (int r = ForAttr(path, false, &ino)) return Status{r};
+  if (name != "trusted.overlay.opaque") return Status{EOPNOTSUPP};
+  constexpr int kCreate = 1, kReplace = 2;  // XATTR_CREATE, XATTR_REPLACE
+  if ((flags & ~(kCreate | kReplace)) != 0 || flags == (kCreate | kReplace)) return Status{EINVAL};
+  Inode& i = inodes[ino];
+  if ((flags & kCreate) && i.opaque) return Status{EEXIST};
+  if ((flags & kReplace) && !i.opaque) return Status{ENODATA};
+  i.opaque = value == "y";
+  return Status{};
+}
+
 FileStat FakeKernel::State::StatOf(const Node& n) {
   FileStat st = Ops(n).stat(*this, n);
   st.dev = SbOf(n.mnt).dev;

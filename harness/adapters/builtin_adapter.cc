@@ -55,7 +55,9 @@ class BuiltinAdapter : public RuntimeAdapter {
   }
 
   Outcome AddImage(const HostileImage& image) override {
-    auto info = InstallImage(sys_, root_, layer_, work_ + "/" + image.name + ".tar", image);
+    HostileImage img = image;
+    img.base_tar = env_.image_tar;  // layer 1 of a layered image
+    auto info = InstallImage(sys_, root_, layer_, work_ + "/" + image.name + ".tar", img);
     if (!info) return info.error();
     return Outcome::Ok();
   }

@@ -1,4 +1,5 @@
 #include "harness/scenario/hostile_image.h"
+#include "harness/scenario/oci_layout.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -284,6 +285,32 @@ Expected<mydocker::ImageInfo> InstallImage(Sys& sys, const std::string& store_ro
                                            const std::string& base_layer,
                                            const std::string& tar_path,
                                            const HostileImage& image) {
+  if (image.import && !image.layers.empty()) {
+    LayeredImageSpec spec;
+    spec.format = image.format == "docker-save" ? LayeredImageSpec::Format::kDockerSave
+                  : image.format == "oci-dir"   ? LayeredImageSpec::Format::kOciDir
+                                                : LayeredImageSpec::Format::kOciTar;
+    if (image.base != "none") {
+      if (image.base_tar.empty()) {
+        return MakeError("layered image", image.name, ENOENT,
+                         "this runtime's adapter has no busybox tar for the base layer");
+      }
+      auto base = mydocker::ReadFile(sys, image.base_tar, "layered image: read base tar");
+      if (!base) return base.error();
+      spec.base_tar = *base;
+    }
+    spec.layers = image.layers;
+    spec.config = image.config;
+    MYDOCKER_TRY(WriteLayeredImage(sys, tar_path, spec));
+    mydocker::ImageStore store(sys, store_root);
+    auto info = store.Import(tar_path, image.name, image.limits);
+    if (spec.format == LayeredImageSpec::Format::kOciDir) {
+      (void)mydocker::RemoveTree(sys, tar_path, "layered image: remove layout");
+    } else {
+      (void)sys.Unlink(tar_path);
+    }
+    return info;
+  }
   if (image.import) {
     auto tar = BuildImageTar(image);
     if (!tar) return tar.error();
@@ -303,7 +330,9 @@ Expected<mydocker::ImageInfo> InstallImage(Sys& sys, const std::string& store_ro
                       {"size", 0}, {"files", 0}};
   MYDOCKER_TRY(mydocker::WriteFileAtomic(sys, dir + "/image.json", j.dump(2) + "\n", 0644,
                                          "hostile image: write image.json"));
-  return mydocker::ImageInfo{image.name, dir + "/rootfs", 0, 0};
+  mydocker::ImageInfo info{image.name, dir + "/rootfs", 0, 0};
+  info.layers = {info.rootfs};
+  return info;
 }
 
 }  // namespace faultline

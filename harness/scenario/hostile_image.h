@@ -50,6 +50,13 @@ struct HostileImage {
   mydocker::ImportLimits limits;  // import: true only
   std::vector<ImageEntry> entries;
   int line = 0;
+  // A multi-layer image (layers set; import: true; oci_layout.h): the base's
+  // docker-export tar (base_tar, set by the adapter) is layer 1, then each
+  // of layers; format "oci" (a tar), "oci-dir" or "docker-save".
+  std::string format;
+  std::vector<std::vector<ImageEntry>> layers;
+  mydocker::ImageConfig config;
+  std::string base_tar;  // a path: the adapter's busybox tar
 };
 
 // "a%ffb" -> "a\xffb"; false for a bad escape.

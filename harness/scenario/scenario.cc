@@ -215,10 +215,16 @@ bool ParseVolumes(Reader& r, const YAML::Node& n, std::vector<VolumeSpec>* out) 
   return true;
 }
 
+bool ParseEntries(Reader& r, const YAML::Node& list, const std::string& field,
+                  std::vector<ImageEntry>* out);
+
 // image: a mapping describing a hostile image (hostile_image.h).
 bool ParseImage(Reader& r, const YAML::Node& n, const std::string& scenario_name,
                 HostileImage* out) {
-  if (!r.Keys(n, "image", {"name", "base", "import", "limits", "entries"})) return false;
+  if (!r.Keys(n, "image", {"name", "base", "import", "limits", "entries", "format", "layers",
+                           "config"})) {
+    return false;
+  }
   out->line = n.Mark().line + 1;
   // Default name: the scenario's base name, as an image name.
   std::string def = scenario_name.substr(scenario_name.rfind('/') + 1);
@@ -239,6 +245,58 @@ bool ParseImage(Reader& r, const YAML::Node& n, const std::string& scenario_name
     }
   }
   if (n["import"] && !r.Bool(n["import"], "image.import", &out->import)) return false;
+  const bool layered = static_cast<bool>(n["layers"]);
+  if (layered) {
+    // A multi-layer image (oci_layout.h): the base's tar is layer 1.
+    if (!out->import) return r.Fail(n["layers"], "image.layers", "only for import: true");
+    out->format = "oci";
+    if (n["format"]) {
+      if (!r.String(n["format"], "image.format", &out->format)) return false;
+      if (out->format != "oci" && out->format != "oci-dir" && out->format != "docker-save") {
+        return r.Fail(n["format"], "image.format", "oci, oci-dir or docker-save");
+      }
+    }
+    const YAML::Node& ls = n["layers"];
+    if (!ls.IsSequence() || ls.size() == 0) {
+      return r.Fail(ls, "image.layers", "must be a non-empty list of {entries: [...]}");
+    }
+    for (size_t i = 0; i < ls.size(); ++i) {
+      const std::string f = "image.layers[" + std::to_string(i) + "]";
+      if (!r.Keys(ls[i], f, {"entries"})) return false;
+      if (!ls[i]["entries"]) return r.Fail(ls[i], f + ".entries", "missing: the layer's entries");
+      std::vector<ImageEntry> entries;
+      if (!ParseEntries(r, ls[i]["entries"], f + ".entries", &entries)) return false;
+      out->layers.push_back(std::move(entries));
+    }
+    if (const YAML::Node& c = n["config"]) {
+      if (!r.Keys(c, "image.config", {"env", "cmd", "entrypoint", "working_dir"})) return false;
+      auto list = [&](const char* key, std::vector<std::string>* v) {
+        if (!c[key]) return true;
+        if (!c[key].IsSequence()) {
+          return r.Fail(c[key], std::string("image.config.") + key, "must be a list of strings");
+        }
+        for (size_t i = 0; i < c[key].size(); ++i) {
+          std::string x;
+          if (!r.String(c[key][i], std::string("image.config.") + key, &x)) return false;
+          v->push_back(x);
+        }
+        return true;
+      };
+      if (!list("env", &out->config.env) || !list("cmd", &out->config.cmd) ||
+          !list("entrypoint", &out->config.entrypoint)) {
+        return false;
+      }
+      if (c["working_dir"] &&
+          !r.String(c["working_dir"], "image.config.working_dir", &out->config.working_dir)) {
+        return false;
+      }
+    }
+    if (!n["entries"]) return true;
+    return r.Fail(n["entries"], "image.entries", "a layered image has layers, not entries");
+  }
+  if (n["format"] || n["config"]) {
+    return r.Fail(n["format"] ? n["format"] : n["config"], "image", "format and config need layers");
+  }
   if (out->import && n["base"] && out->base != "none") {
     return r.Fail(n["base"], "image.base", "an imported image has no base (base: none)");
   }
@@ -264,13 +322,17 @@ bool ParseImage(Reader& r, const YAML::Node& n, const std::string& scenario_name
       out->limits.max_bytes = static_cast<uint64_t>(*m);
     }
   }
-  const YAML::Node& list = n["entries"];
-  if (!list) return r.Fail(n, "image.entries", "missing: the image's entries");
-  if (!list.IsSequence()) return r.Fail(list, "image.entries", "must be a list of entries");
+  if (!n["entries"]) return r.Fail(n, "image.entries", "missing: the image's entries");
+  return ParseEntries(r, n["entries"], "image.entries", &out->entries);
+}
+
+bool ParseEntries(Reader& r, const YAML::Node& list, const std::string& field,
+                  std::vector<ImageEntry>* out) {
+  if (!list.IsSequence()) return r.Fail(list, field, "must be a list of entries");
   uint64_t total = 0;
   for (size_t i = 0; i < list.size(); ++i) {
     const YAML::Node& x = list[i];
-    const std::string f = "image.entries[" + std::to_string(i) + "]";
+    const std::string f = field + "[" + std::to_string(i) + "]";
     if (!r.Keys(x, f, {"path", "type", "target", "content", "size", "mode", "count"})) {
       return false;
     }
@@ -348,7 +410,7 @@ bool ParseImage(Reader& r, const YAML::Node& n, const std::string& scenario_name
     }
     total += e.count;
     if (total > 2000000) return r.Fail(x, f + ".count", "more than 2000000 entries in all");
-    out->entries.push_back(std::move(e));
+    out->push_back(std::move(e));
   }
   return true;
 }
@@ -968,7 +1030,12 @@ std::optional<Scenario> Parse(const std::string& text, const std::string& file,
       return std::nullopt;
     }
   }
-  if (!s.sweep && s.command.empty() && s.expect.isolation.empty() && !s.load.crosstalk_check) {
+  // A layered image's config may give the command (Entrypoint + Cmd).
+  const bool image_command = s.hostile_image && !s.hostile_image->layers.empty() &&
+                             (!s.hostile_image->config.cmd.empty() ||
+                              !s.hostile_image->config.entrypoint.empty());
+  if (!s.sweep && s.command.empty() && s.expect.isolation.empty() && !s.load.crosstalk_check &&
+      !image_command) {
     r.Fail(doc, "command",
            "missing (needed unless expect.isolation or load.crosstalk_check supplies it)");
     return std::nullopt;

@@ -57,7 +57,7 @@ bool OpHasPath(const std::string& op) {
   static const std::set<std::string> kPathOps = {
       "mount", "umount2", "pivot_root", "move_mount", "mkdir",   "rmdir",
       "unlink", "rename", "symlink",    "link",       "mknod",   "chmod",
-      "lchown", "lstat",  "statfs",     "readdir",    "readlink", "open",
+      "lchown", "lsetxattr", "lstat",  "statfs",     "readdir",    "readlink", "open",
       "chdir",  "execve",
       // Root-confined and fd-relative calls name a path below a dirfd.
       "openat2", "openat", "mkdirat", "mknodat", "symlinkat", "fchmodat", "unlinkat",

@@ -87,8 +87,8 @@ Command ParseArgs(int argc, const char* const* argv,
 
   auto* image = app.add_subcommand("image", "manage images");
   image->require_subcommand(1);
-  auto* import = image->add_subcommand("import", "import a docker-export tar");
-  import->add_option("tar", c.tar_path, "the tar file")->required()->check(CLI::ExistingFile);
+  auto* import = image->add_subcommand("import", "import a docker-export tar, an OCI image layout (directory or tar) or a docker-save tar");
+  import->add_option("tar", c.tar_path, "the tar file or OCI layout directory")->required()->check(CLI::ExistingPath);
   import->add_option("name", c.image_name, "image name")->required();
   std::string max_size;
   import->add_option("--max-entries", c.import_limits.max_entries,
@@ -128,9 +128,11 @@ Command ParseArgs(int argc, const char* const* argv,
     if (!c.run.argv.empty() && c.run.argv[0][0] == '-') {
       return fail(MakeError("parse run", c.run.argv[0], EINVAL, "unknown option"));
     }
-    if (c.run.image.empty() || c.run.argv.empty()) {
+    // No command: the image's config gives it (Entrypoint + Cmd), or run
+    // fails naming the image.
+    if (c.run.image.empty()) {
       return fail(MakeError("parse run", c.run.image, EINVAL,
-                            "no command: mydocker run [OPTIONS] IMAGE COMMAND [ARG...]"));
+                            "no image: mydocker run [OPTIONS] IMAGE [COMMAND [ARG...]]"));
     }
     for (const auto& e : envs) {
       auto kv = ParseEnv(e, env);

@@ -354,9 +354,11 @@ Expected<RunResult> Runtime::Run(const RunSpec& spec) {
   return RunContainer(spec, nullptr);
 }
 
-Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) {
+Expected<RunResult> Runtime::RunContainer(const RunSpec& spec_in, int* started_fd) {
   const bool detached = started_fd != nullptr;
-  if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
+  // The command may come from the image's config (below): spec.argv is
+  // final once the image is read.
+  RunSpec spec = spec_in;
   MYDOCKER_TRY(ValidateRunSpec(spec));
   // Before anything is created. Only --cap-add can ask for what this process
   // cannot grant: the default path reads nothing.
@@ -389,6 +391,18 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
   else store_lock = std::move(*l);
   auto image = images_.Get(spec.image);
   if (!image) return image.error();
+  // docker's: the image's Entrypoint, then run's arguments or else its Cmd.
+  {
+    std::vector<std::string> argv = image->config.entrypoint;
+    const auto& rest = spec_in.argv.empty() ? image->config.cmd : spec_in.argv;
+    argv.insert(argv.end(), rest.begin(), rest.end());
+    spec.argv = std::move(argv);
+  }
+  if (spec.argv.empty()) {
+    return MakeError("run", spec.image, EINVAL,
+                     "no command given, and the image's config has no Entrypoint or Cmd");
+  }
+  MYDOCKER_TRY(ValidateRunSpec(spec));
   ContainerState s;
   s.id = NewId();
   s.name = spec.name.empty() ? s.id : spec.name;
@@ -464,7 +478,7 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
   // 2. Workspace.
   WorkspaceSpec ws;
   ws.dir = dir;
-  ws.layers = {image->rootfs};
+  ws.layers = image->layers;
   ws.hostname = s.hostname;
   if (auto resolv = ReadFile(sys_, "/etc/resolv.conf", "read resolv.conf")) {
     ws.resolv_conf = *resolv;
@@ -520,6 +534,25 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
                                            pty ? pty->slave_path : ""});
   if (!steps) return fail(steps.error());
   plan.steps = std::move(*steps);
+  if (const std::string& wd = image->config.working_dir; !wd.empty() && wd != "/") {
+    // The image's WorkingDir: made (as docker does) in the merged tree,
+    // resolved inside the container's root, then the init's cwd after
+    // pivot_root (where "/" is the container's root: a path cannot leave it).
+    auto cp = MakeConfinedPath(wd);
+    if (!cp) return fail(cp.error());
+    const std::string& merged = workspace->paths().merged;
+    auto root_fd = sys_.Open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!root_fd.ok()) return fail(MakeError("run: open root for WorkingDir", merged, root_fd.err));
+    auto made = MkdirAllInRoot(sys_, root_fd.value, *cp, 0755);
+    CloseFd(sys_, root_fd.value);
+    if (!made.ok()) return fail(MakeError("run: make WorkingDir", wd, made.err, "in " + merged));
+    CloseFd(sys_, made.value);
+    InitStep cd;
+    cd.kind = InitStepKind::kChdir;
+    cd.name = "chdir WorkingDir";
+    cd.path = wd;
+    plan.steps.push_back(std::move(cd));
+  }
   plan.caps = caps;
   s.caps = caps;
   plan.no_new_privs = spec.security.no_new_privs;
@@ -528,7 +561,8 @@ Expected<RunResult> Runtime::RunContainer(const RunSpec& spec, int* started_fd) 
     if (!bpf) return fail(bpf.error());
     plan.seccomp = std::move(*bpf);
   }
-  plan.env = MergeEnv(config_.inherited_env, spec.env);
+  // The image's Env over the runtime's base, -e over both.
+  plan.env = MergeEnv(MergeEnv(config_.inherited_env, image->config.env), spec.env);
   plan.path_dirs = PathOf(plan.env);
   plan.command_fd = cmd_pipe.value.read_fd;
   plan.report_fd = report_pipe.value.write_fd;
@@ -913,7 +947,7 @@ std::string StatusText(Sys& sys, const ContainerState& s) {
 }
 
 Expected<RunResult> Runtime::RunDetached(const RunSpec& spec) {
-  if (spec.argv.empty()) return MakeError("run", "", EINVAL, "no command given");
+  // An empty argv is the image config's to fill (RunContainer).
   if (spec.interactive || spec.tty) {
     return MakeError("run -d", spec.image, EINVAL, "-d does not go with -i or -t");
   }

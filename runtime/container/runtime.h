@@ -76,6 +76,9 @@ constexpr int kContainerCloneFlags =
 
 struct RunSpec {
   std::string image;
+  // Empty: the image config's Entrypoint + Cmd; else Entrypoint + argv
+  // (docker's). The image's Env is the base -e overrides; its WorkingDir
+  // the init's cwd.
   std::vector<std::string> argv;
   std::vector<std::string> env;  // extra KEY=VAL (-e), after the inherited env
   bool interactive = false;      // -i: keep stdin
@@ -239,7 +242,7 @@ class Runtime {
   // which is closed and set to -1; the monitor then waits for the init,
   // records "exited" and tears down. A failure to start leaves *started_fd
   // open for the caller to report the outcome on.
-  Expected<RunResult> RunContainer(const RunSpec& spec, int* started_fd);
+  Expected<RunResult> RunContainer(const RunSpec& spec_in, int* started_fd);
   Expected<RunResult> RunDetached(const RunSpec& spec);
   // The container named name_or_id (by name or id), read now.
   Expected<ContainerState> Find(const std::string& name_or_id);

@@ -57,16 +57,27 @@
 #include <string>
 #include <vector>
 
+#include "runtime/image/image_format.h"
+#include "runtime/sys/fs_util.h"
 #include "runtime/sys/sys.h"
 #include "runtime/util/error.h"
 
 namespace mydocker {
+namespace image_internal {
+class LayoutReader;
+}
 
 struct ImageInfo {
   std::string name;
-  std::string rootfs;  // absolute path of the layer directory
+  std::string rootfs;  // absolute path of the (topmost) layer directory
   uint64_t size = 0;   // bytes of regular files (hardlinks counted once)
   uint64_t files = 0;  // archive entries imported (dirs, files, links)
+  // Every layer directory, topmost first (the workspace's order): one
+  // (rootfs) for a docker export, <root>/layers/<hex> for a layered image.
+  std::vector<std::string> layers;
+  std::vector<std::string> digests;  // layered: "sha256:<hex>" per layer, bottom first
+  std::string format = "docker-export";  // "oci", "docker-save"
+  ImageConfig config;  // layered: the image config's Env, Cmd, Entrypoint, WorkingDir
 };
 
 // Why an archive entry would be refused, or "" when it is safe. Pure: the
@@ -84,9 +95,11 @@ struct ImageInfo {
 // resolved lexically from the entry's directory, climbs out of the layer root;
 // a hardlink target that is absolute, climbs out of the layer, or names the
 // root. Absolute symlink targets are accepted.
+// allow_whiteouts: an image layer (OCI layout, docker save), whose ".wh.*"
+// entries ClassifyWhiteout (image_format.h) checks instead.
 std::string CheckTarEntry(const std::string& path, unsigned type,
                           const std::string& symlink_target,
-                          const std::string& hardlink_target);
+                          const std::string& hardlink_target, bool allow_whiteouts = false);
 
 // Bounds on what one import may create (mydocker image import --max-entries,
 // --max-size, --max-depth).
@@ -104,7 +117,9 @@ class ImageStore {
   // root: the store's directory (absolute); created on first Import.
   ImageStore(Sys& sys, std::string root) : sys_(sys), root_(std::move(root)) {}
 
-  // Unpacks the archive at tar_path into a new image `name`.
+  // Unpacks the archive (or layout directory) at tar_path into a new image
+  // `name`; the format comes from the content (DetectFormat), see the top
+  // of this file for the layered formats.
   // Errors: EINVAL for a bad name or an archive with no entries; EEXIST
   // (naming the image) when the name is taken; a refused entry (see above,
   // errno 0, detail = reason); the errno of any failed Sys call, naming the
@@ -123,9 +138,19 @@ class ImageStore {
   // cross into another mounted filesystem). ENOENT naming the image when it
   // does not exist. The caller makes sure no container uses the layer.
   Outcome Remove(const std::string& name);
+  // Layered images: removes every layer directory (and leftover .partial)
+  // no complete image names, under the layer lock. A complete image whose
+  // image.json cannot be read keeps every layer (EIO naming it).
+  Outcome CollectLayers();
 
  private:
   std::string ImageDir(const std::string& name) const;
+  std::string LayersDir() const;
+  Expected<FileLock> LockLayers();
+  Outcome CollectLayersLocked();
+  Expected<ImageInfo> ImportLayered(const std::string& source, ImageFormat format,
+                                    image_internal::LayoutReader& layout,
+                                    const std::string& name, const ImportLimits& limits);
 
   Sys& sys_;
   std::string root_;

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -116,6 +117,10 @@ Status LinuxSys::Link(const std::string& existing, const std::string& newpath) {
 }
 Status LinuxSys::Mknod(const std::string& path, mode_t mode, dev_t dev) {
   return FromRc(::mknod(path.c_str(), mode, dev));
+}
+Status LinuxSys::Lsetxattr(const std::string& path, const std::string& name,
+                           const std::string& value, int flags) {
+  return FromRc(::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags));
 }
 Status LinuxSys::Chmod(const std::string& path, mode_t mode) {
   return FromRc(::chmod(path.c_str(), mode));

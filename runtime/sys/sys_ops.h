@@ -60,6 +60,11 @@
     (existing, newpath), (newpath, existing, {}, 0), ::mydocker::Status{})                           \
   X(Mknod, "mknod", ::mydocker::Status, (const std::string& path, mode_t mode, dev_t dev),           \
     (path, mode, dev), (path, {}, {}, mode), ::mydocker::Status{})                                   \
+  /* lsetxattr(2): an xattr of path itself (never followed); the import sets  */          \
+  /* trusted.overlay.opaque=y on an image layer's opaque directory.          */          \
+  X(Lsetxattr, "lsetxattr", ::mydocker::Status,                                                    \
+    (const std::string& path, const std::string& name, const std::string& value, int flags),       \
+    (path, name, value, flags), (path, name, {}, static_cast<uint64_t>(flags)), ::mydocker::Status{}) \
   X(Chmod, "chmod", ::mydocker::Status, (const std::string& path, mode_t mode), (path, mode),        \
     (path, {}, {}, mode), ::mydocker::Status{})                                                      \
   X(Lchown, "lchown", ::mydocker::Status, (const std::string& path, uid_t uid, gid_t gid),           \
