@@ -92,7 +92,7 @@ void AppendArg(std::string& out, std::string_view name, T v) {
 std::string_view NextName(std::string_view& names);
 
 template <class... A>
-std::string FormatArgs(std::string_view names, const A&... args) {
+std::string FormatArgs([[maybe_unused]] std::string_view names, const A&... args) {
   std::string out;
   (AppendArg(out, NextName(names), args), ...);
   return out;
