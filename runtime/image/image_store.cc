@@ -1213,7 +1213,11 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
                       .count();
   spdlog::info("image import {} from {}: {} entries, {} bytes in {} ms", name,
                tar_path, importer.files(), importer.size(), ms);
-  ImageInfo info{name, rootfs, importer.size(), importer.files()};
+  ImageInfo info;
+  info.name = name;
+  info.rootfs = rootfs;
+  info.size = importer.size();
+  info.files = importer.files();
   info.layers = {rootfs};
   return info;
 }
@@ -1368,8 +1372,13 @@ Expected<ImageInfo> ImageStore::ImportLayered(const std::string& source, ImageFo
   spdlog::info("image import {} from {} ({}): {} layers ({} shared), {} entries, {} bytes in {} ms",
                name, source, ImageFormatName(format), digests.size(), reused, files, size, ms);
   // What image.json now says (no read-back: the image is complete here).
-  ImageInfo info{name, "", size, files};
-  for (const std::string& d : digests) info.layers.insert(info.layers.begin(), JoinPath(layers_dir, d.substr(7)));
+  ImageInfo info;
+  info.name = name;
+  info.size = size;
+  info.files = files;
+  for (const std::string& d : digests) {
+    info.layers.insert(info.layers.begin(), JoinPath(layers_dir, d.substr(7)));
+  }
   info.rootfs = info.layers.front();
   info.digests = digests;
   info.format = ImageFormatName(format);
