@@ -77,22 +77,22 @@ TEST(FakeSweepPowerLoss, RunTrueEveryPoint) {
   std::cout << "run-true power-loss: " << r.points << " points, " << r.runs << " runs\n";
   auto outcomes = Outcomes(r);
   EXPECT_TRUE(r.ok()) << FailureText(r, 10);
-  EXPECT_EQ(r.points, 309u);
+  EXPECT_EQ(r.points, 290u);
   // One run per point, as crash mode.
-  EXPECT_EQ(r.results.size(), 309u);
+  EXPECT_EQ(r.results.size(), 290u);
   size_t gc_ran = 0;
   for (const auto& p : r.results) {
     EXPECT_EQ(p.mode, SweepMode::kPowerLoss);
     EXPECT_THAT(p.id, HasSubstr("/power-loss")) << p.id;
     gc_ran += p.gc_ran;
   }
-  EXPECT_EQ(gc_ran, 309u);
+  EXPECT_EQ(gc_ran, 290u);
   // Nothing the run makes is durable: mydocker fsyncs the state file and
   // its directory (containers/<id>), never containers/ itself, so after
   // the reboot the container's directory is gone with everything in it
   // (workspace, state, lock), and so are its mounts and cgroups: every
   // point is "clean" (gc finds nothing), and the next run works.
-  EXPECT_EQ(outcomes["clean"], 309u);
+  EXPECT_EQ(outcomes["clean"], 290u);
   EXPECT_EQ(outcomes["recovered-by-gc"], 0u);
 }
 
@@ -102,10 +102,10 @@ TEST(FakeSweepPowerLoss, VerbsEveryPoint) {
   std::cout << "verbs power-loss: " << r.points << " points, " << r.runs << " runs\n";
   auto outcomes = Outcomes(r);
   EXPECT_TRUE(r.ok()) << FailureText(r, 10);
-  EXPECT_EQ(r.points, 533u);
-  EXPECT_EQ(r.results.size(), 533u);
+  EXPECT_EQ(r.points, 514u);
+  EXPECT_EQ(r.results.size(), 514u);
   // As run-true: the detached container's directory was never durable.
-  EXPECT_EQ(outcomes["clean"], 533u);
+  EXPECT_EQ(outcomes["clean"], 514u);
   EXPECT_EQ(outcomes["recovered-by-gc"], 0u);
 }
 
@@ -117,14 +117,14 @@ TEST(FakeSweepPowerLoss, RunTrueEveryPointMetadataKept) {
             << " runs\n";
   auto outcomes = Outcomes(r);
   EXPECT_TRUE(r.ok()) << FailureText(r, 10);
-  EXPECT_EQ(r.points, 309u);
-  EXPECT_EQ(r.results.size(), 309u);
+  EXPECT_EQ(r.points, 290u);
+  EXPECT_EQ(r.results.size(), 290u);
   // 15 points before the container's directory is made (and after it is
-  // removed) leave nothing; at the other 294 the reboot leaves the
+  // removed) leave nothing; at the other 275 the reboot leaves the
   // directory (state.json, the lock, the workspace's dirs with empty
   // files), and gc removes it; the next run works every time.
   EXPECT_EQ(outcomes["clean"], 15u);
-  EXPECT_EQ(outcomes["recovered-by-gc"], 294u);
+  EXPECT_EQ(outcomes["recovered-by-gc"], 275u);
 }
 
 TEST(FakeSweepPowerLoss, VerbsEveryPointMetadataKept) {
@@ -132,12 +132,12 @@ TEST(FakeSweepPowerLoss, VerbsEveryPointMetadataKept) {
   std::cout << "verbs power-loss-metadata: " << r.points << " points, " << r.runs << " runs\n";
   auto outcomes = Outcomes(r);
   EXPECT_TRUE(r.ok()) << FailureText(r, 10);
-  EXPECT_EQ(r.points, 533u);
-  EXPECT_EQ(r.results.size(), 533u);
+  EXPECT_EQ(r.points, 514u);
+  EXPECT_EQ(r.results.size(), 514u);
   // 32 points outside the container's life (before run -d makes the
-  // directory, after rm removes it); 501 leave it for gc.
+  // directory, after rm removes it); 482 leave it for gc.
   EXPECT_EQ(outcomes["clean"], 32u);
-  EXPECT_EQ(outcomes["recovered-by-gc"], 501u);
+  EXPECT_EQ(outcomes["recovered-by-gc"], 482u);
 }
 
 // Short reads and writes where the model says a kernel makes them.
@@ -146,7 +146,7 @@ TEST(FakeSweepShort, RunTrueEveryReachablePoint) {
   std::cout << "run-true short: " << r.points << " points, " << r.runs << " runs\n";
   auto outcomes = Outcomes(r);
   EXPECT_TRUE(r.ok()) << FailureText(r, 10);
-  EXPECT_EQ(r.points, 309u);
+  EXPECT_EQ(r.points, 290u);
   // 14 reachable points: 6 reads of proc files (4096 bytes each), 2 reads
   // of the pipes between the runtime and its init (8 and 6 bytes asked), 6
   // writes of files on the disk (13 to 3328 bytes: the state, the init
@@ -161,7 +161,7 @@ TEST(FakeSweepShort, VerbsEveryReachablePoint) {
   std::cout << "verbs short: " << r.points << " points, " << r.runs << " runs\n";
   auto outcomes = Outcomes(r);
   EXPECT_TRUE(r.ok()) << FailureText(r, 10);
-  EXPECT_EQ(r.points, 533u);
+  EXPECT_EQ(r.points, 514u);
   // 28: 12 reads of proc files, 8 reads of pipes (4096, 12, 10, 8 bytes
   // asked: the start report, exec's and the monitor's), 8 writes of disk
   // files.
