@@ -1,7 +1,6 @@
 #include "runtime/image/image_format.h"
 
 #include <errno.h>
-#include <nettle/sha2.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -348,21 +347,6 @@ std::string ClassifyWhiteout(const std::string& path, bool regular_file, Whiteou
   out->dir = std::move(comps);
   out->name = name;
   return "";
-}
-
-std::string Sha256Hex(const std::string& data) {
-  struct sha256_ctx ctx;
-  sha256_init(&ctx);
-  sha256_update(&ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
-  uint8_t d[SHA256_DIGEST_SIZE];
-  sha256_digest(&ctx, SHA256_DIGEST_SIZE, d);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : d) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
 }
 
 std::string ImageConfigJson(const ImageConfig& c) {

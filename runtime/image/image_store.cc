@@ -1013,7 +1013,28 @@ Expected<LayoutPlan> PlanLayout(LayoutReader& layout, ImageFormat format) {
 namespace {
 using namespace image_internal;
 
+// The store's root (0710 when this creates it: an image's setuid-root file
+// must never be reachable by a host user; an existing root is someone's
+// directory and left as it is) and images/, always 0700.
+Outcome CreateStore(Sys& sys, const std::string& root) {
+  if (!Exists(sys, root)) {
+    MYDOCKER_TRY(MkdirAll(sys, root, 0710, "image import: create store"));
+  }
+  const std::string images = JoinPath(root, "images");
+  MYDOCKER_TRY(MkdirAll(sys, images, 0700, "image import: create store"));
+  if (Status c = sys.Chmod(images, 0700); !c.ok()) {
+    return MakeError("image import: close store to other users", images, c.err);
+  }
+  return Outcome::Ok();
+}
+
 }  // namespace
+
+std::string Sha256Hex(const std::string& data) {
+  Sha256 h;
+  h.Update(data.data(), data.size());
+  return h.Hex();
+}
 
 std::string CheckTarEntry(const std::string& path, unsigned type,
                           const std::string& symlink_target,
@@ -1139,18 +1160,8 @@ Expected<ImageInfo> ImageStore::Import(const std::string& tar_path,
   ArchiveReader reader(sys_);
   MYDOCKER_TRY(reader.Open(tar_path));
 
-  // The store is closed to other users (docker's /var/lib/docker is 0710):
-  // an image's setuid-root file must never be reachable by a host user.
-  // The root, when this creates it, is 0710; images/ is always 0700 (an
-  // existing root is someone's directory and left as it is).
-  if (!Exists(sys_, root_)) {
-    MYDOCKER_TRY(MkdirAll(sys_, root_, 0710, "image import: create store"));
-  }
-  const std::string images = JoinPath(root_, "images");
-  MYDOCKER_TRY(MkdirAll(sys_, images, 0700, "image import: create store"));
-  if (Status c = sys_.Chmod(images, 0700); !c.ok()) {
-    return MakeError("image import: close store to other users", images, c.err);
-  }
+  // The store is closed to other users (docker's /var/lib/docker is 0710).
+  MYDOCKER_TRY(CreateStore(sys_, root_));
   Status m = sys_.Mkdir(dir, 0755);
   if (!m.ok()) {
     return MakeError("image import", dir, m.err,
@@ -1239,14 +1250,7 @@ Expected<ImageInfo> ImageStore::ImportLayered(const std::string& source, ImageFo
   auto plan = PlanLayout(layout, format);
   if (!plan) return plan.error();
 
-  if (!Exists(sys_, root_)) {
-    MYDOCKER_TRY(MkdirAll(sys_, root_, 0710, "image import: create store"));
-  }
-  const std::string images = JoinPath(root_, "images");
-  MYDOCKER_TRY(MkdirAll(sys_, images, 0700, "image import: create store"));
-  if (Status c = sys_.Chmod(images, 0700); !c.ok()) {
-    return MakeError("image import: close store to other users", images, c.err);
-  }
+  MYDOCKER_TRY(CreateStore(sys_, root_));
   const std::string layers_dir = LayersDir();
   MYDOCKER_TRY(MkdirAll(sys_, layers_dir, 0700, "image import: create layer store"));
   // The layer lock, for the whole import: no image rm collects a layer this
