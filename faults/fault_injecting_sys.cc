@@ -44,6 +44,8 @@ void FaultInjectingSys::set_sleeper(std::function<void(int)> sleeper) {
 
 void FaultInjectingSys::set_pauser(Pauser pauser) { pauser_ = std::move(pauser); }
 
+void FaultInjectingSys::set_crash_hook(CrashHook hook) { crash_hook_ = std::move(hook); }
+
 const char* PauseEndName(PauseEnd e) {
   switch (e) {
     case PauseEnd::kNone: return "";
@@ -94,6 +96,7 @@ void FaultInjectingSys::Intercept(SysCall& call) {
       crashed_ = true;
       spdlog::debug("faultline: crash injected at call {} ({})", trace_[idx].seq,
                     trace_[idx].op);
+      if (crash_hook_) crash_hook_(CrashInfo{trace_[idx].seq, d.rule, call.name()});
       throw Crash(trace_[idx].seq, d.rule, trace_[idx].op);
     }
     case ActionKind::kShort:

@@ -20,9 +20,12 @@
 //   short     read and write only: the target is called with half the
 //             length (at least 1 byte) and its result is the call's: fewer
 //             bytes than asked (other ops run as they would)
-//   crash     throws faultline::Crash. From then on nothing reaches the
+//   crash     calls the crash hook (set_crash_hook; none: nothing), then
+//             throws faultline::Crash. From then on nothing reaches the
 //             target: every later call (e.g. from destructors while the
 //             exception unwinds) returns EIO and is traced as after_crash.
+//             On the real kernel a cloned init must not unwind: its hook
+//             (InitCrash, faults/init_crash.h) does not return there.
 // The pid in the trace comes from the target when it implements
 // ProcessIdentity (FakeKernel), looking through SysWrapper chains; else 0.
 // Re-entrant: FakeKernel runs cloned children inside a parent's call, so
@@ -58,6 +61,14 @@ class Crash : public std::runtime_error {
   int rule;
   std::string op;
 };
+
+// A crash as the crash hook sees it (the call is traced already).
+struct CrashInfo {
+  uint64_t seq = 0;
+  int rule = -1;
+  const char* op = "";
+};
+using CrashHook = std::function<void(const CrashInfo&)>;
 
 // How a pause ended (TraceEntry::pause).
 enum class PauseEnd : uint8_t { kNone, kReleased, kBoundPassed, kNoPauser };
@@ -101,6 +112,9 @@ class FaultInjectingSys : public SysWrapper {
   void set_sleeper(std::function<void(int ms)> sleeper);
   // Holds the calls of pause actions (none: they go on at once).
   void set_pauser(Pauser pauser);
+  // Runs in the crashing process before the Crash is thrown; may not
+  // return (a cloned init on the real kernel: InitCrash).
+  void set_crash_hook(CrashHook hook);
   FaultPlan& plan() { return plan_; }
   bool crashed() const { return crashed_; }
   const std::vector<TraceEntry>& trace() const { return trace_; }
@@ -136,6 +150,7 @@ class FaultInjectingSys : public SysWrapper {
   const ProcessIdentity* identity_ = nullptr;
   std::function<void(int)> sleeper_;
   Pauser pauser_;
+  CrashHook crash_hook_;
   std::vector<TraceEntry> trace_;
   uint64_t seq_ = 0;
   bool crashed_ = false;

@@ -4,8 +4,14 @@
 
 #include <fnmatch.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <cstdio>
+#include <new>
+#include <stdexcept>
 #include <cmath>
 #include <sstream>
 
@@ -308,29 +314,159 @@ std::string ObjectKey(std::string_view op, std::string_view path) {
   return p;
 }
 
-FaultPlan::FaultPlan(std::vector<Rule> rules)
-    : rules_(std::move(rules)), state_(rules_.size()) {}
+// ---- counters, shared across fork and clone ----
 
-void FaultPlan::Reset() { state_.assign(rules_.size(), RuleState{}); }
+// Lock-free: the runtime and its init may decide at the same time. Slots
+// and the object are claimed by compare-exchange (0 free, 1 being written,
+// 2 set); nothing here allocates (the init runs between clone and execve).
+struct FaultPlan::RuleCounters {
+  static constexpr size_t kPerOpSlots = 96;  // distinct ops of one rule
+  static constexpr size_t kObjectMax = 4096;  // PATH_MAX
+  struct PerOp {
+    std::atomic<uint32_t> state{0};
+    char op[28] = {};
+    std::atomic<uint64_t> n{0};
+  };
+  std::atomic<uint64_t> matched{0};
+  std::atomic<uint64_t> fired{0};
+  std::atomic<uint32_t> object_state{0};
+  uint32_t object_len = 0;
+  char object[kObjectMax] = {};
+  PerOp per_op[kPerOpSlots];
+
+  // 1-based count of this op's matched calls; 0 when every slot is taken
+  // by other ops (the caller then counts globally).
+  uint64_t CountOp(std::string_view op) {
+    const size_t len = std::min(op.size(), sizeof(PerOp::op) - 1);
+    for (PerOp& slot : per_op) {
+      uint32_t st = slot.state.load(std::memory_order_acquire);
+      if (st == 0) {
+        uint32_t zero = 0;
+        if (slot.state.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) {
+          memcpy(slot.op, op.data(), len);
+          slot.op[len] = 0;
+          slot.state.store(2, std::memory_order_release);
+          return slot.n.fetch_add(1) + 1;
+        }
+        st = zero;
+      }
+      while (st == 1) st = slot.state.load(std::memory_order_acquire);
+      if (strlen(slot.op) == len && memcmp(slot.op, op.data(), len) == 0) {
+        return slot.n.fetch_add(1) + 1;
+      }
+    }
+    return 0;
+  }
+  // The first fired call's object (persistent_path); false when another
+  // call claimed it first.
+  bool ClaimObject(const std::string& key) {
+    uint32_t zero = 0;
+    if (!object_state.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) return false;
+    object_len = static_cast<uint32_t>(std::min(key.size(), kObjectMax));
+    memcpy(object, key.data(), object_len);
+    object_state.store(2, std::memory_order_release);
+    return true;
+  }
+  bool SameObject(const std::string& key) const {
+    uint32_t st;
+    while ((st = object_state.load(std::memory_order_acquire)) == 1) {
+    }
+    return st == 2 && key.size() <= kObjectMax && key.size() == object_len &&
+           memcmp(object, key.data(), object_len) == 0;
+  }
+  void CopyFrom(const RuleCounters& o) {
+    matched.store(o.matched.load());
+    fired.store(o.fired.load());
+    object_state.store(o.object_state.load());
+    object_len = o.object_len;
+    memcpy(object, o.object, sizeof object);
+    for (size_t k = 0; k < kPerOpSlots; ++k) {
+      per_op[k].state.store(o.per_op[k].state.load());
+      memcpy(per_op[k].op, o.per_op[k].op, sizeof per_op[k].op);
+      per_op[k].n.store(o.per_op[k].n.load());
+    }
+  }
+};
+
+FaultPlan::Counters::Counters(size_t rules) : n_(rules) {
+  if (n_ == 0) return;
+  void* mem = ::mmap(nullptr, n_ * sizeof(RuleCounters), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  rules_ = static_cast<RuleCounters*>(mem);
+  for (size_t i = 0; i < n_; ++i) new (&rules_[i]) RuleCounters();
+}
+FaultPlan::Counters::Counters(const Counters& o) : Counters(o.n_) {
+  for (size_t i = 0; i < n_; ++i) rules_[i].CopyFrom(o.rules_[i]);
+}
+FaultPlan::Counters& FaultPlan::Counters::operator=(const Counters& o) {
+  if (this != &o) *this = Counters(o);
+  return *this;
+}
+FaultPlan::Counters::Counters(Counters&& o) noexcept : rules_(o.rules_), n_(o.n_) {
+  o.rules_ = nullptr;
+  o.n_ = 0;
+}
+FaultPlan::Counters& FaultPlan::Counters::operator=(Counters&& o) noexcept {
+  if (this != &o) {
+    Release();
+    rules_ = o.rules_;
+    n_ = o.n_;
+    o.rules_ = nullptr;
+    o.n_ = 0;
+  }
+  return *this;
+}
+FaultPlan::Counters::~Counters() { Release(); }
+void FaultPlan::Counters::Release() {
+  if (rules_ != nullptr) ::munmap(rules_, n_ * sizeof(RuleCounters));
+  rules_ = nullptr;
+  n_ = 0;
+}
+FaultPlan::RuleCounters& FaultPlan::Counters::at(size_t i) const {
+  if (i >= n_) throw std::out_of_range("FaultPlan: no rule " + std::to_string(i));
+  return rules_[i];
+}
+void FaultPlan::Counters::Reset() {
+  const RuleCounters zero;
+  for (size_t i = 0; i < n_; ++i) rules_[i].CopyFrom(zero);
+}
+
+FaultPlan::FaultPlan(std::vector<Rule> rules)
+    : rules_(std::move(rules)), counters_(rules_.size()) {}
+
+void FaultPlan::Reset() { counters_.Reset(); }
+
+uint64_t FaultPlan::matched(size_t i) const { return counters_.at(i).matched.load(); }
+uint64_t FaultPlan::fired(size_t i) const { return counters_.at(i).fired.load(); }
 
 Decision FaultPlan::Decide(const CallInfo& call) {
   Decision d;
   for (size_t i = 0; i < rules_.size(); ++i) {
     const Rule& r = rules_[i];
     if (!Matches(r.match, call)) continue;
-    RuleState& s = state_[i];
-    uint64_t n = ++s.matched;
+    RuleCounters& s = counters_.at(i);
+    uint64_t n = s.matched.fetch_add(1) + 1;
     if (r.when.counter == CounterScope::kPerOp) {
-      auto it = s.per_op.find(call.op);
-      if (it == s.per_op.end()) it = s.per_op.emplace(std::string(call.op), 0).first;
-      n = ++it->second;
+      n = s.CountOp(call.op);
+      if (n == 0) {
+        // More distinct ops than slots: counted globally, said once.
+        static std::atomic<bool> said{false};
+        if (!said.exchange(true)) {
+          std::fprintf(stderr,
+                       "faultline: fault plan rule %zu matches more than %zu ops: its "
+                       "per_op counter counts them together\n",
+                       i, RuleCounters::kPerOpSlots);
+        }
+        n = s.matched.load();
+      }
     }
     if (d.fired()) continue;  // an earlier rule won; this one only counts
-    if (r.times == Times::kOnce && s.fired > 0) continue;
-    if (r.times == Times::kPersistentPath && s.fired > 0) {
+    if (r.times == Times::kOnce && s.fired.load() > 0) continue;
+    if (r.times == Times::kPersistentPath && s.fired.load() > 0) {
       // From the first fired call on: every matching call on that object.
-      if (ObjectKey(call.op, call.path) != s.object) continue;
-      ++s.fired;
+      if (!s.SameObject(ObjectKey(call.op, call.path))) continue;
+      s.fired.fetch_add(1);
       d.action = r.action;
       d.rule = static_cast<int>(i);
       continue;
@@ -350,8 +486,17 @@ Decision FaultPlan::Decide(const CallInfo& call) {
         break;
     }
     if (!hit) continue;
-    if (s.fired == 0) s.object = ObjectKey(call.op, call.path);
-    ++s.fired;
+    if (r.times == Times::kOnce) {
+      // The first hit of the whole process tree fires; another process's
+      // hit at the same time does not.
+      uint64_t none = 0;
+      if (!s.fired.compare_exchange_strong(none, 1)) continue;
+    } else {
+      if (r.times == Times::kPersistentPath && s.fired.load() == 0) {
+        (void)s.ClaimObject(ObjectKey(call.op, call.path));
+      }
+      s.fired.fetch_add(1);
+    }
     d.action = r.action;
     d.rule = static_cast<int>(i);
   }

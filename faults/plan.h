@@ -36,6 +36,11 @@
 //          a directory that stays busy, while the rest of the disk works)
 // Every matching rule counts every call it matches, whether or not an
 // earlier rule fired, so a rule's counters do not depend on other rules.
+// The counters live in memory shared across fork and clone (MAP_SHARED |
+// MAP_ANONYMOUS, made with the plan, atomics): a runtime and the init it
+// cloned count on the same counters, so a `once` rule fires once in the
+// whole process tree (FakeKernel, one address space, sees the same). A copy
+// of a plan (C++ copy) gets counters of its own, with the same values.
 //
 // Text forms:
 //   YAML or JSON (yaml-cpp reads both):
@@ -183,20 +188,32 @@ class FaultPlan {
   const std::vector<Rule>& rules() const { return rules_; }
   bool empty() const { return rules_.empty(); }
   // How many calls rule i matched / fired on so far.
-  uint64_t matched(size_t i) const { return state_.at(i).matched; }
-  uint64_t fired(size_t i) const { return state_.at(i).fired; }
+  uint64_t matched(size_t i) const;
+  uint64_t fired(size_t i) const;
 
   bool operator==(const FaultPlan& o) const { return rules_ == o.rules_; }
 
  private:
-  struct RuleState {
-    uint64_t matched = 0;
-    std::map<std::string, uint64_t, std::less<>> per_op;
-    uint64_t fired = 0;
-    std::string object;  // persistent_path: ObjectKey of the first fired call
+  struct RuleCounters;  // plan.cc
+  // One RuleCounters per rule in one shared anonymous mapping.
+  class Counters {
+   public:
+    explicit Counters(size_t rules = 0);
+    Counters(const Counters& o);
+    Counters& operator=(const Counters& o);
+    Counters(Counters&& o) noexcept;
+    Counters& operator=(Counters&& o) noexcept;
+    ~Counters();
+    RuleCounters& at(size_t i) const;
+    void Reset();
+
+   private:
+    void Release();
+    RuleCounters* rules_ = nullptr;
+    size_t n_ = 0;
   };
   std::vector<Rule> rules_;
-  std::vector<RuleState> state_;
+  Counters counters_;
 };
 
 // Does rule.match accept the call? (Exposed for the seccomp supervisor,

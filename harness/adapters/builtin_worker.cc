@@ -12,6 +12,7 @@
 #include "harness/adapters/fault_bridge.h"
 #include "harness/adapters/process.h"
 #include "faults/fault_injecting_sys.h"
+#include "faults/init_crash.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/linux_sys.h"
 
@@ -72,6 +73,23 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
       return finish(mydocker::kExitRuntimeError);
     }
     sys = faulty.get();
+  }
+  // A crash rule in the container's init kills this process (the runtime)
+  // at that call, as on FakeKernel and the kernel sweep backend: the init
+  // asks the killer thread (faults/init_crash.h), never unwinds.
+  std::optional<InitCrash> init_crash;
+  if (auto* fis = dynamic_cast<FaultInjectingSys*>(faulty.get())) {
+    auto killer = StartKillerThread();
+    auto made = killer ? InitCrash::Make(*killer) : mydocker::Expected<InitCrash>(killer.error());
+    if (!made) {
+      r["runtime_error"] = true;
+      r["error_step"] = made.error().step;
+      r["error_message"] = made.error().Message();
+      std::fprintf(stderr, "faultline: %s\n", made.error().Message().c_str());
+      return finish(mydocker::kExitRuntimeError);
+    }
+    init_crash.emplace(std::move(*made));
+    init_crash->Attach(*fis);
   }
 
   const std::string id = q["id"].get<std::string>();

@@ -363,59 +363,7 @@ int Main(const SweepArgs& a) {
     std::printf("resumed from %s: %zu runs already made\n", a.journal.c_str(),
                 report.execution.resumed);
   }
-  // The defects first: one line each, its runs, its points, one replay.
-  std::cout << report.defects.size() << " distinct defect" << (report.defects.size() == 1 ? "" : "s")
-            << " (" << report.failed << " failed run" << (report.failed == 1 ? "" : "s") << ")\n";
-  for (size_t i = 0; i < report.defects.size(); ++i) {
-    const Defect& d = report.defects[i];
-    std::string pts;
-    for (size_t k = 0; k < d.points.size() && k < 12; ++k)
-      pts += (pts.empty() ? "" : ",") + std::to_string(d.points[k]);
-    if (d.points.size() > 12) pts += ",... (" + std::to_string(d.points.size()) + " points)";
-    std::cout << "DEFECT " << i + 1 << ": " << d.runs << " run" << (d.runs == 1 ? "" : "s")
-              << ", points " << pts << "\n  " << d.summary << "\n  " << d.failure
-              << "\n  replay: " << d.replay << "\n";
-  }
-  if (config.plan) {
-    // A replay: say which call the plan faulted.
-    for (const auto& r : report.results) {
-      if (r.args.empty()) {
-        std::cout << "the plan fired on no call\n";
-      } else {
-        std::cout << "faulted: point " << r.point << " (" << r.process << " " << r.op << " #"
-                  << r.nth << " " << r.args << ")" << (r.reachable ? "" : " [unreachable]")
-                  << ": " << r.outcome << (r.failures.empty() ? "" : ": " + r.failures.front())
-                  << "\n";
-      }
-    }
-  }
-  size_t noted = 0;
-  for (const auto& r : report.results) {
-    if (r.notes.empty()) continue;
-    if (++noted <= 20) {
-      std::cout << "NOTE point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
-                << ") " << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode)
-                << ": " << r.notes.front() << "\n  replay: " << r.replay << "\n";
-    }
-  }
-  if (noted > 20) std::cout << "... and " << noted - 20 << " more runs with notes (see the reports)\n";
-  for (const auto& e : report.errors) std::cout << "ERROR " << e << "\n";
-  size_t clean = 0, handled = 0, gc = 0, not_fired = 0;
-  for (const auto& r : report.results) {
-    if (r.outcome == "clean") ++clean;
-    else if (r.outcome == "handled") ++handled;
-    else if (r.outcome == "recovered-by-gc") ++gc;
-    else if (r.outcome == "not-fired") ++not_fired;
-  }
-  std::printf(
-      "sweep %s on %s: %zu points (clean run: %zu calls), %zu runs, %zu passed, %zu failed "
-      "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu), %zu distinct defects, "
-      "%zu runs with notes; errno model %s: %zu runs unreachable (%zu of them would have "
-      "failed) in %.2f s\n",
-      report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
-      report.runs, report.passed, report.failed, clean, handled, gc, not_fired,
-      report.defects.size(), noted, report.errno_model.c_str(), report.unreachable_runs,
-      report.unreachable_failures, report.seconds);
+  std::cout << SweepConsoleText(report, config.plan.has_value());
   if (!WriteSweepReports(report, {a.report_json, a.report_junit, a.report_html, a.report_md},
                          "faultline sweep")) {
     return 2;

@@ -331,6 +331,21 @@ std::unique_ptr<SweepBackend> MakeSeccompSweepBackend(SeccompBackendOptions opti
 std::unique_ptr<SweepBackend> MakeParallelSweepBackend(
     std::function<std::unique_ptr<SweepBackend>()> make, size_t jobs);
 
+// Forks a child of the sweep (the kernel backend's runtime process, a
+// parallel worker, a second actor): body runs in the child, which then
+// _exits with body's value. Whatever body throws, the child prints it to
+// stderr and _exits 70 (kSweepChildThrew): it never returns into the
+// caller, where it would go on running the sweep as a second harness. The
+// fork needs this process to have one thread (a child could inherit a lock
+// another thread held): the outside probe's /tmp reader (tmp_watch.h)
+// pauses for it; with any other thread running nothing is forked and the
+// error says how many threads there are. In the parent: the child's pid.
+constexpr int kSweepChildThrew = 70;
+mydocker::Expected<pid_t> ForkSweepChild(const std::string& what,
+                                         const std::function<int()>& body);
+// Threads of this process (/proc/self/status); 0 when unknown.
+int ThreadCount();
+
 // A SweepRun as JSON and back (the parallel backend's wire format).
 nlohmann::json SweepRunJson(const SweepRun& run);
 SweepRun SweepRunFromJson(const nlohmann::json& j);

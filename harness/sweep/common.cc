@@ -2,13 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <iterator>
 #include <optional>
 #include <set>
 
+#include "harness/probes/tmp_watch.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/mountinfo.h"
 
@@ -256,3 +259,50 @@ void DetachMountsUnder(mydocker::Sys& sys, const std::string& dir) {
 }
 
 }  // namespace faultline::sweep_internal
+
+namespace faultline {
+
+int ThreadCount() {
+  FILE* f = ::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  int n = 0;
+  while (::fgets(line, sizeof line, f) != nullptr) {
+    if (::strncmp(line, "Threads:", 8) == 0) n = ::atoi(line + 8);
+  }
+  ::fclose(f);
+  return n;
+}
+
+mydocker::Expected<pid_t> ForkSweepChild(const std::string& what,
+                                         const std::function<int()>& body) {
+  SharedTmpWatch::StopReader();
+  if (const int threads = ThreadCount(); threads != 1) {
+    SharedTmpWatch::StartReader();
+    return mydocker::MakeError("sweep: fork " + what, "", 0,
+                               "this process has " + std::to_string(threads) +
+                                   " threads; a sweep forks from one only");
+  }
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int code = kSweepChildThrew;
+    try {
+      code = body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "faultline: sweep %s (pid %d) threw: %s\n", what.c_str(),
+                   static_cast<int>(::getpid()), e.what());
+    } catch (...) {
+      std::fprintf(stderr, "faultline: sweep %s (pid %d) threw a non-std exception\n",
+                   what.c_str(), static_cast<int>(::getpid()));
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  const int err = errno;
+  SharedTmpWatch::StartReader();
+  if (pid < 0) return mydocker::MakeError("sweep: fork " + what, "", err);
+  return pid;
+}
+
+}  // namespace faultline

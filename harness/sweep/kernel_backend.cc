@@ -10,8 +10,9 @@
 // pipe (JSON) and exits; a crash rule makes it SIGKILL itself right there.
 // A crash rule in the init asks the harness (a byte on a pipe) to SIGKILL
 // the runtime process, so the runtime dies while its init is at that call;
-// the init exits once the runtime is gone (its trace so far is in shared
-// memory; the runtime's trace of that run is lost with it). Then the harness probes, runs gc in-process
+// the init exits once the runtime is gone (faults/init_crash.h, the same
+// path as the builtin worker's; its trace so far is in shared memory; the
+// runtime's trace of that run is lost with it). Then the harness probes, runs gc in-process
 // with faults off, probes again, and, when a run left something gc did not
 // remove (a failed point), scrubs the scratch area back to the prepared
 // state so that the next run starts from it.
@@ -47,6 +48,7 @@
 #include "harness/probes/tmp_watch.h"
 #include "harness/report/report.h"
 #include "harness/scenario/runner.h"
+#include "faults/init_crash.h"
 #include "faults/pause_channel.h"
 #include "harness/sweep/common.h"
 #include "runtime/image/image_store.h"
@@ -171,49 +173,22 @@ class RoleSys : public SysWrapper, public ProcessIdentity {
 };
 
 // Above the FaultInjectingSys: in the init, after every call, flushes the
-// trace; a Crash there kills the runtime process and ends the init.
+// trace. (A crash rule there: InitCrash, set up in RuntimeProcess.)
 class InitRecorder : public SysWrapper {
  public:
-  // crash_request_fd: write end of the harness's crash request pipe;
-  // death_read/death_write: a pipe whose write end only the runtime process
-  // holds once the init closed its copy.
-  InitRecorder(FaultInjectingSys& fis, InitTraceWriter& writer, pid_t runtime_pid,
-               int crash_request_fd, int death_read, int death_write)
-      : SysWrapper(fis),
-        writer_(writer),
-        runtime_(runtime_pid),
-        crash_request_(crash_request_fd),
-        death_read_(death_read),
-        death_write_(death_write) {}
+  InitRecorder(FaultInjectingSys& fis, InitTraceWriter& writer, pid_t runtime_pid)
+      : SysWrapper(fis), writer_(writer), runtime_(runtime_pid) {}
 
  protected:
   void Intercept(SysCall& call) override {
     if (::getpid() == runtime_) return call.Proceed();
-    try {
-      call.Proceed();
-      writer_.Flush();
-    } catch (const Crash&) {
-      // The runtime dies while its init is at this call. The init cannot
-      // signal it (it is outside the init's pid namespace): the harness
-      // does, on request; the init ends once the runtime is gone (EOF on
-      // the death pipe), as its pdeathsig or the closed command pipe would
-      // end it.
-      writer_.Flush();
-      ::close(death_write_);
-      const char c = 'c';
-      while (::write(crash_request_, &c, 1) < 0 && errno == EINTR) {
-      }
-      char b;
-      while (::read(death_read_, &b, 1) < 0 && errno == EINTR) {
-      }
-      ::_exit(137);
-    }
+    call.Proceed();
+    writer_.Flush();
   }
 
  private:
   InitTraceWriter& writer_;
   pid_t runtime_;
-  int crash_request_, death_read_, death_write_;
 };
 
 // ---- small helpers --------------------------------------------------------
@@ -248,19 +223,6 @@ std::set<std::string> OwnFds() {
   }
   ::closedir(d);
   return out;
-}
-
-// Threads of this process (/proc/self/status); 0 when unknown.
-int ThreadCount() {
-  FILE* f = ::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  int n = 0;
-  while (::fgets(line, sizeof line, f) != nullptr) {
-    if (::strncmp(line, "Threads:", 8) == 0) n = ::atoi(line + 8);
-  }
-  ::fclose(f);
-  return n;
 }
 
 bool WriteAll(int fd, const std::string& s) {
@@ -481,41 +443,22 @@ class KernelSweepBackend : public SweepBackend {
         *fd = -1;
       }
     };
-    // The runtime process is a fork of this one: with a second thread (a
-    // sweep worker, a logger) the child could inherit a held lock.
-    // The outside probe's /tmp reader thread (tmp_watch.h) pauses for it.
-    SharedTmpWatch::StopReader();
-    if (const int threads = ThreadCount(); threads != 1) {
-      SharedTmpWatch::StartReader();
-      run->harness_error = "the kernel backend forks the runtime process from " +
-                           std::to_string(threads) + " threads (it must be one)";
-      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
-      close_pause();
-      return;
-    }
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      SharedTmpWatch::StartReader();
-      run->harness_error = "fork: " + mydocker::ErrnoName(errno);
-      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
-      close_pause();
-      return;
-    }
-    if (pid == 0) {
+    // The runtime process is a fork of this one, never back in the sweep
+    // loop, forked from one thread (ForkSweepChild).
+    auto forked = ForkSweepChild("runtime process", [&]() -> int {
       ::close(p[0]);
       ::close(req[0]);
       ::close(pn[0]);
       ::close(pr[1]);
-      // Whatever happens in the child, it never returns into the sweep loop
-      // (a second harness running the rest of the sweep).
-      try {
-        RuntimeProcess(plan, p[1], req[1], pn[1], pr[0]);  // does not return
-      } catch (...) {
-      }
-      ::_exit(70);
+      RuntimeProcess(plan, p[1], req[1], pn[1], pr[0]);  // does not return
+    });
+    if (!forked) {
+      run->harness_error = forked.error().Message();
+      for (int fd : {p[0], p[1], req[0], req[1]}) ::close(fd);
+      close_pause();
+      return;
     }
-    SharedTmpWatch::StartReader();
+    const pid_t pid = *forked;
     ::close(p[1]);
     ::close(req[1]);
     ::close(pn[1]);
@@ -607,6 +550,10 @@ class KernelSweepBackend : public SweepBackend {
                              ")";
         return;
       }
+      if (j.contains("harness_error")) {
+        run->harness_error = j["harness_error"].get<std::string>();
+        return;
+      }
       run->crashed = j.value("crashed", false);
       if (run->crashed && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
         run->harness_error = "the runtime process did not die by SIGKILL after the crash";
@@ -685,15 +632,18 @@ class KernelSweepBackend : public SweepBackend {
       fis.set_pauser(PauseChannel(pause_note_fd, pause_release_fd).AsPauser());
       InitTraceWriter writer(shm_, &fis);
       role.set_writer(&writer);
-      // Held open by this process only: the init sees EOF when it dies.
-      int death[2] = {-1, -1};
-      if (::pipe2(death, O_CLOEXEC) != 0) {
-        death[0] = death[1] = -1;
-      } else {
-        death[0] = MoveFdHigh(death[0]);
-        death[1] = MoveFdHigh(death[1]);
+      // A crash rule in the init: the init flushes its trace and asks the
+      // harness (crash_request_fd) to SIGKILL this process, then waits for
+      // its death (faults/init_crash.h, the builtin worker's path too).
+      auto init_crash = InitCrash::Make(crash_request_fd, kHarnessFdBase);
+      if (!init_crash) {
+        nlohmann::json e;
+        e["harness_error"] = init_crash.error().Message();
+        WriteAll(out_fd, DumpJson(e));
+        ::_exit(0);
       }
-      InitRecorder recorder(fis, writer, self, crash_request_fd, death[0], death[1]);
+      init_crash->Attach(fis, [&writer] { writer.Flush(); });
+      InitRecorder recorder(fis, writer, self);
       CloseReleasesFd top(recorder, fis);
       mydocker::Runtime rt(top, ConfigFor(root_, cgroup_parent_));
       SweepRun r;
@@ -702,9 +652,6 @@ class KernelSweepBackend : public SweepBackend {
         TakeOutcome(rt.Run(spec_), &r);
       } catch (const Crash&) {
         crashed = true;
-      }
-      for (int fd : death) {
-        if (fd >= 0) ::close(fd);
       }
       j["crashed"] = crashed;
       if (r.returned_error) {

@@ -198,7 +198,17 @@ nlohmann::json ErrorJson(const mydocker::Error& e) {
       if (!plan) {
         run.harness_error = "worker: plan: " + plan.error().Message();
       } else {
-        run = backend->Run(*plan, cmd.value("always_gc", false));
+        // A backend that throws: that run is a harness error, and the worker
+        // goes on (its Finish still removes its scratch and cgroup parent).
+        try {
+          run = backend->Run(*plan, cmd.value("always_gc", false));
+        } catch (const std::exception& e) {
+          run = SweepRun{};
+          run.harness_error = "worker: the " + backend->name() + " backend threw: " + e.what();
+        } catch (...) {
+          run = SweepRun{};
+          run.harness_error = "worker: the " + backend->name() + " backend threw";
+        }
       }
       if (!SendMsg(res_fd, SweepRunJson(run))) {
         code = 1;
@@ -230,14 +240,9 @@ class ParallelSweepBackend : public SweepBackend {
         ::close(cmd[1]);
         return MakeError("sweep: worker pipe", "", e);
       }
-      std::fflush(nullptr);
-      const pid_t pid = ::fork();
-      if (pid < 0) {
-        const int e = errno;
-        for (int fd : {cmd[0], cmd[1], res[0], res[1]}) ::close(fd);
-        return MakeError("sweep: fork worker " + std::to_string(i), "", e);
-      }
-      if (pid == 0) {
+      // Whatever the worker's backend throws, the worker _exits: the parent
+      // sees it die (a harness error for that run), never a second sweep.
+      auto forked = ForkSweepChild("worker " + std::to_string(i), [&]() -> int {
         ::close(cmd[1]);
         ::close(res[0]);
         // The other workers' pipe ends are close-on-exec but not closed in
@@ -248,7 +253,13 @@ class ParallelSweepBackend : public SweepBackend {
           ::close(w.res_fd);
         }
         WorkerMain(make_, workload, cmd[0], res[1]);
+      });
+      if (!forked) {
+        for (int fd : {cmd[0], cmd[1], res[0], res[1]}) ::close(fd);
+        Finish();
+        return forked.error();
       }
+      const pid_t pid = *forked;
       ::close(cmd[0]);
       ::close(res[1]);
       workers_.push_back(Worker{pid, cmd[1], res[0]});

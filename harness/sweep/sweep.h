@@ -311,6 +311,14 @@ std::string MaskMessage(const std::string& message);
 // Runs the sweep. backend must not be Prepared yet. Never throws.
 SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config);
 
+// What `faultline sweep` prints when it is done: "N distinct defects", one
+// entry per defect (runs, points, summary, failure, replay); for a --plan
+// replay (replay true) the call the plan faulted (its point, process, op,
+// k-th call and arguments, the outcome and first failure) or that it fired
+// on none; every run with notes (up to 20, each note of the run and its
+// replay), the report's errors, and the one-line summary.
+std::string SweepConsoleText(const SweepReport& report, bool replay);
+
 // The report's errors and its first `max` failed points, each with every
 // failure and its replay command, one per line (for test messages and logs).
 std::string FailureText(const SweepReport& report, size_t max);

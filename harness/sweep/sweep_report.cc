@@ -1,7 +1,8 @@
 // Sweep reports for readers: Markdown (SweepMarkdown) and an HTML page with
 // the grid of fault points x probes (SweepHtml). The JSON form is
-// SweepReport::ToJson (sweep.cc).
+// SweepReport::ToJson (sweep.cc); the console text (SweepConsoleText).
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <sstream>
@@ -209,6 +210,72 @@ std::string SweepHtml(const SweepReport& report) {
   }
   h << "</table></body></html>\n";
   return h.str();
+}
+
+}  // namespace faultline
+
+namespace faultline {
+
+std::string SweepConsoleText(const SweepReport& report, bool replay) {
+  std::ostringstream out;
+  // The defects first: one line each, its runs, its points, one replay.
+  out << report.defects.size() << " distinct defect" << (report.defects.size() == 1 ? "" : "s")
+      << " (" << report.failed << " failed run" << (report.failed == 1 ? "" : "s") << ")\n";
+  for (size_t i = 0; i < report.defects.size(); ++i) {
+    const Defect& d = report.defects[i];
+    std::string pts;
+    for (size_t k = 0; k < d.points.size() && k < 12; ++k)
+      pts += (pts.empty() ? "" : ",") + std::to_string(d.points[k]);
+    if (d.points.size() > 12) pts += ",... (" + std::to_string(d.points.size()) + " points)";
+    out << "DEFECT " << i + 1 << ": " << d.runs << " run" << (d.runs == 1 ? "" : "s")
+        << ", points " << pts << "\n  " << d.summary << "\n  " << d.failure
+        << "\n  replay: " << d.replay << "\n";
+  }
+  if (replay) {
+    // A replay: say which call the plan faulted.
+    for (const auto& r : report.results) {
+      if (r.args.empty()) {
+        out << "the plan fired on no call\n";
+      } else {
+        out << "faulted: point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth
+            << " " << r.args << ")" << (r.reachable ? "" : " [unreachable]") << ": " << r.outcome
+            << (r.failures.empty() ? "" : ": " + r.failures.front()) << "\n";
+      }
+    }
+  }
+  // The notes that flag a runtime (an error without the injected errno, a
+  // peer that left what its cleanup removes): every note of the run.
+  size_t noted = 0;
+  for (const auto& r : report.results) {
+    if (r.notes.empty()) continue;
+    if (++noted > 20) continue;
+    out << "NOTE point " << r.point << " (" << r.process << " " << r.op << " #" << r.nth << ") "
+        << (r.err ? mydocker::ErrnoName(r.err) + " " : "") << SweepModeName(r.mode) << ":";
+    for (const auto& n : r.notes) out << (r.notes.size() == 1 ? " " : "\n  - ") << n;
+    out << "\n  replay: " << r.replay << "\n";
+  }
+  if (noted > 20) out << "... and " << noted - 20 << " more runs with notes (see the reports)\n";
+  for (const auto& e : report.errors) out << "ERROR " << e << "\n";
+  size_t clean = 0, handled = 0, gc = 0, not_fired = 0;
+  for (const auto& r : report.results) {
+    if (r.outcome == "clean") ++clean;
+    else if (r.outcome == "handled") ++handled;
+    else if (r.outcome == "recovered-by-gc") ++gc;
+    else if (r.outcome == "not-fired") ++not_fired;
+  }
+  char line[1024];
+  std::snprintf(
+      line, sizeof line,
+      "sweep %s on %s: %zu points (clean run: %zu calls), %zu runs, %zu passed, %zu failed "
+      "(clean %zu, handled %zu, recovered by gc %zu, not fired %zu), %zu distinct defects, "
+      "%zu runs with notes; errno model %s: %zu runs unreachable (%zu of them would have "
+      "failed) in %.2f s\n",
+      report.workload.c_str(), report.backend.c_str(), report.points, report.clean_calls,
+      report.runs, report.passed, report.failed, clean, handled, gc, not_fired,
+      report.defects.size(), noted, report.errno_model.c_str(), report.unreachable_runs,
+      report.unreachable_failures, report.seconds);
+  out << line;
+  return out.str();
 }
 
 }  // namespace faultline

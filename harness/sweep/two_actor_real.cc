@@ -266,40 +266,32 @@ class BuiltinActor {
       return nullptr;
     }
     const mydocker::RunSpec spec = SpecFor(cfg_.workload, ctx.scratch + "/volumes");
-    SharedTmpWatch::StopReader();
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
+    auto forked = ForkSweepChild("second actor", [&]() -> int {
       // The second actor: a process of its own on the same host, the
       // harness's fds closed but its report pipe.
       ::close(p[0]);
-      if (::dup3(p[1], 3, O_CLOEXEC) < 0) ::_exit(71);
+      if (::dup3(p[1], 3, O_CLOEXEC) < 0) return 71;
       ::syscall(SYS_close_range, 4U, ~0U, 0U);
-      std::string text;
-      try {
-        mydocker::LinuxSys sys;
-        SecondActorRun r = RunMydockerSecondActor(sys, c.actor, spec, ctx.root, ctx.cgroup_parent);
-        r.a_members = CgroupMembers(CgroupMounts(sys), ctx.cgroup_parent, ctx.container);
-        text = SecondJson(r).dump();
-      } catch (...) {
-        ::_exit(72);
-      }
+      mydocker::LinuxSys sys;
+      SecondActorRun r = RunMydockerSecondActor(sys, c.actor, spec, ctx.root, ctx.cgroup_parent);
+      r.a_members = CgroupMembers(CgroupMounts(sys), ctx.cgroup_parent, ctx.container);
+      const std::string text = SecondJson(r).dump();
       size_t off = 0;
       while (off < text.size()) {
         ssize_t w = ::write(3, text.data() + off, text.size() - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) ::_exit(73);
+        if (w <= 0) return 73;
         off += static_cast<size_t>(w);
       }
-      ::_exit(0);
-    }
-    SharedTmpWatch::StartReader();
+      return 0;
+    });
     ::close(p[1]);
-    if (pid < 0) {
-      c.harness_error = "second actor: fork: " + mydocker::ErrnoName(errno);
+    if (!forked) {
+      c.harness_error = "second actor: " + forked.error().Message();
       ::close(p[0]);
       return nullptr;
     }
+    const pid_t pid = *forked;
     // Until it ends, or waits for a lock A holds.
     const auto deadline = Clock::now() + std::chrono::seconds(cfg_.second_timeout_seconds);
     std::string text;
