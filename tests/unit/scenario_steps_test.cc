@@ -221,16 +221,16 @@ TEST(ScenarioSteps, PauseAtErrorsNameLineColumnAndField) {
   const std::string run = "steps:\n  - run: a\n    command: [true]\n    detach: true\n";
   const std::vector<Case> cases = {
       {run + "    pause_at: {op: pivot_root, nth: 0}\n", "steps[0].pause_at.nth",
-       "positive integer", 5, 36},
+       "positive integer", 5, 37},
       {run + "    pause_at: {op: pivot_root, when: 3}\n", "steps[0].pause_at.when",
-       "unknown key", 5, 31},
+       "unknown key", 5, 32},
       {run + "    pause_at: {op: pivot_root, pid: 101}\n", "steps[0].pause_at.pid",
-       "unknown key", 5, 31},
+       "unknown key", 5, 32},
       {run + "    pause_at: {path: /x}\n", "steps[0].pause_at.op", "missing", 5, 15},
       {run + "    pause_at: {op: pivot_root, pause_ms: 0}\n", "steps[0].pause_at.pause_ms",
-       "milliseconds", 5, 41},
+       "milliseconds", 5, 42},
       {run + "    pause_at: {op: pivot_root, counter: mine}\n", "steps[0].pause_at.counter",
-       "global or per_op", 5, 40},
+       "global or per_op", 5, 41},
       {run + "    pause_at: pivot_root\n", "steps[0].pause_at", "mapping", 5, 15},
       {"steps:\n  - run: a\n    command: [true]\n    pause_at: {op: pivot_root}\n",
        "steps[0].pause_at", "detach: true", 4, 15},
@@ -241,7 +241,7 @@ TEST(ScenarioSteps, PauseAtErrorsNameLineColumnAndField) {
       {run + "    pause_at: {op: pivot_root}\n  - release_call: a\n  - release_call: a\n",
        "steps[2].release_call", "holds a call", 7, 19},
       {"steps:\n  - run: a\n    command: [true]\n    expect: {held: [a]}\n",
-       "steps[0].expect.held", "not held here", 4, 19},
+       "steps[0].expect.held", "not held here", 4, 20},
   };
   for (const auto& c : cases) {
     ScenarioError err;
