@@ -445,7 +445,8 @@ class BuiltinAdapter : public RuntimeAdapter {
                 std::to_string(p.exit_code) + ") before the call was reached" +
                 (said.empty() ? "" : ": " + said);
       } else {
-        o.err = "pause_at " + point + ": the run of " + q.name + " did not reach the call within " +
+        o.err = "pause_at " + point + ": the run of " + q.name +
+                " did not reach the call within " +
                 std::to_string(q.container.timeout_seconds) + " s (it goes on unheld)";
       }
       return o;
