@@ -169,6 +169,15 @@ class FaultPlan {
   // An already parsed YAML node: a list of rules or {rules: [...]} (a
   // scenario's `faults:` section). Field names in errors start at "rules".
   static mydocker::Expected<FaultPlan> FromYamlNode(const YAML::Node& node);
+  // A pause point (a steps scenario's `run: ... pause_at:`,
+  // docs/scenarios.md "Steps"): one mapping with a rule's match keys (op,
+  // ops, path, path2, fstype, flags) and when keys (nth, counter), plus
+  // pause_ms; the plan is one rule that pauses once, at the nth matching
+  // call (default the first). No pid (a step's runs have no role pids) and
+  // no range or probability (a step holds one call). Errors name the field
+  // as "<field>.<key>" (field: where the mapping is, "steps[0].pause_at").
+  static mydocker::Expected<FaultPlan> PausePointFromYamlNode(const YAML::Node& node,
+                                                              const std::string& field);
   // The compact one-line form.
   static mydocker::Expected<FaultPlan> FromCompact(const std::string& text);
   // Compact when the text is one line of key=value fields, else YAML/JSON.

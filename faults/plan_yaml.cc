@@ -211,6 +211,40 @@ Expected<FaultPlan> FaultPlan::FromYamlNode(const YAML::Node& root) {
   return FaultPlan(std::move(rules));
 }
 
+Expected<FaultPlan> FaultPlan::PausePointFromYamlNode(const YAML::Node& n,
+                                                      const std::string& f) {
+  YamlReader rd;
+  Rule r;
+  r.action.kind = ActionKind::kPause;
+  r.times = Times::kOnce;
+  r.when.kind = When::Kind::kNth;
+  r.when.nth = 1;
+  try {
+    if (!rd.CheckKeys(n, f, {"op", "ops", "path", "path2", "fstype", "flags", "nth", "counter",
+                             "pause_ms"})) {
+      return *rd.error;
+    }
+    if (!n["op"] && !n["ops"]) return PlanError(f + ".op", "missing: the call to hold");
+    // The rule's match and when parts, read by the rule parser itself.
+    YAML::Node match(YAML::NodeType::Map), when(YAML::NodeType::Map);
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string k = it->first.Scalar();
+      if (k == "nth" || k == "counter") when[k] = it->second;
+      else if (k != "pause_ms") match[k] = it->second;
+    }
+    if (!rd.ReadMatch(match, f, &r.match)) return *rd.error;
+    if (when.size() > 0 && !rd.ReadWhen(when, f, &r.when)) return *rd.error;
+    if (n["pause_ms"]) {
+      YAML::Node a(YAML::NodeType::Map);
+      a["pause_ms"] = n["pause_ms"];
+      if (!rd.ReadAction(a, f, &r.action)) return *rd.error;
+    }
+  } catch (const YAML::Exception& e) {
+    return PlanError(f, e.msg);
+  }
+  return FaultPlan({r});
+}
+
 Expected<FaultPlan> FaultPlan::Parse(const std::string& text) {
   std::string_view t(text);
   while (!t.empty() && (t.front() == ' ' || t.front() == '\t' || t.front() == '\n'))

@@ -29,6 +29,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "faults/plan.h"
 #include "harness/probes/probes.h"
 #include "harness/scenario/hostile_image.h"
 #include "runtime/cgroups/cgroups.h"
@@ -98,6 +99,9 @@ struct StepRequest {
   bool force = false;             // rm
   std::string signal = "KILL";    // kill
   std::optional<int> timeout;     // stop -t, wait
+  // run with detach: hold this call of the run (scenario.h, Step::pause_at);
+  // the step returns once the call is held, release_call lets it go on.
+  FaultPlan pause_at;
 };
 
 struct StepOutcome {
@@ -164,6 +168,18 @@ class RuntimeAdapter {
   virtual std::string StepLacks(const std::string& action, bool detach) const {
     (void)detach;
     return name() + " has no step actions (" + action + ")";
+  }
+  // "" when a detached run can be held at a call (pause_at) and released
+  // (release_call); else why not (the scenario is then not applicable).
+  virtual std::string PauseLacks() const {
+    return "the " + name() + " adapter cannot hold a call of a run (pause_at): its steps run "
+           "the runtime binary as a plain process, not under the seccomp supervisor whose "
+           "Verdict::Pause would hold it";
+  }
+  // The call a pause_at holds for the container NAME: "" while it is held
+  // (its run alive, the hold within its bound), else why not.
+  virtual std::string HeldCall(const std::string& name) {
+    return "the " + this->name() + " adapter holds no call of " + name;
   }
   // Does the action; never throws. A container run in the background (run
   // with detach, create) stays the adapter's until rm, recover or EndSteps.

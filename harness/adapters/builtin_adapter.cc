@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <sys/utsname.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,10 +22,13 @@
 #include "harness/adapters/builtin_worker.h"
 #include "harness/adapters/process.h"
 #include "harness/adapters/step_support.h"
+#include "faults/pause_channel.h"
 #include "runtime/container/runtime.h"
 #include "runtime/image/image_store.h"
 #include "runtime/sys/fs_util.h"
 #include "runtime/sys/linux_sys.h"
+
+extern char** environ;
 
 namespace faultline {
 namespace {
@@ -150,7 +155,8 @@ class BuiltinAdapter : public RuntimeAdapter {
   // ---- steps: the in-process core (runtime/container/runtime.h) ----
   std::string StepLacks(const std::string& action, bool) const override {
     static const std::set<std::string> kHave = {"run", "rm", "gc", "ps", "recover", "wait",
-                                                "kill_runtime", "exec", "stop"};
+                                                "kill_runtime", "exec", "stop",
+                                                "release_call"};
     if (kHave.count(action)) return "";
     if (action == "logs") {
       return "the builtin adapter runs a container in the background as an attached run in a "
@@ -160,9 +166,16 @@ class BuiltinAdapter : public RuntimeAdapter {
            " (runtime/container/runtime.h: Run, List, Logs, Exec, Stop, Remove, Gc)";
   }
 
+  // The worker runs the core under FaultInjectingSys with the one-rule
+  // pause plan; the held call (the runtime's, or its init's: the channel is
+  // inherited across clone) talks to the adapter over a PauseChannel.
+  std::string PauseLacks() const override { return ""; }
+
   StepOutcome Step(const StepRequest& q) override {
     StepOutcome o;
     mydocker::Runtime rt(sys_, Config());
+    if (q.action == "run" && q.detach && !q.pause_at.empty()) return RunHeld(q);
+    if (q.action == "release_call") return ReleaseCall(q.name);
     if (q.action == "run" && !q.detach) {
       ContainerResult c = Run(q.container);
       ids_[q.name] = q.container.id;
@@ -307,6 +320,13 @@ class BuiltinAdapter : public RuntimeAdapter {
   }
 
   void EndSteps(std::vector<std::string>* notes) override {
+    for (auto& [name, h] : held_) {
+      // Closing the release end lets the held call go on at once.
+      ::close(h.release_fd);
+      ::close(h.note_fd);
+      notes->push_back("harness let the held call of " + name + " go on after the last step");
+    }
+    held_.clear();
     mydocker::Runtime rt(sys_, Config());
     for (const auto& [name, id] : ids_) {
       if (!ViewFromStore(sys_, root_, id).known) continue;
@@ -353,6 +373,149 @@ class BuiltinAdapter : public RuntimeAdapter {
     return c;
   }
 
+  // A run held at the call its pause_at names, until release_call.
+  struct Held {
+    int note_fd = -1;     // the notify pipe's read end
+    int release_fd = -1;  // the release pipe's write end
+    PauseNote note;
+    std::chrono::steady_clock::time_point since;
+    int bound_ms = 0;
+  };
+
+  // run with detach and pause_at: starts the worker as the run's runtime
+  // process and returns once the call is held (or why it never was).
+  StepOutcome RunHeld(const StepRequest& q) {
+    StepOutcome o;
+    const std::string point = q.pause_at.ToString();
+    ids_[q.name] = q.container.id;
+    BackgroundRun& b = runs_[q.name];
+    b.id = q.container.id;
+    const std::string base = work_ + "/" + b.id;
+    nlohmann::json req = RequestJson(q.container);
+    req["faults"] = q.pause_at.ToJson();
+    req["pause_channel"] = true;
+    WriteTextFile(base + ".request.json", DumpJson(req, 2));
+    b.out = base + ".out";
+    b.err = base + ".err";
+    b.result = base + ".result.json";
+    int pn[2] = {-1, -1}, pr[2] = {-1, -1};
+    if (::pipe2(pn, O_CLOEXEC) != 0 || ::pipe2(pr, O_CLOEXEC) != 0) {
+      o.exit_code = mydocker::kExitRuntimeError;
+      o.err = "run " + q.name + ": pause channel: pipe2: " + mydocker::ErrnoName(errno);
+      for (int fd : {pn[0], pn[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
+      return o;
+    }
+    SpawnOptions opts;
+    opts.argv = {env_.self_exe, "__run-builtin", base + ".request.json", b.result};
+    opts.stdout_path = b.out;
+    opts.stderr_path = b.err;
+    opts.keep_fds = {pn[1], pr[0]};
+    for (char** e = environ; *e != nullptr; ++e) opts.env.push_back(*e);
+    const std::string fds_var = std::string(kPauseFdsEnv) + "=" + std::to_string(pn[1]) + "," +
+                                std::to_string(pr[0]);
+    opts.env.push_back(fds_var);
+    o.replay = fds_var + " " + ShellJoin(opts.argv) + " &";
+    std::string error;
+    b.pid = Spawn(opts, &error);
+    ::close(pn[1]);
+    ::close(pr[0]);
+    if (b.pid < 0) {
+      ::close(pn[0]);
+      ::close(pr[1]);
+      o.exit_code = mydocker::kExitRuntimeError;
+      o.err = "run " + q.name + ": " + error;
+      return o;
+    }
+    const int wait_ms = q.container.timeout_seconds * 1000;
+    bool eof = false;
+    auto note = WaitForPause(pn[0], wait_ms, &eof);
+    if (!note) {
+      ::close(pn[0]);
+      ::close(pr[1]);
+      o.exit_code = mydocker::kExitRuntimeError;
+      if (eof) {
+        ProcessResult p = WaitFor(b.pid, 10);
+        b.pid = -1;
+        b.waited = true;
+        b.exit_code = p.exit_code;
+        const std::string said = ReadTextFile(b.err);
+        o.err = "pause_at " + point + ": the run of " + q.name + " ended (exit " +
+                std::to_string(p.exit_code) + ") before the call was reached" +
+                (said.empty() ? "" : ": " + said);
+      } else {
+        o.err = "pause_at " + point + ": the run of " + q.name +
+                " did not reach the call within " +
+                std::to_string(q.container.timeout_seconds) + " s (it goes on unheld)";
+      }
+      return o;
+    }
+    Held& h = held_[q.name];
+    h.note_fd = pn[0];
+    h.release_fd = pr[1];
+    h.note = *note;
+    h.since = std::chrono::steady_clock::now();
+    h.bound_ms = q.pause_at.rules().front().action.PauseBoundMs();
+    o.notes.push_back("held at its call " + std::to_string(note->seq) + " (" + note->op +
+                      ") by " + point);
+    return o;
+  }
+
+  std::string HeldCall(const std::string& name) override {
+    auto it = held_.find(name);
+    if (it == held_.end()) return "the run of " + name + " holds no call (none, or released)";
+    const Held& h = it->second;
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                h.since).count();
+    if (ms >= h.bound_ms) {
+      return std::string(h.note.op) + " of " + name + " passed its bound of " +
+             std::to_string(h.bound_ms) + " ms: it went on by itself";
+    }
+    auto r = runs_.find(name);
+    if (r == runs_.end() || r->second.pid <= 0 || ::kill(r->second.pid, 0) != 0) {
+      return "the run of " + name + " has no runtime process any more";
+    }
+    // Its worker still runs (not a zombie): the held call has not failed the run.
+    const std::string stat = ReadTextFile("/proc/" + std::to_string(r->second.pid) + "/stat");
+    const size_t close = stat.rfind(") ");
+    if (close == std::string::npos || stat.compare(close + 2, 1, "Z") == 0) {
+      return "the run of " + name + " ended while its call was to be held";
+    }
+    return "";
+  }
+
+  StepOutcome ReleaseCall(const std::string& name) {
+    StepOutcome o;
+    auto it = held_.find(name);
+    if (it == held_.end()) {
+      o.exit_code = 1;
+      o.err = "release_call: the run of " + name + " holds no call";
+      return o;
+    }
+    Held h = it->second;
+    held_.erase(it);
+    const double held_s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        h.since).count();
+    const bool sent = ReleasePause(h.release_fd);
+    ::close(h.release_fd);
+    ::close(h.note_fd);
+    char took[32];
+    std::snprintf(took, sizeof took, "%.2f s", held_s);
+    if (!sent) {
+      o.exit_code = 1;
+      o.err = "release_call: the run of " + name + " no longer waits for its release of " +
+              h.note.op + " (EPIPE: it ended)";
+    } else if (held_s * 1000 >= h.bound_ms) {
+      o.exit_code = 1;
+      o.err = "release_call: " + std::string(h.note.op) + " of " + name + " was held " + took +
+              ", past its bound of " + std::to_string(h.bound_ms) +
+              " ms: it went on by itself before the release (pause_ms)";
+    }
+    o.notes.push_back("released " + std::string(h.note.op) + " of " + name + " after " + took);
+    return o;
+  }
+
   void RecoverWithGc(ContainerResult* res) {
     mydocker::Runtime rt(sys_, Config());
     auto gc = rt.Gc();
@@ -378,6 +541,7 @@ class BuiltinAdapter : public RuntimeAdapter {
   bool recover_after_crash_ = true;
   std::map<std::string, std::string> ids_;       // step name -> container id
   std::map<std::string, BackgroundRun> runs_;    // step name -> its background run
+  std::map<std::string, Held> held_;             // step name -> the call its run holds
 };
 
 }  // namespace

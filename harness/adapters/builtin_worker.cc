@@ -1,10 +1,12 @@
 #include "harness/adapters/builtin_worker.h"
 #include "harness/report/report.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -13,6 +15,7 @@
 #include "harness/adapters/process.h"
 #include "faults/fault_injecting_sys.h"
 #include "faults/init_crash.h"
+#include "faults/pause_channel.h"
 #include "runtime/container/runtime.h"
 #include "runtime/sys/linux_sys.h"
 
@@ -73,6 +76,26 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
       return finish(mydocker::kExitRuntimeError);
     }
     sys = faulty.get();
+    if (q.value("pause_channel", false)) {
+      // A steps scenario's pause_at: the held call (the runtime's, or its
+      // init's across clone) notes the harness and waits for its release.
+      auto channel = PauseChannel::FromEnv();
+      auto* fis = dynamic_cast<FaultInjectingSys*>(faulty.get());
+      if (!channel || fis == nullptr) {
+        r["runtime_error"] = true;
+        r["error_step"] = "pause channel";
+        r["error_message"] = std::string("pause channel: ") + kPauseFdsEnv +
+                             " is unset or malformed: '" +
+                             (std::getenv(kPauseFdsEnv) ? std::getenv(kPauseFdsEnv) : "") + "'";
+        std::fprintf(stderr, "faultline: %s\n", r["error_message"].get<std::string>().c_str());
+        return finish(mydocker::kExitRuntimeError);
+      }
+      fis->set_pauser(channel->AsPauser());
+      ::unsetenv(kPauseFdsEnv);
+      // The init inherits them across clone; nothing exec'd keeps them.
+      ::fcntl(channel->notify_fd(), F_SETFD, FD_CLOEXEC);
+      ::fcntl(channel->release_fd(), F_SETFD, FD_CLOEXEC);
+    }
   }
   // A crash rule in the container's init kills this process (the runtime)
   // at that call, as on FakeKernel and the kernel sweep backend: the init

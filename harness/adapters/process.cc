@@ -89,7 +89,16 @@ pid_t Spawn(const SpawnOptions& opts, std::string* error) {
     // O_CLOEXEC) is closed at exec; errpipe[1] is close-on-exec already.
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
       for (int fd = 3; fd < 65536; ++fd) {
-        if (fd != errpipe[1]) close(fd);
+        bool keep = fd == errpipe[1];
+        for (int k : opts.keep_fds) keep = keep || fd == k;
+        if (!keep) close(fd);
+      }
+    }
+    for (int fd : opts.keep_fds) {
+      if (fd >= 3 && fcntl(fd, F_SETFD, 0) != 0) {
+        int code = errno;
+        (void)!write(errpipe[1], &code, sizeof code);
+        _exit(127);
       }
     }
     execve(argv[0], argv.data(), env);

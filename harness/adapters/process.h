@@ -20,6 +20,9 @@ struct SpawnOptions {
   std::string stdout_path;            // "" -> /dev/null
   std::string stderr_path;            // "" -> /dev/null
   bool new_process_group = true;      // so a timeout can kill its children
+  // fds (>= 3) the program inherits under the same numbers (a pause
+  // channel's ends); every other fd but 0-2 closes at exec.
+  std::vector<int> keep_fds;
 };
 
 struct ProcessResult {

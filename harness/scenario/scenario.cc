@@ -519,7 +519,7 @@ struct ActionSpec {
 
 const std::vector<ActionSpec>& Actions() {
   static const std::vector<ActionSpec> k = {
-      {"run", false, ActionSpec::kContainer, {"command", "detach"}},
+      {"run", false, ActionSpec::kContainer, {"command", "detach", "pause_at"}},
       {"create", false, ActionSpec::kContainer, {"command"}},
       {"start", false, ActionSpec::kContainer, {}},
       {"exec", false, ActionSpec::kContainer, {"command"}},
@@ -534,6 +534,7 @@ const std::vector<ActionSpec>& Actions() {
       {"resume", false, ActionSpec::kContainer, {}},
       {"wait", false, ActionSpec::kContainer, {"timeout"}},
       {"logs", false, ActionSpec::kContainer, {}},
+      {"release_call", false, ActionSpec::kContainer, {}},
       {"hold_mounts", true, ActionSpec::kHolder, {}},
       {"release", true, ActionSpec::kHolder, {}},
       {"freeze", true, ActionSpec::kContainer, {}},
@@ -554,7 +555,7 @@ const ActionSpec* FindAction(const std::string& name) {
 
 bool ParseStepExpect(Reader& r, const YAML::Node& n, const std::string& f, StepExpect* e) {
   if (!r.Keys(n, f, {"exit", "stdout", "stdout_not", "stderr", "stderr_not", "running", "gone",
-                     "cgroup_live", "probes", "probe_shows", "file", "within"})) {
+                     "cgroup_live", "held", "probes", "probe_shows", "file", "within"})) {
     return false;
   }
   e->any = true;
@@ -580,6 +581,7 @@ bool ParseStepExpect(Reader& r, const YAML::Node& n, const std::string& f, StepE
   if (n["gone"] && !r.Strings(n["gone"], f + ".gone", &e->gone)) return false;
   if (n["cgroup_live"] && !r.Strings(n["cgroup_live"], f + ".cgroup_live", &e->cgroup_live))
     return false;
+  if (n["held"] && !r.Strings(n["held"], f + ".held", &e->held)) return false;
   if (n["probes"]) {
     const YAML::Node& p = n["probes"];
     if (p.IsScalar() && p.Scalar() == "all") {
@@ -655,6 +657,7 @@ bool ParseSteps(Reader& r, const YAML::Node& n, std::vector<Step>* out) {
   if (!n.IsSequence() || n.size() == 0) return r.Fail(n, "steps", "must be a non-empty list");
   static const std::regex kName("[a-z0-9][a-z0-9_-]{0,31}");
   std::set<std::string> containers, holders;
+  std::set<std::string> held;  // containers a run's pause_at holds, until release_call
   for (size_t i = 0; i < n.size(); ++i) {
     const std::string f = "steps[" + std::to_string(i) + "]";
     const YAML::Node& x = n[i];
@@ -762,6 +765,38 @@ bool ParseSteps(Reader& r, const YAML::Node& n, std::vector<Step>* out) {
       }
       if (st.signal.rfind("SIG", 0) == 0) st.signal = st.signal.substr(3);
     }
+    if (x["pause_at"]) {
+      const YAML::Node& p = x["pause_at"];
+      const std::string pf = f + ".pause_at";
+      if (!st.detach) {
+        return r.Fail(p, pf, "needs detach: true (the step returns while the call is held)");
+      }
+      auto plan = FaultPlan::PausePointFromYamlNode(p, pf);
+      if (!plan) {
+        // The plan parser names the field ("<pf>.nth"): point at its key
+        // (an unknown key) or its value.
+        const mydocker::Error& e = plan.error();
+        YAML::Mark at = p.Mark();
+        if (p.IsMap() && e.path.rfind(pf + ".", 0) == 0) {
+          const size_t from = pf.size() + 1;
+          const std::string key = e.path.substr(from, e.path.find_first_of(".[", from) - from);
+          for (const auto& kv : p) {
+            if (kv.first.Scalar() != key) continue;
+            at = e.detail == "unknown key" ? kv.first.Mark() : kv.second.Mark();
+          }
+        }
+        return r.FailAt(at, e.path, e.detail);
+      }
+      st.pause_at = std::move(*plan);
+      held.insert(st.target);
+    }
+    if (st.action == "release_call") {
+      if (!held.count(st.target)) {
+        return r.Fail(v, af, "no earlier run of '" + st.target +
+                                 "' holds a call (pause_at), or it was released");
+      }
+      held.erase(st.target);
+    }
     if (x["timeout"]) {
       long long t = 0;
       if (!r.Int(x["timeout"], f + ".timeout", 0, 3600, &t)) return false;
@@ -775,6 +810,13 @@ bool ParseSteps(Reader& r, const YAML::Node& n, std::vector<Step>* out) {
             return r.Fail(x["expect"], f + ".expect",
                           "'" + c + "' names no container of an earlier step (or this one)");
           }
+        }
+      }
+      for (const auto& c : st.expect.held) {
+        if (!held.count(c)) {
+          return r.Fail(x["expect"]["held"], f + ".expect.held",
+                        "'" + c + "' is not held here: no earlier run of it has pause_at, or a "
+                        "release_call let it go");
         }
       }
     }

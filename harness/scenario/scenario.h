@@ -23,6 +23,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "faults/plan.h"
 #include "harness/scenario/hostile_image.h"
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/util/error.h"
@@ -130,6 +131,7 @@ struct StepExpect {
   std::vector<std::string> running;  // containers that must be running now
   std::vector<std::string> gone;     // containers the runtime must not know any more
   std::vector<std::string> cgroup_live;  // containers whose cgroup must exist now
+  std::vector<std::string> held;  // containers whose run's pause_at call is held now
   // Probes compared with the snapshot before the first step: no difference.
   std::vector<std::string> probes;
   // probe -> regex: an item matching it must have appeared since the first
@@ -143,7 +145,7 @@ struct StepExpect {
 // One step: an action on a named container or on the host.
 struct Step {
   // Container actions: run, create, start, exec, kill, kill_runtime, stop,
-  // rm, recover, gc, ps, pause, resume, wait, logs. Host actions:
+  // rm, recover, gc, ps, pause, resume, wait, logs, release_call. Host actions:
   // hold_mounts, release, freeze, thaw, sleep, sh; check (checks only).
   std::string action;
   std::string target;  // the container's (or holder's) name; "" for gc, ps, sleep, sh, check
@@ -153,6 +155,10 @@ struct Step {
   std::string signal = "KILL";       // kill: a signal name (TERM, KILL, ...)
   std::optional<int> timeout;        // stop -t; wait: seconds
   double seconds = 0;                // sleep
+  // run with detach: hold this call of the run (a one-rule pause plan,
+  // FaultPlan::PausePointFromYamlNode); the step returns once it is held.
+  // release_call NAME lets it go on. Empty: no pause point.
+  FaultPlan pause_at;
   StepExpect expect;
   int line = 0;
   // "step 3 (rm a, line 12)": for messages.

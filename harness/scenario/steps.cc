@@ -123,6 +123,7 @@ class Executor {
       q.force = st.force;
       q.signal = st.signal;
       q.timeout = st.timeout;
+      q.pause_at = st.pause_at;
       o = a_.Step(q);
     }
     const double dt = Now() - t0;
@@ -162,6 +163,10 @@ class Executor {
       checks_->push_back(Check(prefix + ".gone." + c, !v.known,
                                label + ": the runtime still has " + c + " (status " + v.status +
                                    ", pid " + std::to_string(v.pid) + ")"));
+    }
+    for (const auto& c : e.held) {
+      const std::string why = a_.HeldCall(c);
+      checks_->push_back(Check(prefix + ".held." + c, why.empty(), label + ": " + why));
     }
     if (!e.cgroup_live.empty()) {
       ProbeScope cg;
@@ -534,6 +539,7 @@ std::string StepsNotApplicable(const Scenario& s, const RuntimeAdapter& a) {
       }
     } else {
       why = a.StepLacks(st.action, st.detach);
+      if (why.empty() && !st.pause_at.empty()) why = a.PauseLacks();
     }
     if (!why.empty()) return st.Label(i) + ": " + why;
   }

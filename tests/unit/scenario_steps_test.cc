@@ -172,6 +172,129 @@ TEST(ScenarioSteps, OutcomeChecks) {
   EXPECT_TRUE(CheckStepOutcome("s", f, g, 0, false).back().ok);
 }
 
+// pause_at: the fault plan's match and when keys, read by the plan parser
+// (FaultPlan::PausePointFromYamlNode) into one pause rule.
+TEST(ScenarioSteps, PauseAtIsOnePauseRule) {
+  ScenarioError err;
+  auto s = Parse(
+      "steps:\n"
+      "  - run: a\n"
+      "    command: [sleep, '1']\n"
+      "    detach: true\n"
+      "    pause_at: {op: mkdir, path: '/sys/fs/cgroup/*', nth: 2, counter: per_op, pause_ms: 9000}\n"
+      "    expect: {held: [a]}\n"
+      "  - run: b\n"
+      "    command: [true]\n"
+      "    detach: true\n"
+      "    pause_at: {op: pivot_root}\n"
+      "  - release_call: a\n"
+      "  - check:\n"
+      "    expect: {held: [b]}\n",
+      &err);
+  ASSERT_TRUE(s) << err.Message();
+  ASSERT_EQ(s->steps.size(), 4u);
+  const auto& a = s->steps[0].pause_at.rules();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].match.ops, std::vector<std::string>{"mkdir"});
+  EXPECT_EQ(a[0].match.path, "/sys/fs/cgroup/*");
+  EXPECT_EQ(a[0].when.kind, When::Kind::kNth);
+  EXPECT_EQ(a[0].when.nth, 2u);
+  EXPECT_EQ(a[0].when.counter, CounterScope::kPerOp);
+  EXPECT_EQ(a[0].action.kind, ActionKind::kPause);
+  EXPECT_EQ(a[0].action.pause_ms, 9000);
+  EXPECT_EQ(a[0].times, Times::kOnce);
+  EXPECT_THAT(s->steps[0].expect.held, ElementsAre("a"));
+  const auto& b = s->steps[1].pause_at.rules();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].when.nth, 1u);  // the first matching call by default
+  EXPECT_EQ(b[0].action.PauseBoundMs(), kDefaultPauseMs);
+  EXPECT_EQ(s->steps[2].action, "release_call");
+  EXPECT_EQ(s->steps[2].target, "a");
+  EXPECT_TRUE(s->steps[3].pause_at.empty());
+}
+
+TEST(ScenarioSteps, PauseAtErrorsNameLineColumnAndField) {
+  struct Case {
+    std::string text, field, says;
+    int line, column;
+  };
+  const std::string run = "steps:\n  - run: a\n    command: [true]\n    detach: true\n";
+  const std::vector<Case> cases = {
+      {run + "    pause_at: {op: pivot_root, nth: 0}\n", "steps[0].pause_at.nth",
+       "positive integer", 5, 37},
+      {run + "    pause_at: {op: pivot_root, when: 3}\n", "steps[0].pause_at.when",
+       "unknown key", 5, 32},
+      {run + "    pause_at: {op: pivot_root, pid: 101}\n", "steps[0].pause_at.pid",
+       "unknown key", 5, 32},
+      {run + "    pause_at: {path: /x}\n", "steps[0].pause_at.op", "missing", 5, 15},
+      {run + "    pause_at: {op: pivot_root, pause_ms: 0}\n", "steps[0].pause_at.pause_ms",
+       "milliseconds", 5, 42},
+      {run + "    pause_at: {op: pivot_root, counter: mine}\n", "steps[0].pause_at.counter",
+       "global or per_op", 5, 41},
+      {run + "    pause_at: pivot_root\n", "steps[0].pause_at", "mapping", 5, 15},
+      {"steps:\n  - run: a\n    command: [true]\n    pause_at: {op: pivot_root}\n",
+       "steps[0].pause_at", "detach: true", 4, 15},
+      {"steps:\n  - gc:\n    pause_at: {op: mkdir}\n", "steps[0].pause_at",
+       "unknown key for gc", 3, 5},
+      {"steps:\n  - run: a\n    command: [true]\n  - release_call: a\n",
+       "steps[1].release_call", "holds a call", 4, 19},
+      {run + "    pause_at: {op: pivot_root}\n  - release_call: a\n  - release_call: a\n",
+       "steps[2].release_call", "holds a call", 7, 19},
+      {"steps:\n  - run: a\n    command: [true]\n    expect: {held: [a]}\n",
+       "steps[0].expect.held", "not held here", 4, 20},
+  };
+  for (const auto& c : cases) {
+    ScenarioError err;
+    EXPECT_FALSE(Parse(c.text, &err)) << c.text;
+    EXPECT_EQ(err.file, "s.yaml");
+    EXPECT_EQ(err.field, c.field) << c.text << " -> " << err.Message();
+    EXPECT_THAT(err.message, HasSubstr(c.says)) << c.text << " -> " << err.Message();
+    EXPECT_EQ(err.line, c.line) << c.text << " -> " << err.Message();
+    EXPECT_EQ(err.column, c.column) << c.text << " -> " << err.Message();
+  }
+}
+
+// An adapter that has every step action; whether it can hold a call is given.
+class ActionsOnly : public RuntimeAdapter {
+ public:
+  explicit ActionsOnly(bool holds) : holds_(holds) {}
+  std::string name() const override { return "actions-only"; }
+  mydocker::Outcome Prepare() override { return mydocker::Outcome::Ok(); }
+  mydocker::Outcome AddImage(const HostileImage&) override { return mydocker::Outcome::Ok(); }
+  ContainerResult Run(const ContainerRequest&) override { return {}; }
+  std::string TeardownAgain(const std::string&, bool*) override { return ""; }
+  std::string ExpectedCgroup(const std::string&) const override { return ""; }
+  mydocker::Sys& ProbeSys() override { std::abort(); }
+  ProbeScope Scope() const override { return {}; }
+  std::string ImageLayer() const override { return ""; }
+  std::string HostHostname() override { return ""; }
+  std::string StepLacks(const std::string&, bool) const override { return ""; }
+  std::string PauseLacks() const override {
+    return holds_ ? "" : RuntimeAdapter::PauseLacks();
+  }
+
+ private:
+  bool holds_;
+};
+
+TEST(ScenarioSteps, PauseAtNotApplicableWithTheAdaptersReason) {
+  ScenarioError err;
+  auto s = Parse(
+      "steps:\n  - run: a\n    command: [true]\n    detach: true\n"
+      "    pause_at: {op: pivot_root}\n  - release_call: a\n",
+      &err);
+  ASSERT_TRUE(s) << err.Message();
+  EXPECT_EQ(StepsNotApplicable(*s, ActionsOnly(true)), "");
+  EXPECT_EQ(StepsNotApplicable(*s, ActionsOnly(false)),
+            "step 1 (run a, line 2): the actions-only adapter cannot hold a call of a run "
+            "(pause_at): its steps run the runtime binary as a plain process, not under the "
+            "seccomp supervisor whose Verdict::Pause would hold it");
+  // Without pause_at the same run applies.
+  auto plain = Parse("steps:\n  - run: a\n    command: [true]\n    detach: true\n", &err);
+  ASSERT_TRUE(plain) << err.Message();
+  EXPECT_EQ(StepsNotApplicable(*plain, ActionsOnly(false)), "");
+}
+
 TEST(ScenarioSteps, ContainerIds) {
   EXPECT_EQ(StepContainerId("fl0000beef", "web_1"), "fl0000beef-web-1");
 }
