@@ -1345,11 +1345,20 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
 }
 
 std::string MaskMessage(const std::string& message) {
-  // Paths, then hex, then decimal numbers (container ids and pids are both).
+  // Go maps first (runc: "map[cpuset:/sys/fs/cgroup/...]": which controller
+  // failed is not the defect), then paths, the v1 controllers' names (the
+  // same failure at each hierarchy is one defect), hex, then every run of
+  // digits, inside words too (container ids, pids, "2026-12-02T17:22:07Z").
+  static const std::regex kGoMap(R"(map\[[^\]]*\])");
   static const std::regex kPath(R"((/[^\s:'"(),]+)+/?)");
+  static const std::regex kController(
+      R"(\b(name=systemd|systemd|cpuset|cpuacct|cpu|blkio|io|memory|devices|freezer|net_cls|)"
+      R"(net_prio|perf_event|hugetlb|pids|rdma|misc|unified)\b)");
   static const std::regex kHex(R"(\b0x[0-9a-fA-F]+\b|\b[0-9a-f]{12,64}\b)");
-  static const std::regex kNum(R"(\b[0-9]+\b)");
-  std::string out = std::regex_replace(message, kPath, "<path>");
+  static const std::regex kNum(R"([0-9]+)");
+  std::string out = std::regex_replace(message, kGoMap, "map[<...>]");
+  out = std::regex_replace(out, kPath, "<path>");
+  out = std::regex_replace(out, kController, "<controller>");
   out = std::regex_replace(out, kHex, "<n>");
   out = std::regex_replace(out, kNum, "<n>");
   return out;
@@ -1398,34 +1407,32 @@ void GroupDefects(SweepReport& report) {
     PointResult& r = report.results[i];
     r.defect = 0;
     if (r.passed) continue;
-    // The calls after the fault: ops of the next three traced calls.
-    std::string after;
-    bool seen = false;
-    int n = 0;
+    // A hang: where its threads sleep ("wchan W syscall S", each once).
+    std::vector<std::string> asleep;
     for (const auto& line : r.trace_tail) {
-      if (line.find("[fault]") != std::string::npos) {
-        seen = true;
-        continue;
-      }
-      if (!seen || n >= 3) continue;
-      std::istringstream in(line);
-      std::string seq, proc, op;
-      in >> seq >> proc >> op;
-      after += (after.empty() ? "" : " ") + op;
-      ++n;
+      if (line.rfind("hang: pid ", 0) != 0) continue;
+      const size_t w = line.find(" wchan ");
+      if (w != std::string::npos) asleep.push_back(line.substr(w + 1));
     }
     std::vector<std::string> kinds;
     for (const auto& f : r.failures) kinds.push_back(FailureKind(f));
     const std::string cls = r.call_class.empty() ? "-" : r.call_class;
-    const std::string key = "outcome=" + std::string(r.mode == SweepMode::kCrash        ? "crash"
-                                                    : IsPowerLoss(r.mode)             ? "power-loss"
-                                                                                     : "fault") +
-                            " | failures=" + Joined(kinds) +
-                            " | left=" + Joined(r.left_probes) +
-                            " | left_after_cleanup=" + Joined(r.left_after_gc_probes) +
-                            " | error=" + MaskedError(r) +
-                            " | call=" + r.op + " " + cls +
-                            " | after=" + (after.empty() ? "-" : after);
+    // A crash is a window: the runtime killed at any call from where it
+    // made something to where it recorded it leaves the same thing, so the
+    // call it died at is not part of the key (the summary gives the points).
+    const bool crash = r.mode == SweepMode::kCrash;
+    std::string key = "outcome=" + std::string(crash                ? "crash"
+                                               : IsPowerLoss(r.mode) ? "power-loss"
+                                                                     : "fault") +
+                      " | failures=" + Joined(kinds) +
+                      " | left=" + Joined(r.left_probes) +
+                      " | left_after_cleanup=" + Joined(r.left_after_gc_probes) +
+                      " | error=" + MaskedError(r);
+    // Not the calls after the fault: they are the runtime's way out, and
+    // split one defect by where its cleanup stopped (runc's rmdir of the
+    // last of seven hierarchies).
+    if (!crash) key += " | call=" + r.op + " " + cls;
+    if (!asleep.empty()) key += " | asleep=" + Joined(asleep);
     auto it = index.find(key);
     if (it == index.end()) {
       Defect d;
@@ -1455,7 +1462,17 @@ void GroupDefects(SweepReport& report) {
     renumber[order[k]] = k + 1;
     sorted.push_back(std::move(report.defects[order[k]]));
   }
-  for (auto& d : sorted) std::sort(d.points.begin(), d.points.end());
+  for (auto& d : sorted) {
+    std::sort(d.points.begin(), d.points.end());
+    const PointResult& first = report.results[d.members.front()];
+    if (first.mode != SweepMode::kCrash || d.points.size() < 2) continue;
+    // A crash window: the points it spans and the calls the runtime died at.
+    std::vector<std::string> ops;
+    for (size_t m : d.members) ops.push_back(report.results[m].op);
+    d.summary = "crash at any of " + std::to_string(d.points.size()) + " points from " +
+                std::to_string(d.points.front()) + " to " + std::to_string(d.points.back()) +
+                " (" + Joined(ops) + "): " + FailureKind(d.failure);
+  }
   report.defects = std::move(sorted);
   for (auto& r : report.results) {
     if (r.defect) r.defect = renumber[r.defect - 1];
