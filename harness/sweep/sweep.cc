@@ -1421,17 +1421,25 @@ void GroupDefects(SweepReport& report) {
     // made something to where it recorded it leaves the same thing, so the
     // call it died at is not part of the key (the summary gives the points).
     const bool crash = r.mode == SweepMode::kCrash;
+    // A run whose only failure is what it left: what it left is the defect,
+    // not the words of its error (crun words each cgroup file's failure
+    // differently and leaves the same cgroups after each), nor which call
+    // of a class failed.
+    const bool left_only =
+        !r.failures.empty() && std::all_of(r.failures.begin(), r.failures.end(), [](const std::string& f) {
+          return f.rfind("left after gc: ", 0) == 0 || f.rfind("the run succeeded but left: ", 0) == 0;
+        });
     std::string key = "outcome=" + std::string(crash                ? "crash"
                                                : IsPowerLoss(r.mode) ? "power-loss"
                                                                      : "fault") +
                       " | failures=" + Joined(kinds) +
                       " | left=" + Joined(r.left_probes) +
-                      " | left_after_cleanup=" + Joined(r.left_after_gc_probes) +
-                      " | error=" + MaskedError(r);
+                      " | left_after_cleanup=" + Joined(r.left_after_gc_probes);
+    if (!left_only) key += " | error=" + MaskedError(r);
     // Not the calls after the fault: they are the runtime's way out, and
     // split one defect by where its cleanup stopped (runc's rmdir of the
     // last of seven hierarchies).
-    if (!crash) key += " | call=" + r.op + " " + cls;
+    if (!crash) key += " | call=" + (left_only ? std::string() : r.op + " ") + cls;
     if (!asleep.empty()) key += " | asleep=" + Joined(asleep);
     auto it = index.find(key);
     if (it == index.end()) {

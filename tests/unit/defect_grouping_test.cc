@@ -108,6 +108,36 @@ TEST(DefectGrouping, TheCallsAfterTheFaultDoNotSplitADefect) {
   EXPECT_EQ(report.defects.size(), 1u);
 }
 
+TEST(DefectGrouping, LeftoversAfterAnyCallOfAClassAreOneDefectWhateverTheErrorSays) {
+  // crun: a failed write of cgroup.procs, devices.allow or cpuset.cpus is
+  // worded three ways; it leaves the same cgroups after each.
+  SweepReport report;
+  const char* errors[] = {"writing file `/sys/fs/cgroup/pids/x/cgroup.procs`: EIO",
+                          "writing file `devices.allow`: EIO", "write `cpuset.cpus`: EIO"};
+  const char* ops[] = {"write", "write", "openat"};
+  for (size_t i = 0; i < 3; ++i) {
+    PointResult r = Failed(20 + i, ops[i], SweepMode::kTransient, 5);
+    r.failures = {"left after gc: cgroups: +/sys/fs/cgroup/pids/x"};
+    r.left_probes = {"cgroups"};
+    r.left_after_gc_probes = {"cgroups"};
+    r.error = errors[i];
+    report.results.push_back(r);
+  }
+  // The same leftovers after a cgroup mkdir's failure: another class.
+  PointResult mkdir = report.results.front();
+  mkdir.op = "mkdirat";
+  mkdir.call_class = "cgroup-dir";
+  report.results.push_back(mkdir);
+  // The same leftovers, and an error without the errno: its words count.
+  PointResult words = report.results.front();
+  words.failures.push_back("the error carries no errno");
+  report.results.push_back(words);
+  GroupDefects(report);
+  ASSERT_EQ(report.defects.size(), 3u);
+  EXPECT_EQ(report.defects[0].runs, 3u);
+  EXPECT_EQ(report.defects[0].points, (std::vector<size_t>{20, 21, 22}));
+}
+
 TEST(DefectGrouping, FaultsAtDifferentCallsStayApart) {
   // Not a crash: the faulted call is part of the root cause.
   SweepReport report;
