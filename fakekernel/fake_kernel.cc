@@ -329,6 +329,17 @@ bool FakeKernel::ProcessParked(pid_t pid) const {
   const Process* p = s_->Find(pid);
   return p && p->state == PState::kParked;
 }
+bool FakeKernel::TimePasses(pid_t pid) {
+  if (s_->cur != s_->runtime) return false;
+  for (int round = 0; round < 1000; ++round) {
+    const Process* p = s_->Find(pid);
+    if (!p || p->state == PState::kZombie) return true;
+    if (p->state == PState::kRunning) return false;  // on the stack: a cycle of waits
+    s_->Advance(pid);
+    s_->RunReady();
+  }
+  return false;
+}
 size_t FakeKernel::OpenFdCount(pid_t pid) const {
   const Process* p = s_->Find(pid);
   if (!p) return 0;

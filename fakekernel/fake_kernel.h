@@ -36,14 +36,16 @@
 //    on it: a Read on an empty pipe whose write end the child holds, or a
 //    Waitpid on it. Every Sys call made while fn runs acts as the child.
 //    Execve resolves the program in the child's root and runs a fake
-//    program by basename(argv[0]) (true, false, sh -c "exit N" / sh -c CMD,
-//    hostname, echo, cat, ls, ps; unknown programs exit 0), then ends the
+//    program by basename(argv[0]) (true, false, sh -c SCRIPT, hostname,
+//    echo, cat, ls, ps, grep [-c -v -q]; unknown programs exit 0; sh takes
+//    `;` `&&` `||` `|` `>&2` `2>&1` quotes and `exit N`), then ends the
 //    child by throwing an internal exception that the clone driver catches:
 //    child code must not swallow exceptions with catch (...).
 //    `sleep` (also via sh -c) parks the process instead: it stays alive with
 //    its fds, namespaces and cgroups until it is waited for (it then exits
-//    0: time passes), killed, or its parent dies (pdeathsig, else it is an
-//    orphan left for gc). A reader blocked on a pipe a parked process holds
+//    0: time passes; after `sleep` in a script the rest of the script runs
+//    then, and the script's status is the exit), killed, or its parent dies
+//    (pdeathsig, else it is an orphan left for gc). A reader blocked on a pipe a parked process holds
 //    lets it finish.
 //    A read that would block with no deferred process able to satisfy it
 //    (the writer is the blocked parent itself) returns EDEADLK: in the real
@@ -187,6 +189,12 @@ class FakeKernel final : public mydocker::Sys, public ProcessIdentity {
   bool ProcessExists(pid_t pid) const;  // not reaped (zombies count)
   bool ProcessRunnable(pid_t pid) const;  // cloned, not yet run, not dead
   bool ProcessParked(pid_t pid) const;    // exec'd sleep, still alive
+  // Time passes for pid (the runtime process must be the current one): a
+  // parked process finishes (the rest of its sh script runs, its sleeps
+  // return at once) and exits, a blocked one's awaited child does, a
+  // deferred one runs; whoever waited for it goes on (a detached run's
+  // monitor records the end and tears down). True when pid has ended.
+  bool TimePasses(pid_t pid);
   size_t OpenFdCount(pid_t pid) const;
   std::string Hostname(pid_t pid) const;
   // /proc/<pid>/mountinfo as that process would read it.

@@ -238,6 +238,9 @@ struct Process {
   uint64_t start = 0;
   bool cloned = false;  // made by Clone (its fn runs on the clone driver)
   pid_t wait_for = 0;  // kBlocked: the child it waits for
+  // kParked by a `sleep` inside an sh -c script: the rest of the script
+  // (from the operator after the sleep), run when time passes (Advance).
+  std::string script_rest;
   // Hardening (confined.cc): capability sets (bit n = cap n; a fresh
   // process has all 41 the kernel knows), no_new_privs, seccomp filters.
   uint64_t cap_eff = (uint64_t{1} << 41) - 1;
@@ -793,10 +796,25 @@ struct FakeKernel::State {
   Result<mydocker::SeccompBpf> SeccompExport(const mydocker::SeccompRules& rules);
 
   // ---- userland.cc: the fake programs run by Execve ----
-  void Out(int fd, const std::string& s) { (void)Write(fd, s.data(), s.size()); }
+  // fd 1 and 2 of the running fake program, after its redirections
+  // (`>&2`, `2>&1`); text for fd 1 goes to *capture inside a pipeline.
+  void Out(int fd, const std::string& s);
   // The fake programs. Returns the exit code, or kParkCode for a program that
   // keeps running (sleep).
   int RunProgram(std::vector<std::string> argv, int depth);
+  // sh -c SCRIPT: `;`, `&&`, `||`, `|` pipelines, `>&2` / `1>&2` / `2>&1`,
+  // quotes, `exit N`. A `sleep` parks the process (kParkCode) with the rest
+  // of the script in Process::script_rest; `last` is the status the script
+  // starts with (for a leading && or ||).
+  int RunScript(std::string_view script, int depth, int last);
+  // A parked process ends as time passes: the rest of its script runs (its
+  // sleeps return at once), then it exits with the script's status.
+  void FinishParked(pid_t pid);
+  int Grep(const std::vector<std::string>& argv);
+  int out_fd1 = 1, out_fd2 = 2;         // redirections of the running program
+  std::string* capture = nullptr;       // fd 1 inside a pipeline stage
+  const std::string* stdin_text = nullptr;  // a pipeline stage's input
+  bool time_passes = false;             // FinishParked: sleep returns 0
 
   // ---- fake_kernel.cc: construction (host layout), seeding ----
   explicit State(FakeKernelOptions o);

@@ -351,7 +351,7 @@ void FakeKernel::State::Advance(pid_t pid) {
     if (again && again->state == PState::kBlocked) Resume(pid);
     return;
   }
-  if (p.state == PState::kParked) ExitProcess(pid, 0);
+  if (p.state == PState::kParked) FinishParked(pid);
   else RunChild(pid);
 }
 

@@ -1,8 +1,14 @@
 // The in-process core over FakeKernel: the `mock` label's runtime. No
 // privileges and no kernel side effects; the probes read the same FakeKernel
 // the runtime ran on. Fake programs only (true, false, sh -c "exit N",
-// hostname, echo, cat, ls, sleep): isolation checks cannot run here.
+// hostname, echo, cat, ls, grep, sleep; sh -c scripts with ; && || | >&2):
+// isolation checks cannot run here. Steps: attached and detached runs (a
+// detached run's monitor lives on in the kernel, on its fiber), exec,
+// stop, rm, gc, ps, logs, wait (time passes for the init) and
+// kill_runtime (SIGKILL to the monitor).
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 
 #include <chrono>
 #include <optional>
@@ -30,6 +36,10 @@ class FakeAdapter : public RuntimeAdapter {
  public:
   explicit FakeAdapter(RunEnv env) : env_(std::move(env)) {}
   std::string name() const override { return "fake"; }
+  std::string PauseLacks() const override {
+    return "the fake adapter cannot hold a call of a run (pause_at): FakeKernel runs the "
+           "runtime to its end within one step (no pause channel between steps)";
+  }
   bool SupportsFaults() const override { return true; }
   bool RealKernel() const override { return false; }
 
@@ -39,6 +49,7 @@ class FakeAdapter : public RuntimeAdapter {
   Outcome BeginScenario() override {
     std::lock_guard<std::mutex> lock(mu_);
     kernel_ = std::make_unique<FakeKernel>();
+    detached_.clear();  // after the kernel that ran their monitors is gone
     const std::string dir = std::string(kRoot) + "/images/busybox";
     if (auto s = kernel_->BuildBusyboxImage(dir + "/rootfs"); !s.ok()) {
       return mydocker::MakeError("fake: build busybox image", dir, s.err);
@@ -169,20 +180,21 @@ class FakeAdapter : public RuntimeAdapter {
     return o.error().Message();
   }
 
-  // ---- steps: the in-process core over FakeKernel, one run at a time ----
-  std::string StepLacks(const std::string& action, bool detach) const override {
-    if (action == "run" && detach) {
-      return "the fake kernel runs one attached run at a time (no run in the background)";
-    }
-    static const std::set<std::string> kHave = {"run", "rm", "gc", "ps", "recover"};
+  // ---- steps: the in-process core over FakeKernel ----
+  // A detached run's monitor and init stay in the kernel (the monitor
+  // blocked on its fiber in waitpid) while later steps run; its Runtime
+  // object stays alive with it (the monitor's frames use it).
+  std::string StepLacks(const std::string& action, bool) const override {
+    static const std::set<std::string> kHave = {"run",  "rm",   "gc",   "ps",          "recover",
+                                                "exec", "stop", "wait", "kill_runtime", "logs"};
     if (kHave.count(action)) return "";
     return "the in-process core over the fake kernel has no " + action +
-           " (runtime/container/runtime.h: Run, List, Remove, Gc; attached runs only)";
+           " (runtime/container/runtime.h: Run, List, Logs, Exec, Stop, Remove, Gc)";
   }
 
   StepOutcome Step(const StepRequest& q) override {
     StepOutcome o;
-    if (q.action == "run") {
+    if (q.action == "run" && !q.detach) {
       ContainerResult c = Run(q.container);
       ids_[q.name] = q.container.id;
       o.exit_code = c.exit_code;
@@ -191,10 +203,8 @@ class FakeAdapter : public RuntimeAdapter {
       return o;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    mydocker::RuntimeConfig config;
-    config.root = kRoot;
-    config.cgroup_parent = env_.cgroup_parent;
-    mydocker::Runtime rt(*kernel_, config);
+    if (q.action == "run") return RunDetached(q);
+    mydocker::Runtime rt(*kernel_, StepConfig());
     const std::string id = ids_.count(q.name) ? ids_[q.name] : q.name;
     if (q.action == "rm") {
       Outcome r = rt.Remove(id, q.force);
@@ -221,6 +231,30 @@ class FakeAdapter : public RuntimeAdapter {
       } else {
         o.out = PsText(*l);
       }
+    } else if (q.action == "exec") {
+      return Exec(rt, id, q.argv);
+    } else if (q.action == "stop") {
+      Outcome r = rt.Stop(id, q.timeout.value_or(10));
+      if (!r) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + r.error().Message() + "\n";
+      }
+    } else if (q.action == "logs") {
+      auto l = rt.Logs(id);
+      if (!l) {
+        o.exit_code = 1;
+        o.err = "mydocker: " + l.error().Message() + "\n";
+      } else {
+        o.out = l->out;
+        o.err = l->err;
+      }
+    } else if (q.action == "wait" || q.action == "kill_runtime") {
+      if (!detached_.count(q.name)) {
+        o.exit_code = 1;
+        o.err = q.action + ": " + q.name + " was not run in the background\n";
+        return o;
+      }
+      return q.action == "wait" ? WaitDetached(rt, id) : KillMonitor(q.name, id);
     } else {
       o.not_applicable = StepLacks(q.action, q.detach);
     }
@@ -261,8 +295,152 @@ class FakeAdapter : public RuntimeAdapter {
   }
 
  private:
+  mydocker::RuntimeConfig StepConfig() const {
+    mydocker::RuntimeConfig config;
+    config.root = kRoot;
+    config.cgroup_parent = env_.cgroup_parent;
+    config.inherited_env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    return config;
+  }
+
+  // run -d: Run returns once the command is exec'd; the monitor goes on
+  // in the kernel with this Runtime (kept in detached_).
+  StepOutcome RunDetached(const StepRequest& q) {
+    StepOutcome o;
+    const ContainerRequest& req = q.container;
+    mydocker::RuntimeConfig config = StepConfig();
+    const std::string id = req.id;
+    config.new_id = [id] { return id; };
+    auto rt = std::make_unique<mydocker::Runtime>(*kernel_, config);
+    mydocker::RunSpec spec;
+    spec.image = req.image;
+    spec.argv = req.argv;
+    spec.env = req.env;
+    spec.hostname = req.hostname;
+    spec.security.cap_add = req.cap_add;
+    spec.limits = req.limits;
+    spec.volumes = req.volumes;
+    spec.detach = true;
+    ids_[q.name] = id;
+    auto r = rt->Run(spec);
+    detached_[q.name] = std::move(rt);
+    if (!r) {
+      o.exit_code = mydocker::kExitRuntimeError;
+      o.err = "mydocker: " + r.error().Message() + "\n";
+      return o;
+    }
+    o.exit_code = r->exit_code;
+    if (!r->message.empty()) o.err = "mydocker: " + r->message + "\n";
+    if (r->exit_code == 0) o.out = r->id + "\n";  // as docker run -d prints
+    return o;
+  }
+
+  // exec with the command's stdout and stderr in two pipes of the kernel
+  // (unbounded: read once the command ended).
+  StepOutcome Exec(mydocker::Runtime& rt, const std::string& id,
+                   const std::vector<std::string>& argv) {
+    StepOutcome o;
+    auto out = kernel_->Pipe(O_CLOEXEC);
+    auto err = kernel_->Pipe(O_CLOEXEC);
+    if (!out.ok() || !err.ok()) {
+      o.exit_code = mydocker::kExitRuntimeError;
+      o.err = "fake: exec output pipes: errno " + std::to_string(out.ok() ? err.err : out.err);
+      for (auto* p : {&out, &err}) {
+        if (!p->ok()) continue;
+        (void)kernel_->Close(p->value.read_fd);
+        (void)kernel_->Close(p->value.write_fd);
+      }
+      return o;
+    }
+    mydocker::ExecSpec spec;
+    spec.argv = argv;
+    spec.stdout_fd = out.value.write_fd;
+    spec.stderr_fd = err.value.write_fd;
+    auto e = rt.Exec(id, spec);
+    (void)kernel_->Close(out.value.write_fd);
+    (void)kernel_->Close(err.value.write_fd);
+    o.out = Drain(out.value.read_fd);
+    o.err = Drain(err.value.read_fd);
+    if (!e) {
+      o.exit_code = mydocker::kExitRuntimeError;
+      o.err += "mydocker: " + e.error().Message() + "\n";
+    } else {
+      o.exit_code = e->exit_code;
+      if (!e->message.empty()) o.err += "mydocker: " + e->message + "\n";
+    }
+    return o;
+  }
+
+  // Reads fd to its end (or until it would block) and closes it.
+  std::string Drain(int fd) {
+    std::string text;
+    char buf[4096];
+    for (;;) {
+      auto n = kernel_->Read(fd, buf, sizeof buf);
+      if (!n.ok() || n.value == 0) break;
+      text.append(buf, n.value);
+    }
+    (void)kernel_->Close(fd);
+    return text;
+  }
+
+  // wait of a detached run: time passes for its init (a sleep ends, the
+  // rest of its script runs), its monitor records the end; the exit is
+  // the recorded one, the output its logs.
+  StepOutcome WaitDetached(mydocker::Runtime& rt, const std::string& id) {
+    StepOutcome o;
+    mydocker::StateStore store(*kernel_, kRoot);
+    auto st = store.Read(id);
+    if (!st) {
+      o.exit_code = 1;
+      o.err = "wait: " + st.error().Message() + "\n";
+      return o;
+    }
+    if (st->status == "running" && st->pid > 0 && !kernel_->TimePasses(st->pid)) {
+      o.timed_out = true;  // the init cannot end (a cycle of waits)
+      o.exit_code = -1;
+      return o;
+    }
+    st = store.Read(id);
+    o.exit_code = st ? st->exit_code : -1;
+    o.notes.push_back("state after the wait: " + (st ? st->status : std::string("gone")));
+    if (auto logs = rt.Logs(id)) {
+      o.out = logs->out;
+      o.err = logs->err;
+    } else {
+      o.notes.push_back("logs after the wait: " + logs.error().Message());
+    }
+    return o;
+  }
+
+  // kill_runtime of a detached run: SIGKILL to its monitor (the run's
+  // runtime process, state.runtime_pid); its init dies with it (pdeathsig).
+  StepOutcome KillMonitor(const std::string& name, const std::string& id) {
+    StepOutcome o;
+    mydocker::StateStore store(*kernel_, kRoot);
+    auto st = store.Read(id);
+    if (!st || st->runtime_pid <= 0 || st->runtime_pid == kernel_->RuntimePid() ||
+        !kernel_->ProcessExists(st->runtime_pid)) {
+      o.exit_code = 1;
+      o.err = "kill_runtime: " + name + " has no live monitor process\n";
+      return o;
+    }
+    if (auto k = kernel_->Kill(st->runtime_pid, SIGKILL); !k.ok()) {
+      o.exit_code = 1;
+      o.err = "kill_runtime: kill " + std::to_string(st->runtime_pid) + ": errno " +
+              std::to_string(k.err) + "\n";
+      return o;
+    }
+    o.notes.push_back("SIGKILLed the monitor of " + name + " (pid " +
+                      std::to_string(st->runtime_pid) + ")");
+    return o;
+  }
+
   RunEnv env_;
   std::mutex mu_;
+  // Declared before kernel_, so destroyed after it: a kernel destroyed with
+  // a blocked monitor frees its stack without unwinding it.
+  std::map<std::string, std::unique_ptr<mydocker::Runtime>> detached_;
   std::unique_ptr<FakeKernel> kernel_;
   std::string layer_;
   std::map<std::string, std::string> ids_;  // step name -> container id

@@ -98,5 +98,58 @@ TEST(FakeKernelUserland, ProgramsAndTheirOutput) {
   for (const FakeExec& e : k.execs()) EXPECT_EQ(e.path, "/bin/busybox");
 }
 
+// sh -c scripts: sequences, && and ||, pipelines into grep and cat, quotes,
+// >&2, and a sleep that parks the script until time passes (then the rest
+// of it runs and its status is the exit).
+TEST(FakeKernelUserland, ShellScripts) {
+  FakeKernel k;
+  using R = std::pair<int, std::string>;
+  auto sh = [&k](const std::string& script) { return RunCaptured(k, {"sh", "-c", script}); };
+  EXPECT_EQ(sh("echo a; echo b"), (R{0, "a\nb\n"}));
+  EXPECT_EQ(sh("false && echo no; false || echo yes"), (R{0, "yes\n"}));
+  EXPECT_EQ(sh("true && echo and || echo or"), (R{0, "and\n"}));
+  EXPECT_EQ(sh("echo 'x; y' \"q | r\""), (R{0, "x; y q | r\n"}));
+  EXPECT_EQ(sh("cat /etc/passwd | grep -c root"), (R{0, "1\n"}));
+  EXPECT_EQ(sh("echo one | cat | grep o"), (R{0, "one\n"}));
+  EXPECT_EQ(sh("grep -q nomatch /etc/hostname"), (R{1 << 8, ""}));
+  EXPECT_EQ(sh("grep -c -v nomatch /etc/passwd"), (R{0, "1\n"}));
+  EXPECT_EQ(sh("echo x | grep -c y"), (R{1 << 8, "0\n"}));
+  EXPECT_EQ(sh("exit 3; echo never"), (R{3 << 8, ""}));
+  // >&2: the text goes to fd 2 (the console here), not to the pipe.
+  const size_t console = k.console().size();
+  EXPECT_EQ(sh("echo to-err >&2; echo to-out"), (R{0, "to-out\n"}));
+  EXPECT_EQ(k.console().substr(console), "to-err\n");
+  // The reader of the pipe lets the parked sleep finish: the rest runs.
+  EXPECT_EQ(sh("echo before; sleep 5; echo after; exit 4"), (R{4 << 8, "before\nafter\n"}));
+  EXPECT_EQ(sh("sleep 1 && echo slept"), (R{0, "slept\n"}));
+}
+
+// TimePasses: a parked script finishes (its rest runs) and exits; the
+// parent then reaps its status.
+TEST(FakeKernelUserland, TimePassesFinishesAParkedScript) {
+  FakeKernel k;
+  std::vector<std::string> args = {"sh", "-c", "sleep 60; echo done-sleeping; exit 5"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto f = k.Open("/tmp/out", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_TRUE(f.ok());
+  pid_t c = k.Clone(
+                 [&]() -> int {
+                   if (int e = k.Dup2(f.value, 1).err) return 100 + e;
+                   return 100 + k.Execve("/bin/sh", argv.data(), nullptr).err;
+                 },
+                 SIGCHLD)
+                .value;
+  ASSERT_TRUE(k.Close(f.value).ok());
+  // Deferred: it runs and parks in its sleep before time passes for it.
+  EXPECT_FALSE(k.ProcessParked(c));
+  EXPECT_TRUE(k.TimePasses(c));
+  EXPECT_FALSE(k.ProcessParked(c));
+  EXPECT_EQ(fktest::Read(k, "/tmp/out"), "done-sleeping\n");
+  EXPECT_EQ(k.Waitpid(c, 0).value, 5 << 8);
+  EXPECT_FALSE(k.TimePasses(k.RuntimePid())) << "the runtime itself never ends by time";
+}
+
 }  // namespace
 }  // namespace faultline
