@@ -37,8 +37,8 @@ class FakeAdapter : public RuntimeAdapter {
   explicit FakeAdapter(RunEnv env) : env_(std::move(env)) {}
   std::string name() const override { return "fake"; }
   std::string PauseLacks() const override {
-    return "the fake adapter cannot hold a call of a run (pause_at): FakeKernel runs the "
-           "runtime to its end within one step (no pause channel between steps)";
+    return "the fake adapter cannot hold a call of a run (pause_at): on FakeKernel a run "
+           "returns within its step, started or failed (no pause channel between steps)";
   }
   bool SupportsFaults() const override { return true; }
   bool RealKernel() const override { return false; }
