@@ -1447,7 +1447,6 @@ void GroupDefects(SweepReport& report) {
       d.key = key;
       d.replay = r.replay;
       d.failure = r.failures.empty() ? "" : r.failures.front();
-      d.summary = r.op + " (" + cls + "), " + SweepModeName(r.mode) + ": " + FailureKind(d.failure);
       report.defects.push_back(std::move(d));
       it = index.emplace(key, report.defects.size() - 1).first;
     }
@@ -1473,13 +1472,21 @@ void GroupDefects(SweepReport& report) {
   for (auto& d : sorted) {
     std::sort(d.points.begin(), d.points.end());
     const PointResult& first = report.results[d.members.front()];
-    if (first.mode != SweepMode::kCrash || d.points.size() < 2) continue;
-    // A crash window: the points it spans and the calls the runtime died at.
-    std::vector<std::string> ops;
-    for (size_t m : d.members) ops.push_back(report.results[m].op);
-    d.summary = "crash at any of " + std::to_string(d.points.size()) + " points from " +
-                std::to_string(d.points.front()) + " to " + std::to_string(d.points.back()) +
-                " (" + Joined(ops) + "): " + FailureKind(d.failure);
+    std::vector<std::string> ops, modes;
+    for (size_t m : d.members) {
+      ops.push_back(report.results[m].op);
+      modes.push_back(SweepModeName(report.results[m].mode));
+    }
+    if (first.mode == SweepMode::kCrash && d.points.size() >= 2) {
+      // A crash window: the points it spans and the calls the runtime died at.
+      d.summary = "crash at any of " + std::to_string(d.points.size()) + " points from " +
+                  std::to_string(d.points.front()) + " to " + std::to_string(d.points.back()) +
+                  " (" + Joined(ops) + "): " + FailureKind(d.failure);
+    } else {
+      // Every op and mode of the members, not only the first member's.
+      d.summary = Joined(ops) + " (" + (first.call_class.empty() ? "-" : first.call_class) +
+                  "), " + Joined(modes) + ": " + FailureKind(d.failure);
+    }
   }
   report.defects = std::move(sorted);
   for (auto& r : report.results) {

@@ -136,6 +136,7 @@ TEST(DefectGrouping, LeftoversAfterAnyCallOfAClassAreOneDefectWhateverTheErrorSa
   ASSERT_EQ(report.defects.size(), 3u);
   EXPECT_EQ(report.defects[0].runs, 3u);
   EXPECT_EQ(report.defects[0].points, (std::vector<size_t>{20, 21, 22}));
+  EXPECT_EQ(report.defects[0].summary, "openat,write (cgroup-file), transient: left after gc");
 }
 
 TEST(DefectGrouping, FaultsAtDifferentCallsStayApart) {
