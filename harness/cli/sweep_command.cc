@@ -372,17 +372,6 @@ int Main(const SweepArgs& a) {
   return report.failed == 0 ? 0 : 1;
 }
 
-// The syscall family of an op, the same for every runtime: mkdirat is
-// mkdir, openat/openat2 are open, unlinkat is unlink (rmdir with
-// AT_REMOVEDIR: its class is cgroup-dir or its path a directory).
-std::string Family(const std::string& op, const std::string& cls) {
-  if (op == "mkdirat") return "mkdir";
-  if (op == "openat" || op == "openat2" || op == "creat") return "open";
-  if (op == "unlinkat") return cls == "cgroup-dir" ? "rmdir" : "unlink";
-  if (op == "clone3" || op == "fork" || op == "vfork") return "clone";
-  return op;
-}
-
 // `faultline sweep-compare A.json B.json ...`: the same fault on each
 // runtime side by side. A fault is (syscall family, the call's class, errno,
 // mode); each cell: the runs and how many failed, and what the failed runs
@@ -408,7 +397,7 @@ int CompareMain(const std::vector<std::string>& files) {
     for (const auto& p : j["points"]) {
       const std::string cls = p.value("call_class", "");
       const std::string err = p["errno"].is_string() ? p["errno"].get<std::string>() : "-";
-      const std::string key = Family(p.value("op", ""), cls) + " | " + (cls.empty() ? "-" : cls) +
+      const std::string key = SyscallFamily(p.value("op", ""), cls) + " | " + (cls.empty() ? "-" : cls) +
                               " | " + err + " | " + p.value("mode", "");
       Cell& c = rows[key][i];
       ++c.runs;

@@ -1344,6 +1344,17 @@ SweepReport RunSweep(SweepBackend& backend, const SweepConfig& config) {
   return finish();
 }
 
+// The syscall family of an op, the same for every runtime: mkdirat is
+// mkdir, openat/openat2 are open, unlinkat is unlink (rmdir with
+// AT_REMOVEDIR: its class is cgroup-dir or its path a directory).
+std::string SyscallFamily(const std::string& op, const std::string& cls) {
+  if (op == "mkdirat") return "mkdir";
+  if (op == "openat" || op == "openat2" || op == "creat") return "open";
+  if (op == "unlinkat") return cls == "cgroup-dir" ? "rmdir" : "unlink";
+  if (op == "clone3" || op == "fork" || op == "vfork") return "clone";
+  return op;
+}
+
 std::string MaskMessage(const std::string& message) {
   // Go maps first (runc: "map[cpuset:/sys/fs/cgroup/...]": which controller
   // failed is not the defect), then paths, the v1 controllers' names (the
@@ -1424,7 +1435,7 @@ void GroupDefects(SweepReport& report) {
     // A run whose only failure is what it left: what it left is the defect,
     // not the words of its error (crun words each cgroup file's failure
     // differently and leaves the same cgroups after each), nor which call
-    // of a class failed.
+    // of a class and family failed (openat or openat2 of a cgroup file).
     const bool left_only =
         !r.failures.empty() && std::all_of(r.failures.begin(), r.failures.end(), [](const std::string& f) {
           return f.rfind("left after gc: ", 0) == 0 || f.rfind("the run succeeded but left: ", 0) == 0;
@@ -1439,7 +1450,7 @@ void GroupDefects(SweepReport& report) {
     // Not the calls after the fault: they are the runtime's way out, and
     // split one defect by where its cleanup stopped (runc's rmdir of the
     // last of seven hierarchies).
-    if (!crash) key += " | call=" + (left_only ? std::string() : r.op + " ") + cls;
+    if (!crash) key += " | call=" + (left_only ? SyscallFamily(r.op, r.call_class) : r.op) + " " + cls;
     if (!asleep.empty()) key += " | asleep=" + Joined(asleep);
     auto it = index.find(key);
     if (it == index.end()) {

@@ -304,6 +304,11 @@ bool WriteSweepReports(const SweepReport& report, const SweepReportPaths& paths,
 // each result's `defect`). RunSweep calls it.
 void GroupDefects(SweepReport& report);
 
+// The syscall family of an op, the same for every runtime: mkdirat is
+// mkdir, openat/openat2 are open, unlinkat is unlink (rmdir when its class
+// is cgroup-dir). Defects and `sweep-compare` group by it.
+std::string SyscallFamily(const std::string& op, const std::string& cls);
+
 // The error with paths, hex and numbers masked ("<path>", "<n>"): the part
 // of a grouping key that says what went wrong.
 std::string MaskMessage(const std::string& message);
