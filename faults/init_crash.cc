@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <system_error>
 #include <thread>
 
 namespace faultline {
@@ -75,14 +76,20 @@ mydocker::Expected<int> StartKillerThread() {
     return MakeError("fault plan: init crash: killer pipe", "", errno);
   }
   const int read_fd = p[0];
-  std::thread([read_fd] {
-    char c;
-    ssize_t n;
-    while ((n = ::read(read_fd, &c, 1)) < 0 && errno == EINTR) {
-    }
-    if (n == 1) ::kill(::getpid(), SIGKILL);  // the init crashed: the runtime dies
-    ::close(read_fd);
-  }).detach();
+  try {
+    std::thread([read_fd] {
+      char c;
+      ssize_t n;
+      while ((n = ::read(read_fd, &c, 1)) < 0 && errno == EINTR) {
+      }
+      if (n == 1) ::kill(::getpid(), SIGKILL);  // the init crashed: the runtime dies
+      ::close(read_fd);
+    }).detach();
+  } catch (const std::system_error& e) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return MakeError("fault plan: init crash: killer thread", "", e.code().value());
+  }
   return p[1];
 }
 

@@ -445,9 +445,17 @@ class BuiltinAdapter : public RuntimeAdapter {
                 std::to_string(p.exit_code) + ") before the call was reached" +
                 (said.empty() ? "" : ": " + said);
       } else {
+        // Its pause channel is closed now: a later hold would die of
+        // SIGPIPE. End the run here (by its pid); the final cleanup removes
+        // what it made.
+        ::kill(b.pid, SIGKILL);
+        ProcessResult p = WaitFor(b.pid, 10);
+        b.pid = -1;
+        b.waited = true;
+        b.exit_code = p.exit_code;
         o.err = "pause_at " + point + ": the run of " + q.name +
                 " did not reach the call within " +
-                std::to_string(q.container.timeout_seconds) + " s (it goes on unheld)";
+                std::to_string(q.container.timeout_seconds) + " s (its worker was killed)";
       }
       return o;
     }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -100,8 +101,15 @@ int RunBuiltinWorker(const std::string& request_path, const std::string& result_
   // A crash rule in the container's init kills this process (the runtime)
   // at that call, as on FakeKernel and the kernel sweep backend: the init
   // asks the killer thread (faults/init_crash.h), never unwinds.
+  // Only a plan with a crash rule gets the thread: nothing else runs beside
+  // the runtime while it clones its init.
   std::optional<InitCrash> init_crash;
-  if (auto* fis = dynamic_cast<FaultInjectingSys*>(faulty.get())) {
+  auto* crash_fis = dynamic_cast<FaultInjectingSys*>(faulty.get());
+  const bool has_crash =
+      crash_fis != nullptr &&
+      std::any_of(crash_fis->plan().rules().begin(), crash_fis->plan().rules().end(),
+                  [](const Rule& rule) { return rule.action.kind == ActionKind::kCrash; });
+  if (auto* fis = has_crash ? crash_fis : nullptr) {
     auto killer = StartKillerThread();
     auto made = killer ? InitCrash::Make(*killer) : mydocker::Expected<InitCrash>(killer.error());
     if (!made) {

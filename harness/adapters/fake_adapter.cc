@@ -344,7 +344,8 @@ class FakeAdapter : public RuntimeAdapter {
     auto err = kernel_->Pipe(O_CLOEXEC);
     if (!out.ok() || !err.ok()) {
       o.exit_code = mydocker::kExitRuntimeError;
-      o.err = "fake: exec output pipes: errno " + std::to_string(out.ok() ? err.err : out.err);
+      o.err = std::string("exec ") + id + ": pipe2 of the " + (out.ok() ? "stderr" : "stdout") +
+              " pipe: " + mydocker::ErrnoName(out.ok() ? err.err : out.err);
       for (auto* p : {&out, &err}) {
         if (!p->ok()) continue;
         (void)kernel_->Close(p->value.read_fd);
@@ -427,8 +428,8 @@ class FakeAdapter : public RuntimeAdapter {
     }
     if (auto k = kernel_->Kill(st->runtime_pid, SIGKILL); !k.ok()) {
       o.exit_code = 1;
-      o.err = "kill_runtime: kill " + std::to_string(st->runtime_pid) + ": errno " +
-              std::to_string(k.err) + "\n";
+      o.err = "kill_runtime: kill " + std::to_string(st->runtime_pid) + ": " +
+              mydocker::ErrnoName(k.err) + "\n";
       return o;
     }
     o.notes.push_back("SIGKILLed the monitor of " + name + " (pid " +

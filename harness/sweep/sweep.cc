@@ -1357,19 +1357,23 @@ std::string SyscallFamily(const std::string& op, const std::string& cls) {
 
 std::string MaskMessage(const std::string& message) {
   // Go maps first (runc: "map[cpuset:/sys/fs/cgroup/...]": which controller
-  // failed is not the defect), then paths, the v1 controllers' names (the
-  // same failure at each hierarchy is one defect), hex, then every run of
-  // digits, inside words too (container ids, pids, "2026-12-02T17:22:07Z").
+  // failed is not the defect), timestamps (logrus's time="..."), then
+  // paths, a v1 controller's name quoted as crun quotes it ("subsystem
+  // `memory`", "`cpuset.cpus`"), hex, then numbers (container ids, pids).
+  // Numbers inside words stay ("cgroup2", "v1").
   static const std::regex kGoMap(R"(map\[[^\]]*\])");
-  static const std::regex kPath(R"((/[^\s:'"(),]+)+/?)");
+  static const std::regex kTime(
+      R"([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9:]+)?)");
+  static const std::regex kPath(R"((/[^\s:'"(),`]+)+/?)");
   static const std::regex kController(
-      R"(\b(name=systemd|systemd|cpuset|cpuacct|cpu|blkio|io|memory|devices|freezer|net_cls|)"
-      R"(net_prio|perf_event|hugetlb|pids|rdma|misc|unified)\b)");
+      R"(`(name=systemd|systemd|cpuset|cpuacct|cpu|blkio|io|memory|devices|freezer|net_cls|)"
+      R"(net_prio|perf_event|hugetlb|pids|rdma|misc)([`.]))");
   static const std::regex kHex(R"(\b0x[0-9a-fA-F]+\b|\b[0-9a-f]{12,64}\b)");
-  static const std::regex kNum(R"([0-9]+)");
+  static const std::regex kNum(R"(\b[0-9]+\b)");
   std::string out = std::regex_replace(message, kGoMap, "map[<...>]");
+  out = std::regex_replace(out, kTime, "<time>");
   out = std::regex_replace(out, kPath, "<path>");
-  out = std::regex_replace(out, kController, "<controller>");
+  out = std::regex_replace(out, kController, "`<controller>$2");
   out = std::regex_replace(out, kHex, "<n>");
   out = std::regex_replace(out, kNum, "<n>");
   return out;
