@@ -283,13 +283,7 @@ class BuiltinAdapter : public RuntimeAdapter {
       std::error_code ec;
       std::filesystem::remove(base + ".out", ec);
       std::filesystem::remove(base + ".err", ec);
-      if (!e) {
-        o.exit_code = mydocker::kExitRuntimeError;
-        o.err += "mydocker: " + e.error().Message() + "\n";
-      } else {
-        o.exit_code = e->exit_code;
-        if (!e->message.empty()) o.err += "mydocker: " + e->message + "\n";
-      }
+      AddExecResult(e, &o);
       return o;
     }
     if (q.action == "stop") {

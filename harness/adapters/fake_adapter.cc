@@ -28,6 +28,19 @@
 namespace faultline {
 namespace {
 
+// What a scenario's container asks of Runtime::Run.
+mydocker::RunSpec RunSpecOf(const ContainerRequest& req) {
+  mydocker::RunSpec spec;
+  spec.image = req.image;
+  spec.argv = req.argv;
+  spec.env = req.env;
+  spec.hostname = req.hostname;
+  spec.security.cap_add = req.cap_add;
+  spec.limits = req.limits;
+  spec.volumes = req.volumes;
+  return spec;
+}
+
 using mydocker::Outcome;
 
 constexpr const char* kRoot = "/var/lib/faultline-fake";
@@ -114,14 +127,7 @@ class FakeAdapter : public RuntimeAdapter {
       for (const auto& c : s.probes["cgroups"]) res.live_cgroups.push_back(c);
     };
     mydocker::Runtime rt(*sys, config);
-    mydocker::RunSpec spec;
-    spec.image = req.image;
-    spec.argv = req.argv;
-    spec.env = req.env;
-    spec.hostname = req.hostname;
-    spec.security.cap_add = req.cap_add;
-    spec.limits = req.limits;
-    spec.volumes = req.volumes;
+    mydocker::RunSpec spec = RunSpecOf(req);
     const size_t console_before = kernel_->console().size();
     std::optional<mydocker::Expected<mydocker::RunResult>> ran;
     try {
@@ -312,14 +318,7 @@ class FakeAdapter : public RuntimeAdapter {
     const std::string id = req.id;
     config.new_id = [id] { return id; };
     auto rt = std::make_unique<mydocker::Runtime>(*kernel_, config);
-    mydocker::RunSpec spec;
-    spec.image = req.image;
-    spec.argv = req.argv;
-    spec.env = req.env;
-    spec.hostname = req.hostname;
-    spec.security.cap_add = req.cap_add;
-    spec.limits = req.limits;
-    spec.volumes = req.volumes;
+    mydocker::RunSpec spec = RunSpecOf(req);
     spec.detach = true;
     ids_[q.name] = id;
     auto r = rt->Run(spec);
@@ -362,13 +361,7 @@ class FakeAdapter : public RuntimeAdapter {
     (void)kernel_->Close(err.value.write_fd);
     o.out = Drain(out.value.read_fd);
     o.err = Drain(err.value.read_fd);
-    if (!e) {
-      o.exit_code = mydocker::kExitRuntimeError;
-      o.err += "mydocker: " + e.error().Message() + "\n";
-    } else {
-      o.exit_code = e->exit_code;
-      if (!e->message.empty()) o.err += "mydocker: " + e->message + "\n";
-    }
+    AddExecResult(e, &o);
     return o;
   }
 

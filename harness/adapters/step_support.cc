@@ -134,4 +134,14 @@ void ReapBackgroundRun(BackgroundRun& run, const std::string& label, StepOutcome
                      (p.timed_out ? " (killed by the harness after 10 s)" : ""));
 }
 
+void AddExecResult(mydocker::Expected<mydocker::ExecResult>& e, StepOutcome* o) {
+  if (!e) {
+    o->exit_code = mydocker::kExitRuntimeError;
+    o->err += "mydocker: " + e.error().Message() + "\n";
+  } else {
+    o->exit_code = e->exit_code;
+    if (!e->message.empty()) o->err += "mydocker: " + e->message + "\n";
+  }
+}
+
 }  // namespace faultline

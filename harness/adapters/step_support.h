@@ -12,6 +12,7 @@
 
 #include "harness/adapters/adapter.h"
 #include "harness/adapters/process.h"
+#include "runtime/container/runtime.h"
 #include "runtime/container/state.h"
 #include "runtime/sys/sys.h"
 
@@ -56,5 +57,9 @@ StepOutcome KillRuntimeProcess(BackgroundRun& run);
 // removed (it ends with it), or ends it after 10 s; notes "<label> ended:
 // exit N". A run already collected is left as it is.
 void ReapBackgroundRun(BackgroundRun& run, const std::string& label, StepOutcome* o);
+
+// An in-process Runtime::Exec's result as a step's outcome (its output
+// already in o): the command's status, or 125 and the runtime's error.
+void AddExecResult(mydocker::Expected<mydocker::ExecResult>& e, StepOutcome* o);
 
 }  // namespace faultline
